@@ -1,0 +1,43 @@
+// `strata` entry point. Each subcommand lives in its own module and is imported lazily, so
+// `strata agent` does not load the InfluxDB client and `strata --help` starts fast.
+import { Command, CommanderError } from 'commander';
+import { ConfigError, MissingPrerequisiteError, StrataError } from '../lib/errors.ts';
+import { registerAgentCommand } from './agent.ts';
+import { registerBenchCommand } from './bench.ts';
+import { registerProcessorCommand } from './processor.ts';
+import { registerRunCommand } from './run.ts';
+import { registerStackCommand } from './stack.ts';
+import { VERSION } from './version.ts';
+
+const program = new Command('strata')
+  .description(
+    'strata measures what each layer of virtualization costs, continuously:\n' +
+      'agents sample host, containers, VMs and guests -> Kafka -> processors -> InfluxDB.',
+  )
+  .version(VERSION)
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+registerRunCommand(program);
+registerAgentCommand(program);
+registerProcessorCommand(program);
+registerBenchCommand(program);
+registerStackCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version also arrive here, with exit code 0.
+    process.exitCode = err.exitCode;
+  } else if (err instanceof ConfigError || err instanceof MissingPrerequisiteError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof StrataError) {
+    process.stderr.write(`strata: ${err.message}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`strata: unexpected error: ${(err as Error)?.stack ?? err}\n`);
+    process.exitCode = 1;
+  }
+}

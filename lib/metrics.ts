@@ -1,0 +1,65 @@
+// Self-monitoring: one prom-client registry per process, served on /metrics (Prometheus text format).
+// Metric names follow Prometheus conventions: strata_<component>_<what>_<unit>[_total].
+import http from 'node:http';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { componentLogger } from './log.ts';
+
+export const registry = new Registry();
+let defaultsCollected = false;
+
+export function enableProcessMetrics(): void {
+  if (defaultsCollected) return;
+  defaultsCollected = true;
+  collectDefaultMetrics({ register: registry, prefix: 'strata_' });
+}
+
+/** Get-or-create helpers so that components (and tests creating several) share one series. */
+export function counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
+  return (
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter<L>({ name, help, labelNames, registers: [registry] })
+  );
+}
+export function gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
+  return (
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name, help, labelNames, registers: [registry] })
+  );
+}
+export function histogram<L extends string>(
+  name: string,
+  help: string,
+  buckets: number[],
+  labelNames: readonly L[] = [],
+) {
+  return (
+    (registry.getSingleMetric(name) as Histogram<L> | undefined) ??
+    new Histogram<L>({ name, help, buckets, labelNames, registers: [registry] })
+  );
+}
+
+/** Serves /metrics and /healthz on `listen` ("127.0.0.1:9464" or ":9464"); returns a closer. */
+export async function serveMetrics(listen: string): Promise<() => Promise<void>> {
+  const log = componentLogger('metrics');
+  const idx = listen.lastIndexOf(':');
+  const host = idx > 0 ? listen.slice(0, idx) : '0.0.0.0';
+  const port = Number(listen.slice(idx + 1));
+  enableProcessMetrics();
+  const server = http.createServer(async (req, res) => {
+    if (req.url === '/metrics') {
+      res.setHeader('content-type', registry.contentType);
+      res.end(await registry.metrics());
+    } else if (req.url === '/healthz') {
+      res.end('ok\n');
+    } else {
+      res.statusCode = 404;
+      res.end('try /metrics\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, resolve);
+  });
+  log.info({ listen }, 'serving Prometheus metrics on /metrics');
+  return () => new Promise((resolve) => server.close(() => resolve()));
+}

@@ -1,0 +1,19 @@
+// The processor contract. The pipeline is pure and synchronous over decoded messages: transports
+// (Kafka consumer, the in-memory transport of `strata run`) feed it, sinks write what it returns.
+// State (previous counters per entity, baselines) is per node, and a node's messages arrive on one
+// partition, so no state is shared across partitions.
+import type { AlertEvent } from '../schemas/alert.ts';
+import type { SampleMessage } from '../schemas/sample.ts';
+import type { Point } from '../sinks/point.ts';
+
+export interface PipelineOutput {
+  points: Point[];
+  alerts: AlertEvent[];
+}
+
+export interface Pipeline {
+  /** Processes one node-tick. Never throws on data: odd values are counted and skipped. */
+  handle(message: SampleMessage): PipelineOutput;
+  /** Drops state of entities not seen since `olderThanMs` (bounded memory); returns how many. */
+  evict(nowMs: number): number;
+}

@@ -1,0 +1,23 @@
+// Alerts the processor emits (noisy neighbours, ...) on the alerts topic, keyed by node id.
+import { z } from 'zod';
+
+export const ALERT_SCHEMA_VERSION = 1 as const;
+
+export const AlertEvent = z.strictObject({
+  v: z.literal(ALERT_SCHEMA_VERSION),
+  /** Stable for one incident: firing and resolved events share it. */
+  id: z.string().min(1),
+  name: z.string().min(1), // e.g. NoisyNeighborIO
+  status: z.enum(['firing', 'resolved']),
+  node: z.string().min(1),
+  /** Bounded identifying labels (device, antagonist, victims...). */
+  labels: z.record(z.string(), z.string()),
+  /** Evidence, with units in the keys (antagonist_iops_share_ratio, victim_latency_increase_ratio...). */
+  evidence: z.record(z.string(), z.number()),
+  summary: z.string(),
+  starts_at: z.number().int().nonnegative(),
+  ends_at: z.number().int().nonnegative().optional(),
+  /** Sample time of the tick that produced this event. */
+  ts: z.number().int().nonnegative(),
+});
+export type AlertEvent = z.infer<typeof AlertEvent>;

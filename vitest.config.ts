@@ -1,0 +1,28 @@
+import { defineConfig } from 'vitest/config';
+
+// Two projects: `unit` (pure, runs on captured files under testdata/, no servers) and
+// `integration` (real Kafka, InfluxDB, Docker engine, cgroups, QEMU; the global setup starts the
+// project's stack unless KAFKA_BROKERS / INFLUX_URL / DOCKER_HOST point at running servers).
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/setup/global-stack.ts'],
+          // Shared real servers and 2 cores: one integration file at a time.
+          fileParallelism: false,
+          testTimeout: 120_000,
+          hookTimeout: 900_000,
+        },
+      },
+    ],
+  },
+});
