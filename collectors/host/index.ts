@@ -1,0 +1,212 @@
+// The host collector: one `host` entity (kind `node`) per tick from the machine's /proc.
+// Files stay open and are re-read with pread (see fileio.ts); parsing is the pure parsers.ts.
+import { existsSync } from 'node:fs';
+import { InvalidDataError } from '../../lib/errors.ts';
+import { componentLogger } from '../../lib/log.ts';
+import type { EntitySample, NodeIdentity } from '../../schemas/sample.ts';
+import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
+import { type HostCollectorConfig, parseHostConfig } from './config.ts';
+import { isGone, KernelFile } from './fileio.ts';
+import { globToRegExp, matchesAny } from './glob.ts';
+import { resolveNodeIdentity } from './identity.ts';
+import { defaultIncludeDisk, type ProcFiles, procSampleFromFiles } from './parsers.ts';
+
+export { HostCollectorConfig, parseHostConfig } from './config.ts';
+export { inventoryLabels, machineId, resolveNodeIdentity } from './identity.ts';
+
+export interface HostCollectorOptions {
+  paths?: HostPaths;
+  /** The node identity; resolved at start() (machine-id, inventory) when not given. */
+  node?: NodeIdentity;
+}
+
+const RESOURCES = ['cpu', 'io', 'memory'] as const;
+
+export class HostCollector implements Collector {
+  readonly name = 'host';
+  private readonly log = componentLogger('collector.host');
+  private readonly paths: HostPaths;
+  private node: NodeIdentity | undefined;
+  private readonly files: {
+    stat: KernelFile;
+    vmstat: KernelFile;
+    meminfo: KernelFile;
+    diskstats: KernelFile;
+    netdev: KernelFile;
+    pressure: Partial<Record<(typeof RESOURCES)[number], KernelFile>>;
+  };
+  readonly includeDisk: (name: string) => boolean;
+  readonly includeInterface: (name: string) => boolean;
+  /** Reused between ticks: the file texts handed to the parser. */
+  private readonly texts: ProcFiles = {};
+
+  constructor(
+    readonly config: HostCollectorConfig,
+    opts: HostCollectorOptions = {},
+  ) {
+    this.paths = opts.paths ?? hostPathsFromEnv();
+    this.node = opts.node;
+    const proc = this.paths.proc;
+    this.files = {
+      stat: new KernelFile(`${proc}/stat`),
+      vmstat: new KernelFile(`${proc}/vmstat`),
+      meminfo: new KernelFile(`${proc}/meminfo`),
+      diskstats: new KernelFile(`${proc}/diskstats`),
+      // /proc/net/dev follows the reader's network namespace; /proc/1/net/dev is the host's when
+      // the agent runs in a container with the host's /proc mounted (HOST_PROC) but its own netns.
+      netdev: new KernelFile(existsSync(`${proc}/1/net/dev`) ? `${proc}/1/net/dev` : `${proc}/net/dev`),
+      pressure: {},
+    };
+    if (config.pressure) {
+      for (const r of RESOURCES) this.files.pressure[r] = new KernelFile(`${proc}/pressure/${r}`);
+    }
+    this.includeDisk = memoize(diskFilter(config.disks.include, config.disks.exclude, this.paths.sys));
+    this.includeInterface = memoize(nameFilter(config.interfaces.include, config.interfaces.exclude));
+  }
+
+  async start(): Promise<void> {
+    if (!this.node) {
+      this.node = await resolveNodeIdentity({
+        nodeId: this.config.node_id,
+        inventory: this.config.inventory,
+        log: this.log,
+      });
+    }
+    // Fail fast on a wrong HOST_PROC: without /proc/stat there is nothing to collect.
+    try {
+      this.files.stat.read();
+    } catch (err) {
+      throw new InvalidDataError(
+        `host collector: cannot read ${this.files.stat.path} (${(err as Error).message}); ` +
+          'set HOST_PROC to where the host /proc is mounted (default /proc)',
+        { cause: err },
+      );
+    }
+  }
+
+  /** The node identity (after start()). */
+  get identity(): NodeIdentity | undefined {
+    return this.node;
+  }
+
+  async gather(acc: Accumulator): Promise<void> {
+    this.gatherSync(acc);
+  }
+
+  /** The whole tick, synchronous (the bench and tests call it directly). */
+  gatherSync(acc: Accumulator): void {
+    const node = this.node ?? { id: 'unknown', hostname: 'unknown', labels: {} };
+    const ts = Date.now();
+    const t = this.texts;
+    t.stat = this.readFile(acc, this.files.stat);
+    t.vmstat = this.readFile(acc, this.files.vmstat);
+    t.meminfo = this.readFile(acc, this.files.meminfo);
+    t.diskstats = this.readFile(acc, this.files.diskstats);
+    t.netdev = this.readFile(acc, this.files.netdev);
+    const p = this.files.pressure;
+    if (p.cpu || p.io || p.memory) {
+      t.pressure ??= {};
+      t.pressure.cpu = p.cpu && this.readPressure(acc, 'cpu');
+      t.pressure.io = p.io && this.readPressure(acc, 'io');
+      t.pressure.memory = p.memory && this.readPressure(acc, 'memory');
+    }
+    const parts = procSampleFromFiles(t, {
+      includeDisk: this.includeDisk,
+      includeInterface: this.includeInterface,
+    });
+    for (const problem of parts.problems) {
+      acc.error('host', `host:${problem}`, new InvalidDataError(`${this.paths.proc}: ${problem}`));
+    }
+    const sample: EntitySample = {
+      entity: { layer: 'host', kind: 'node', id: node.id, name: node.hostname, labels: node.labels },
+      ts,
+      counters: parts.counters,
+      gauges: parts.gauges,
+      devices: parts.devices,
+      interfaces: parts.interfaces,
+    };
+    acc.add(sample);
+  }
+
+  private readFile(acc: Accumulator, file: KernelFile): string | undefined {
+    try {
+      return file.read();
+    } catch (err) {
+      acc.error('host', `host:${file.path}:${(err as { code?: string }).code ?? 'read'}`, err);
+      return undefined;
+    }
+  }
+
+  private readPressure(acc: Accumulator, r: (typeof RESOURCES)[number]): string | undefined {
+    const file = this.files.pressure[r]!;
+    try {
+      return file.read();
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (isGone(err) || code === 'EOPNOTSUPP' || code === 'ENOTSUP') {
+        // Kernel without PSI (CONFIG_PSI=n or psi=0): not an error, stop asking.
+        this.log.info({ path: file.path, code }, 'no PSI for this resource on this kernel; not reading it');
+        file.close();
+        delete this.files.pressure[r];
+        return undefined;
+      }
+      acc.error('host', `host:${file.path}:${code ?? 'read'}`, err);
+      return undefined;
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    const f = this.files;
+    for (const file of [f.stat, f.vmstat, f.meminfo, f.diskstats, f.netdev, ...Object.values(f.pressure)]) {
+      file?.close();
+    }
+  }
+}
+
+export function createHostCollector(input: unknown, opts: HostCollectorOptions = {}): HostCollector {
+  return new HostCollector(parseHostConfig(input), opts);
+}
+
+/** Cache a name filter's answers: device and interface names repeat every tick. */
+function memoize(fn: (name: string) => boolean): (name: string) => boolean {
+  const cache = new Map<string, boolean>();
+  return (name) => {
+    let v = cache.get(name);
+    if (v === undefined) {
+      if (cache.size > 4096) cache.clear(); // bounded: interfaces come and go (veths)
+      v = fn(name);
+      cache.set(name, v);
+    }
+    return v;
+  };
+}
+
+export function nameFilter(
+  include: readonly string[],
+  exclude: readonly string[],
+): (name: string) => boolean {
+  const inc = include.map(globToRegExp);
+  const exc = exclude.map(globToRegExp);
+  return (name) => (inc.length === 0 || matchesAny(inc, name)) && !matchesAny(exc, name);
+}
+
+/**
+ * Disks: with no include globs, whole disks only. A partition is what /sys/class/block/<dev>/partition
+ * says it is; when /sys has no entry for the device (HOST_SYS not mounted), the name heuristics decide.
+ */
+export function diskFilter(
+  include: readonly string[],
+  exclude: readonly string[],
+  sys: string,
+): (name: string) => boolean {
+  const inc = include.map(globToRegExp);
+  const exc = exclude.map(globToRegExp);
+  return (name) => {
+    if (matchesAny(exc, name)) return false;
+    if (inc.length) return matchesAny(inc, name);
+    if (!defaultIncludeDisk(name)) return false;
+    const dir = `${sys}/class/block/${name.replace(/\//g, '!')}`;
+    if (existsSync(dir)) return !existsSync(`${dir}/partition`);
+    return true;
+  };
+}
