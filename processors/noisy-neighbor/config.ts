@@ -1,0 +1,36 @@
+// Noisy-neighbor I/O detection settings (docs/overhead.md, "Noisy neighbours").
+import { z } from 'zod';
+
+export const NoisyNeighborConfig = z.strictObject({
+  /** Turn detection off (no alerts, no state). */
+  enabled: z.boolean().default(true),
+  /** Ticks per evaluation window: figures are averaged over a window before any decision. */
+  windowTicks: z.number().int().positive().default(5),
+  /** Windows a tenant must have seen before its baseline is trusted (warm-up). */
+  warmupWindows: z.number().int().nonnegative().default(4),
+  /** EWMA weight of a new window in the baseline (mean and variance of stall / latency). */
+  baselineAlpha: z.number().gt(0).lte(1).default(0.2),
+  /** A tenant is a victim when its window value exceeds baseline mean + zThreshold × sd ... */
+  zThreshold: z.number().positive().default(3),
+  /** ... and baseline mean × ratioThreshold ... */
+  ratioThreshold: z.number().gte(1).default(2),
+  /** ... and rises by at least this much io stall (stalled s per s) ... */
+  minStallIncreaseRatio: z.number().nonnegative().default(0.05),
+  /** ... (or, for per-op latency evidence, by at least this many ms per op). */
+  minLatencyIncreaseMs: z.number().nonnegative().default(1),
+  /** Floor on the baseline standard deviation, so a perfectly steady baseline does not fire on noise. */
+  minStallSd: z.number().nonnegative().default(0.01),
+  /** A tenant whose share of the device's IOPS or bytes over the window reaches this dominates it. */
+  dominantShare: z.number().gt(0).lte(1).default(0.5),
+  /** Minimum device operations per window (all tenants) for any decision: an idle device accuses no one. */
+  minDeviceOpsPerWindow: z.number().nonnegative().default(50),
+  /** Windows of per-tick history kept for the antagonist's correlation evidence. */
+  evidenceWindows: z.number().int().positive().default(6),
+  /** Fire after this many consecutive bad windows... */
+  fireAfterWindows: z.number().int().positive().default(2),
+  /** ... and resolve after this many consecutive good ones. */
+  resolveAfterWindows: z.number().int().positive().default(3),
+  /** Bound on tenants tracked per node (containers and VMs); beyond it new ones are ignored, counted. */
+  maxTenantsPerNode: z.number().int().positive().default(2000),
+});
+export type NoisyNeighborConfig = z.output<typeof NoisyNeighborConfig>;

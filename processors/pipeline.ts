@@ -1,0 +1,144 @@
+// The processing pipeline: rates → overhead → noisy-neighbor, per node, synchronous and pure over
+// decoded messages (processors/types.ts). A node's messages arrive in order on one partition, so
+// all state is per node and nothing is shared across partitions. Never throws on data: odd values
+// are counted (strata_processor_*) and skipped.
+import { componentLogger, OnceLogger } from '../lib/log.ts';
+import { counter, gauge } from '../lib/metrics.ts';
+import type { SampleMessage } from '../schemas/sample.ts';
+import type { Point } from '../sinks/point.ts';
+import { type PipelineConfig, type PipelineConfigInput, parsePipelineConfig } from './config.ts';
+import { NodeRates, RatesStage, type SkipReason } from './rates/rates.ts';
+import type { Pipeline, PipelineOutput } from './types.ts';
+
+const log = componentLogger('processor.pipeline');
+
+const skippedTotal = counter(
+  'strata_processor_rates_skipped_total',
+  'Intervals that gave no rate, by reason (reset, gap, stale = duplicate/older sample, agent_restart, state_full)',
+  ['reason'],
+);
+const wrapsTotal = counter(
+  'strata_processor_counter_wraps_total',
+  'Counters that wrapped (32- or 64-bit) and were unwrapped',
+  ['bits'],
+);
+const lostTicksTotal = counter(
+  'strata_processor_lost_ticks_total',
+  'Ticks missing between consecutive messages of a node (seq gaps)',
+);
+const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
+const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
+const errorsTotal = counter(
+  'strata_processor_pipeline_errors_total',
+  'Messages whose processing failed unexpectedly (a bug); the message produced no output',
+);
+
+class NodeState {
+  readonly rates = new NodeRates();
+  lastTs = 0;
+  lastSeq = -1;
+  runId = '';
+  /** Set by handle(), read and cleared by evict(): activity between two evict calls. */
+  active = true;
+  lastActiveMs = 0;
+}
+
+export class ProcessingPipeline implements Pipeline {
+  readonly config: PipelineConfig;
+  private readonly nodes = new Map<string, NodeState>();
+  private readonly rates: RatesStage;
+  private entities = 0;
+  private readonly once = new OnceLogger(log);
+  /** Counters already pushed to prom-client (the stages keep plain numbers on the hot path). */
+  private flushed = { skipped: {} as Record<string, number>, wraps32: 0, wraps64: 0 };
+
+  constructor(config: PipelineConfig) {
+    this.config = config;
+    this.rates = new RatesStage(config.rates, config.maxEntities, () => this.entities);
+  }
+
+  handle(message: SampleMessage): PipelineOutput {
+    const points: Point[] = [];
+    const alerts: PipelineOutput['alerts'] = [];
+    try {
+      const id = message.node.id;
+      let node = this.nodes.get(id);
+      if (node === undefined) {
+        node = new NodeState();
+        this.nodes.set(id, node);
+      }
+      node.active = true;
+      if (node.runId === message.agent.run_id && message.seq > node.lastSeq + 1 && node.lastSeq >= 0) {
+        lostTicksTotal.inc(message.seq - node.lastSeq - 1);
+      }
+      if (message.ts >= node.lastTs) {
+        node.lastTs = message.ts;
+        node.lastSeq = message.seq;
+        node.runId = message.agent.run_id;
+      }
+      const before = node.rates.size();
+      this.rates.process(message, node.rates, points);
+      this.entities += node.rates.size() - before;
+    } catch (err) {
+      // A bug, not bad data (data problems are counted inside the stages): keep consuming.
+      errorsTotal.inc();
+      this.once.warn('pipeline-error', { err, node: message.node.id }, 'pipeline failed on a message');
+      return { points: [], alerts: [] };
+    }
+    return { points, alerts };
+  }
+
+  evict(nowMs: number): number {
+    const horizon = this.config.evictAfterMs;
+    let dropped = 0;
+    for (const [id, node] of this.nodes) {
+      if (node.active) {
+        node.active = false;
+        node.lastActiveMs = nowMs;
+      } else if (nowMs - node.lastActiveMs > horizon) {
+        dropped += node.rates.size();
+        this.nodes.delete(id);
+        continue;
+      }
+      // Entities gone from a node that keeps reporting: judged on the node's own sample clock,
+      // so a processor catching up on old data does not evict what it just saw.
+      for (const states of Object.values(node.rates.byLayer)) {
+        for (const [eid, st] of states) {
+          if (node.lastTs - st.lastTs > horizon) {
+            states.delete(eid);
+            dropped++;
+          }
+        }
+      }
+    }
+    this.entities -= dropped;
+    evictedTotal.inc(dropped);
+    this.flushStats();
+    return dropped;
+  }
+
+  /** Entity states held (for tests and the gauge). */
+  entityCount(): number {
+    return this.entities;
+  }
+
+  /** Pushes the stages' plain counters to prom-client (cheap to call; evict() calls it). */
+  flushStats(): void {
+    const s = this.rates.stats;
+    for (const reason of Object.keys(s.skipped) as SkipReason[]) {
+      const d = s.skipped[reason] - (this.flushed.skipped[reason] ?? 0);
+      if (d > 0) skippedTotal.inc({ reason }, d);
+      this.flushed.skipped[reason] = s.skipped[reason];
+    }
+    if (s.wraps32 > this.flushed.wraps32) wrapsTotal.inc({ bits: '32' }, s.wraps32 - this.flushed.wraps32);
+    if (s.wraps64 > this.flushed.wraps64) wrapsTotal.inc({ bits: '64' }, s.wraps64 - this.flushed.wraps64);
+    this.flushed.wraps32 = s.wraps32;
+    this.flushed.wraps64 = s.wraps64;
+    entitiesGauge.set(this.entities);
+  }
+}
+
+/** The factory the processor runtime and `strata run` use. Config errors throw ConfigError. */
+export function createPipeline(config: PipelineConfigInput | PipelineConfig = {}): ProcessingPipeline {
+  return new ProcessingPipeline(parsePipelineConfig(config));
+}

@@ -1,0 +1,387 @@
+// The rates stage: raw counters → per-second rates over the real elapsed time between two samples
+// of the same entity, with resets, wraps, gaps and replays handled (rules in docs/overhead.md).
+// State is the previous sample of each entity (a reference to the decoded message's own objects,
+// so keeping it costs no copy), keyed by layer and entity id inside the node's state.
+import type { EntitySample, InstanceMetrics, Layer, SampleMessage } from '../../schemas/sample.ts';
+import type { Point } from '../../sinks/point.ts';
+import type { RatesConfig } from './config.ts';
+import { CPU_ALL, CPU_BUSY, LATENCIES, rateSpec } from './naming.ts';
+
+export type Fields = Record<string, number | string | boolean>;
+
+const TWO32 = 2 ** 32;
+const TWO64 = 2 ** 64;
+
+/** Why an interval gave no rate (counted in strata_processor_rates_skipped_total{reason}). */
+export type SkipReason = 'reset' | 'gap' | 'stale' | 'agent_restart' | 'state_full';
+
+export interface RateStats {
+  skipped: Record<SkipReason, number>;
+  wraps32: number;
+  wraps64: number;
+}
+
+export function newRateStats(): RateStats {
+  return { skipped: { reset: 0, gap: 0, stale: 0, agent_restart: 0, state_full: 0 }, wraps32: 0, wraps64: 0 };
+}
+
+/**
+ * Δ of a monotonic counter, or -1 when it went down and is not a plausible wrap (a reset).
+ * Wrap rule (docs/overhead.md): prev ≥ minPrev·2^N and 2^N − prev + cur ≤ maxDelta·2^N, with N = 32
+ * only where 32-bit counters exist (`allow32`: /proc/net/dev, /proc/diskstats), N = 64 anywhere.
+ */
+export function counterDelta(
+  prev: number,
+  cur: number,
+  cfg: RatesConfig,
+  allow32: boolean,
+  stats?: RateStats,
+): number {
+  if (cur >= prev) return cur - prev;
+  if (prev < TWO32) {
+    if (allow32 && prev >= cfg.wrapMinPrevFraction * TWO32) {
+      const d = TWO32 - prev + cur;
+      if (d <= cfg.wrapMaxDeltaFraction * TWO32) {
+        if (stats) stats.wraps32++;
+        return d;
+      }
+    }
+    return -1;
+  }
+  if (prev >= cfg.wrapMinPrevFraction * TWO64) {
+    // Beyond 2^53 doubles are approximate: the delta is too, to ~1 part in 2^53 of 2^64 (≈ 2048).
+    const d = TWO64 - prev + cur;
+    if (d <= cfg.wrapMaxDeltaFraction * TWO64) {
+      if (stats) stats.wraps64++;
+      return d;
+    }
+  }
+  return -1;
+}
+
+/** One entity's interval as the later stages see it: its point fields (gauges + rates + derived). */
+export interface EntityView {
+  readonly sample: EntitySample;
+  readonly layer: Layer;
+  readonly id: string;
+  /** Sample time (ms) of the interval's end: the point time. */
+  readonly ts: number;
+  /** Interval length in seconds; 0 when this sample gave no rates (first sample, reset, gap...). */
+  readonly dtS: number;
+  readonly fields: Fields;
+  /** Per-device / per-interface fields (only instances that got at least one field). */
+  readonly devices: Map<string, Fields> | undefined;
+  readonly interfaces: Map<string, Fields> | undefined;
+}
+
+interface Prev {
+  ts: number;
+  runId: string;
+  counters: Record<string, number>;
+  devices: Record<string, InstanceMetrics> | undefined;
+  interfaces: Record<string, InstanceMetrics> | undefined;
+}
+
+/** Labels that become tags: bounded by construction (docs/schema.md). */
+const TAG_LABELS = [
+  'image',
+  'runtime',
+  'pod',
+  'namespace',
+  'container_name',
+  'qos_class',
+  'cgroup_version',
+  'vm_name',
+  'accel',
+] as const;
+/** Labels that churn (paths, sockets): written as string fields, never tags. */
+const FIELD_LABELS = ['cgroup_path', 'qmp_socket'] as const;
+
+export class EntityState {
+  prev: Prev | undefined;
+  /** Latest sample ts seen (ms): eviction compares it with the node's latest. */
+  lastTs = 0;
+  tags: Record<string, string> = {};
+  private tagKey = '';
+  private readonly instanceTags = new Map<string, Record<string, string>>();
+
+  /** The entity's tags, rebuilt only when its name or tagged labels change. */
+  tagsFor(node: string, sample: EntitySample): Record<string, string> {
+    const e = sample.entity;
+    let key = e.name;
+    for (const l of TAG_LABELS) {
+      const v = e.labels[l];
+      if (v !== undefined) key += `\u0000${l}=${v}`;
+    }
+    if (key !== this.tagKey) {
+      const tags: Record<string, string> = { node, layer: e.layer, kind: e.kind, name: e.name || e.id };
+      for (const l of TAG_LABELS) {
+        const v = e.labels[l];
+        if (v) tags[l] = v;
+      }
+      this.tags = tags;
+      this.tagKey = key;
+      this.instanceTags.clear();
+    }
+    return this.tags;
+  }
+
+  instanceTagsFor(tagName: 'device' | 'interface', instance: string): Record<string, string> {
+    const k = tagName === 'device' ? `d:${instance}` : `i:${instance}`;
+    let t = this.instanceTags.get(k);
+    if (t === undefined) {
+      t = { ...this.tags, [tagName]: instance };
+      if (this.instanceTags.size < 4096) this.instanceTags.set(k, t);
+    }
+    return t;
+  }
+}
+
+/** Per-node rate state: one map per layer, so keys need no string building. */
+export class NodeRates {
+  readonly byLayer: Record<Layer, Map<string, EntityState>> = {
+    host: new Map(),
+    container: new Map(),
+    vm: new Map(),
+    guest: new Map(),
+  };
+  size(): number {
+    return (
+      this.byLayer.host.size + this.byLayer.container.size + this.byLayer.vm.size + this.byLayer.guest.size
+    );
+  }
+}
+
+export const MEASUREMENT: Record<Layer, string> = {
+  host: 'strata_host',
+  container: 'strata_container',
+  vm: 'strata_vm',
+  guest: 'strata_guest',
+};
+
+export class RatesStage {
+  readonly stats = newRateStats();
+  private readonly scratch = new Map<string, number>();
+
+  constructor(
+    private readonly cfg: RatesConfig,
+    /** Total entity states across nodes; beyond it new entities get no rates (counted). */
+    private readonly maxEntities: number,
+    private readonly entityCount: () => number,
+  ) {}
+
+  /** Adds the message's points to `out` and returns one view per entity sample processed. */
+  process(msg: SampleMessage, node: NodeRates, out: Point[]): EntityView[] {
+    const views: EntityView[] = [];
+    const nodeId = msg.node.id;
+    const runId = msg.agent.run_id;
+    const maxGapMs = this.cfg.maxGapIntervals * msg.interval_ms;
+    for (const sample of msg.samples) {
+      const e = sample.entity;
+      const states = node.byLayer[e.layer];
+      let st = states.get(e.id);
+      if (st === undefined) {
+        if (this.entityCount() >= this.maxEntities) {
+          this.stats.skipped.state_full++;
+          continue;
+        }
+        st = new EntityState();
+        states.set(e.id, st);
+      }
+      const ts = sample.ts ?? msg.ts;
+      const prev = st.prev;
+      if (prev !== undefined && ts <= prev.ts) {
+        // Duplicate or older (a replay, or a late view already superseded): nothing new to say.
+        this.stats.skipped.stale++;
+        continue;
+      }
+      st.lastTs = ts;
+      const tags = st.tagsFor(nodeId, sample);
+      const fields: Fields = { entity_id: e.id };
+      for (const l of FIELD_LABELS) {
+        const v = e.labels[l];
+        if (v !== undefined) fields[l] = v;
+      }
+      const g = sample.gauges;
+      for (const k in g) fields[k] = g[k]!;
+
+      let dtS = 0;
+      if (prev !== undefined) {
+        const dtMs = ts - prev.ts;
+        if (prev.runId !== runId) this.stats.skipped.agent_restart++;
+        else if (dtMs > maxGapMs) this.stats.skipped.gap++;
+        else dtS = dtMs / 1000;
+      }
+      let devices: Map<string, Fields> | undefined;
+      let interfaces: Map<string, Fields> | undefined;
+      if (dtS > 0 && prev !== undefined) {
+        this.entityRates(sample.counters, prev.counters, dtS, fields);
+        deriveEntity(e.layer, sample.counters, fields);
+        fields.interval_seconds = dtS;
+      }
+      out.push({ measurement: MEASUREMENT[e.layer], tags, fields, timeMs: ts });
+
+      const allow32Dev = e.layer === 'host' || e.layer === 'guest';
+      if (sample.devices !== undefined) {
+        devices = this.instances(
+          sample.devices,
+          prev?.devices,
+          dtS,
+          allow32Dev,
+          st,
+          'device',
+          e.layer,
+          ts,
+          out,
+        );
+      }
+      if (sample.interfaces !== undefined) {
+        interfaces = this.instances(
+          sample.interfaces,
+          prev?.interfaces,
+          dtS,
+          true,
+          st,
+          'interface',
+          e.layer,
+          ts,
+          out,
+        );
+      }
+      st.prev = {
+        ts,
+        runId,
+        counters: sample.counters,
+        devices: sample.devices,
+        interfaces: sample.interfaces,
+      };
+      views.push({ sample, layer: e.layer, id: e.id, ts, dtS, fields, devices, interfaces });
+    }
+    return views;
+  }
+
+  private entityRates(
+    cur: Record<string, number>,
+    prev: Record<string, number>,
+    dtS: number,
+    fields: Fields,
+  ) {
+    let reset = false;
+    for (const k in cur) {
+      const p = prev[k];
+      if (p === undefined) continue;
+      const spec = rateSpec(k);
+      if (spec.field === null) continue;
+      const d = counterDelta(p, cur[k]!, this.cfg, false, this.stats);
+      if (d < 0) {
+        reset = true;
+        continue;
+      }
+      fields[spec.field] = (d / dtS) * spec.scale;
+    }
+    if (reset) this.stats.skipped.reset++;
+  }
+
+  private instances(
+    cur: Record<string, InstanceMetrics>,
+    prevAll: Record<string, InstanceMetrics> | undefined,
+    dtS: number,
+    allow32: boolean,
+    st: EntityState,
+    tagName: 'device' | 'interface',
+    layer: Layer,
+    ts: number,
+    out: Point[],
+  ): Map<string, Fields> {
+    const result = new Map<string, Fields>();
+    const scratch = this.scratch;
+    for (const name in cur) {
+      const inst = cur[name]!;
+      const fields: Fields = {};
+      const g = inst.gauges;
+      if (g !== undefined) for (const k in g) fields[k] = g[k]!;
+      const prev = dtS > 0 ? prevAll?.[name] : undefined;
+      if (prev !== undefined) {
+        scratch.clear();
+        let reset = false;
+        const pc = prev.counters;
+        const cc = inst.counters;
+        for (const k in cc) {
+          const p = pc[k];
+          if (p === undefined) continue;
+          const d = counterDelta(p, cc[k]!, this.cfg, allow32, this.stats);
+          if (d < 0) {
+            reset = true;
+            continue;
+          }
+          scratch.set(k, d);
+          const spec = rateSpec(k);
+          if (spec.field !== null) fields[spec.field] = (d / dtS) * spec.scale;
+        }
+        if (reset) this.stats.skipped.reset++;
+        for (const l of LATENCIES) {
+          const ops = scratch.get(l.ops);
+          if (ops === undefined || ops <= 0) continue; // idle: no latency, never 0 ms
+          const time = scratch.get(l.time);
+          if (time !== undefined) fields[l.field] = (time * l.toMs) / ops;
+        }
+        const r = fields.read_iops;
+        const w = fields.write_iops;
+        if (typeof r === 'number' && typeof w === 'number') fields.iops = r + w;
+        fields.interval_seconds = dtS;
+      }
+      let any = false;
+      for (const _ in fields) {
+        any = true;
+        break;
+      }
+      if (!any) continue;
+      result.set(name, fields);
+      out.push({
+        measurement: MEASUREMENT[layer],
+        tags: st.instanceTagsFor(tagName, name),
+        fields,
+        timeMs: ts,
+      });
+    }
+    return result;
+  }
+}
+
+/** Entity-level derived figures from the rate fields (all inputs valid, else none). */
+function deriveEntity(layer: Layer, counters: Record<string, number>, fields: Fields): void {
+  if (layer === 'host' || layer === 'guest') {
+    const busy = sumCpu(CPU_BUSY, counters, fields);
+    if (busy === undefined) return;
+    fields.cpu_cores = busy;
+    const all = sumCpu(CPU_ALL, counters, fields);
+    if (all !== undefined && all > 0) {
+      fields.cpu_utilization_ratio = busy / all;
+      const steal = fields.cpu_steal_cores;
+      if (typeof steal === 'number') fields.cpu_steal_ratio = steal / all;
+      const iowait = fields.cpu_iowait_cores;
+      if (typeof iowait === 'number') fields.cpu_iowait_ratio = iowait / all;
+    }
+  } else {
+    const usage = fields.cpu_usage_cores;
+    if (typeof usage === 'number') fields.cpu_cores = usage;
+  }
+}
+
+/** Σ of the `cpu_*_cores` rates of the listed counters present; undefined if any of them reset. */
+function sumCpu(
+  names: readonly string[],
+  counters: Record<string, number>,
+  fields: Fields,
+): number | undefined {
+  let sum = 0;
+  let n = 0;
+  for (const c of names) {
+    if (counters[c] === undefined) continue;
+    const f = fields[rateSpec(c).field!];
+    if (typeof f !== 'number') return undefined;
+    sum += f;
+    n++;
+  }
+  return n > 0 ? sum : undefined;
+}
