@@ -14,10 +14,10 @@
 //   not representable (a newline ends the line), so each becomes a space (then escaped as `\ `).
 //   In string field values they are kept (InfluxDB accepts them inside quotes).
 // - Empty tag values are left out (InfluxDB rejects `tag=`); empty tag or field keys likewise.
-// - InfluxDB's scanner pairs a backslash with the next character, so a run of backslashes right
-//   before an escaped separator (or at the end) is made even: otherwise it would swallow the
-//   escape. InfluxDB 1.x then stores the doubled backslash (it unescapes only `\,` `\=` `\ `): lossy
-//   for that rare case, but never a broken line. Other backslashes pass through unchanged.
+// - InfluxDB's tag scanner escapes whatever follows a backslash (it looks one byte back), so a
+//   backslash directly before a comma, space or `=` or at the very end of a name/key/value
+//   cannot be written: it is removed (`C:\dir\` is stored as `C:\dir`). Other backslashes pass
+//   through unchanged. (Verified against influxd 1.6.7 in test/integration/influx-v1.test.ts.)
 // - Timestamps are integer milliseconds (write with precision=ms).
 import type { Point } from './point.ts';
 
@@ -55,9 +55,9 @@ export function quoteString(s: string): string {
 }
 
 /**
- * InfluxDB's scanner pairs a backslash with whatever follows it, from the left. A run of
- * backslashes in the input that ends right before a separator (or at the end) would therefore
- * swallow the escape we add, so such runs are made even first. Other backslashes are kept as is.
+ * InfluxDB's tag scanner treats any character right after a backslash as escaped (it looks one
+ * byte back, it does not pair backslashes), so a backslash directly before a separator or at the
+ * very end cannot be written at all: such backslashes are removed. Others pass through unchanged.
  */
 function escapeWith(input: string, escapeEquals: boolean): string {
   const s = input.replace(CONTROL, ' ');
@@ -72,14 +72,14 @@ function escapeWith(input: string, escapeEquals: boolean): string {
     }
     const special = c === ',' || c === ' ' || (escapeEquals && c === '=');
     if (special) {
-      if (run % 2 === 1) out += '\\';
+      if (run > 0) out = out.slice(0, out.length - run);
       out += `\\${c}`;
     } else {
       out += c;
     }
     run = 0;
   }
-  if (run % 2 === 1) out += '\\';
+  if (run > 0) out = out.slice(0, out.length - run);
   return out;
 }
 

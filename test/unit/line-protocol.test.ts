@@ -30,13 +30,12 @@ describe('line protocol escaping', () => {
     expect(escapeMeasurement('m\n')).toBe('m\\ ');
   });
 
-  it('keeps backslashes from swallowing the escape of a following separator', () => {
-    // one backslash before a comma: doubled, then the comma escaped -> 3 backslashes + comma
-    expect(escapeKey('a\\,b')).toBe('a\\\\\\,b');
-    // two backslashes before a space: already even, the space gets its own escape
-    expect(escapeKey('a\\\\ b')).toBe('a\\\\\\ b');
-    // a trailing single backslash is doubled so it cannot escape the separator after the value
-    expect(escapeKey('C:\\dir\\')).toBe('C:\\dir\\\\');
+  it('removes backslashes that would escape a separator or end a value (InfluxDB cannot store them)', () => {
+    expect(escapeKey('a\\,b')).toBe('a\\,b'); // a\,b -> a\,b (the comma's own escape)
+    expect(escapeKey('a\\\\ b')).toBe('a\\ b');
+    expect(escapeKey('C:\\dir\\')).toBe('C:\\dir');
+    expect(escapeMeasurement('m\\')).toBe('m');
+    expect(escapeMeasurement('m x\\')).toBe('m\\ x');
     // backslashes before ordinary characters pass through
     expect(escapeKey('C:\\dir x')).toBe('C:\\dir\\ x');
   });

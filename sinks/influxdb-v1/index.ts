@@ -1,0 +1,61 @@
+// InfluxDB v1-API sink: POST /write?db=&rp=&precision=ms, optional basic auth, gzip.
+import { ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { LineWriter } from '../influxdb-v2/writer.ts';
+import type { InfluxV1Config } from './config.ts';
+
+export { InfluxV1Config } from './config.ts';
+
+export class InfluxV1Sink extends LineWriter {
+  constructor(private readonly c: InfluxV1Config) {
+    const q = new URLSearchParams({ db: c.database, precision: 'ms' });
+    if (c.retentionPolicy) q.set('rp', c.retentionPolicy);
+    super({
+      sink: 'influxdb-v1',
+      url: c.url,
+      path: `/write?${q}`,
+      headers: authHeaders(c),
+      batchSize: c.batchSize,
+      maxBatchBytes: c.maxBatchBytes,
+      flushIntervalMs: c.flushInterval,
+      maxInFlight: c.maxInFlight,
+      gzipThreshold: c.gzipThreshold,
+      timeoutMs: c.timeout,
+      minRetryDelayMs: c.minRetryDelay,
+      maxRetryDelayMs: c.maxRetryDelay,
+      maxRetryTimeMs: c.maxRetryTime,
+      maxBufferLines: c.maxBufferLines,
+      pingPath: '/ping',
+    });
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    if (!this.c.createDatabase) return;
+    const body = new URLSearchParams({ q: `CREATE DATABASE "${this.c.database.replace(/["\\]/g, '\\$&')}"` });
+    const res = await fetch(`${this.c.url.replace(/\/$/, '')}/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...authHeaders(this.c) },
+      body,
+    }).catch((err: unknown) => {
+      throw new ConnectionError(`InfluxDB (influxdb-v1) at ${this.c.url}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    });
+    if (!res.ok) {
+      throw new ConnectionError(
+        `InfluxDB (influxdb-v1) at ${this.c.url}: CREATE DATABASE ${this.c.database} failed with ${res.status}: ${(await res.text()).slice(0, 200)}. ` +
+          'Create it yourself and set createDatabase: false, or give the user the right to create databases.',
+        { retriable: false },
+      );
+    }
+  }
+}
+
+function authHeaders(c: InfluxV1Config): Record<string, string> | undefined {
+  if (!c.username) return undefined;
+  return { authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` };
+}
+
+export function createInfluxV1Sink(c: InfluxV1Config): InfluxV1Sink {
+  return new InfluxV1Sink(c);
+}

@@ -1,0 +1,396 @@
+// The HTTP line-protocol writer behind both InfluxDB sinks (v2 API and v1 /write): it owns
+// batching, gzip, retries and error accounting, and gives callers one exact promise per write().
+//
+// Why not the client's WriteApi: its writePoints()/flush() pair resolves or rejects per flush,
+// but batches it cuts on its own (batchSize reached) swallow their errors, and failed lines go to
+// an internal retry buffer that drops the oldest lines when full. The processor commits Kafka
+// offsets only after InfluxDB acknowledged the points of those messages, so it needs "this set of
+// points is stored" as a promise, and nothing dropped behind its back. We therefore use the
+// client's Transport (HTTP, gzip, timeouts, HttpError parsing) and do batching and retries here.
+//
+// Batching is adaptive (Nagle off): lines go out as soon as a request slot is free (low latency
+// at low load); while `maxInFlight` requests are busy, new lines accumulate and leave as one larger
+// request (up to `batchSize` lines) when a slot frees up (throughput at high load). With
+// `flushIntervalMs` > 0 a lone small batch waits up to that long for company first.
+import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
+import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
+import { componentLogger, OnceLogger } from '../../lib/log.ts';
+import { counter, gauge, histogram } from '../../lib/metrics.ts';
+import { type EncodeStats, encodePoint, newEncodeStats } from '../line-protocol.ts';
+import type { Point } from '../point.ts';
+
+/** What the runtime writes points to. */
+export interface PointSink {
+  readonly name: string;
+  /** Fails fast when the server is unreachable (ConnectionError naming it and how to start it). */
+  start(): Promise<void>;
+  /**
+   * Resolves once the server acknowledged every point (or rejected some as permanently invalid:
+   * counted in the result, never retried). Rejects with a retriable error when the server stayed
+   * unavailable for the retry window; the caller may simply write the same points again.
+   */
+  write(points: readonly Point[]): Promise<WriteResult>;
+  /** Waits for requests in flight, then stops. Safe before start and twice. */
+  close(): Promise<void>;
+}
+
+export interface WriteResult {
+  /** Lines acknowledged by the server. */
+  written: number;
+  /** Lines the server refused as invalid (400/422), counted and logged once, not retried. */
+  rejected: number;
+  /** Points that could not be encoded (no fields, non-finite time). */
+  unencodable: number;
+}
+
+export interface WriterOptions {
+  /** Sink name for metrics and logs (influxdb-v2, influxdb-v1). */
+  sink: string;
+  url: string;
+  /** Request path with query (e.g. /api/v2/write?org=&bucket=&precision=ms). */
+  path: string;
+  token?: string;
+  headers?: Record<string, string>;
+  batchSize: number;
+  maxBatchBytes: number;
+  flushIntervalMs: number;
+  maxInFlight: number;
+  gzipThreshold: number;
+  timeoutMs: number;
+  minRetryDelayMs: number;
+  maxRetryDelayMs: number;
+  maxRetryTimeMs: number;
+  maxBufferLines: number;
+  /** Where to send a ping to check the server at start (GET, expects 2xx). */
+  pingPath: string;
+}
+
+const errorsTotal = counter(
+  'strata_sink_write_errors_total',
+  'Failed write requests by sink and kind (bad_request, too_large, auth, not_found, rate_limited, server, network, timeout).',
+  ['sink', 'kind'],
+);
+const pointsWritten = counter(
+  'strata_sink_points_written_total',
+  'Points (lines) acknowledged by the server.',
+  ['sink'],
+);
+const pointsDropped = counter(
+  'strata_sink_points_dropped_total',
+  'Points not stored: unencodable (no fields, non-finite time), rejected (400/422 from the server), buffer_full.',
+  ['sink', 'reason'],
+);
+const nonFiniteFields = counter(
+  'strata_sink_nonfinite_fields_total',
+  'Fields left out of a point because their value was NaN or Infinity.',
+  ['sink'],
+);
+const requestSeconds = histogram(
+  'strata_sink_write_request_duration_seconds',
+  'Duration of one successful write request.',
+  [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  ['sink'],
+);
+const bufferedLines = gauge('strata_sink_buffer_lines', 'Lines waiting for a request slot.', ['sink']);
+const retriesTotal = counter('strata_sink_write_retries_total', 'Write requests retried.', ['sink']);
+
+interface Ticket {
+  pending: number;
+  sealed: boolean;
+  written: number;
+  rejected: number;
+  unencodable: number;
+  error?: Error;
+  resolve(r: WriteResult): void;
+  reject(e: Error): void;
+}
+
+interface Segment {
+  lines: string[];
+  ticket: Ticket;
+}
+
+/** A write error sorted into the kinds we count and act on. */
+export function classify(err: unknown): { kind: string; permanent: boolean; split: boolean } {
+  if (err instanceof HttpError) {
+    const s = err.statusCode;
+    if (s === 400 || s === 422) return { kind: 'bad_request', permanent: true, split: false };
+    if (s === 413) return { kind: 'too_large', permanent: false, split: true };
+    if (s === 401 || s === 403) return { kind: 'auth', permanent: false, split: false };
+    if (s === 404) return { kind: 'not_found', permanent: false, split: false };
+    if (s === 429) return { kind: 'rate_limited', permanent: false, split: false };
+    return { kind: 'server', permanent: false, split: false };
+  }
+  const name = (err as Error)?.name;
+  if (name === 'RequestTimedOutError' || errorCode(err) === 'ETIMEDOUT')
+    return { kind: 'timeout', permanent: false, split: false };
+  return { kind: 'network', permanent: false, split: false };
+}
+
+export class LineWriter implements PointSink {
+  readonly name: string;
+  private readonly transport: Transport;
+  private readonly log;
+  private readonly once;
+  private readonly stats: EncodeStats = newEncodeStats();
+  private segments: Segment[] = [];
+  private buffered = 0;
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: WriterOptions) {
+    this.name = o.sink;
+    this.log = componentLogger(`sink.${o.sink}`);
+    this.once = new OnceLogger(this.log);
+    this.transport = new InfluxDB({
+      url: o.url,
+      token: o.token,
+      timeout: o.timeoutMs,
+      headers: o.headers,
+    }).transport;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.transport.request(this.o.pingPath, '', { method: 'GET' });
+    } catch (err) {
+      if (err instanceof HttpError && err.statusCode < 500) return; // reachable; auth is checked per write
+      throw new ConnectionError(
+        `InfluxDB (${this.o.sink}) is not reachable at ${this.o.url} (GET ${this.o.pingPath}: ${errorMessage(err)}). ` +
+          'Start the local stack with `npx strata stack up`, or point INFLUX_URL / --influx-url at a running InfluxDB.',
+        { cause: err },
+      );
+    }
+  }
+
+  write(points: readonly Point[]): Promise<WriteResult> {
+    if (this.closed) return Promise.reject(new StrataError(`sink ${this.name} is closed`));
+    const lines: string[] = [];
+    const before = this.stats.droppedPoints;
+    const nfBefore = this.stats.nonFiniteFields;
+    for (const p of points) {
+      const line = encodePoint(p, this.stats);
+      if (line !== undefined) lines.push(line);
+    }
+    const unencodable = this.stats.droppedPoints - before;
+    if (unencodable > 0) pointsDropped.inc({ sink: this.name, reason: 'unencodable' }, unencodable);
+    const nf = this.stats.nonFiniteFields - nfBefore;
+    if (nf > 0) nonFiniteFields.inc({ sink: this.name }, nf);
+    if (lines.length === 0) return Promise.resolve({ written: 0, rejected: 0, unencodable });
+    if (this.buffered + lines.length > this.o.maxBufferLines) {
+      pointsDropped.inc({ sink: this.name, reason: 'buffer_full' }, lines.length);
+      // Retriable: the caller did not commit, so it writes these points again later.
+      return Promise.reject(
+        new ConnectionError(
+          `sink ${this.name}: buffer full (${this.buffered} + ${lines.length} lines > maxBufferLines ${this.o.maxBufferLines})`,
+        ),
+      );
+    }
+    return new Promise<WriteResult>((resolve, reject) => {
+      const ticket: Ticket = {
+        pending: 0,
+        sealed: false,
+        written: 0,
+        rejected: 0,
+        unencodable,
+        resolve,
+        reject,
+      };
+      this.segments.push({ lines, ticket });
+      this.buffered += lines.length;
+      bufferedLines.set({ sink: this.name }, this.buffered);
+      this.pump(false);
+    });
+  }
+
+  /** Sends as many chunks as there are free request slots. */
+  private pump(timerFired: boolean): void {
+    if (timerFired) this.timer = undefined;
+    while (this.inFlight < this.o.maxInFlight && this.buffered > 0) {
+      if (
+        !timerFired &&
+        this.o.flushIntervalMs > 0 &&
+        this.buffered < this.o.batchSize &&
+        this.inFlight === 0
+      ) {
+        this.timer ??= setTimeout(() => this.pump(true), this.o.flushIntervalMs);
+        return;
+      }
+      this.sendChunk(this.cutChunk());
+      timerFired = false;
+    }
+  }
+
+  private cutChunk(): { lines: string[]; tickets: Ticket[] } {
+    const lines: string[] = [];
+    const tickets: Ticket[] = [];
+    let bytes = 0;
+    while (this.segments.length > 0 && lines.length < this.o.batchSize) {
+      const seg = this.segments[0] as Segment;
+      let take = 0;
+      while (
+        take < seg.lines.length &&
+        lines.length < this.o.batchSize &&
+        (lines.length === 0 || bytes + (seg.lines[take] as string).length < this.o.maxBatchBytes)
+      ) {
+        const line = seg.lines[take] as string;
+        lines.push(line);
+        bytes += line.length + 1;
+        take++;
+      }
+      if (take === 0) break; // byte limit reached
+      seg.ticket.pending++;
+      tickets.push(seg.ticket);
+      if (take === seg.lines.length) {
+        this.segments.shift();
+        seg.ticket.sealed = true;
+      } else {
+        seg.lines = seg.lines.slice(take);
+      }
+    }
+    this.buffered -= lines.length;
+    bufferedLines.set({ sink: this.name }, this.buffered);
+    return { lines, tickets };
+  }
+
+  private sendChunk(chunk: { lines: string[]; tickets: Ticket[] }): void {
+    this.inFlight++;
+    this.sendWithRetry(chunk.lines, Date.now() + this.o.maxRetryTimeMs)
+      .then(
+        (r) => {
+          const share = chunk.tickets.length === 1;
+          for (const t of chunk.tickets) {
+            // Exact per-ticket counts matter only for the common single-ticket chunk.
+            if (share) {
+              t.written += r.written;
+              t.rejected += r.rejected;
+            }
+          }
+        },
+        (err: Error) => {
+          for (const t of chunk.tickets) t.error ??= err;
+        },
+      )
+      .finally(() => {
+        this.inFlight--;
+        for (const t of chunk.tickets) {
+          t.pending--;
+          if (t.pending === 0 && t.sealed) {
+            if (t.error) t.reject(t.error);
+            else t.resolve({ written: t.written, rejected: t.rejected, unencodable: t.unencodable });
+          }
+        }
+        this.pump(false);
+        if (this.inFlight === 0 && this.buffered === 0) {
+          for (const w of this.idleWaiters.splice(0)) w();
+        }
+      });
+  }
+
+  private async sendWithRetry(
+    lines: string[],
+    deadline: number,
+  ): Promise<{ written: number; rejected: number }> {
+    for (let attempt = 1; ; attempt++) {
+      const started = performance.now();
+      try {
+        await this.send(lines.join('\n'));
+        requestSeconds.observe({ sink: this.name }, (performance.now() - started) / 1000);
+        pointsWritten.inc({ sink: this.name }, lines.length);
+        return { written: lines.length, rejected: 0 };
+      } catch (err) {
+        const c = classify(err);
+        errorsTotal.inc({ sink: this.name, kind: c.kind });
+        if (c.permanent) {
+          // InfluxDB stores the valid lines of a partial write and names the first bad one.
+          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, lines.length);
+          this.once.warn(
+            `${c.kind}`,
+            { sink: this.name, status: (err as HttpError).statusCode, error: errorMessage(err) },
+            'InfluxDB refused points as invalid; not retrying them (valid lines of a partial write are stored)',
+          );
+          return { written: 0, rejected: lines.length };
+        }
+        if (c.split && lines.length > 1) {
+          const mid = Math.ceil(lines.length / 2);
+          const a = await this.sendWithRetry(lines.slice(0, mid), deadline);
+          const b = await this.sendWithRetry(lines.slice(mid), deadline);
+          return { written: a.written + b.written, rejected: a.rejected + b.rejected };
+        }
+        if (c.split) {
+          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, 1);
+          return { written: 0, rejected: 1 };
+        }
+        this.once.warn(
+          `${c.kind}:${errorMessage(err)}`,
+          { sink: this.name, url: this.o.url, kind: c.kind, error: errorMessage(err), hint: hint(c.kind) },
+          'InfluxDB write failed; retrying with backoff',
+        );
+        const retryAfterMs = err instanceof HttpError ? err.retryAfter() * 1000 : 0;
+        const delay = Math.max(
+          retryAfterMs,
+          Math.min(this.o.maxRetryDelayMs, this.o.minRetryDelayMs * 2 ** (attempt - 1)) *
+            (0.75 + Math.random() * 0.5),
+        );
+        if (this.closed || Date.now() + delay > deadline) {
+          throw new ConnectionError(
+            `InfluxDB (${this.name}) at ${this.o.url}: write failed after ${attempt} attempt(s): ${errorMessage(err)}`,
+            { cause: err },
+          );
+        }
+        retriesTotal.inc({ sink: this.name });
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private send(body: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let status = 0;
+      this.transport.send(
+        this.o.path,
+        body,
+        {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+          gzipThreshold: this.o.gzipThreshold,
+        },
+        {
+          responseStarted(_headers, statusCode) {
+            status = statusCode ?? 0;
+          },
+          error: reject,
+          complete() {
+            if (status >= 200 && status < 300) resolve();
+            else reject(new HttpError(status, `unexpected status ${status}`));
+          },
+        },
+      );
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.inFlight > 0 || this.buffered > 0) {
+      this.pump(true);
+      await new Promise<void>((r) => this.idleWaiters.push(r));
+    }
+    this.closed = true;
+  }
+}
+
+function hint(kind: string): string | undefined {
+  switch (kind) {
+    case 'auth':
+      return 'check the token (INFLUX_TOKEN) or user/password (INFLUX_USERNAME, INFLUX_PASSWORD)';
+    case 'not_found':
+      return 'the database/bucket does not exist: create it (InfluxQL: CREATE DATABASE <db>) or fix INFLUX_BUCKET / INFLUX_DATABASE';
+    case 'network':
+      return 'is InfluxDB running? `npx strata stack up` starts a local one';
+    default:
+      return undefined;
+  }
+}
