@@ -99,7 +99,7 @@ export function readState(dataDir: string): StackState {
   return { version: 1, services: {} };
 }
 
-function writeState(dataDir: string, state: StackState): void {
+export function writeState(dataDir: string, state: StackState): void {
   mkdirSync(dataDir, { recursive: true });
   const file = stateFile(dataDir);
   const tmp = `${file}.tmp-${process.pid}`;

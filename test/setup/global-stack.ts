@@ -1,0 +1,196 @@
+// Vitest global setup of the `integration` project: real Kafka, InfluxDB and a Docker engine.
+//
+// Where the servers come from, per service, first match wins:
+//   1. KAFKA_BROKERS / INFLUX_URL / DOCKER_HOST set in the environment: used as they are;
+//   2. a healthy `strata stack up` in the default data dir (<cache>/stack): reused, left running
+//      (set STRATA_TEST_STACK=private to skip this);
+//   3. otherwise started here with the stack API in a per-run dir <cache>/runs/run-*, on the
+//      default ports when free (else free ephemeral ports), and stopped in teardown.
+// The first run on a machine installs Kafka (Maven Central) and builds influxd (go install),
+// which takes minutes; progress is printed.
+//
+// Tests read them with inject('kafkaBrokers') etc.; children spawned by tests find them in
+// KAFKA_BROKERS, INFLUX_URL, INFLUX_DATABASE, DOCKER_HOST, STRATA_DOCKER_IMAGE.
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { TestProject } from 'vitest/node';
+import { stopDockerd } from '../../stack/docker.ts';
+import {
+  createTopics,
+  DEFAULT_DOCKER_IMAGE,
+  DEFAULT_INFLUX_DATABASE,
+  DEFAULT_PORTS,
+  defaultCacheDir,
+  ensureBusyboxImage,
+  influxQuery,
+  preferredOrFreePort,
+  readState,
+  resolveStackConfig,
+  type ServiceHandle,
+  type ServiceName,
+  STACK_TOPICS,
+  stackStatus,
+  startDocker,
+  startInfluxdb,
+  startKafka,
+  toState,
+  writeState,
+} from '../../stack/index.ts';
+import { pidAlive, pidIsOurs, stopPid } from '../../stack/util.ts';
+import './provided-context.ts';
+
+const log = (line: string) => process.stderr.write(`[strata global-stack] ${line}\n`);
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const env = process.env;
+  const cacheDir = defaultCacheDir();
+  const found: Partial<Record<ServiceName, string>> = {
+    kafka: env.KAFKA_BROKERS || undefined,
+    influxdb: env.INFLUX_URL || undefined,
+    docker: env.DOCKER_HOST || undefined,
+  };
+  for (const [service, address] of Object.entries(found)) {
+    if (address) log(`${service}: using ${address} from the environment`);
+  }
+
+  const missing = () => (['kafka', 'influxdb', 'docker'] as const).filter((s) => !found[s]);
+  if (missing().length && env.STRATA_TEST_STACK !== 'private') {
+    const status = await stackStatus(resolveStackConfig({}, {}));
+    for (const s of status) {
+      if (!found[s.service] && s.state === 'running' && s.healthy && s.address) {
+        found[s.service] = s.address;
+        log(`${s.service}: using the running \`strata stack up\` at ${s.address} (pid ${s.pid})`);
+      }
+    }
+  }
+
+  const started: ServiceHandle[] = [];
+  let runDir: string | undefined;
+  if (missing().length) {
+    await sweepStaleRuns(path.join(cacheDir, 'runs'));
+    mkdirSync(path.join(cacheDir, 'runs'), { recursive: true });
+    runDir = mkdtempSync(path.join(cacheDir, 'runs', 'run-'));
+    const state = { version: 1 as const, ownerPid: process.pid, services: {} };
+    writeState(runDir, state);
+    log(`starting ${missing().join(', ')} in ${runDir} (first use installs them: minutes)`);
+    try {
+      const taken: number[] = [];
+      const port = async (preferred: number) => {
+        const p = await preferredOrFreePort(preferred, taken);
+        taken.push(p);
+        return p;
+      };
+      for (const service of missing()) {
+        const dataDir = path.join(runDir, service);
+        let handle: ServiceHandle;
+        if (service === 'kafka') {
+          handle = await startKafka({
+            port: await port(DEFAULT_PORTS.kafka),
+            controllerPort: await port(DEFAULT_PORTS.kafkaController),
+            dataDir,
+            cacheDir,
+            topics: STACK_TOPICS,
+            progress: log,
+          });
+        } else if (service === 'influxdb') {
+          handle = await startInfluxdb({
+            port: await port(DEFAULT_PORTS.influxdb),
+            rpcPort: await port(DEFAULT_PORTS.influxdbRpc),
+            dataDir,
+            cacheDir,
+            progress: log,
+          });
+        } else {
+          handle = await startDocker({ dataDir, cacheDir, progress: log });
+        }
+        started.push(handle);
+        const extra = 'bridge' in handle ? { bridge: String(handle.bridge) } : {};
+        writeState(runDir, {
+          ...readState(runDir),
+          ownerPid: process.pid,
+          services: { ...readState(runDir).services, [service]: toState(handle, extra) },
+        });
+        found[service] = handle.address;
+        log(
+          `${service}: ready at ${handle.address} (pid ${handle.pid}) in ${(handle.startMs / 1000).toFixed(1)} s`,
+        );
+      }
+    } catch (err) {
+      await stopAll(started);
+      throw err;
+    }
+  }
+
+  const kafkaBrokers = found.kafka!;
+  const influxUrl = found.influxdb!;
+  const dockerHost = found.docker!;
+  const influxDatabase = env.INFLUX_DATABASE || DEFAULT_INFLUX_DATABASE;
+  const dockerImage = env.STRATA_DOCKER_IMAGE || DEFAULT_DOCKER_IMAGE;
+
+  // Servers from the environment may be bare: make sure what tests rely on exists (idempotent).
+  await createTopics(kafkaBrokers, STACK_TOPICS);
+  await influxQuery(influxUrl, `CREATE DATABASE "${influxDatabase}"`, { method: 'POST' });
+  if (dockerHost.startsWith('unix://')) {
+    await ensureBusyboxImage(dockerHost.slice('unix://'.length), dockerImage, { cacheDir, progress: log });
+  }
+
+  project.provide('kafkaBrokers', kafkaBrokers);
+  project.provide('influxUrl', influxUrl);
+  project.provide('influxDatabase', influxDatabase);
+  project.provide('dockerHost', dockerHost);
+  project.provide('dockerImage', dockerImage);
+  Object.assign(process.env, {
+    KAFKA_BROKERS: kafkaBrokers,
+    INFLUX_URL: influxUrl,
+    INFLUX_DATABASE: influxDatabase,
+    DOCKER_HOST: dockerHost,
+    STRATA_DOCKER_IMAGE: dockerImage,
+  });
+
+  return async () => {
+    if (!started.length) return;
+    log(`stopping ${started.map((h) => h.service).join(', ')} started for this run`);
+    await stopAll(started);
+    if (runDir) rmSync(runDir, { recursive: true, force: true });
+  };
+}
+
+async function stopAll(handles: ServiceHandle[]): Promise<void> {
+  for (const h of [...handles].reverse()) {
+    await h.stop().catch((err: unknown) => log(`${h.service}: stop failed: ${(err as Error).message}`));
+  }
+}
+
+/**
+ * Per-run dirs whose vitest process is gone (killed before its teardown): stop what they recorded
+ * (PID + command line check) and delete them, so orphans do not pile up on a shared machine.
+ */
+async function sweepStaleRuns(runsDir: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = readdirSync(runsDir);
+  } catch {
+    return;
+  }
+  for (const name of entries) {
+    const dir = path.join(runsDir, name);
+    const state = readState(dir);
+    const ownerGone = state.ownerPid !== undefined ? !pidAlive(state.ownerPid) : ageMs(dir) > 3_600_000;
+    if (!ownerGone) continue;
+    for (const [service, entry] of Object.entries(state.services)) {
+      if (!entry || !pidIsOurs(entry.pid, entry.marker)) continue;
+      log(`${service}: stopping orphan pid ${entry.pid} of a killed test run (${dir})`);
+      if (service === 'docker') await stopDockerd(entry.pid, entry.marker, entry.bridge);
+      else await stopPid(entry.pid, entry.marker, 20_000);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function ageMs(dir: string): number {
+  try {
+    return Date.now() - statSync(dir).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
