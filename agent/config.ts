@@ -1,0 +1,367 @@
+// `strata agent` configuration. One zod strictObject, every key documented where declared, parsed
+// with lib/config.ts so a bad key is named with the accepted keys. Layering (later wins):
+//   schema defaults < config file (`--config`, section `agent:`) < environment variables < flags.
+// Every key and env var is listed in docs/agent.md; docker-compose files must use exactly these names.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { durationMs, parseConfig, splitList } from '../lib/config.ts';
+import { ConfigError, errorMessage } from '../lib/errors.ts';
+
+export const OUTPUTS = ['kafka', 'ndjson'] as const;
+export const COMPRESSIONS = ['gzip', 'lz4', 'zstd', 'none'] as const;
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+const MiB = 1024 * 1024;
+
+export const KafkaSsl = z.union([
+  /** true: TLS with the system CA store; false: plaintext. */
+  z.boolean(),
+  z.strictObject({
+    /** PEM file of the CA that signed the brokers' certificates. */
+    caFile: z.string().min(1).optional(),
+    /** PEM client certificate file (mutual TLS). */
+    certFile: z.string().min(1).optional(),
+    /** PEM client key file (mutual TLS). */
+    keyFile: z.string().min(1).optional(),
+    /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
+    rejectUnauthorized: z.boolean().default(true),
+  }),
+]);
+
+export const KafkaSasl = z.strictObject({
+  /** SASL mechanism the brokers' listener expects. */
+  mechanism: z.enum(SASL_MECHANISMS),
+  username: z.string().min(1),
+  /** Prefer the env var STRATA_KAFKA_SASL_PASSWORD over writing it into a file. */
+  password: z.string(),
+});
+
+export const KafkaConfig = z.strictObject({
+  /** Bootstrap brokers, host:port. */
+  brokers: z
+    .array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))
+    .min(1)
+    .default(['127.0.0.1:9092']),
+  /** Topic the samples go to; must exist (strata stack creates it). */
+  topic: z.string().min(1).default('strata.samples'),
+  /** Kafka client id (broker logs and quotas). */
+  clientId: z.string().min(1).default('strata-agent'),
+  /** Record-batch compression. gzip is built in; lz4 and zstd need their codec package (docs/agent.md). */
+  compression: z.enum(COMPRESSIONS).default('gzip'),
+  /** TLS to the brokers. */
+  ssl: KafkaSsl.default(false),
+  /** SASL authentication; absent = none. */
+  sasl: KafkaSasl.optional(),
+  /** TCP connect timeout per broker. */
+  connectionTimeout: durationMs.default(3000),
+  /** How long the broker may take to acknowledge a produce request (acks=all). */
+  requestTimeout: durationMs.default(10_000),
+  /** At most this many buffered ticks go out in one produce request while draining. */
+  batchMaxTicks: z.number().int().positive().default(100),
+  /**
+   * At most this many uncompressed bytes per produce request. Kafka's default message.max.bytes
+   * (1 MiB) applies to the compressed batch, so staying under it uncompressed is always safe.
+   */
+  batchMaxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(900 * 1024),
+});
+export type KafkaConfig = z.output<typeof KafkaConfig>;
+
+export const BufferConfig = z.strictObject({
+  /** Ticks kept in memory while Kafka is unreachable; beyond it the oldest are spilled or dropped. */
+  maxTicks: z.number().int().positive().default(3600),
+  /** Bytes (encoded messages) kept in memory; the same overflow rule as maxTicks. */
+  maxBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * MiB),
+  /** Base path of an on-disk overflow buffer (segments <path>.000001...); survives restarts. */
+  spillFile: z.string().min(1).optional(),
+  /** Bytes on disk for the spill file; beyond it the oldest segment is dropped (and counted). */
+  maxSpillBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * MiB),
+});
+export type BufferConfig = z.output<typeof BufferConfig>;
+
+export const PathsConfig = z.strictObject({
+  /** The host's /proc (HOST_PROC), e.g. /host/proc when the agent runs in a container. */
+  proc: z.string().min(1).default('/proc'),
+  /** The host's /sys (HOST_SYS). */
+  sys: z.string().min(1).default('/sys'),
+  /** The cgroup mount root (HOST_CGROUP); default <sys>/fs/cgroup. */
+  cgroup: z.string().min(1).optional(),
+});
+
+/** Builds the agent schema around the registered collectors' own schemas (collectors/registry.ts). */
+export function agentConfigSchema(collectorSchemas: Record<string, z.ZodType>) {
+  const collectorShape: Record<string, z.ZodType> = {};
+  for (const [name, schema] of Object.entries(collectorSchemas)) {
+    // true/{} = enabled with defaults, false = disabled, an object = enabled with these settings.
+    collectorShape[name] = z.union([z.boolean(), schema]).optional();
+  }
+  return z.strictObject({
+    /**
+     * This node's id: the Kafka key and the `node` tag of every point; stable across restarts.
+     * Default: the machine-id (HOST_ETC/machine-id), else the hostname.
+     */
+    nodeId: z.string().min(1).optional(),
+    /** Extra labels for the node (rack, zone, cluster). */
+    labels: z.record(z.string(), z.string()).default({}),
+    /** Tick interval; ticks align to wall-clock multiples of it so every node's ticks line up. */
+    interval: durationMs.pipe(z.number().int().min(10, 'interval must be at least 10ms')).default(1000),
+    /**
+     * How long one collector may take per tick; a slower one is left out of that tick (and
+     * counted) so it never delays the others. Default: 80% of the interval.
+     */
+    collectTimeout: durationMs.pipe(z.number().int().positive()).optional(),
+    /** Collectors to run, by name; see docs/agent.md. Absent names use the registry's default. */
+    collectors: z.strictObject(collectorShape).default({}),
+    /** Where ticks go: kafka, or ndjson (one JSON line per tick on stdout). */
+    output: z.enum(OUTPUTS).default('kafka'),
+    kafka: KafkaConfig.default(KafkaConfig.parse({})),
+    buffer: BufferConfig.default(BufferConfig.parse({})),
+    paths: PathsConfig.default(PathsConfig.parse({})),
+    /** Docker Engine API endpoint for container names and images (unix:///var/run/docker.sock). */
+    dockerHost: z.string().min(1).optional(),
+    /** host:port to serve Prometheus /metrics and /healthz on; absent = not served. */
+    metricsListen: z
+      .string()
+      .regex(/^[^\s]*:\d+$/, 'expected host:port or :port')
+      .optional(),
+    /** On SIGINT/SIGTERM, how long to keep flushing buffered ticks before exiting. */
+    shutdownTimeout: durationMs.default(5000),
+  });
+}
+export type AgentConfig = z.output<ReturnType<typeof agentConfigSchema>>;
+
+/** Environment variables and the config key each sets. */
+export const ENV_VARS: ReadonlyArray<{
+  env: string;
+  key: string;
+  kind: 'string' | 'number' | 'list' | 'bool';
+}> = [
+  { env: 'STRATA_NODE_ID', key: 'nodeId', kind: 'string' },
+  { env: 'STRATA_INTERVAL', key: 'interval', kind: 'string' },
+  { env: 'STRATA_COLLECT_TIMEOUT', key: 'collectTimeout', kind: 'string' },
+  { env: 'STRATA_OUTPUT', key: 'output', kind: 'string' },
+  { env: 'KAFKA_BROKERS', key: 'kafka.brokers', kind: 'list' },
+  { env: 'STRATA_SAMPLES_TOPIC', key: 'kafka.topic', kind: 'string' },
+  { env: 'STRATA_KAFKA_CLIENT_ID', key: 'kafka.clientId', kind: 'string' },
+  { env: 'STRATA_KAFKA_COMPRESSION', key: 'kafka.compression', kind: 'string' },
+  { env: 'STRATA_KAFKA_SSL', key: 'kafka.ssl', kind: 'bool' },
+  { env: 'STRATA_KAFKA_SASL_MECHANISM', key: 'kafka.sasl.mechanism', kind: 'string' },
+  { env: 'STRATA_KAFKA_SASL_USERNAME', key: 'kafka.sasl.username', kind: 'string' },
+  { env: 'STRATA_KAFKA_SASL_PASSWORD', key: 'kafka.sasl.password', kind: 'string' },
+  { env: 'STRATA_BUFFER_MAX_TICKS', key: 'buffer.maxTicks', kind: 'number' },
+  { env: 'STRATA_BUFFER_MAX_BYTES', key: 'buffer.maxBytes', kind: 'number' },
+  { env: 'STRATA_SPILL_FILE', key: 'buffer.spillFile', kind: 'string' },
+  { env: 'STRATA_SPILL_MAX_BYTES', key: 'buffer.maxSpillBytes', kind: 'number' },
+  { env: 'STRATA_METRICS_LISTEN', key: 'metricsListen', kind: 'string' },
+  { env: 'STRATA_SHUTDOWN_TIMEOUT', key: 'shutdownTimeout', kind: 'string' },
+  { env: 'HOST_PROC', key: 'paths.proc', kind: 'string' },
+  { env: 'HOST_SYS', key: 'paths.sys', kind: 'string' },
+  { env: 'HOST_CGROUP', key: 'paths.cgroup', kind: 'string' },
+  { env: 'DOCKER_HOST', key: 'dockerHost', kind: 'string' },
+  // Handled specially: selects which collectors run (see selectCollectors).
+  { env: 'STRATA_COLLECTORS', key: '(collectors)', kind: 'list' },
+];
+
+/** Flag values after commander, keyed like the config (dotted). */
+export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
+
+export interface LoadOptions {
+  collectorSchemas: Record<string, z.ZodType>;
+  /** Registry defaults: which collectors run when the config does not say. */
+  defaultCollectors: readonly string[];
+  configFile?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Dotted config key -> value, from flags. `(collectors)` selects collectors. */
+  flags?: FlagValues;
+}
+
+export interface LoadedConfig {
+  config: AgentConfig;
+  /** Enabled collector name -> its raw sub-config (validated by the registry factory). */
+  enabled: string[];
+  /** Where each explicitly set key came from, for error messages and `--print-config`. */
+  sources: Map<string, string>;
+}
+
+/** Reads and merges all layers, validates once, and names the layer of any bad key. */
+export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
+  const env = opts.env ?? process.env;
+  const sources = new Map<string, string>();
+  let raw: Record<string, unknown> = {};
+
+  if (opts.configFile) {
+    const file = readConfigFile(opts.configFile);
+    raw = structuredClone(file);
+    for (const path of leafPaths(file)) sources.set(path, `config file ${opts.configFile}`);
+  }
+
+  let selected: string[] | undefined;
+  let selectedFrom = '';
+  for (const { env: name, key, kind } of ENV_VARS) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (key === '(collectors)') {
+      selected = splitList(value);
+      selectedFrom = `env ${name}`;
+      continue;
+    }
+    setPath(raw, key, convert(value, kind));
+    sources.set(key, `env ${name}`);
+  }
+  for (const [key, value] of Object.entries(opts.flags ?? {})) {
+    if (value === undefined) continue;
+    if (key === '(collectors)') {
+      selected = Array.isArray(value) ? value : splitList(String(value));
+      selectedFrom = 'flag --collectors';
+      continue;
+    }
+    setPath(raw, key, value);
+    sources.set(key, `flag --${flagName(key)}`);
+  }
+
+  const names = Object.keys(opts.collectorSchemas);
+  if (selected) {
+    const unknown = selected.filter((n) => !names.includes(n));
+    if (unknown.length) {
+      throw new ConfigError(
+        `${selectedFrom}: unknown collector(s) ${unknown.join(', ')}; accepted: ${names.join(', ') || '(none registered)'}`,
+      );
+    }
+    const collectors = (raw.collectors ?? {}) as Record<string, unknown>;
+    const picked: Record<string, unknown> = {};
+    for (const n of names) {
+      const current = collectors[n];
+      picked[n] = selected.includes(n)
+        ? typeof current === 'object' && current !== null
+          ? current
+          : true
+        : false;
+    }
+    raw.collectors = picked;
+  }
+
+  const schema = agentConfigSchema(opts.collectorSchemas);
+  let config: AgentConfig;
+  try {
+    config = parseConfig(schema, raw, 'agent');
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(annotate(err.message, sources));
+    throw err;
+  }
+  const collectors = config.collectors as Record<string, unknown>;
+  const enabled = names.filter((n) => {
+    const c = collectors[n];
+    return c === undefined ? opts.defaultCollectors.includes(n) : c !== false;
+  });
+  return { config, enabled, sources };
+}
+
+/** Sub-config of one enabled collector ({} when given as `true` or absent). */
+export function collectorSubConfig(config: AgentConfig, name: string): unknown {
+  const c = (config.collectors as Record<string, unknown>)[name];
+  return typeof c === 'object' && c !== null ? c : {};
+}
+
+export function flagName(key: string): string {
+  return key
+    .split('.')
+    .map((p) => p.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))
+    .join('-');
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `--config ${path}: cannot read the file (${errorMessage(err)}); pass an existing YAML or JSON file`,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text); // YAML is a superset of JSON: one parser for both
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid YAML/JSON: ${errorMessage(err)}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`--config ${path}: expected a mapping with an "agent:" section`);
+  }
+  const section = (doc as Record<string, unknown>).agent;
+  if (section === undefined) {
+    throw new ConfigError(
+      `--config ${path}: no "agent:" section (found: ${Object.keys(doc).join(', ') || 'nothing'}); put the agent's settings under "agent:"`,
+    );
+  }
+  if (section === null) return {};
+  if (typeof section !== 'object' || Array.isArray(section)) {
+    throw new ConfigError(`--config ${path}: "agent:" must be a mapping of settings`);
+  }
+  return section as Record<string, unknown>;
+}
+
+function convert(value: string, kind: 'string' | 'number' | 'list' | 'bool'): unknown {
+  switch (kind) {
+    case 'list':
+      return splitList(value);
+    case 'number':
+      // Leave non-numbers as strings so validation names the key and says what was expected.
+      return /^\d+$/.test(value.trim()) ? Number(value) : value;
+    case 'bool':
+      return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
+    default:
+      return value;
+  }
+}
+
+function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = node[p];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function leafPaths(obj: unknown, prefix = ''): string[] {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return prefix ? [prefix] : [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj)) out.push(...leafPaths(v, prefix ? `${prefix}.${k}` : k));
+  if (!out.length && prefix) out.push(prefix);
+  return out;
+}
+
+/** Appends "(set by env X)" to each error line whose key came from a known layer. */
+function annotate(message: string, sources: Map<string, string>): string {
+  return message
+    .split('\n')
+    .map((line) => {
+      const m = /^\s*agent\.([^:\s]+):/.exec(line);
+      if (!m) return line;
+      let key = m[1]!;
+      while (key) {
+        const src = sources.get(key);
+        if (src) return `${line} (set by ${src})`;
+        const i = key.lastIndexOf('.');
+        if (i < 0) break;
+        key = key.slice(0, i);
+      }
+      return `${line} (default)`;
+    })
+    .join('\n');
+}

@@ -1,0 +1,213 @@
+// Kafka output: a kafkajs producer, idempotent with acks=all and one request in flight, so ticks
+// land in order and kafkajs' own retries cannot duplicate them. One record per tick, key = node
+// id (one partition per node: joins and neighbour detection need no cross-partition state),
+// record timestamp = tick time, headers = schema version and content type.
+//
+// kafkajs' internal retries are bounded here (unlike its idempotent default of "forever"): the
+// Publisher above owns the long retry, so a send fails within seconds during an outage, the
+// buffer's drop-oldest rule applies to what is waiting, and the newest ticks go first once the
+// broker is back. A failed request rolls back kafkajs' sequence numbers, so a resend is safe.
+import fs from 'node:fs';
+import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions } from 'kafkajs';
+import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
+import { componentLogger, type Logger } from '../lib/log.ts';
+import { HEADERS, SCHEMA_VERSION } from '../schemas/sample.ts';
+import type { Tick } from './buffer.ts';
+import type { KafkaConfig } from './config.ts';
+import type { Transport } from './publisher.ts';
+
+// kafkajs is CommonJS: take the values from its default export (named ESM imports fail at run time).
+const { CompressionCodecs, CompressionTypes, Kafka, logLevel, Partitioners } = kafkajs;
+
+const COMPRESSION = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+} as const;
+
+/** kafkajs log levels -> pino; kafkajs is chatty during outages, which the Publisher reports itself. */
+function kafkaLogCreator(log: Logger) {
+  return () =>
+    ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
+      const { message, ...rest } = entry;
+      if (level <= logLevel.ERROR) log.debug(rest, `kafkajs: ${message}`);
+      else log.trace(rest, `kafkajs: ${message}`);
+    };
+}
+
+export function kafkaClientConfig(cfg: KafkaConfig, log: Logger): KafkaJsConfig {
+  let ssl: KafkaJsConfig['ssl'];
+  if (cfg.ssl === true) ssl = true;
+  else if (cfg.ssl !== false) {
+    const read = (file: string | undefined, key: string) => {
+      if (!file) return undefined;
+      try {
+        return fs.readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new ConfigError(`agent.kafka.ssl.${key}: cannot read ${file} (${errorMessage(err)})`);
+      }
+    };
+    ssl = {
+      rejectUnauthorized: cfg.ssl.rejectUnauthorized,
+      ca: read(cfg.ssl.caFile, 'caFile'),
+      cert: read(cfg.ssl.certFile, 'certFile'),
+      key: read(cfg.ssl.keyFile, 'keyFile'),
+    };
+  }
+  let sasl: SASLOptions | undefined;
+  if (cfg.sasl) {
+    sasl = {
+      mechanism: cfg.sasl.mechanism,
+      username: cfg.sasl.username,
+      password: cfg.sasl.password,
+    } as SASLOptions;
+  }
+  return {
+    clientId: cfg.clientId,
+    brokers: cfg.brokers,
+    ssl,
+    sasl,
+    connectionTimeout: cfg.connectionTimeout,
+    requestTimeout: cfg.requestTimeout,
+    logLevel: logLevel.INFO,
+    logCreator: kafkaLogCreator(log),
+    // Short inner retries; the Publisher retries forever with its own backoff.
+    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+  };
+}
+
+export async function ensureCodec(compression: KafkaConfig['compression']): Promise<void> {
+  if (compression === 'none' || compression === 'gzip') return;
+  const type = COMPRESSION[compression];
+  if (CompressionCodecs[type]) return;
+  const pkg = compression === 'lz4' ? 'kafkajs-lz4' : '@kafkajs/zstd';
+  try {
+    const mod = (await import(pkg)) as { default: new () => { codec: unknown } | (() => unknown) };
+    const Codec = mod.default as unknown as new () => { codec: () => unknown };
+    CompressionCodecs[type] = new Codec().codec as never;
+  } catch (err) {
+    throw new ConfigError(
+      `agent.kafka.compression: "${compression}" needs the codec package ${pkg}, which is not installed (${errorMessage(err)}); ` +
+        `install it with "npm install ${pkg}" or use gzip (accepted: "gzip", "lz4", "zstd", "none")`,
+    );
+  }
+}
+
+export class KafkaTransport implements Transport {
+  readonly name = 'kafka';
+  readonly target: string;
+  private readonly producer: Producer;
+  private connected = false;
+  private readonly headers = {
+    [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
+    [HEADERS.contentType]: 'application/json',
+  };
+
+  constructor(
+    private readonly cfg: KafkaConfig,
+    private readonly log: Logger = componentLogger('agent.kafka'),
+  ) {
+    this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic}`;
+    const kafka = new Kafka(kafkaClientConfig(cfg, log));
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      allowAutoTopicCreation: false, // a typo'd topic must be an error, not a new topic
+      createPartitioner: Partitioners.DefaultPartitioner, // murmur2 on the key, like the Java client
+      retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+    });
+  }
+
+  async start(): Promise<void> {
+    await ensureCodec(this.cfg.compression);
+    try {
+      await this.connect();
+    } catch {
+      // Not fatal: the first send reconnects, and the Publisher reports the outage.
+    }
+  }
+
+  async send(ticks: readonly Tick[]): Promise<void> {
+    try {
+      if (!this.connected) await this.connect();
+      await this.producer.send({
+        topic: this.cfg.topic,
+        acks: -1,
+        timeout: this.cfg.requestTimeout,
+        compression: COMPRESSION[this.cfg.compression],
+        messages: ticks.map((t) => ({
+          key: t.key,
+          value: t.value,
+          timestamp: String(t.ts),
+          headers: this.headers,
+        })),
+      });
+    } catch (err) {
+      throw this.explain(err);
+    }
+  }
+
+  async shutdown(): Promise<void> {
+    try {
+      await this.producer.disconnect();
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'disconnect failed');
+    }
+    this.connected = false;
+  }
+
+  private async connect(): Promise<void> {
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  /** Turns kafkajs' nested errors into one message naming the brokers and what to do. */
+  private explain(err: unknown): StrataError {
+    const chain = errorChain(err);
+    const brokers = this.cfg.brokers.join(',');
+    if (chain.some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION')) {
+      return new StrataError(
+        `topic "${this.cfg.topic}" does not exist on Kafka ${brokers}; create it (strata stack up does) ` +
+          `or set agent.kafka.topic / STRATA_SAMPLES_TOPIC / --topic to an existing topic`,
+        { retriable: true, cause: err },
+      );
+    }
+    if (chain.some((e) => e.type === 'MESSAGE_TOO_LARGE')) {
+      return new StrataError(
+        `Kafka ${brokers} rejected a batch as too large; lower agent.kafka.batchMaxBytes or raise the topic's max.message.bytes`,
+        { retriable: true, cause: err },
+      );
+    }
+    if (
+      chain.some(
+        (e) => e.type === 'SASL_AUTHENTICATION_FAILED' || e.name === 'KafkaJSSASLAuthenticationError',
+      )
+    ) {
+      return new StrataError(
+        `Kafka ${brokers} rejected the SASL credentials (agent.kafka.sasl): ${errorMessage(chain.at(-1))}`,
+        { retriable: true, cause: err },
+      );
+    }
+    const root = chain.at(-1);
+    return new ConnectionError(`cannot publish to Kafka ${brokers}: ${errorMessage(root ?? err)}`, {
+      cause: err,
+    });
+  }
+}
+
+type KafkaJsErrorLike = Error & { type?: string; originalError?: unknown; retriableErrors?: unknown };
+
+function errorChain(err: unknown): KafkaJsErrorLike[] {
+  const out: KafkaJsErrorLike[] = [];
+  let cur: unknown = err;
+  for (let i = 0; i < 10 && cur instanceof Error; i++) {
+    const e = cur as KafkaJsErrorLike;
+    out.push(e);
+    if (Array.isArray(e.retriableErrors)) {
+      for (const r of e.retriableErrors) if (r instanceof Error) out.push(r as KafkaJsErrorLike);
+    }
+    cur = e.originalError ?? e.cause;
+  }
+  return out;
+}

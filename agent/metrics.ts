@@ -1,0 +1,59 @@
+// The agent's self-metrics (served on /metrics when metricsListen is set). Names follow
+// strata_<component>_<what>_<unit>[_total]; created once, shared by every Agent in the process.
+import { counter, gauge, histogram } from '../lib/metrics.ts';
+
+export const agentMetrics = {
+  ticks: counter('strata_agent_ticks_total', 'Ticks sampled and handed to the buffer.'),
+  ticksSkipped: counter(
+    'strata_agent_ticks_skipped_total',
+    'Ticks not sampled because the previous tick was still running or the process was stalled past the next tick.',
+  ),
+  collectErrors: counter(
+    'strata_agent_collect_errors_total',
+    'Per-item collection errors reported by collectors (unreadable file, vanished cgroup...).',
+    ['collector'] as const,
+  ),
+  collectTimeouts: counter(
+    'strata_agent_collect_timeouts_total',
+    'Collector gathers left out of a tick because they exceeded collectTimeout (or were still running).',
+    ['collector'] as const,
+  ),
+  collectFailures: counter(
+    'strata_agent_collect_failures_total',
+    'Collector gathers that threw as a whole (their samples for that tick are lost).',
+    ['collector'] as const,
+  ),
+  entitySamples: counter('strata_agent_entity_samples_total', 'Entity samples put into ticks.', [
+    'collector',
+  ] as const),
+  collectSeconds: histogram(
+    'strata_agent_collect_duration_seconds',
+    'Wall time of one collector gather.',
+    [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    ['collector'] as const,
+  ),
+  bufferTicks: gauge('strata_agent_buffer_ticks', 'Ticks waiting to be published, by where they are.', [
+    'where',
+  ] as const),
+  bufferBytes: gauge('strata_agent_buffer_bytes', 'Bytes of encoded ticks waiting, by where they are.', [
+    'where',
+  ] as const),
+  bufferDropped: counter(
+    'strata_agent_buffer_dropped_ticks_total',
+    'Ticks dropped (oldest first) because the buffer bounds were exceeded while the output was unavailable.',
+  ),
+  spillRecovered: counter(
+    'strata_agent_spill_recovered_ticks_total',
+    'Ticks found in the spill file at start-up (from a previous run) and queued for publishing.',
+  ),
+  published: counter('strata_agent_published_ticks_total', 'Ticks the output acknowledged.'),
+  publishedBytes: counter(
+    'strata_agent_published_bytes_total',
+    'Uncompressed bytes of ticks the output acknowledged.',
+  ),
+  publishErrors: counter('strata_agent_publish_errors_total', 'Failed publish attempts (each is retried).', [
+    'reason',
+  ] as const),
+  outputUp: gauge('strata_agent_output_up', '1 when the last publish attempt succeeded, 0 during an outage.'),
+  lastTickTs: gauge('strata_agent_last_tick_timestamp_seconds', 'Sample time of the latest tick.'),
+};
