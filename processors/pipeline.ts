@@ -7,6 +7,8 @@ import { counter, gauge } from '../lib/metrics.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
 import type { Point } from '../sinks/point.ts';
 import { type PipelineConfig, type PipelineConfigInput, parsePipelineConfig } from './config.ts';
+import { NodeNoisy, NoisyNeighborStage } from './noisy-neighbor/detector.ts';
+import { NodeOverhead, OverheadStage } from './overhead/overhead.ts';
 import { NodeRates, RatesStage, type SkipReason } from './rates/rates.ts';
 import type { Pipeline, PipelineOutput } from './types.ts';
 
@@ -35,6 +37,8 @@ const errorsTotal = counter(
 
 class NodeState {
   readonly rates = new NodeRates();
+  readonly overhead = new NodeOverhead();
+  readonly noisy = new NodeNoisy();
   lastTs = 0;
   lastSeq = -1;
   runId = '';
@@ -47,6 +51,8 @@ export class ProcessingPipeline implements Pipeline {
   readonly config: PipelineConfig;
   private readonly nodes = new Map<string, NodeState>();
   private readonly rates: RatesStage;
+  private readonly overhead: OverheadStage;
+  private readonly noisy: NoisyNeighborStage;
   private entities = 0;
   private readonly once = new OnceLogger(log);
   /** Counters already pushed to prom-client (the stages keep plain numbers on the hot path). */
@@ -55,6 +61,8 @@ export class ProcessingPipeline implements Pipeline {
   constructor(config: PipelineConfig) {
     this.config = config;
     this.rates = new RatesStage(config.rates, config.maxEntities, () => this.entities);
+    this.overhead = new OverheadStage(config.overhead);
+    this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices);
   }
 
   handle(message: SampleMessage): PipelineOutput {
@@ -77,8 +85,10 @@ export class ProcessingPipeline implements Pipeline {
         node.runId = message.agent.run_id;
       }
       const before = node.rates.size();
-      this.rates.process(message, node.rates, points);
+      const views = this.rates.process(message, node.rates, points);
       this.entities += node.rates.size() - before;
+      this.overhead.process(id, message.interval_ms, views, node.overhead, points);
+      this.noisy.process(id, views, node.noisy, points, alerts);
     } catch (err) {
       // A bug, not bad data (data problems are counted inside the stages): keep consuming.
       errorsTotal.inc();
@@ -100,6 +110,8 @@ export class ProcessingPipeline implements Pipeline {
         this.nodes.delete(id);
         continue;
       }
+      node.overhead.evict(node.lastTs, horizon);
+      node.noisy.evict(node.lastTs, horizon);
       // Entities gone from a node that keeps reporting: judged on the node's own sample clock,
       // so a processor catching up on old data does not evict what it just saw.
       for (const states of Object.values(node.rates.byLayer)) {

@@ -16,5 +16,18 @@ export const OverheadConfig = z.strictObject({
    * arrives one message late is still joined with the vm view of its own tick.
    */
   joinGraceTicks: z.number().int().min(0).max(4).default(1),
+  /**
+   * The host block device backing each VM's disks, by VM name (entity name) → host kernel device
+   * name, e.g. { "vm1": "sda" }. When known (here or via the vm entity label `host_device`), the
+   * hypervisor's share of the added I/O latency is separated from the device's own latency.
+   */
+  vmBackingDevices: z.record(z.string(), z.string()).default({}),
+  /**
+   * Host interfaces whose packets are not the host's own traffic but a copy of a container's or
+   * VM's (veth pairs, bridges, taps): excluded from the host's CPU-per-packet figure. Name prefixes.
+   */
+  hostVirtualInterfacePrefixes: z
+    .array(z.string().min(1))
+    .default(['lo', 'veth', 'docker', 'br-', 'tap', 'vnet', 'virbr', 'cni', 'flannel', 'cali', 'kube']),
 });
 export type OverheadConfig = z.output<typeof OverheadConfig>;

@@ -1,0 +1,448 @@
+// Per-layer overhead (DESIGN.md "Per-layer overhead"; every formula in docs/overhead.md): joins the
+// views of the same work at two layers and writes `strata_overhead` points:
+//   layer=vm        hypervisor (vm view) against the guest's own view, joined by guest.parent.id;
+//   layer=container a container's cost per unit of work against the host's, and its device shares;
+//   layer=node      the node's CPU split by layer.
+// Ratios are written only above the configured minimum work (idle or missing view → no field,
+// never 0 % or ∞).
+import type { Point } from '../../sinks/point.ts';
+import type { EntityView, Fields } from '../rates/rates.ts';
+import type { OverheadConfig } from './config.ts';
+
+const MEASUREMENT = 'strata_overhead';
+
+interface PendingVm {
+  view: EntityView;
+  /** The host view of the same message (for the backing device's latency), if any. */
+  host: EntityView | undefined;
+  joined: boolean;
+}
+interface PendingGuest {
+  view: EntityView;
+  joined: boolean;
+}
+
+/** Per-node join state: the last few vm and guest intervals not yet paired. Bounded by grace. */
+export class NodeOverhead {
+  readonly vms = new Map<string, PendingVm[]>();
+  readonly guests = new Map<string, PendingGuest[]>();
+  /** vm/guest ids last seen by sample ts, for eviction. */
+  readonly lastTs = new Map<string, number>();
+  evict(nodeTs: number, horizonMs: number): void {
+    for (const [id, ts] of this.lastTs) {
+      if (nodeTs - ts > horizonMs) {
+        this.vms.delete(id);
+        this.guests.delete(id);
+        this.lastTs.delete(id);
+      }
+    }
+  }
+}
+
+export interface OverheadStats {
+  vmJoins: number;
+  lateJoins: number;
+  unjoinedVmIntervals: number;
+  unjoinedGuestIntervals: number;
+}
+
+function num(f: Fields | undefined, k: string): number | undefined {
+  const v = f?.[k];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** Σ over instances of a field, or undefined if no instance has it. */
+function sumField(m: Map<string, Fields> | undefined, k: string, skip?: (name: string) => boolean) {
+  if (m === undefined) return undefined;
+  let sum = 0;
+  let n = 0;
+  for (const [name, f] of m) {
+    if (skip?.(name)) continue;
+    const v = f[k];
+    if (typeof v === 'number') {
+      sum += v;
+      n++;
+    }
+  }
+  return n > 0 ? sum : undefined;
+}
+
+/** Ops-weighted mean latency over instances: Σ(lat × iops) ÷ Σ iops = Σ Δtime ÷ Σ Δops. */
+function meanLatency(m: Map<string, Fields> | undefined, op: 'read' | 'write') {
+  if (m === undefined) return undefined;
+  let ops = 0;
+  let time = 0;
+  for (const f of m.values()) {
+    const iops = f[`${op}_iops`];
+    const lat = f[`${op}_latency_ms_per_op`];
+    if (typeof iops === 'number' && iops > 0 && typeof lat === 'number') {
+      ops += iops;
+      time += lat * iops;
+    }
+  }
+  return ops > 0 ? { iops: ops, latencyMs: time / ops } : undefined;
+}
+
+export class OverheadStage {
+  readonly stats: OverheadStats = {
+    vmJoins: 0,
+    lateJoins: 0,
+    unjoinedVmIntervals: 0,
+    unjoinedGuestIntervals: 0,
+  };
+
+  constructor(private readonly cfg: OverheadConfig) {}
+
+  process(nodeId: string, intervalMs: number, views: EntityView[], state: NodeOverhead, out: Point[]): void {
+    let host: EntityView | undefined;
+    const containers: EntityView[] = [];
+    const vms: EntityView[] = [];
+    const guests: EntityView[] = [];
+    for (const v of views) {
+      if (v.dtS <= 0) continue; // first sample, reset, gap: no rates, nothing to compare
+      if (v.layer === 'host') host = v;
+      else if (v.layer === 'container') {
+        const parent = v.sample.entity.parent;
+        if (parent === undefined || parent.layer === 'host') containers.push(v);
+      } else if (v.layer === 'vm') vms.push(v);
+      else if (v.layer === 'guest' && v.sample.entity.parent?.layer === 'vm') guests.push(v);
+    }
+
+    // --- VMs: queue both sides, then pair what matches (same tick ± half an interval).
+    const keep = this.cfg.joinGraceTicks + 1;
+    const touched = new Set<string>();
+    for (const v of vms) {
+      push(state.vms, v.id, { view: v, host, joined: false }, keep, () => this.stats.unjoinedVmIntervals++);
+      state.lastTs.set(v.id, v.ts);
+      touched.add(v.id);
+    }
+    for (const g of guests) {
+      const vmId = g.sample.entity.parent!.id;
+      push(state.guests, vmId, { view: g, joined: false }, keep, () => this.stats.unjoinedGuestIntervals++);
+      state.lastTs.set(vmId, Math.max(state.lastTs.get(vmId) ?? 0, g.ts));
+      touched.add(vmId);
+    }
+    const tolerance = intervalMs / 2;
+    let joinedGuestBusy = 0;
+    let virtOverhead = 0;
+    let joinedVms = 0;
+    for (const vmId of touched) {
+      const vq = state.vms.get(vmId);
+      const gq = state.guests.get(vmId);
+      if (vq === undefined || gq === undefined) continue;
+      for (const pv of vq) {
+        if (pv.joined) continue;
+        for (const pg of gq) {
+          if (pg.joined || Math.abs(pg.view.ts - pv.view.ts) > tolerance) continue;
+          pv.joined = true;
+          pg.joined = true;
+          this.stats.vmJoins++;
+          const late = !vms.includes(pv.view);
+          if (late) this.stats.lateJoins++;
+          const fields = this.vmOverhead(pv, pg.view);
+          out.push({ measurement: MEASUREMENT, tags: vmTags(nodeId, pv.view), fields, timeMs: pv.view.ts });
+          // Node totals are per message: they include only pairs of this message's vm views.
+          if (!late && typeof fields.cpu_overhead_cores === 'number') {
+            joinedVms++;
+            joinedGuestBusy += num(pg.view.fields, 'cpu_cores') ?? 0;
+            virtOverhead += fields.cpu_overhead_cores;
+          }
+          break;
+        }
+      }
+    }
+
+    // --- Containers and node totals need the host view of this message.
+    if (host === undefined) return;
+    const hostBusy = num(host.fields, 'cpu_cores');
+    const hostPps = this.hostPackets(host);
+    for (const c of containers) {
+      const fields = this.containerOverhead(c, host, hostBusy, hostPps);
+      if (fields !== undefined)
+        out.push({ measurement: MEASUREMENT, tags: entityTags(nodeId, c), fields, timeMs: c.ts });
+      this.deviceShares(nodeId, c, host, out);
+    }
+    if (hostBusy === undefined) return;
+    let containersCpu = 0;
+    for (const c of containers) containersCpu += num(c.fields, 'cpu_cores') ?? 0;
+    let vmsCpu = 0;
+    for (const v of vms) vmsCpu += num(v.fields, 'cpu_cores') ?? 0;
+    const f: Fields = {
+      host_cpu_busy_cores: hostBusy,
+      containers_cpu_cores: containersCpu,
+      vms_hypervisor_cpu_cores: vmsCpu,
+      containers: containers.length,
+      vms: vms.length,
+      vms_with_guest_view: joinedVms,
+    };
+    const other = hostBusy - containersCpu - vmsCpu;
+    // Negative means double accounting (a VM inside a container's cgroup): no number rather than a wrong one.
+    if (other >= 0) f.host_other_cpu_cores = other;
+    if (joinedVms > 0) {
+      f.guests_cpu_busy_cores = joinedGuestBusy;
+      f.virtualization_cpu_overhead_cores = virtOverhead;
+    }
+    if (hostBusy >= this.cfg.minGuestBusyCores) {
+      f.containers_cpu_ratio = containersCpu / hostBusy;
+      f.vms_cpu_ratio = vmsCpu / hostBusy;
+      if (joinedVms > 0) f.virtualization_cpu_overhead_ratio = virtOverhead / hostBusy;
+    }
+    const cpuCount = num(host.fields, 'cpu_count');
+    if (cpuCount !== undefined && cpuCount > 0 && joinedVms > 0) {
+      f.virtualization_cpu_overhead_capacity_ratio = virtOverhead / cpuCount;
+    }
+    out.push({
+      measurement: MEASUREMENT,
+      tags: { node: nodeId, layer: 'node', name: host.sample.entity.name || nodeId },
+      fields: f,
+      timeMs: host.ts,
+    });
+  }
+
+  private vmOverhead(pv: PendingVm, guest: EntityView): Fields {
+    const vm = pv.view;
+    const cfg = this.cfg;
+    const f: Fields = { entity_id: vm.id, guest_entity_id: guest.id };
+    const hyp = num(vm.fields, 'cpu_cores');
+    const gBusy = num(guest.fields, 'cpu_cores');
+    const vcpu = num(vm.fields, 'vcpu_cores');
+    if (hyp !== undefined) f.hypervisor_cpu_cores = hyp;
+    if (vcpu !== undefined) f.vcpu_cores = vcpu;
+    if (hyp !== undefined && vcpu !== undefined) f.hypervisor_non_vcpu_cpu_cores = hyp - vcpu;
+    if (gBusy !== undefined) f.guest_cpu_busy_cores = gBusy;
+    const steal = num(guest.fields, 'cpu_steal_cores');
+    if (steal !== undefined) f.guest_cpu_steal_cores = steal;
+    const stealRatio = num(guest.fields, 'cpu_steal_ratio');
+    if (stealRatio !== undefined) f.guest_cpu_steal_ratio = stealRatio;
+    if (hyp !== undefined && gBusy !== undefined) {
+      f.cpu_overhead_cores = hyp - gBusy;
+      if (gBusy >= cfg.minGuestBusyCores) f.cpu_overhead_ratio = hyp / gBusy;
+    }
+
+    // I/O: all guest disks against all of the VM's QMP block devices (names differ between the two).
+    const backing = cfg.vmBackingDevices[vm.sample.entity.name] ?? vm.sample.entity.labels.host_device;
+    const hostDev = backing !== undefined ? pv.host?.devices?.get(backing) : undefined;
+    if (backing !== undefined) f.host_device = backing;
+    for (const op of ['read', 'write'] as const) {
+      const g = meanLatency(guest.devices, op);
+      const h = meanLatency(vm.devices, op);
+      if (g === undefined || g.iops * guest.dtS < cfg.minOpsPerInterval) continue;
+      f[`guest_${op}_latency_ms_per_op`] = g.latencyMs;
+      if (h === undefined || h.iops * vm.dtS < cfg.minOpsPerInterval) continue;
+      f[`hypervisor_${op}_latency_ms_per_op`] = h.latencyMs;
+      f[`io_${op}_guest_added_latency_ms_per_op`] = g.latencyMs - h.latencyMs;
+      const d = hostDev !== undefined ? num(hostDev, `${op}_latency_ms_per_op`) : undefined;
+      const dOps = hostDev !== undefined ? num(hostDev, `${op}_iops`) : undefined;
+      if (d !== undefined && dOps !== undefined && dOps * vm.dtS >= cfg.minOpsPerInterval) {
+        f[`host_device_${op}_latency_ms_per_op`] = d;
+        f[`io_${op}_hypervisor_added_latency_ms_per_op`] = h.latencyMs - d;
+        f[`io_${op}_added_latency_ms_per_op`] = g.latencyMs - d;
+      }
+    }
+    const gOps = sumField(guest.devices, 'iops');
+    const hOps = sumField(vm.devices, 'iops');
+    if (gOps !== undefined && hOps !== undefined && gOps * guest.dtS >= cfg.minOpsPerInterval) {
+      f.io_ops_amplification_ratio = hOps / gOps;
+      const gBytes = ioBytes(guest.devices);
+      const hBytes = ioBytes(vm.devices);
+      if (gBytes !== undefined && hBytes !== undefined && gBytes > 0)
+        f.io_bytes_amplification_ratio = hBytes / gBytes;
+    }
+
+    // Network: taps (host side) against the guest's interfaces.
+    const tap = packets(vm.interfaces);
+    const gp = packets(guest.interfaces, (n) => n === 'lo');
+    if (tap !== undefined) f.net_tap_packets_per_second = tap;
+    if (gp !== undefined) {
+      f.net_guest_packets_per_second = gp;
+      if (gp * guest.dtS >= cfg.minPacketsPerInterval) {
+        if (tap !== undefined) f.net_tap_per_guest_packet_ratio = tap / gp;
+        if (hyp !== undefined) f.hypervisor_cpu_usec_per_guest_packet = (hyp * 1e6) / gp;
+        if (hyp !== undefined && gBusy !== undefined && hyp >= gBusy) {
+          f.hypervisor_overhead_cpu_usec_per_guest_packet = ((hyp - gBusy) * 1e6) / gp;
+        }
+      }
+    }
+
+    // Page faults: inside the guest vs the hypervisor process (nested paging, balloon).
+    const gf = num(guest.fields, 'page_faults_per_second');
+    const hf = num(vm.fields, 'page_faults_per_second');
+    const gr = num(vm.fields, 'guest_reported_page_faults_per_second');
+    if (gf !== undefined) f.guest_page_faults_per_second = gf;
+    if (hf !== undefined) f.hypervisor_page_faults_per_second = hf;
+    if (gr !== undefined) f.guest_reported_page_faults_per_second = gr;
+    if (gf !== undefined && hf !== undefined && gf * guest.dtS >= cfg.minFaultsPerInterval) {
+      f.hypervisor_faults_per_guest_fault_ratio = hf / gf;
+    }
+    return f;
+  }
+
+  private hostPackets(host: EntityView): number | undefined {
+    const prefixes = this.cfg.hostVirtualInterfacePrefixes;
+    return packets(host.interfaces, (n) => prefixes.some((p) => n.startsWith(p)));
+  }
+
+  private containerOverhead(
+    c: EntityView,
+    host: EntityView,
+    hostBusy: number | undefined,
+    hostPps: number | undefined,
+  ): Fields | undefined {
+    const cfg = this.cfg;
+    const f: Fields = { entity_id: c.id };
+    let any = false;
+    const cpu = num(c.fields, 'cpu_cores');
+    const pps = packets(c.interfaces);
+    if (cpu !== undefined && pps !== undefined && pps * c.dtS >= cfg.minPacketsPerInterval) {
+      f.cpu_usec_per_packet = (cpu * 1e6) / pps;
+      any = true;
+      if (
+        hostBusy !== undefined &&
+        hostPps !== undefined &&
+        hostPps * host.dtS >= cfg.minPacketsPerInterval
+      ) {
+        const h = (hostBusy * 1e6) / hostPps;
+        f.host_cpu_usec_per_packet = h;
+        if (h > 0) f.cpu_per_packet_vs_host_ratio = f.cpu_usec_per_packet / h;
+      }
+    }
+    // I/O: cgroups give no per-op latency; io stall time per op is the container's closest figure.
+    const iops = sumField(c.devices, 'iops');
+    const stall = num(c.fields, 'psi_io_some_stall_ratio');
+    if (iops !== undefined && stall !== undefined && iops * c.dtS >= cfg.minOpsPerInterval) {
+      f.io_stall_ms_per_op = (stall * 1000) / iops;
+      any = true;
+      // The host devices' latency, weighted by this container's ops on each.
+      let w = 0;
+      let lat = 0;
+      for (const [name, cf] of c.devices!) {
+        const ci = num(cf, 'iops');
+        const hd = host.devices?.get(name);
+        const hl = hd !== undefined ? deviceLatency(hd) : undefined;
+        if (ci === undefined || ci <= 0 || hl === undefined) continue;
+        w += ci;
+        lat += ci * hl;
+      }
+      if (w > 0) {
+        f.host_device_latency_ms_per_op = lat / w;
+        if (lat > 0) f.io_stall_per_op_vs_host_latency_ratio = f.io_stall_ms_per_op / (lat / w);
+      }
+    }
+    return any ? f : undefined;
+  }
+
+  private deviceShares(nodeId: string, c: EntityView, host: EntityView, out: Point[]): void {
+    if (c.devices === undefined || host.devices === undefined) return;
+    for (const [name, cf] of c.devices) {
+      const hd = host.devices.get(name);
+      if (hd === undefined) continue; // a partition or dm device the host collector does not report
+      const hi = num(hd, 'iops');
+      const ci = num(cf, 'iops');
+      const f: Fields = { entity_id: c.id };
+      let any = false;
+      if (hi !== undefined && ci !== undefined && hi * host.dtS >= this.cfg.minOpsPerInterval) {
+        f.iops_share_ratio = ci / hi;
+        any = true;
+      }
+      const hb = ioBytesOne(hd);
+      const cb = ioBytesOne(cf);
+      if (
+        hb !== undefined &&
+        cb !== undefined &&
+        hb > 0 &&
+        hi !== undefined &&
+        hi * host.dtS >= this.cfg.minOpsPerInterval
+      ) {
+        f.bytes_share_ratio = cb / hb;
+        any = true;
+      }
+      if (any)
+        out.push({
+          measurement: MEASUREMENT,
+          tags: { ...entityTags(nodeId, c), device: name },
+          fields: f,
+          timeMs: c.ts,
+        });
+    }
+  }
+}
+
+function push<T>(
+  m: Map<string, T[]>,
+  k: string,
+  v: T & { joined: boolean },
+  keep: number,
+  dropped: () => void,
+) {
+  let q = m.get(k);
+  if (q === undefined) {
+    q = [];
+    m.set(k, q);
+  }
+  q.push(v);
+  while (q.length > keep) {
+    const old = q.shift() as { joined: boolean };
+    if (!old.joined) dropped();
+  }
+}
+
+function packets(m: Map<string, Fields> | undefined, skip?: (name: string) => boolean): number | undefined {
+  const rx = sumField(m, 'rx_packets_per_second', skip);
+  const tx = sumField(m, 'tx_packets_per_second', skip);
+  return rx === undefined || tx === undefined ? undefined : rx + tx;
+}
+
+function ioBytesOne(f: Fields): number | undefined {
+  const r = num(f, 'read_bytes_per_second');
+  const w = num(f, 'written_bytes_per_second');
+  return r === undefined || w === undefined ? undefined : r + w;
+}
+
+function ioBytes(m: Map<string, Fields> | undefined): number | undefined {
+  if (m === undefined) return undefined;
+  let sum = 0;
+  let n = 0;
+  for (const f of m.values()) {
+    const b = ioBytesOne(f);
+    if (b !== undefined) {
+      sum += b;
+      n++;
+    }
+  }
+  return n > 0 ? sum : undefined;
+}
+
+/** A host device's mean latency per op over reads and writes (ms), when it did any. */
+function deviceLatency(f: Fields): number | undefined {
+  const r = num(f, 'read_iops') ?? 0;
+  const w = num(f, 'write_iops') ?? 0;
+  const rl = num(f, 'read_latency_ms_per_op');
+  const wl = num(f, 'write_latency_ms_per_op');
+  let ops = 0;
+  let t = 0;
+  if (r > 0 && rl !== undefined) {
+    ops += r;
+    t += r * rl;
+  }
+  if (w > 0 && wl !== undefined) {
+    ops += w;
+    t += w * wl;
+  }
+  return ops > 0 ? t / ops : undefined;
+}
+
+const TAG_LABELS = ['image', 'pod', 'namespace', 'container_name', 'vm_name'] as const;
+
+function entityTags(nodeId: string, v: EntityView): Record<string, string> {
+  const e = v.sample.entity;
+  const t: Record<string, string> = { node: nodeId, layer: e.layer, kind: e.kind, name: e.name || e.id };
+  for (const l of TAG_LABELS) {
+    const x = e.labels[l];
+    if (x) t[l] = x;
+  }
+  return t;
+}
+
+function vmTags(nodeId: string, vm: EntityView): Record<string, string> {
+  return entityTags(nodeId, vm);
+}
