@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeSampleMessage, SCHEMA_VERSION } from '../../schemas/sample.ts';
 
@@ -63,5 +64,16 @@ describe('sample message schema', () => {
     });
     expect(decodeSampleMessage('[1]')).toEqual({ ok: false, reason: 'message is not a JSON object' });
     expect(decodeSampleMessage(null)).toEqual({ ok: false, reason: 'empty message value' });
+  });
+});
+
+describe('docs/wire-format.md', () => {
+  it('its real example message is valid under the current schema', () => {
+    const doc = readFileSync(new URL('../../docs/wire-format.md', import.meta.url), 'utf8');
+    const block = /```json\n([\s\S]*?)\n```/.exec(doc)?.[1];
+    expect(block).toBeDefined();
+    const r = decodeSampleMessage(block!);
+    expect(r).toMatchObject({ ok: true });
+    if (r.ok) expect(r.message.samples[0]?.entity.layer).toBe('host');
   });
 });
