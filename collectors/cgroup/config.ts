@@ -1,0 +1,39 @@
+// Configuration of the cgroup (container) collector (`collectors.cgroup` in the agent config).
+import { z } from 'zod';
+import { durationMs, parseConfig } from '../../lib/config.ts';
+
+export const CgroupCollectorConfig = z.strictObject({
+  /** Turns the collector off. */
+  enabled: z.boolean().default(true),
+  /** Re-scan the cgroup tree this often (ms or "5s"); a container that vanished triggers one at once. */
+  discovery_interval: durationMs.default(5000),
+  /** How deep the scan descends below each hierarchy root (kubepods.slice/…/scope is depth 4). */
+  max_depth: z.number().int().min(1).max(32).default(8),
+  /** At most this many containers are read per tick; the rest are counted as dropped. */
+  max_entities: z.number().int().min(1).default(2000),
+  /** Also report systemd services and scopes (*.service, *.scope) as kind `systemd`. */
+  systemd: z.boolean().default(false),
+  /** Globs of extra cgroup paths to report as kind `cgroup`, e.g. ["/strata-test/*"]; `*` stays in one segment, `**` crosses. */
+  include: z.array(z.string().startsWith('/', 'cgroup path globs start with "/"')).default([]),
+  /** Read the *.pressure files (PSI) where the kernel has them. */
+  pressure: z.boolean().default(true),
+  /** Read each container's /proc/PID/net/dev (its own network namespace; skipped when it shares the host's). */
+  network: z.boolean().default(true),
+  docker: z
+    .strictObject({
+      /** Ask the Docker Engine API for names, images and labels. */
+      enabled: z.boolean().default(true),
+      /** unix:// URL or path of the socket. Default: DOCKER_HOST when it is unix://, else /var/run/docker.sock. */
+      socket: z.string().min(1).optional(),
+      /** Re-list containers this often (renames); new container ids trigger a list at once. */
+      refresh_interval: durationMs.default(30_000),
+      /** Per-request timeout. */
+      timeout: durationMs.default(2000),
+    })
+    .default({ enabled: true, refresh_interval: 30_000, timeout: 2000 }),
+});
+export type CgroupCollectorConfig = z.output<typeof CgroupCollectorConfig>;
+
+export function parseCgroupConfig(input: unknown, where = 'collectors.cgroup'): CgroupCollectorConfig {
+  return parseConfig(CgroupCollectorConfig, input ?? {}, where);
+}

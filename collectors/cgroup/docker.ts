@@ -1,0 +1,91 @@
+// A minimal Docker Engine API client over its unix socket: GET /containers/json for names, images
+// and labels. The cgroup scan is the source of truth for *which* containers exist (a container with
+// no cgroup has nothing to measure); Docker only names them. So the collector asks Docker when a
+// cgroup appears whose id it does not know (that is the "container started" event) and every
+// `refresh_interval` for renames. A socket that is absent or answers errors is counted and logged
+// once; the cgroup-scan containers still come out, named by their short id.
+import http from 'node:http';
+import { ConnectionError } from '../../lib/errors.ts';
+
+export interface DockerContainerInfo {
+  id: string;
+  name: string;
+  image: string;
+  labels: Record<string, string>;
+}
+
+/** "unix:///var/run/docker.sock" or a plain path → the socket path; other schemes are not supported. */
+export function dockerSocketPath(hostOrPath: string): string {
+  if (hostOrPath.startsWith('unix://')) return hostOrPath.slice('unix://'.length);
+  return hostOrPath;
+}
+
+export async function listDockerContainers(
+  socketPath: string,
+  timeoutMs = 2000,
+): Promise<DockerContainerInfo[]> {
+  const body = await getJson(socketPath, '/containers/json', timeoutMs);
+  if (!Array.isArray(body)) {
+    throw new ConnectionError(`docker ${socketPath}: /containers/json did not return a list`, {
+      retriable: false,
+    });
+  }
+  const out: DockerContainerInfo[] = [];
+  for (const c of body as Array<Record<string, unknown>>) {
+    if (typeof c.Id !== 'string') continue;
+    const names = Array.isArray(c.Names) ? (c.Names as unknown[]).filter((n) => typeof n === 'string') : [];
+    out.push({
+      id: c.Id,
+      name: String(names[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
+      image: typeof c.Image === 'string' ? c.Image : '',
+      labels:
+        c.Labels && typeof c.Labels === 'object'
+          ? (c.Labels as Record<string, string>)
+          : ({} as Record<string, string>),
+    });
+  }
+  return out;
+}
+
+function getJson(socketPath: string, path: string, timeoutMs: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath, path, method: 'GET', timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        // Bounded: a container list is a few hundred kB at most.
+        if (size > 32 * 1024 * 1024) req.destroy(new Error('docker response larger than 32 MiB'));
+        else chunks.push(c);
+      });
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        if (res.statusCode !== 200) {
+          reject(
+            new ConnectionError(
+              `docker ${socketPath}: GET ${path} answered HTTP ${res.statusCode}: ${text.slice(0, 200).trim()}`,
+            ),
+          );
+          return;
+        }
+        try {
+          resolve(JSON.parse(text));
+        } catch (err) {
+          reject(new ConnectionError(`docker ${socketPath}: GET ${path}: not JSON`, { cause: err }));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () =>
+      req.destroy(new ConnectionError(`docker ${socketPath}: GET ${path} timed out after ${timeoutMs} ms`)),
+    );
+    req.on('error', (err) =>
+      reject(
+        err instanceof ConnectionError
+          ? err
+          : new ConnectionError(`docker ${socketPath}: ${err.message}`, { cause: err }),
+      ),
+    );
+    req.end();
+  });
+}

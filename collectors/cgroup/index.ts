@@ -1,0 +1,589 @@
+// The cgroup (container) collector: one `container` entity per discovered cgroup per tick.
+//
+// Discovery (every discovery_interval, or at once after a container vanished) walks one hierarchy,
+// classifies directories (discovery.ts) and opens, per container, only the files that exist: the
+// per-tick path is then pread() of already-open files plus the pure parsers, no readdir, no stat.
+// Hybrid hosts (v1 controllers + cgroup2 "unified") read v1 for memory, blkio and throttling and
+// the unified hierarchy for PSI and for CPU usage (v2 cpu.stat is in µs, where v1 cpuacct.stat is
+// in 10 ms ticks).
+import { existsSync, statSync } from 'node:fs';
+import { errorCode, InvalidDataError } from '../../lib/errors.ts';
+import { componentLogger, OnceLogger } from '../../lib/log.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
+import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
+import { isGone, KernelFile, readOnce } from '../host/fileio.ts';
+import { globToRegExp } from '../host/glob.ts';
+import { parseNetDev, parsePressure } from '../host/parsers.ts';
+import type { Accumulator, Collector, HostPaths } from '../types.ts';
+import { hostPathsFromEnv } from '../types.ts';
+import { type CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
+import { type Classified, scanHierarchy } from './discovery.ts';
+import { type DockerContainerInfo, dockerSocketPath, listDockerContainers } from './docker.ts';
+import { type CgroupLayout, layoutFromMountinfo } from './mounts.ts';
+import {
+  type DeviceCounters,
+  devnameFromUevent,
+  parseBlkioRw,
+  parseFlatKeyed,
+  parseIoStat,
+  parseMemoryMax,
+  parseSingle,
+  V1_CPU_STAT,
+  V1_CPU_STAT_FACTOR,
+  V1_CPUACCT_FACTOR,
+  V1_CPUACCT_STAT,
+  V1_MEMORY_STAT_COUNTERS,
+  V1_MEMORY_STAT_GAUGES,
+  V1_UNLIMITED_FROM,
+  V2_CPU_STAT,
+  V2_MEMORY_STAT_COUNTERS,
+  V2_MEMORY_STAT_GAUGES,
+} from './parsers.ts';
+
+export { CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
+export { classifyCgroup } from './discovery.ts';
+export { layoutFromMountinfo } from './mounts.ts';
+
+export interface CgroupCollectorOptions {
+  paths?: HostPaths;
+  /** The host entity id, used as every container's parent. */
+  nodeId: string;
+  /** mountinfo text, for tests; default: HOST_PROC/1/mountinfo, else HOST_PROC/self/mountinfo. */
+  mountinfo?: string;
+  /** Docker socket override (tests); default from config, DOCKER_HOST, /var/run/docker.sock. */
+  dockerSocket?: string;
+}
+
+/** memory.limit_in_bytes / memory.max rarely change: read them every Nth tick. */
+const LIMIT_EVERY_TICKS = 10;
+
+interface Target {
+  path: string;
+  c: Classified;
+  /** Directory of this cgroup in the primary hierarchy (cgroup.procs lives there). */
+  primaryDir: string;
+  cpuV2?: KernelFile;
+  cpuV1?: KernelFile;
+  cpuacctUsage?: KernelFile;
+  cpuacctStat?: KernelFile;
+  memStat?: KernelFile;
+  memStatV2: boolean;
+  memUsage?: KernelFile;
+  memLimit?: KernelFile;
+  memLimitV2: boolean;
+  limitCountdown: number;
+  lastLimit?: number;
+  ioStat?: KernelFile;
+  blkioOps?: KernelFile;
+  blkioBytes?: KernelFile;
+  pressure: Array<[KernelFile, 'cpu' | 'io' | 'memory']>;
+  netdev?: KernelFile;
+  /** false when the cgroup's process shares the host network namespace. */
+  ownNetns: boolean;
+  labels: Record<string, string>;
+  name: string;
+}
+
+const metrics = {
+  entities: gauge('strata_collector_cgroup_entities', 'Containers (cgroups) read per tick'),
+  vanished: counter(
+    'strata_collector_cgroup_vanished_total',
+    'Containers whose cgroup disappeared between discovery and read (not an error)',
+  ),
+  dropped: counter(
+    'strata_collector_cgroup_entities_dropped_total',
+    'Containers not read because max_entities was reached',
+  ),
+  scans: counter('strata_collector_cgroup_discovery_scans_total', 'cgroup tree scans'),
+  readErrors: counter(
+    'strata_collector_cgroup_read_errors_total',
+    'cgroup file reads or parses that failed (unreadable, garbage)',
+    ['reason'],
+  ),
+  dockerErrors: counter(
+    'strata_collector_cgroup_docker_errors_total',
+    'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts)',
+  ),
+};
+
+export class CgroupCollector implements Collector {
+  readonly name = 'cgroup';
+  private readonly log = componentLogger('collector.cgroup');
+  private readonly once = new OnceLogger(this.log);
+  private readonly paths: HostPaths;
+  readonly layout: CgroupLayout;
+  private readonly primaryRoot: string | undefined;
+  private readonly version: string;
+  private readonly include: RegExp[];
+  private readonly targets = new Map<string, Target>();
+  private lastScan = -Infinity;
+  private rescanNow = true;
+  private readonly devnames = new Map<string, string>();
+  private hostNetns: number | undefined;
+  private readonly dockerSocket: string | undefined;
+  private docker = new Map<string, DockerContainerInfo>();
+  private lastDockerList = -Infinity;
+  private dockerInFlight: Promise<void> | undefined;
+  private dockerFailing = false;
+
+  constructor(
+    readonly config: CgroupCollectorConfig,
+    private readonly opts: CgroupCollectorOptions,
+  ) {
+    this.paths = opts.paths ?? hostPathsFromEnv();
+    const mountinfo = opts.mountinfo ?? this.readMountinfo();
+    this.layout = layoutFromMountinfo(mountinfo, this.paths.cgroup);
+    const v1 = this.layout.v1;
+    this.primaryRoot =
+      this.layout.mode === 'v2'
+        ? this.layout.v2
+        : (v1.get('cpuacct') ?? v1.get('memory') ?? v1.get('cpu') ?? v1.values().next().value);
+    this.version = this.layout.mode;
+    this.include = config.include.map(globToRegExp);
+    if (config.docker.enabled) {
+      const env = process.env.DOCKER_HOST;
+      const fromEnv = env?.startsWith('unix://') ? env : undefined;
+      this.dockerSocket = dockerSocketPath(
+        opts.dockerSocket ?? config.docker.socket ?? fromEnv ?? '/var/run/docker.sock',
+      );
+    }
+    try {
+      this.hostNetns = statSync(`${this.paths.proc}/1/ns/net`).ino;
+    } catch {
+      this.hostNetns = undefined; // unknown: every container's own net/dev is read
+    }
+  }
+
+  private readMountinfo(): string {
+    for (const p of [`${this.paths.proc}/1/mountinfo`, `${this.paths.proc}/self/mountinfo`]) {
+      try {
+        return readOnce(p);
+      } catch {
+        // next candidate
+      }
+    }
+    throw new InvalidDataError(
+      `cgroup collector: cannot read ${this.paths.proc}/1/mountinfo or ${this.paths.proc}/self/mountinfo; ` +
+        'set HOST_PROC to where the host /proc is mounted (default /proc)',
+    );
+  }
+
+  async start(): Promise<void> {
+    if (!this.primaryRoot || !existsSync(this.primaryRoot)) {
+      throw new InvalidDataError(
+        `cgroup collector: no cgroup hierarchy found (mode ${this.layout.mode}, looked for ` +
+          `${this.primaryRoot ?? 'cgroup/cgroup2 mounts in mountinfo'}); set HOST_SYS or HOST_CGROUP to where ` +
+          'the host /sys or /sys/fs/cgroup is mounted, or disable collectors.cgroup',
+      );
+    }
+    this.log.info(
+      {
+        mode: this.layout.mode,
+        v1: Object.fromEntries(this.layout.v1),
+        v2: this.layout.v2,
+        docker: this.dockerSocket,
+      },
+      'cgroup layout',
+    );
+  }
+
+  /** Number of containers currently known (after the last discovery). */
+  get size(): number {
+    return this.targets.size;
+  }
+
+  async gather(acc: Accumulator): Promise<void> {
+    const now = Date.now();
+    if (this.rescanNow || now - this.lastScan >= this.config.discovery_interval) {
+      const newDocker = this.discover();
+      this.lastScan = now;
+      this.rescanNow = false;
+      if (
+        this.dockerSocket &&
+        (newDocker || now - this.lastDockerList >= this.config.docker.refresh_interval)
+      ) {
+        await this.refreshDocker();
+      }
+    }
+    this.gatherSync(acc);
+  }
+
+  /** Reads every known container (no discovery); the bench calls it directly. */
+  gatherSync(acc: Accumulator): void {
+    const ts = Date.now();
+    for (const t of this.targets.values()) {
+      const sample = this.read(t, acc, ts);
+      if (sample) acc.add(sample);
+    }
+    metrics.entities.set(this.targets.size);
+  }
+
+  /** Forces a discovery scan; returns true when a docker container id unknown to the API cache appeared. */
+  discover(): boolean {
+    metrics.scans.inc();
+    if (!this.primaryRoot) return false;
+    const { found, truncated } = scanHierarchy(this.primaryRoot, {
+      systemd: this.config.systemd,
+      include: this.include,
+      maxDepth: this.config.max_depth,
+      maxEntities: this.config.max_entities,
+    });
+    if (truncated) {
+      metrics.dropped.inc(truncated);
+      this.once.warn(
+        'max_entities',
+        { max_entities: this.config.max_entities, dropped: truncated },
+        'more containers than collectors.cgroup.max_entities; the rest are not read',
+      );
+    }
+    for (const [path, t] of this.targets) {
+      if (!found.has(path)) this.drop(t);
+    }
+    let unknownDocker = false;
+    for (const [path, c] of found) {
+      if (this.targets.has(path)) continue;
+      this.targets.set(path, this.open(path, c));
+      if (c.kind === 'docker' && !this.docker.has(c.id)) unknownDocker = true;
+    }
+    this.applyDockerInfo();
+    return unknownDocker;
+  }
+
+  private async refreshDocker(): Promise<void> {
+    if (!this.dockerSocket) return;
+    if (this.dockerInFlight) return this.dockerInFlight;
+    this.lastDockerList = Date.now();
+    this.dockerInFlight = (async () => {
+      try {
+        const list = await listDockerContainers(this.dockerSocket!, this.config.docker.timeout);
+        this.docker = new Map(list.map((c) => [c.id, c]));
+        if (this.dockerFailing) this.log.info({ socket: this.dockerSocket }, 'docker API answers again');
+        this.dockerFailing = false;
+        this.applyDockerInfo();
+      } catch (err) {
+        metrics.dockerErrors.inc();
+        this.dockerFailing = true;
+        const code = errorCode(err) ?? 'error';
+        this.once.warn(
+          `docker:${this.dockerSocket}:${code}`,
+          { socket: this.dockerSocket, err: (err as Error).message },
+          code === 'ENOENT'
+            ? 'no Docker socket here; containers are still found by the cgroup scan, named by short id ' +
+                '(set collectors.cgroup.docker.socket or DOCKER_HOST, or docker.enabled: false)'
+            : 'Docker API request failed; containers are still found by the cgroup scan, named by short id',
+        );
+      } finally {
+        this.dockerInFlight = undefined;
+      }
+    })();
+    return this.dockerInFlight;
+  }
+
+  private applyDockerInfo(): void {
+    for (const t of this.targets.values()) {
+      const info = this.docker.get(t.c.id);
+      if (!info) continue;
+      t.name = info.name;
+      if (info.image) t.labels.image = info.image;
+      t.labels.container_name = info.name;
+      // Kubernetes on the docker runtime (dockershim / cri-dockerd) labels its containers.
+      const l = info.labels;
+      if (l['io.kubernetes.pod.name']) t.labels.pod = l['io.kubernetes.pod.name'];
+      if (l['io.kubernetes.pod.namespace']) t.labels.namespace = l['io.kubernetes.pod.namespace'];
+      if (l['io.kubernetes.container.name']) t.labels.container_name = l['io.kubernetes.container.name'];
+    }
+  }
+
+  /** Opens the files this cgroup has, in each hierarchy. */
+  private open(path: string, c: Classified): Target {
+    const v1 = this.layout.v1;
+    const v2dir = this.layout.v2 !== undefined ? this.layout.v2 + path : undefined;
+    const at = (dir: string | undefined, file: string): KernelFile | undefined => {
+      if (dir === undefined) return undefined;
+      const p = `${dir}/${file}`;
+      return existsSync(p) ? new KernelFile(p) : undefined;
+    };
+    const ctl = (controller: string): string | undefined => {
+      const root = v1.get(controller);
+      return root === undefined ? undefined : root + path;
+    };
+    const t: Target = {
+      path,
+      c,
+      primaryDir: `${this.primaryRoot}${path}`,
+      memStatV2: false,
+      memLimitV2: false,
+      limitCountdown: 0,
+      pressure: [],
+      ownNetns: true,
+      labels: { ...c.labels, cgroup_version: this.version, cgroup_path: path },
+      name: c.name,
+    };
+    // CPU: v2 cpu.stat has usage/user/system in µs (and throttling where the cpu controller is on v2).
+    t.cpuV2 = at(v2dir, 'cpu.stat');
+    t.cpuV1 = at(ctl('cpu'), 'cpu.stat');
+    if (!t.cpuV2) {
+      t.cpuacctUsage = at(ctl('cpuacct'), 'cpuacct.usage');
+      t.cpuacctStat = at(ctl('cpuacct'), 'cpuacct.stat');
+    }
+    // Memory and I/O: the v1 controllers when mounted (hybrid, v1), else v2.
+    if (v1.has('memory')) {
+      t.memStat = at(ctl('memory'), 'memory.stat');
+      t.memUsage = at(ctl('memory'), 'memory.usage_in_bytes');
+      t.memLimit = at(ctl('memory'), 'memory.limit_in_bytes');
+    } else {
+      t.memStat = at(v2dir, 'memory.stat');
+      t.memStatV2 = true;
+      t.memUsage = at(v2dir, 'memory.current');
+      t.memLimit = at(v2dir, 'memory.max');
+      t.memLimitV2 = true;
+    }
+    if (v1.has('blkio')) {
+      // The _recursive files include child cgroups, like v2 io.stat; older kernels lack them.
+      const dir = ctl('blkio');
+      t.blkioOps = at(dir, 'blkio.throttle.io_serviced_recursive') ?? at(dir, 'blkio.throttle.io_serviced');
+      t.blkioBytes =
+        at(dir, 'blkio.throttle.io_service_bytes_recursive') ?? at(dir, 'blkio.throttle.io_service_bytes');
+    } else {
+      t.ioStat = at(v2dir, 'io.stat');
+    }
+    if (this.config.pressure) {
+      for (const r of ['cpu', 'io', 'memory'] as const) {
+        const f = at(v2dir, `${r}.pressure`);
+        if (f) t.pressure.push([f, r]);
+      }
+    }
+    if (this.config.network) this.openNetdev(t);
+    return t;
+  }
+
+  /** Picks the first live pid of the cgroup and opens its /proc/PID/net/dev (own netns only). */
+  private openNetdev(t: Target): void {
+    t.netdev?.close();
+    t.netdev = undefined;
+    let procs: string;
+    try {
+      procs = readOnce(`${t.primaryDir}/cgroup.procs`);
+    } catch {
+      return;
+    }
+    for (const line of procs.split('\n')) {
+      const pid = line.trim();
+      if (!pid) continue;
+      const base = `${this.paths.proc}/${pid}`;
+      if (this.hostNetns !== undefined) {
+        try {
+          if (statSync(`${base}/ns/net`).ino === this.hostNetns) {
+            t.ownNetns = false; // host networking: its interfaces are the host's, reported there
+            return;
+          }
+        } catch {
+          continue; // that pid just exited: try the next
+        }
+      }
+      if (existsSync(`${base}/net/dev`)) {
+        t.ownNetns = true;
+        t.netdev = new KernelFile(`${base}/net/dev`);
+        return;
+      }
+    }
+  }
+
+  private drop(t: Target): void {
+    for (const f of [
+      t.cpuV2,
+      t.cpuV1,
+      t.cpuacctUsage,
+      t.cpuacctStat,
+      t.memStat,
+      t.memUsage,
+      t.memLimit,
+      t.ioStat,
+      t.blkioOps,
+      t.blkioBytes,
+      t.netdev,
+      ...t.pressure.map(([f]) => f),
+    ]) {
+      f?.close();
+    }
+    this.targets.delete(t.path);
+  }
+
+  /** One container's sample, or undefined when it vanished (counted, not an error). */
+  private read(t: Target, acc: Accumulator, ts: number): EntitySample | undefined {
+    const counters: Record<string, number> = {};
+    const gauges: Record<string, number> = {};
+    const problems: string[] = [];
+    let vanished = false;
+    const get = (f: KernelFile | undefined): string | undefined => {
+      if (!f || vanished) return undefined;
+      try {
+        return f.read();
+      } catch (err) {
+        if (isGone(err)) {
+          vanished = true;
+          return undefined;
+        }
+        metrics.readErrors.inc({ reason: errorCode(err) ?? 'read' });
+        acc.error('cgroup', `cgroup:${f.path}:${errorCode(err) ?? 'read'}`, err);
+        return undefined;
+      }
+    };
+
+    // CPU
+    let text = get(t.cpuV2);
+    if (text !== undefined)
+      parseFlatKeyed(text, 'cpu.stat', [{ wanted: V2_CPU_STAT, into: counters }], problems);
+    text = get(t.cpuV1);
+    if (text !== undefined && counters.cpu_periods_total === undefined) {
+      parseFlatKeyed(
+        text,
+        'cpu.stat',
+        [{ wanted: V1_CPU_STAT, into: counters, factor: V1_CPU_STAT_FACTOR }],
+        problems,
+      );
+    }
+    text = get(t.cpuacctUsage);
+    if (text !== undefined) {
+      const ns = parseSingle(text);
+      if (Number.isNaN(ns)) problems.push('cpuacct.usage: not a number');
+      else counters.cpu_usage_usec_total = Math.floor(ns / 1000);
+    }
+    text = get(t.cpuacctStat);
+    if (text !== undefined) {
+      const spec = { wanted: V1_CPUACCT_STAT, into: counters, factor: V1_CPUACCT_FACTOR };
+      parseFlatKeyed(text, 'cpuacct.stat', [spec], problems);
+    }
+
+    // Memory
+    text = get(t.memStat);
+    if (text !== undefined) {
+      const v2 = t.memStatV2;
+      const specs = [
+        { wanted: v2 ? V2_MEMORY_STAT_COUNTERS : V1_MEMORY_STAT_COUNTERS, into: counters },
+        { wanted: v2 ? V2_MEMORY_STAT_GAUGES : V1_MEMORY_STAT_GAUGES, into: gauges },
+      ];
+      parseFlatKeyed(text, 'memory.stat', specs, problems);
+    }
+    text = get(t.memUsage);
+    if (text !== undefined) {
+      const v = parseSingle(text);
+      if (Number.isNaN(v)) problems.push(`${file(t.memUsage)}: not a number`);
+      else gauges.memory_usage_bytes = v;
+    }
+    if (t.memLimit && --t.limitCountdown <= 0) {
+      t.limitCountdown = LIMIT_EVERY_TICKS;
+      text = get(t.memLimit);
+      if (text !== undefined) {
+        const v = t.memLimitV2 ? parseMemoryMax(text) : parseSingle(text);
+        t.lastLimit = v !== undefined && !Number.isNaN(v) && v < V1_UNLIMITED_FROM ? v : undefined;
+      }
+    }
+    if (t.lastLimit !== undefined) gauges.memory_limit_bytes = t.lastLimit;
+
+    // Block I/O per device
+    let devices: DeviceCounters | undefined;
+    text = get(t.ioStat);
+    if (text !== undefined) devices = parseIoStat(text, problems);
+    text = get(t.blkioOps);
+    if (text !== undefined) {
+      devices ??= {};
+      parseBlkioRw(text, 'ops', devices, problems, 'blkio.throttle.io_serviced');
+    }
+    text = get(t.blkioBytes);
+    if (text !== undefined) {
+      devices ??= {};
+      parseBlkioRw(text, 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+    }
+
+    // PSI
+    for (const [f, r] of t.pressure) {
+      text = get(f);
+      if (text !== undefined) parsePressure(text, r, problems, { counters, gauges });
+    }
+
+    if (vanished) return this.vanish(t);
+
+    // Network: the container's own namespace. A dead pid is not a vanished container: pick another.
+    let interfaces: Record<string, InstanceMetrics> | undefined;
+    if (t.netdev) {
+      let net: string | undefined;
+      try {
+        net = t.netdev.read();
+      } catch {
+        this.openNetdev(t);
+        try {
+          net = t.netdev?.read();
+        } catch {
+          net = undefined;
+        }
+      }
+      if (net !== undefined) interfaces = parseNetDev(net, problems);
+    }
+
+    for (const p of problems) {
+      metrics.readErrors.inc({ reason: 'parse' });
+      acc.error('cgroup', `cgroup:${t.path}:${p}`, new InvalidDataError(`cgroup ${t.path}: ${p}`));
+    }
+
+    const sample: EntitySample = {
+      entity: {
+        layer: 'container',
+        kind: t.c.kind,
+        id: t.c.id,
+        name: t.name,
+        labels: t.labels,
+        parent: { layer: 'host', id: this.opts.nodeId },
+      },
+      ts,
+      counters,
+      gauges,
+    };
+    if (devices) sample.devices = this.nameDevices(devices);
+    if (interfaces) sample.interfaces = interfaces;
+    return sample;
+  }
+
+  private vanish(t: Target): undefined {
+    metrics.vanished.inc();
+    this.drop(t);
+    this.rescanNow = true;
+    return undefined;
+  }
+
+  private nameDevices(devices: DeviceCounters): Record<string, InstanceMetrics> {
+    const out: Record<string, InstanceMetrics> = {};
+    for (const majMin in devices) out[this.devname(majMin)] = { counters: devices[majMin]! };
+    return out;
+  }
+
+  /** MAJ:MIN → kernel name via /sys/dev/block/MAJ:MIN/uevent, cached; MAJ:MIN when unresolvable. */
+  private devname(majMin: string): string {
+    let name = this.devnames.get(majMin);
+    if (name === undefined) {
+      try {
+        name = devnameFromUevent(readOnce(`${this.paths.sys}/dev/block/${majMin}/uevent`)) ?? majMin;
+      } catch {
+        name = majMin;
+      }
+      if (this.devnames.size > 4096) this.devnames.clear();
+      this.devnames.set(majMin, name);
+    }
+    return name;
+  }
+
+  async shutdown(): Promise<void> {
+    for (const t of [...this.targets.values()]) this.drop(t);
+    if (this.dockerInFlight) await this.dockerInFlight.catch(() => undefined);
+  }
+}
+
+function file(f: KernelFile | undefined): string {
+  if (!f) return '';
+  const i = f.path.lastIndexOf('/');
+  return f.path.slice(i + 1);
+}
+
+export function createCgroupCollector(input: unknown, opts: CgroupCollectorOptions): CgroupCollector {
+  return new CgroupCollector(parseCgroupConfig(input), opts);
+}

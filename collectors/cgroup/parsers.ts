@@ -1,0 +1,201 @@
+// Pure parsers for cgroup v1 and v2 files. They return the metric names of docs/metrics.md (layer
+// `container`) and push one line per malformed part to `problems`; they never throw.
+// PSI files (*.pressure) use the host's parsePressure (same format).
+
+/** One table of wanted keys → metric names, the record they go into and optional unit factors. */
+export interface KeyedSpec {
+  wanted: Readonly<Record<string, string>>;
+  into: Record<string, number>;
+  factor?: Readonly<Record<string, number>>;
+}
+
+/** "key value" lines (cpu.stat, memory.stat, cpuacct.stat) in one pass; returns how many keys matched. */
+export function parseFlatKeyed(
+  text: string,
+  file: string,
+  specs: readonly KeyedSpec[],
+  problems: string[],
+): number {
+  let found = 0;
+  let lineNo = 0;
+  for (let pos = 0; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end === -1) end = text.length;
+    lineNo++;
+    const sp = text.indexOf(' ', pos);
+    if (sp !== -1 && sp < end) {
+      const key = text.slice(pos, sp);
+      for (const spec of specs) {
+        const name = spec.wanted[key];
+        if (name === undefined) continue;
+        const v = Number(text.slice(sp + 1, end));
+        if (Number.isFinite(v) && v >= 0) {
+          spec.into[name] = v * (spec.factor?.[key] ?? 1);
+          found++;
+        } else problems.push(`${file} line ${lineNo}: ${key}: not a number`);
+      }
+    } else if (end > pos) {
+      problems.push(`${file} line ${lineNo}: expected "key value"`);
+    }
+    pos = end + 1;
+  }
+  return found;
+}
+
+/** A file holding one number (cpuacct.usage, memory.current, memory.usage_in_bytes). NaN when not. */
+export function parseSingle(text: string): number {
+  const t = text.trim();
+  if (t === '') return Number.NaN;
+  const v = Number(t);
+  return Number.isFinite(v) ? v : Number.NaN;
+}
+
+/** v1 memory.limit_in_bytes: PAGE_COUNTER_MAX × page size (≈ 2^63) means unlimited → undefined. */
+export const V1_UNLIMITED_FROM = 2 ** 62;
+
+/** v2 memory.max: "max" → undefined (unlimited). */
+export function parseMemoryMax(text: string): number | undefined {
+  const t = text.trim();
+  if (t === 'max') return undefined;
+  const v = Number(t);
+  return Number.isFinite(v) && v < V1_UNLIMITED_FROM ? v : undefined;
+}
+
+export interface DeviceCounters {
+  [majMin: string]: Record<string, number>;
+}
+
+const IO_STAT_KEYS: Readonly<Record<string, string>> = {
+  rbytes: 'read_bytes_total',
+  wbytes: 'written_bytes_total',
+  rios: 'reads_completed_total',
+  wios: 'writes_completed_total',
+  dbytes: 'discarded_bytes_total',
+  dios: 'discards_completed_total',
+};
+
+/** v2 io.stat: "MAJ:MIN rbytes=… wbytes=… rios=… wios=… dbytes=… dios=…" per device. */
+export function parseIoStat(text: string, problems: string[], file = 'io.stat'): DeviceCounters {
+  const out: DeviceCounters = {};
+  let lineNo = 0;
+  for (const line of text.split('\n')) {
+    lineNo++;
+    if (line === '') continue;
+    const fields = line.split(' ');
+    const dev = fields[0]!;
+    if (!dev.includes(':')) {
+      problems.push(`${file} line ${lineNo}: expected "MAJ:MIN key=value…"`);
+      continue;
+    }
+    const counters: Record<string, number> = {};
+    for (let i = 1; i < fields.length; i++) {
+      const f = fields[i]!;
+      const eq = f.indexOf('=');
+      if (eq === -1) continue;
+      const name = IO_STAT_KEYS[f.slice(0, eq)];
+      if (!name) continue; // cost.*, depth, avg_lat: io controller extras, not on the wire
+      const v = Number(f.slice(eq + 1));
+      if (Number.isFinite(v) && v >= 0) counters[name] = v;
+      else problems.push(`${file} line ${lineNo}: ${f}: not a number`);
+    }
+    out[dev] = counters;
+  }
+  return out;
+}
+
+/**
+ * v1 blkio.throttle.io_serviced / io_service_bytes: "MAJ:MIN Read N", "… Write N", "… Discard N",
+ * and a final "Total N". `kind` picks the metric names (ops or bytes).
+ */
+export function parseBlkioRw(
+  text: string,
+  kind: 'ops' | 'bytes',
+  into: DeviceCounters,
+  problems: string[],
+  file: string,
+): void {
+  const names =
+    kind === 'ops'
+      ? {
+          Read: 'reads_completed_total',
+          Write: 'writes_completed_total',
+          Discard: 'discards_completed_total',
+        }
+      : { Read: 'read_bytes_total', Write: 'written_bytes_total', Discard: 'discarded_bytes_total' };
+  let lineNo = 0;
+  for (const line of text.split('\n')) {
+    lineNo++;
+    if (line === '') continue;
+    const fields = line.split(' ');
+    if (fields.length === 2 && fields[0] === 'Total') continue;
+    if (fields.length !== 3) {
+      problems.push(`${file} line ${lineNo}: expected "MAJ:MIN Op N", got ${fields.length} fields`);
+      continue;
+    }
+    const name = names[fields[1] as keyof typeof names];
+    if (!name) continue; // Sync, Async, Total
+    const v = Number(fields[2]);
+    if (!Number.isFinite(v) || v < 0 || !fields[0]!.includes(':')) {
+      problems.push(`${file} line ${lineNo}: not "MAJ:MIN Op N"`);
+      continue;
+    }
+    const dev = fields[0]!;
+    const counters = into[dev] ?? {};
+    counters[name] = v;
+    into[dev] = counters;
+  }
+}
+
+/** DEVNAME from /sys/dev/block/MAJ:MIN/uevent. */
+export function devnameFromUevent(text: string): string | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith('DEVNAME=')) return line.slice(8).trim() || undefined;
+  }
+  return undefined;
+}
+
+// -------------------------------------------------------------------------------------------
+// Key tables
+
+/** v2 cpu.stat (µs already). */
+export const V2_CPU_STAT: Readonly<Record<string, string>> = {
+  usage_usec: 'cpu_usage_usec_total',
+  user_usec: 'cpu_user_usec_total',
+  system_usec: 'cpu_system_usec_total',
+  nr_periods: 'cpu_periods_total',
+  nr_throttled: 'cpu_throttled_periods_total',
+  throttled_usec: 'cpu_throttled_usec_total',
+};
+
+/** v1 cpu.stat (throttled_time in ns → µs via factor). */
+export const V1_CPU_STAT: Readonly<Record<string, string>> = {
+  nr_periods: 'cpu_periods_total',
+  nr_throttled: 'cpu_throttled_periods_total',
+  throttled_time: 'cpu_throttled_usec_total',
+};
+export const V1_CPU_STAT_FACTOR: Readonly<Record<string, number>> = { throttled_time: 1 / 1000 };
+
+/** v1 cpuacct.stat, USER_HZ ticks → µs. */
+export const V1_CPUACCT_STAT: Readonly<Record<string, string>> = {
+  user: 'cpu_user_usec_total',
+  system: 'cpu_system_usec_total',
+};
+export const V1_CPUACCT_FACTOR: Readonly<Record<string, number>> = { user: 10_000, system: 10_000 };
+
+export const V2_MEMORY_STAT_COUNTERS: Readonly<Record<string, string>> = {
+  pgfault: 'page_faults_total',
+  pgmajfault: 'major_page_faults_total',
+};
+export const V2_MEMORY_STAT_GAUGES: Readonly<Record<string, string>> = {
+  anon: 'memory_anon_bytes',
+  file: 'memory_file_bytes',
+};
+// v1 memory.stat: the total_* keys are hierarchical (this cgroup and its children), like v2's.
+export const V1_MEMORY_STAT_COUNTERS: Readonly<Record<string, string>> = {
+  total_pgfault: 'page_faults_total',
+  total_pgmajfault: 'major_page_faults_total',
+};
+export const V1_MEMORY_STAT_GAUGES: Readonly<Record<string, string>> = {
+  total_rss: 'memory_anon_bytes',
+  total_cache: 'memory_file_bytes',
+};
