@@ -104,8 +104,9 @@ export const PathsConfig = z.strictObject({
 export function agentConfigSchema(collectorSchemas: Record<string, z.ZodType>) {
   const collectorShape: Record<string, z.ZodType> = {};
   for (const [name, schema] of Object.entries(collectorSchemas)) {
-    // true/{} = enabled with defaults, false = disabled, an object = enabled with these settings.
-    collectorShape[name] = z.union([z.boolean(), schema]).optional();
+    // An object = enabled with these settings. `true`/`false` are taken out before validation
+    // (loadAgentConfig) so that errors inside a collector's settings name its accepted keys.
+    collectorShape[name] = schema.optional();
   }
   return z.strictObject({
     /**
@@ -252,6 +253,20 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
     raw.collectors = picked;
   }
 
+  // Booleans: true = enabled with defaults, false = disabled.
+  const disabled = new Set<string>();
+  const rawCollectors = raw.collectors;
+  if (typeof rawCollectors === 'object' && rawCollectors !== null && !Array.isArray(rawCollectors)) {
+    const rc = rawCollectors as Record<string, unknown>;
+    for (const [n, v] of Object.entries(rc)) {
+      if (v === true || v === null) rc[n] = {};
+      else if (v === false) {
+        disabled.add(n);
+        delete rc[n];
+      }
+    }
+  }
+
   const schema = agentConfigSchema(opts.collectorSchemas);
   let config: AgentConfig;
   try {
@@ -261,17 +276,15 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
     throw err;
   }
   const collectors = config.collectors as Record<string, unknown>;
-  const enabled = names.filter((n) => {
-    const c = collectors[n];
-    return c === undefined ? opts.defaultCollectors.includes(n) : c !== false;
-  });
+  const enabled = names.filter(
+    (n) => !disabled.has(n) && (collectors[n] !== undefined || opts.defaultCollectors.includes(n)),
+  );
   return { config, enabled, sources };
 }
 
-/** Sub-config of one enabled collector ({} when given as `true` or absent). */
+/** Settings of one collector ({} when given as `true` or absent). */
 export function collectorSubConfig(config: AgentConfig, name: string): unknown {
-  const c = (config.collectors as Record<string, unknown>)[name];
-  return typeof c === 'object' && c !== null ? c : {};
+  return (config.collectors as Record<string, unknown>)[name] ?? {};
 }
 
 export function flagName(key: string): string {

@@ -1,0 +1,140 @@
+// Agent configuration: layering (defaults < file < env < flags) and errors that name the key,
+// the layer it came from and what is accepted.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { flagName, loadAgentConfig } from '../../agent/config.ts';
+import { collectorSchemas, defaultCollectors } from '../../collectors/registry.ts';
+import { ConfigError } from '../../lib/errors.ts';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-agent-cfg-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+}
+
+const base = { collectorSchemas: collectorSchemas(), defaultCollectors: defaultCollectors(), env: {} };
+
+function errorOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('agent config', () => {
+  it('has working defaults', () => {
+    const { config, enabled } = loadAgentConfig(base);
+    expect(config.interval).toBe(1000);
+    expect(config.output).toBe('kafka');
+    expect(config.kafka).toMatchObject({
+      brokers: ['127.0.0.1:9092'],
+      topic: 'strata.samples',
+      compression: 'gzip',
+    });
+    expect(config.buffer.maxTicks).toBe(3600);
+    expect(enabled).toContain('host');
+  });
+
+  it('layers file < env < flags and records where each key came from', () => {
+    const f = file(
+      'a.yaml',
+      'agent:\n  interval: 5s\n  nodeId: from-file\n  kafka:\n    topic: file.topic\n    clientId: file-client\n',
+    );
+    const { config, sources } = loadAgentConfig({
+      ...base,
+      configFile: f,
+      env: { STRATA_INTERVAL: '2s', KAFKA_BROKERS: 'k1:9092, k2:9093', STRATA_SAMPLES_TOPIC: 'env.topic' },
+      flags: { interval: '500ms' },
+    });
+    expect(config.interval).toBe(500);
+    expect(config.nodeId).toBe('from-file');
+    expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9093']);
+    expect(config.kafka.topic).toBe('env.topic');
+    expect(config.kafka.clientId).toBe('file-client');
+    expect(sources.get('interval')).toBe('flag --interval');
+    expect(sources.get('kafka.topic')).toBe('env STRATA_SAMPLES_TOPIC');
+    expect(sources.get('nodeId')).toBe(`config file ${f}`);
+  });
+
+  it('reads JSON config files too', () => {
+    const f = file('a.json', JSON.stringify({ agent: { output: 'ndjson', buffer: { maxTicks: 10 } } }));
+    const { config } = loadAgentConfig({ ...base, configFile: f });
+    expect(config.output).toBe('ndjson');
+    expect(config.buffer.maxTicks).toBe(10);
+  });
+
+  it('names an unknown key with the accepted keys and the file it is in', () => {
+    const f = file('typo.yaml', 'agent:\n  kafka:\n    topcs: x\n');
+    const msg = errorOf(() => loadAgentConfig({ ...base, configFile: f }));
+    expect(msg).toContain('agent.kafka.topcs: unknown key; accepted keys: brokers, topic, clientId');
+    expect(msg).toContain(`(set by config file ${f})`);
+  });
+
+  it('names a bad env value, its variable and the accepted values', () => {
+    const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_COMPRESSION: 'snappy' } }));
+    expect(msg).toMatch(/agent\.kafka\.compression: .*accepted: "gzip", "lz4", "zstd", "none"/);
+    expect(msg).toContain('(set by env STRATA_KAFKA_COMPRESSION)');
+  });
+
+  it('rejects a bad duration and a non-numeric count, naming flag and key', () => {
+    expect(errorOf(() => loadAgentConfig({ ...base, flags: { interval: 'fast' } }))).toMatch(
+      /agent\.interval: "fast" is not a duration; use e\.g\. 500ms.*\(set by flag --interval\)/,
+    );
+    expect(errorOf(() => loadAgentConfig({ ...base, env: { STRATA_BUFFER_MAX_TICKS: 'lots' } }))).toMatch(
+      /agent\.buffer\.maxTicks: .*number.*\(set by env STRATA_BUFFER_MAX_TICKS\)/,
+    );
+    expect(errorOf(() => loadAgentConfig({ ...base, env: { KAFKA_BROKERS: 'nohostport' } }))).toMatch(
+      /agent\.kafka\.brokers\.0: expected host:port \(set by env KAFKA_BROKERS\)/,
+    );
+  });
+
+  it('validates collector sub-configs with their own schema', () => {
+    const f = file('col.yaml', 'agent:\n  collectors:\n    host:\n      pressur: false\n');
+    expect(errorOf(() => loadAgentConfig({ ...base, configFile: f }))).toContain(
+      'agent.collectors.host.pressur: unknown key; accepted keys: enabled, node_id, disks, interfaces, pressure, inventory',
+    );
+    const g = file('col2.yaml', 'agent:\n  collectors:\n    hots: {}\n');
+    expect(errorOf(() => loadAgentConfig({ ...base, configFile: g }))).toMatch(
+      /agent\.collectors\.hots: unknown key; accepted keys: host/,
+    );
+  });
+
+  it('selects collectors by list, keeping their file settings, and rejects unknown names', () => {
+    const f = file('sel.yaml', 'agent:\n  collectors:\n    host:\n      pressure: false\n');
+    const { config, enabled } = loadAgentConfig({
+      ...base,
+      configFile: f,
+      env: { STRATA_COLLECTORS: 'host' },
+    });
+    expect(enabled).toEqual(['host']);
+    expect((config.collectors as Record<string, { pressure: boolean }>).host?.pressure).toBe(false);
+    expect(errorOf(() => loadAgentConfig({ ...base, flags: { '(collectors)': 'host,nope' } }))).toMatch(
+      /flag --collectors: unknown collector\(s\) nope; accepted: host/,
+    );
+    const off = file('off.yaml', 'agent:\n  collectors:\n    host: false\n');
+    expect(loadAgentConfig({ ...base, configFile: off }).enabled).toEqual([]);
+  });
+
+  it('explains a missing or malformed config file', () => {
+    expect(errorOf(() => loadAgentConfig({ ...base, configFile: path.join(dir, 'nope.yaml') }))).toMatch(
+      /--config .*nope\.yaml: cannot read the file/,
+    );
+    const f = file('nosection.yaml', 'processor:\n  x: 1\n');
+    expect(errorOf(() => loadAgentConfig({ ...base, configFile: f }))).toMatch(
+      /no "agent:" section \(found: processor\)/,
+    );
+  });
+
+  it('maps config keys to flag names', () => {
+    expect(flagName('kafka.clientId')).toBe('kafka-client-id');
+    expect(flagName('metricsListen')).toBe('metrics-listen');
+  });
+});
