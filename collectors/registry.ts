@@ -5,6 +5,8 @@
 import type { z } from 'zod';
 import type { Logger } from '../lib/log.ts';
 import type { NodeIdentity } from '../schemas/sample.ts';
+import { CgroupCollectorConfig } from './cgroup/config.ts';
+import { CgroupCollector } from './cgroup/index.ts';
 import { HostCollectorConfig } from './host/config.ts';
 import { HostCollector } from './host/index.ts';
 import type { Collector, HostPaths } from './types.ts';
@@ -41,6 +43,19 @@ export const COLLECTORS: readonly CollectorFactory[] = [
     configSchema: HostCollectorConfig,
     defaultEnabled: true,
     create: (config, ctx) => new HostCollector(config, { paths: ctx.paths, node: ctx.node }),
+  }),
+  factory({
+    name: 'cgroup',
+    description: 'containers: cgroup v1/v2/hybrid counters, Docker names and images, per-netns interfaces',
+    configSchema: CgroupCollectorConfig,
+    defaultEnabled: true,
+    create: (config, ctx) =>
+      new CgroupCollector(config, {
+        paths: ctx.paths,
+        nodeId: ctx.node.id,
+        // agent.dockerHost (DOCKER_HOST) unless the collector's own docker.socket says otherwise.
+        dockerSocket: config.docker.socket ? undefined : ctx.dockerHost,
+      }),
   }),
 ];
 
