@@ -133,7 +133,10 @@ export function parseProcStat(
         }
         // Kernels before 2.6.33 lack guest_nice, before 2.6.24 guest: fewer fields are fine; fewer than
         // the first four (user nice system idle) is not a cpu line.
-        if (got < 4) problems.push(`stat line ${lineNo}: cpu line has ${got} numeric fields, expected ≥4`);
+        if (got < 4) {
+          problems.push(`stat line ${lineNo}: cpu line has ${got} numeric fields, expected ≥4`);
+          for (let f = 0; f < got; f++) delete o.counters[CPU_FIELDS[f]!];
+        }
       } else if (c >= 48 && c <= 57) {
         cpuCount++;
       }
