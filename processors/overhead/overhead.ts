@@ -395,7 +395,7 @@ function packets(m: Map<string, Fields> | undefined, skip?: (name: string) => bo
 function ioBytesOne(f: Fields): number | undefined {
   const r = num(f, 'read_bytes_per_second');
   const w = num(f, 'written_bytes_per_second');
-  return r === undefined || w === undefined ? undefined : r + w;
+  return r === undefined && w === undefined ? undefined : (r ?? 0) + (w ?? 0);
 }
 
 function ioBytes(m: Map<string, Fields> | undefined): number | undefined {

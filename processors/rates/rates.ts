@@ -327,7 +327,10 @@ export class RatesStage {
         }
         const r = fields.read_iops;
         const w = fields.write_iops;
-        if (typeof r === 'number' && typeof w === 'number') fields.iops = r + w;
+        // Total ops: reads + writes, whichever of the two the source reports (QMP may lack one).
+        if (typeof r === 'number' || typeof w === 'number') {
+          fields.iops = (typeof r === 'number' ? r : 0) + (typeof w === 'number' ? w : 0);
+        }
         fields.interval_seconds = dtS;
       }
       let any = false;

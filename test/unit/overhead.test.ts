@@ -1,0 +1,357 @@
+// Overhead: the vm ↔ guest join (same message, one tick late, too late, missing, idle), container
+// vs host, node totals. Arithmetic in the comments. The host view and one guest view are built
+// from real /proc files captured on this machine (testdata/proc/hybrid-host, 1 s apart) — this
+// machine is itself a KVM guest, so its /proc is a genuine guest's /proc; the QMP side is written
+// by hand from the run quoted in DESIGN.md (239 µs/op in the guest, 56 µs/op in QEMU).
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { createPipeline } from '../../processors/pipeline.ts';
+import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
+import type { Point } from '../../sinks/point.ts';
+
+const T0 = 1_795_322_559_000;
+const DIR = path.join(import.meta.dirname, '../../testdata/proc/hybrid-host');
+
+function procSample(step: 0 | 1, entity: Entity, ts?: number): EntitySample {
+  const rd = (f: string) => fs.readFileSync(path.join(DIR, `step${step}`, f), 'utf8');
+  const parts = procSampleFromFiles({
+    stat: rd('stat'),
+    vmstat: rd('vmstat'),
+    meminfo: rd('meminfo'),
+    diskstats: rd('diskstats'),
+    netdev: rd('net/dev'),
+    pressure: { cpu: rd('pressure/cpu'), io: rd('pressure/io'), memory: rd('pressure/memory') },
+  });
+  expect(parts.problems).toEqual([]);
+  return {
+    entity,
+    ...(ts !== undefined ? { ts } : {}),
+    counters: parts.counters,
+    gauges: parts.gauges,
+    devices: parts.devices,
+    interfaces: parts.interfaces,
+  };
+}
+
+const HOST: Entity = { layer: 'host', kind: 'node', id: 'n1', name: 'n1', labels: {} };
+const VM: Entity = {
+  layer: 'vm',
+  kind: 'qemu',
+  id: 'vm-uuid-1',
+  name: 'vm1',
+  labels: { vm_name: 'vm1', accel: 'tcg' },
+  parent: { layer: 'host', id: 'n1' },
+};
+const GUEST: Entity = {
+  layer: 'guest',
+  kind: 'guest-agent',
+  id: 'vm-uuid-1/guest',
+  name: 'vm1',
+  labels: {},
+  parent: { layer: 'vm', id: 'vm-uuid-1' },
+};
+
+function msg(ts: number, samples: EntitySample[]): SampleMessage {
+  return {
+    v: 1,
+    node: { id: 'n1', hostname: 'n1', labels: {} },
+    ts,
+    interval_ms: 1000,
+    seq: Math.round((ts - T0) / 1000),
+    agent: { version: 't', run_id: 'r1' },
+    samples,
+  };
+}
+
+const vm = (cpuUsec: number, extra: Partial<EntitySample> = {}): EntitySample => ({
+  entity: VM,
+  counters: {
+    cpu_usage_usec_total: cpuUsec,
+    vcpu_usec_total: cpuUsec * 0.8,
+    page_faults_total: cpuUsec / 100,
+  },
+  gauges: {},
+  ...extra,
+});
+const guest = (busyUsec: number, extra: Partial<EntitySample> = {}): EntitySample => ({
+  entity: GUEST,
+  counters: {
+    cpu_user_usec_total: busyUsec,
+    cpu_nice_usec_total: 0,
+    cpu_system_usec_total: 0,
+    cpu_irq_usec_total: 0,
+    cpu_softirq_usec_total: 0,
+    cpu_idle_usec_total: busyUsec, // idle advances with busy: 50 % busy
+    cpu_iowait_usec_total: 0,
+    cpu_steal_usec_total: busyUsec / 10,
+    page_faults_total: busyUsec / 1000,
+  },
+  gauges: {},
+  ...extra,
+});
+
+const overhead = (points: Point[], layer: string) =>
+  points.filter((p) => p.measurement === 'strata_overhead' && p.tags.layer === layer && !p.tags.device);
+
+describe('vm overhead', () => {
+  it('joins vm and guest views of the same tick: CPU, I/O latency per op, amplification, packets, faults', () => {
+    const p = createPipeline();
+    const disk = (ops: number, timeMs: number) => ({
+      vda: {
+        counters: { reads_completed_total: ops, read_time_ms_total: timeMs, read_bytes_total: ops * 4096 },
+      },
+    });
+    const qmp = (ops: number, timeNs: number) => ({
+      'virtio-disk0': {
+        counters: { reads_completed_total: ops, read_time_ns_total: timeNs, read_bytes_total: ops * 4096 },
+      },
+    });
+    const nic = (rx: number, tx: number) => ({
+      eth0: { counters: { rx_packets_total: rx, tx_packets_total: tx } },
+      lo: { counters: { rx_packets_total: rx * 9, tx_packets_total: tx * 9 } },
+    });
+    const tap = (rx: number, tx: number) => ({
+      tap0: { counters: { rx_packets_total: rx, tx_packets_total: tx } },
+    });
+    p.handle(
+      msg(T0, [
+        vm(10_000_000, { devices: qmp(1000, 0), interfaces: tap(0, 0) }),
+        guest(5_000_000, { devices: disk(1000, 0), interfaces: nic(0, 0) }),
+      ]),
+    );
+    const out = p.handle(
+      msg(T0 + 2000, [
+        // hypervisor: Δ 3_000_000 µs / 2 s = 1.5 cores; vCPU threads 0.8 × that = 1.2 cores
+        // QMP: 2000 reads, 112_000_000 ns → 56_000 ns = 0.056 ms per op; 2000 ops / 2 s = 1000 IOPS
+        // tap: tx (to the guest) 1200, rx 800 → 2000 packets / 2 s = 1000 packets/s
+        vm(13_000_000, { devices: qmp(3000, 112_000_000), interfaces: tap(800, 1200) }),
+        // guest: busy Δ 2_000_000 µs / 2 s = 1.0 core; steal Δ 200_000 µs / 2 s = 0.1 core
+        // guest disk: 2000 reads, 478 ms → 0.239 ms per op; eth0 1200 + 800 = 2000 / 2 s = 1000 packets/s
+        guest(7_000_000, { devices: disk(3000, 478), interfaces: nic(1200, 800) }),
+      ]),
+    );
+    const [o] = overhead(out.points, 'vm');
+    expect(o?.timeMs).toBe(T0 + 2000);
+    expect(o?.tags).toMatchObject({ node: 'n1', layer: 'vm', name: 'vm1', vm_name: 'vm1' });
+    const f = o!.fields;
+    expect(f.hypervisor_cpu_cores).toBeCloseTo(1.5, 12);
+    expect(f.vcpu_cores).toBeCloseTo(1.2, 12);
+    expect(f.hypervisor_non_vcpu_cpu_cores).toBeCloseTo(0.3, 12); // 1.5 - 1.2
+    expect(f.guest_cpu_busy_cores).toBeCloseTo(1.0, 12);
+    expect(f.cpu_overhead_ratio).toBeCloseTo(1.5, 12); // 1.5 / 1.0
+    expect(f.cpu_overhead_cores).toBeCloseTo(0.5, 12); // 1.5 - 1.0
+    expect(f.guest_cpu_steal_cores).toBeCloseTo(0.1, 12);
+    // steal ratio = Δsteal ÷ Δ(all buckets) = 200_000 ÷ (2_000_000 busy + 2_000_000 idle + 200_000 steal)
+    expect(f.guest_cpu_steal_ratio).toBeCloseTo(200_000 / 4_200_000, 12);
+    expect(f.guest_read_latency_ms_per_op).toBeCloseTo(0.239, 12);
+    expect(f.hypervisor_read_latency_ms_per_op).toBeCloseTo(0.056, 12);
+    expect(f.io_read_guest_added_latency_ms_per_op).toBeCloseTo(0.183, 12); // 0.239 - 0.056
+    expect(f.io_read_added_latency_ms_per_op).toBeUndefined(); // backing host device unknown
+    expect(f.io_ops_amplification_ratio).toBeCloseTo(1, 12); // 1000 IOPS ÷ 1000 IOPS
+    expect(f.io_bytes_amplification_ratio).toBeCloseTo(1, 12);
+    expect(f.net_tap_packets_per_second).toBeCloseTo(1000, 12);
+    expect(f.net_guest_packets_per_second).toBeCloseTo(1000, 12); // lo excluded
+    expect(f.net_tap_per_guest_packet_ratio).toBeCloseTo(1, 12);
+    expect(f.hypervisor_cpu_usec_per_guest_packet).toBeCloseTo(1500, 9); // 1.5e6 µs/s ÷ 1000 packets/s
+    expect(f.hypervisor_overhead_cpu_usec_per_guest_packet).toBeCloseTo(500, 9); // (1.5 - 1.0)e6 ÷ 1000
+    // faults: hypervisor Δ(3_000_000/100) = 30_000 / 2 s = 15_000/s; guest Δ 2000 / 2 s = 1000/s (≥ 100 per interval)
+    expect(f.hypervisor_page_faults_per_second).toBeCloseTo(15_000, 9);
+    expect(f.guest_page_faults_per_second).toBeCloseTo(1000, 9);
+    expect(f.hypervisor_faults_per_guest_fault_ratio).toBeCloseTo(15, 12);
+  });
+
+  it('subtracts the backing host device latency when it is known', () => {
+    const p = createPipeline({ overhead: { vmBackingDevices: { vm1: 'sdb' } } });
+    const hostDisk = (ops: number, ms: number): EntitySample => ({
+      entity: HOST,
+      counters: {},
+      gauges: {},
+      devices: { sdb: { counters: { reads_completed_total: ops, read_time_ms_total: ms } } },
+    });
+    const g = (ops: number, ms: number) =>
+      guest(ops * 1000, {
+        devices: { vda: { counters: { reads_completed_total: ops, read_time_ms_total: ms } } },
+      });
+    const v = (ops: number, ns: number) =>
+      vm(ops * 2000, {
+        devices: { d0: { counters: { reads_completed_total: ops, read_time_ns_total: ns } } },
+      });
+    p.handle(msg(T0, [hostDisk(0, 0), v(0, 0), g(0, 0)]));
+    // 100 ops everywhere; guest 30 ms → 0.3 ms/op; QEMU 12_000_000 ns → 0.12 ms/op; sdb 5 ms → 0.05 ms/op
+    const out = p.handle(msg(T0 + 1000, [hostDisk(100, 5), v(100, 12_000_000), g(100, 30)]));
+    const f = overhead(out.points, 'vm')[0]!.fields;
+    expect(f.host_device).toBe('sdb');
+    expect(f.host_device_read_latency_ms_per_op).toBeCloseTo(0.05, 12);
+    expect(f.io_read_guest_added_latency_ms_per_op).toBeCloseTo(0.18, 12); // 0.3 - 0.12
+    expect(f.io_read_hypervisor_added_latency_ms_per_op).toBeCloseTo(0.07, 12); // 0.12 - 0.05
+    expect(f.io_read_added_latency_ms_per_op).toBeCloseTo(0.25, 12); // 0.3 - 0.05
+  });
+
+  it('a real idle guest /proc: CPU ratio present (busy ≥ 0.02 core), no I/O or packet figures (0 ÷ 0)', () => {
+    const p = createPipeline();
+    // Real files: Δuser 2 + Δsystem 2 ticks = 40_000 µs busy over 1 s = 0.04 cores; Δidle 198 ticks.
+    // Disks and NICs did nothing between the two captures.
+    p.handle(msg(T0, [vm(1_000_000), procSample(0, GUEST)]));
+    // hypervisor Δ 100_000 µs / 1 s = 0.1 cores → 0.1 / 0.04 = 2.5
+    const out = p.handle(msg(T0 + 1000, [vm(1_100_000), procSample(1, GUEST)]));
+    const f = overhead(out.points, 'vm')[0]!.fields;
+    expect(f.guest_cpu_busy_cores).toBeCloseTo(0.04, 12);
+    expect(f.cpu_overhead_ratio).toBeCloseTo(2.5, 12);
+    // util: 4 busy ticks of 202 (2 + 2 + 198); steal 0 ticks → 0
+    expect(f.guest_cpu_steal_ratio).toBe(0);
+    expect(f.guest_read_latency_ms_per_op).toBeUndefined();
+    expect(f.io_ops_amplification_ratio).toBeUndefined();
+    expect(f.net_tap_per_guest_packet_ratio).toBeUndefined();
+    expect(f.hypervisor_cpu_usec_per_guest_packet).toBeUndefined();
+  });
+
+  it('an idle guest (busy < minGuestBusyCores) gives overhead cores but no ratio', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(1_000_000), guest(1_000_000)]));
+    // guest busy Δ 10_000 µs / 1 s = 0.01 core < 0.02; hypervisor 0.05 core
+    const f = overhead(p.handle(msg(T0 + 1000, [vm(1_050_000), guest(1_010_000)])).points, 'vm')[0]!.fields;
+    expect(f.cpu_overhead_ratio).toBeUndefined();
+    expect(f.cpu_overhead_cores).toBeCloseTo(0.04, 12); // 0.05 - 0.01: an idle VM's whole cost
+  });
+
+  it('a missing guest view gives no vm overhead point', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(0)]));
+    expect(overhead(p.handle(msg(T0 + 1000, [vm(500_000)])).points, 'vm')).toEqual([]);
+  });
+
+  it('a guest view one tick late is joined with the vm view of its own tick', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(0), guest(0, { ts: T0 })]));
+    // tick 1: the guest's view is late
+    expect(overhead(p.handle(msg(T0 + 1000, [vm(600_000)])).points, 'vm')).toEqual([]);
+    // tick 2: the guest view of tick 1 arrives (ts T0+1000): joined with vm interval T0→T0+1000
+    const out = p.handle(msg(T0 + 2000, [vm(1_000_000), guest(300_000, { ts: T0 + 1000 })]));
+    const [o] = overhead(out.points, 'vm');
+    expect(o?.timeMs).toBe(T0 + 1000);
+    expect(o?.fields.hypervisor_cpu_cores).toBeCloseTo(0.6, 12); // 600_000 µs / 1 s
+    expect(o?.fields.cpu_overhead_ratio).toBeCloseTo(2, 12); // 0.6 / 0.3
+    // tick 3: guest of tick 2 (late again) joins vm tick 2: (1_000_000-600_000)/1 s = 0.4; guest 0.1
+    const out3 = p.handle(msg(T0 + 3000, [vm(1_500_000), guest(400_000, { ts: T0 + 2000 })]));
+    const [o3] = overhead(out3.points, 'vm');
+    expect(o3?.timeMs).toBe(T0 + 2000);
+    expect(o3?.fields.cpu_overhead_ratio).toBeCloseTo(4, 12); // 0.4 / 0.1
+  });
+
+  it('a guest view later than the grace window is not joined', () => {
+    const p = createPipeline({ overhead: { joinGraceTicks: 1 } });
+    p.handle(msg(T0, [vm(0), guest(0, { ts: T0 })]));
+    p.handle(msg(T0 + 1000, [vm(100_000)]));
+    p.handle(msg(T0 + 2000, [vm(200_000)]));
+    // vm interval ending T0+1000 has left the 2-deep queue by now
+    const out = p.handle(msg(T0 + 3000, [vm(300_000), guest(50_000, { ts: T0 + 1000 })]));
+    expect(overhead(out.points, 'vm')).toEqual([]);
+  });
+});
+
+describe('container and node overhead', () => {
+  const container = (cpu: number, rx: number, ops: number, stallUsec: number): EntitySample => ({
+    entity: {
+      layer: 'container',
+      kind: 'docker',
+      id: 'abc123',
+      name: 'web',
+      labels: { image: 'nginx' },
+      parent: { layer: 'host', id: 'n1' },
+    },
+    counters: { cpu_usage_usec_total: cpu, psi_io_some_usec_total: stallUsec },
+    gauges: {},
+    devices: {
+      sda: {
+        counters: {
+          reads_completed_total: ops,
+          writes_completed_total: 0,
+          read_bytes_total: ops * 4096,
+          written_bytes_total: 0,
+        },
+      },
+    },
+    interfaces: { eth0: { counters: { rx_packets_total: rx, tx_packets_total: rx } } },
+  });
+  const host = (busy: number, pkts: number, ops: number, readMs: number): EntitySample => ({
+    entity: HOST,
+    counters: {
+      cpu_user_usec_total: busy,
+      cpu_nice_usec_total: 0,
+      cpu_system_usec_total: 0,
+      cpu_irq_usec_total: 0,
+      cpu_softirq_usec_total: 0,
+    },
+    gauges: { cpu_count: 2 },
+    devices: {
+      sda: {
+        counters: {
+          reads_completed_total: ops,
+          writes_completed_total: 0,
+          read_bytes_total: ops * 4096,
+          written_bytes_total: 0,
+          read_time_ms_total: readMs,
+          write_time_ms_total: 0,
+        },
+      },
+    },
+    interfaces: {
+      eth0: { counters: { rx_packets_total: pkts, tx_packets_total: 0 } },
+      veth1: { counters: { rx_packets_total: pkts * 5, tx_packets_total: 0 } },
+    },
+  });
+
+  it('CPU per packet and I/O stall per op against the host, device shares, node totals', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [host(0, 0, 0, 0), container(0, 0, 0, 0), vm(0), guest(0)]));
+    const out = p.handle(
+      msg(T0 + 1000, [
+        // host: 1.2 cores busy, eth0 4000 packets (veth excluded), sda 1000 reads in 500 ms → 0.5 ms/op
+        host(1_200_000, 4000, 1000, 500),
+        // container: 0.4 cores, 1000 rx + 1000 tx packets, 250 reads on sda, 50_000 µs io stall
+        container(400_000, 1000, 250, 50_000),
+        vm(500_000), // 0.5 cores
+        guest(300_000), // 0.3 cores
+      ]),
+    );
+    const c = overhead(out.points, 'container')[0]!;
+    expect(c.tags).toMatchObject({ node: 'n1', layer: 'container', name: 'web', image: 'nginx' });
+    expect(c.fields.cpu_usec_per_packet).toBeCloseTo(200, 9); // 400_000 µs/s ÷ 2000 packets/s
+    expect(c.fields.host_cpu_usec_per_packet).toBeCloseTo(300, 9); // 1_200_000 ÷ 4000
+    expect(c.fields.cpu_per_packet_vs_host_ratio).toBeCloseTo(2 / 3, 12);
+    expect(c.fields.io_stall_ms_per_op).toBeCloseTo(0.2, 12); // 50 ms stalled ÷ 250 ops
+    expect(c.fields.host_device_latency_ms_per_op).toBeCloseTo(0.5, 12);
+    expect(c.fields.io_stall_per_op_vs_host_latency_ratio).toBeCloseTo(0.4, 12);
+    const share = out.points.find((pt) => pt.measurement === 'strata_overhead' && pt.tags.device === 'sda')!;
+    expect(share.fields.iops_share_ratio).toBeCloseTo(0.25, 12); // 250 ÷ 1000
+    expect(share.fields.bytes_share_ratio).toBeCloseTo(0.25, 12);
+    const n = overhead(out.points, 'node')[0]!.fields;
+    expect(n).toMatchObject({ containers: 1, vms: 1, vms_with_guest_view: 1 });
+    expect(n.host_cpu_busy_cores).toBeCloseTo(1.2, 12);
+    expect(n.containers_cpu_cores).toBeCloseTo(0.4, 12);
+    expect(n.vms_hypervisor_cpu_cores).toBeCloseTo(0.5, 12);
+    expect(n.host_other_cpu_cores).toBeCloseTo(0.3, 12); // 1.2 - 0.4 - 0.5
+    expect(n.guests_cpu_busy_cores).toBeCloseTo(0.3, 12);
+    expect(n.virtualization_cpu_overhead_cores).toBeCloseTo(0.2, 12); // 0.5 - 0.3
+    expect(n.virtualization_cpu_overhead_ratio).toBeCloseTo(0.2 / 1.2, 12);
+    expect(n.virtualization_cpu_overhead_capacity_ratio).toBeCloseTo(0.1, 12); // 0.2 ÷ 2 CPUs
+    expect(n.containers_cpu_ratio).toBeCloseTo(0.4 / 1.2, 12);
+  });
+
+  it('on the real idle host capture, a container gets no device share (host did 0 ops: 0 ÷ 0)', () => {
+    const p = createPipeline();
+    const c = (ops: number): EntitySample => ({
+      ...container(ops * 100, 0, 0, 0),
+      devices: { vda: { counters: { reads_completed_total: ops, writes_completed_total: 0 } } },
+    });
+    p.handle(msg(T0, [procSample(0, HOST), c(0)]));
+    const out = p.handle(msg(T0 + 1000, [procSample(1, HOST), c(3)]));
+    expect(out.points.filter((pt) => pt.measurement === 'strata_overhead' && pt.tags.device)).toEqual([]);
+    const n = overhead(out.points, 'node')[0]!.fields;
+    expect(n.host_cpu_busy_cores).toBeCloseTo(0.04, 12); // (2 + 2 ticks) × 10_000 µs / 1 s
+    expect(n.containers_cpu_cores).toBeCloseTo(0.0003, 12); // 300 µs / 1 s
+    expect(n.virtualization_cpu_overhead_cores).toBeUndefined(); // no VM: no number
+  });
+});
