@@ -88,6 +88,9 @@ export function resolveStackConfig(
     if (!Number.isInteger(n)) {
       throw new ConfigError(`${flagName} / ${envVar}: "${raw}" is not a whole number`);
     }
+    if (flagName.endsWith('-port') && (n < 1 || n > 65535)) {
+      throw new ConfigError(`${flagName} / ${envVar}: ${n} is not a TCP port (1-65535)`);
+    }
     return n;
   };
   const cacheDir = path.resolve(pick(flags.cacheDir, 'STRATA_CACHE_DIR') ?? defaultCacheDir());

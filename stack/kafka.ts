@@ -228,7 +228,11 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
 
 /** A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (what `random-uuid` prints). */
 export function kafkaClusterId(): string {
-  return Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+  for (;;) {
+    const id = Buffer.from(randomUUID().replaceAll('-', ''), 'hex').toString('base64url');
+    // Kafka's Uuid.randomUuid() skips ids starting with '-' too: StorageTool would read one as a flag.
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 function serverProperties(port: number, controllerPort: number, logDir: string): string {
