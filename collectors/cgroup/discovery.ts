@@ -48,7 +48,9 @@ export function classifyCgroup(path: string, opts: ClassifyOptions): Classified 
   }
   if (opts.systemd) {
     m = SYSTEMD_UNIT.exec(path);
-    if (m) return { kind: 'systemd', id: path, name: m[1]!, labels: {} };
+    // podman's conmon monitor scope is part of the container, not a service of its own
+    if (m && !m[1]!.startsWith('libpod-conmon-'))
+      return { kind: 'systemd', id: path, name: m[1]!, labels: {} };
   }
   return undefined;
 }
