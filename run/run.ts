@@ -1,0 +1,223 @@
+// `strata run`: agent and processor in one process, and a live per-layer view of this machine.
+// - default: agent -> MemoryTransport -> pipeline -> view (no servers needed);
+// - --influx: the pipeline's points are also written to InfluxDB (same sink as the processor);
+// - --kafka: agent -> Kafka -> processor runtime (a consumer group of its own) -> view (+ InfluxDB),
+//   i.e. the full pipeline, with this terminal as one more consumer of its output.
+// On a terminal the view is redrawn every tick; otherwise one JSON object per tick (NDJSON).
+
+import { Agent } from '../agent/agent.ts';
+import { loadAgentConfig } from '../agent/config.ts';
+import { VERSION } from '../cli/version.ts';
+import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/registry.ts';
+import { ConfigError, errorMessage } from '../lib/errors.ts';
+import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
+import { createPipeline } from '../processors/pipeline.ts';
+import { resolveProcessorConfig } from '../processors/runtime/config.ts';
+import type { PointSink, WriteResult } from '../sinks/influxdb-v2/writer.ts';
+import type { Point } from '../sinks/point.ts';
+import { MemoryTransport } from './memory-transport.ts';
+import { LiveView, render } from './view.ts';
+
+export interface RunOptions {
+  config?: string;
+  interval?: string;
+  collectors?: string;
+  /** Kafka brokers (comma list); true = KAFKA_BROKERS or the stack's default. */
+  kafka?: string | boolean;
+  /** InfluxDB URL; true = INFLUX_URL or the stack's default. */
+  influx?: string | boolean;
+  influxApi?: string;
+  influxBucket?: string;
+  influxToken?: string;
+  /** tty (redrawn screen) or ndjson; default: tty when stdout is a terminal. */
+  output?: string;
+  /** Stop after this many ticks (scripts, tests); 0 = until Ctrl-C. */
+  ticks?: number;
+}
+
+const OUTPUTS = ['tty', 'ndjson'];
+/** Points waiting for InfluxDB in the no-Kafka mode; beyond it whole ticks are dropped and counted. */
+const MAX_PENDING_TICKS = 120;
+
+export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const log = componentLogger('run');
+  const output = opts.output ?? (process.stdout.isTTY ? 'tty' : 'ndjson');
+  if (!OUTPUTS.includes(output)) {
+    throw new ConfigError(`--output: "${output}" is not an output; accepted: ${OUTPUTS.join(', ')}`);
+  }
+  const ticksLimit = opts.ticks ?? 0;
+  if (!Number.isInteger(ticksLimit) || ticksLimit < 0) {
+    throw new ConfigError(`--ticks: "${opts.ticks}" must be a whole number ≥ 0 (0 = until Ctrl-C)`);
+  }
+  const brokers = opts.kafka === true ? (env.KAFKA_BROKERS ?? '127.0.0.1:19092') : opts.kafka || undefined;
+  const influxUrl =
+    opts.influx === true ? (env.INFLUX_URL ?? 'http://127.0.0.1:18086') : opts.influx || undefined;
+
+  const { config, enabled } = loadAgentConfig({
+    collectorSchemas: collectorSchemas(),
+    defaultCollectors: defaultCollectors(),
+    configFile: opts.config,
+    env,
+    flags: {
+      interval: opts.interval,
+      '(collectors)': opts.collectors,
+      output: brokers ? 'kafka' : 'ndjson',
+      'kafka.brokers': brokers?.split(',').map((s) => s.trim()),
+      // The view must not wait minutes for an outage to drain.
+      shutdownTimeout: '2s',
+    },
+  });
+  if (enabled.length === 0) {
+    throw new ConfigError(
+      `--collectors: none enabled; accepted: ${COLLECTORS.map((c) => c.name).join(', ')}`,
+    );
+  }
+
+  // The processor side reads the same env and flags as `strata processor`.
+  const processorConfig = resolveProcessorConfig(
+    {
+      config: opts.config,
+      brokers,
+      influxUrl,
+      influxApi: opts.influxApi,
+      bucket: opts.influxBucket,
+      groupId: undefined,
+      metricsListen: '',
+    },
+    { ...env, ...(opts.influxToken ? { INFLUX_TOKEN: opts.influxToken } : {}) },
+  );
+
+  const view = new LiveView(Math.max(5_000, config.interval * 5));
+  const notes: string[] = [];
+  let influxSink: PointSink | undefined;
+  if (influxUrl) {
+    const { buildSink } = await import('../processors/runtime/index.ts');
+    influxSink = buildSink(processorConfig);
+    await influxSink.start(); // fails fast, naming the server and how to start it
+    notes.push(`writing to InfluxDB at ${influxUrl}`);
+  }
+
+  let ticksSeen = 0;
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    resolveDone = r;
+  });
+  const once = new OnceLogger(log);
+  let dropped = 0;
+  let pending = 0;
+  let chain: Promise<unknown> = Promise.resolve();
+
+  const draw = () => {
+    const extra = [...notes];
+    if (dropped > 0)
+      extra.push(`InfluxDB too slow: ${dropped} ticks not written (bounded queue of ${MAX_PENDING_TICKS})`);
+    if (output === 'tty') {
+      const screen = render(view, {
+        node: agent.identity?.id.slice(0, 12) ?? '?',
+        intervalMs: config.interval,
+        mode: brokers ? `via Kafka ${brokers}` : 'in-process',
+        width: process.stdout.columns,
+        notes: extra.length ? ['', ...extra] : [],
+      });
+      process.stdout.write(`\x1b[H\x1b[2J${screen}\n`);
+    } else {
+      process.stdout.write(`${JSON.stringify(view.snapshot())}\n`);
+    }
+    ticksSeen++;
+    if (ticksLimit > 0 && ticksSeen >= ticksLimit) resolveDone();
+  };
+
+  const showPoints = (points: readonly Point[]) => {
+    view.update(points);
+    draw();
+  };
+
+  let runtime: { start(): Promise<void>; stop(): Promise<void> } | undefined;
+  let agent: Agent;
+  if (brokers) {
+    const { createProcessor } = await import('../processors/runtime/index.ts');
+    const sink = new ViewSink(showPoints, influxSink);
+    runtime = createProcessor(
+      {
+        ...processorConfig,
+        kafka: { ...processorConfig.kafka, groupId: `strata-run-${process.pid}-${Date.now()}` },
+      },
+      { sink },
+    );
+    agent = new Agent({ config, enabled, version: VERSION });
+  } else {
+    const pipeline = createPipeline(processorConfig.pipeline as never);
+    const transport = new MemoryTransport((message) => {
+      const out = pipeline.handle(message);
+      showPoints(out.points);
+      if (influxSink && out.points.length > 0) {
+        if (pending >= MAX_PENDING_TICKS) {
+          dropped++;
+          return;
+        }
+        pending++;
+        const sink = influxSink;
+        chain = chain
+          .then(() => sink.write(out.points))
+          .catch((err: unknown) =>
+            once.warn('influx-write', { err: errorMessage(err) }, 'InfluxDB write failed'),
+          )
+          .finally(() => {
+            pending--;
+          });
+      }
+    });
+    agent = new Agent({ config, enabled, version: VERSION, transport });
+  }
+
+  if (output === 'tty') process.stdout.write('\x1b[?25l'); // hide the cursor while redrawing
+  const restoreTerminal = () => {
+    if (output === 'tty') process.stdout.write('\x1b[?25h\n');
+  };
+  const onSignal = () => resolveDone();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await runtime?.start();
+    await agent.start();
+    if (output === 'tty') {
+      process.stdout.write(
+        `\x1b[H\x1b[2Jstrata run: sampling ${enabled.join(', ')} every ${config.interval / 1000}s; the first figures need two ticks...\n`,
+      );
+    }
+    await done;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await agent!.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'agent stop failed'));
+    await runtime
+      ?.stop()
+      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed'));
+    await chain;
+    await influxSink?.close();
+    restoreTerminal();
+    await new Promise<void>((r) => rootLogger.flush(() => r()));
+  }
+}
+
+/** The processor runtime's sink in `--kafka` mode: shows the points, then writes them on. */
+class ViewSink implements PointSink {
+  readonly name = 'view';
+  constructor(
+    private readonly show: (points: readonly Point[]) => void,
+    private readonly inner?: PointSink,
+  ) {}
+  async start(): Promise<void> {
+    await this.inner?.start();
+  }
+  async write(points: readonly Point[]): Promise<WriteResult> {
+    const result = this.inner
+      ? await this.inner.write(points)
+      : { written: points.length, rejected: 0, unencodable: 0 };
+    this.show(points);
+    return result;
+  }
+  async close(): Promise<void> {
+    await this.inner?.close();
+  }
+}
