@@ -140,7 +140,7 @@ export class OverheadStage {
           const late = !vms.includes(pv.view);
           if (late) this.stats.lateJoins++;
           const fields = this.vmOverhead(pv, pg.view);
-          out.push({ measurement: MEASUREMENT, tags: vmTags(nodeId, pv.view), fields, timeMs: pv.view.ts });
+          out.push({ measurement: MEASUREMENT, tags: pv.view.state.tags, fields, timeMs: pv.view.ts });
           // Node totals are per message: they include only pairs of this message's vm views.
           if (!late && typeof fields.cpu_overhead_cores === 'number') {
             joinedVms++;
@@ -159,8 +159,8 @@ export class OverheadStage {
     for (const c of containers) {
       const fields = this.containerOverhead(c, host, hostBusy, hostPps);
       if (fields !== undefined)
-        out.push({ measurement: MEASUREMENT, tags: entityTags(nodeId, c), fields, timeMs: c.ts });
-      this.deviceShares(nodeId, c, host, out);
+        out.push({ measurement: MEASUREMENT, tags: c.state.tags, fields, timeMs: c.ts });
+      this.deviceShares(c, host, out);
     }
     if (hostBusy === undefined) return;
     let containersCpu = 0;
@@ -331,7 +331,7 @@ export class OverheadStage {
     return any ? f : undefined;
   }
 
-  private deviceShares(nodeId: string, c: EntityView, host: EntityView, out: Point[]): void {
+  private deviceShares(c: EntityView, host: EntityView, out: Point[]): void {
     if (c.devices === undefined || host.devices === undefined) return;
     for (const [name, cf] of c.devices) {
       const hd = host.devices.get(name);
@@ -359,7 +359,7 @@ export class OverheadStage {
       if (any)
         out.push({
           measurement: MEASUREMENT,
-          tags: { ...entityTags(nodeId, c), device: name },
+          tags: c.state.instanceTagsFor('device', name),
           fields: f,
           timeMs: c.ts,
         });
@@ -429,20 +429,4 @@ function deviceLatency(f: Fields): number | undefined {
     t += w * wl;
   }
   return ops > 0 ? t / ops : undefined;
-}
-
-const TAG_LABELS = ['image', 'pod', 'namespace', 'container_name', 'vm_name'] as const;
-
-function entityTags(nodeId: string, v: EntityView): Record<string, string> {
-  const e = v.sample.entity;
-  const t: Record<string, string> = { node: nodeId, layer: e.layer, kind: e.kind, name: e.name || e.id };
-  for (const l of TAG_LABELS) {
-    const x = e.labels[l];
-    if (x) t[l] = x;
-  }
-  return t;
-}
-
-function vmTags(nodeId: string, vm: EntityView): Record<string, string> {
-  return entityTags(nodeId, vm);
 }

@@ -72,6 +72,8 @@ export interface EntityView {
   /** Per-device / per-interface fields (only instances that got at least one field). */
   readonly devices: Map<string, Fields> | undefined;
   readonly interfaces: Map<string, Fields> | undefined;
+  /** The entity's rate state: its cached tags (reused by later stages' points). */
+  readonly state: EntityState;
 }
 
 interface Prev {
@@ -255,7 +257,7 @@ export class RatesStage {
         devices: sample.devices,
         interfaces: sample.interfaces,
       };
-      views.push({ sample, layer: e.layer, id: e.id, ts, dtS, fields, devices, interfaces });
+      views.push({ sample, layer: e.layer, id: e.id, ts, dtS, fields, devices, interfaces, state: st });
     }
     return views;
   }
