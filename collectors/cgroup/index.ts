@@ -196,8 +196,6 @@ export class CgroupCollector implements Collector {
     const now = Date.now();
     if (this.rescanNow || now - this.lastScan >= this.config.discovery_interval) {
       const newDocker = this.discover();
-      this.lastScan = now;
-      this.rescanNow = false;
       if (
         this.dockerSocket &&
         (newDocker || now - this.lastDockerList >= this.config.docker.refresh_interval)
@@ -221,6 +219,8 @@ export class CgroupCollector implements Collector {
   /** Forces a discovery scan; returns true when a docker container id unknown to the API cache appeared. */
   discover(): boolean {
     metrics.scans.inc();
+    this.lastScan = Date.now();
+    this.rescanNow = false;
     if (!this.primaryRoot) return false;
     const { found, truncated } = scanHierarchy(this.primaryRoot, {
       systemd: this.config.systemd,

@@ -1,0 +1,189 @@
+// Live: real cgroups on this machine (v1 cpu, cpuacct, memory, blkio + the cgroup2 hierarchy, or
+// pure v2), a child doing CPU work and direct 4K writes inside one of them, and the cgroup
+// collector reading them as they run. Also: a cgroup deleted between discovery and read, and a
+// garbage file (a real file bind-mounted over a real cgroup's memory.stat / cpu.stat).
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CgroupCollector, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
+import { registry } from '../../lib/metrics.ts';
+import type { EntitySample } from '../../schemas/sample.ts';
+
+const PARENT = `strata-test-${process.pid}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function collector(): CgroupCollector {
+  return new CgroupCollector(
+    parseCgroupConfig({ include: [`/${PARENT}/*`], docker: { enabled: false }, discovery_interval: '1h' }),
+    { nodeId: 'live-node' },
+  );
+}
+
+async function gather(c: CgroupCollector) {
+  const samples = new Map<string, EntitySample>();
+  const errors: Array<{ key: string; message: string }> = [];
+  await c.gather({
+    add: (s) => samples.set(s.entity.id, s),
+    error: (_src, key, err) => errors.push({ key, message: (err as Error).message }),
+  });
+  return { samples, errors };
+}
+
+async function metricValue(name: string): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  const v = await m?.get();
+  return v?.values.reduce((a, x) => a + x.value, 0) ?? 0;
+}
+
+// Directories of PARENT in every hierarchy we write to.
+let hierarchyDirs: string[] = [];
+let v2Pure = false;
+let worker: ChildProcess | undefined;
+let sleeper: ChildProcess | undefined;
+let work: string;
+const mounted: string[] = [];
+
+function cg(dir: string, name: string) {
+  return `${dir}/${name}`;
+}
+
+function spawnInto(name: string, script: string): ChildProcess {
+  const procs = hierarchyDirs.map((d) => `${cg(d, name)}/cgroup.procs`).join(' ');
+  // The shell moves itself into the cgroups before it starts, so everything it forks is inside.
+  return spawn('sh', ['-c', `for f in ${procs}; do echo $$ > $f; done; ${script}`], {
+    stdio: 'ignore',
+    detached: true,
+  });
+}
+
+beforeAll(() => {
+  const c = collector();
+  const l = c.layout;
+  v2Pure = l.mode === 'v2';
+  const roots = v2Pure
+    ? [l.v2!]
+    : [...['cpu', 'cpuacct', 'memory', 'blkio'].map((x) => l.v1.get(x)!), ...(l.v2 ? [l.v2] : [])];
+  hierarchyDirs = [...new Set(roots)].map((r) => `${r}/${PARENT}`);
+  for (const d of hierarchyDirs) {
+    mkdirSync(d, { recursive: true });
+    if (v2Pure) writeFileSync(`${d}/cgroup.subtree_control`, '+cpu +io +memory');
+    for (const child of ['a', 'b', 'c']) mkdirSync(cg(d, child), { recursive: true });
+  }
+  work = mkdtempSync('/var/tmp/strata-cgroup-live-');
+  if (!v2Pure) {
+    // Kernels >= 6.9 account v1 blkio.throttle.* only once a throttle rule exists on the device's
+    // queue; a limit nothing reaches turns the accounting on without throttling anything.
+    const dev = execFileSync('stat', ['-c', '%Hd:%Ld', work], { encoding: 'utf8' }).trim();
+    const blkio = hierarchyDirs.find((d) => d.startsWith(l.v1.get('blkio')!))!;
+    writeFileSync(`${cg(blkio, 'a')}/blkio.throttle.write_iops_device`, `${dev} 1000000000`);
+  }
+  worker = spawnInto(
+    'a',
+    `while :; do dd if=/dev/zero of=${work}/f bs=4k count=200 oflag=direct 2>/dev/null; ` +
+      'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done',
+  );
+  sleeper = spawnInto('b', 'exec sleep 600');
+}, 30_000);
+
+afterAll(async () => {
+  for (const m of mounted.reverse()) {
+    try {
+      execFileSync('umount', [m]);
+    } catch {
+      // already gone
+    }
+  }
+  for (const p of [worker, sleeper]) {
+    if (p?.pid) {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {
+        // exited
+      }
+    }
+  }
+  // dd children left behind: kill whatever is still in our cgroups, then remove them.
+  for (const d of hierarchyDirs) {
+    for (const child of ['a', 'b', 'c']) {
+      const f = `${cg(d, child)}/cgroup.procs`;
+      if (!existsSync(f)) continue;
+      for (const pid of readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          // exited
+        }
+      }
+    }
+  }
+  await sleep(300);
+  for (const d of hierarchyDirs) {
+    for (const child of ['a', 'b', 'c']) {
+      if (existsSync(cg(d, child))) rmdirSync(cg(d, child));
+    }
+    if (existsSync(d)) rmdirSync(d);
+  }
+  if (work) rmSync(work, { recursive: true, force: true });
+}, 30_000);
+
+describe('cgroup collector on live cgroups', () => {
+  it('sees the worker: cpu usage and write ops grow between two ticks; the idle cgroup also comes out', async () => {
+    const c = collector();
+    await c.start();
+    await sleep(500);
+    const first = await gather(c);
+    await sleep(1500);
+    const second = await gather(c);
+    await c.shutdown();
+    const a1 = first.samples.get(`/${PARENT}/a`);
+    const a2 = second.samples.get(`/${PARENT}/a`);
+    expect(a1?.entity).toMatchObject({ layer: 'container', kind: 'cgroup', name: `/${PARENT}/a` });
+    expect(second.samples.has(`/${PARENT}/b`)).toBe(true);
+    expect(second.errors).toEqual([]);
+    expect(a2!.counters.cpu_usage_usec_total).toBeGreaterThan(a1!.counters.cpu_usage_usec_total!);
+    const writes = (s: EntitySample) =>
+      Object.values(s.devices ?? {}).reduce((n, d) => n + (d.counters.writes_completed_total ?? 0), 0);
+    expect(writes(a1!)).toBeGreaterThan(0);
+    expect(writes(a2!)).toBeGreaterThan(writes(a1!));
+    expect(a2!.gauges.memory_usage_bytes).toBeGreaterThan(0);
+    // the sleeper did nothing between the ticks
+    const b2 = second.samples.get(`/${PARENT}/b`)!;
+    expect(writes(b2)).toBe(0);
+  });
+
+  it('a cgroup deleted between discovery and read is counted as vanished, not an error; the others come out', async () => {
+    const c = collector();
+    await c.start();
+    c.discover();
+    expect(c.size).toBe(3);
+    const before = await metricValue('strata_collector_cgroup_vanished_total');
+    for (const d of [...hierarchyDirs].reverse()) rmdirSync(cg(d, 'c'));
+    const { samples, errors } = await gather(c);
+    await c.shutdown();
+    expect(errors).toEqual([]);
+    expect([...samples.keys()].sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`]);
+    expect(await metricValue('strata_collector_cgroup_vanished_total')).toBe(before + 1);
+  });
+
+  it('a garbage file over a real cgroup file is reported once per problem; both entities still come out', async () => {
+    // Bind-mount a garbage file over b's memory.stat (v1/hybrid) or cpu.stat (v2).
+    const target = v2Pure
+      ? `${cg(hierarchyDirs[0]!, 'b')}/cpu.stat`
+      : `${cg(hierarchyDirs.find((d) => d.includes('/memory/'))!, 'b')}/memory.stat`;
+    const garbage = `${work}/garbage`;
+    writeFileSync(garbage, 'total_pgfault lots\n\u0000\u0001binary\n');
+    execFileSync('mount', ['--bind', garbage, target]);
+    mounted.push(target);
+    const c = collector();
+    await c.start();
+    const { samples, errors } = await gather(c);
+    await c.shutdown();
+    execFileSync('umount', [target]);
+    mounted.pop();
+    expect(samples.has(`/${PARENT}/a`)).toBe(true);
+    expect(samples.has(`/${PARENT}/b`)).toBe(true);
+    expect(errors.length).toBeGreaterThan(0);
+    for (const e of errors) expect(e.key).toContain(`/${PARENT}/b`);
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/not a number|expected "key value"/);
+  });
+});
