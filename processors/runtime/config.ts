@@ -1,0 +1,206 @@
+// Config of `strata processor`: the Kafka consumer group runtime, its InfluxDB sink and alert
+// outputs. Layering (lowest first): defaults < `processor:` section of the --config file < env
+// vars < flags. Every key and env var is documented in docs/processor.md; docker-compose files
+// use exactly these env names.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
+import { ConfigError, errorMessage } from '../../lib/errors.ts';
+import { writeTuning } from '../../sinks/influxdb-v2/config.ts';
+import { WebhookConfig } from '../../sinks/webhook/config.ts';
+
+export const KafkaSection = z.strictObject({
+  /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated), flag --brokers. */
+  brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:19092']),
+  /** Kafka client id (shows in broker logs and quotas). */
+  clientId: z.string().min(1).default('strata-processor'),
+  /** Consumer group; processors sharing it split the partitions. Env STRATA_GROUP_ID, flag --group-id. */
+  groupId: z.string().min(1).default('strata-processor'),
+  /** Topic the agents publish to. Env STRATA_SAMPLES_TOPIC, flag --samples-topic. */
+  samplesTopic: z.string().min(1).default('strata.samples'),
+  /** Dead-letter topic for messages that are not JSON or fail the schema. Env STRATA_DLQ_TOPIC. */
+  dlqTopic: z.string().min(1).default('strata.dlq'),
+  /** Alerts topic (keyed by node). Env STRATA_ALERTS_TOPIC. Empty string disables it. */
+  alertsTopic: z.string().default('strata.alerts'),
+  /** A group without committed offsets starts at the earliest message (true) or only new ones. */
+  fromBeginning: z.boolean().default(true),
+  /** Broker declares this consumer dead after this long without heartbeats. */
+  sessionTimeout: durationMs.default(30_000),
+  /** Heartbeat period; heartbeats continue while a batch waits for InfluxDB. */
+  heartbeatInterval: durationMs.default(3_000),
+  /** Partitions processed at the same time by this process (each one batch at a time). */
+  partitionsConsumedConcurrently: z.number().int().positive().default(4),
+  /** Most bytes fetched per partition per request: bounds the memory of one batch. */
+  maxBytesPerPartition: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /** Longest a fetch waits for new data when the partition is caught up (adds to latency only when idle). */
+  maxWaitTime: durationMs.default(100),
+  /**
+   * After a partition is assigned, messages this far back (by Kafka timestamp) before the
+   * committed offset are re-read only to rebuild counter state, so the first rate after a restart
+   * or rebalance is not lost. Must cover the longest agent tick interval.
+   */
+  warmup: durationMs.default(30_000),
+});
+
+export const InfluxSection = z.strictObject({
+  /** Which write API: v2 (/api/v2/write, InfluxDB 2.x and 1.8+) or v1 (/write, InfluxDB 1.x). Env INFLUX_API. */
+  api: z.enum(['v2', 'v1']).default('v2'),
+  /** Base URL. Env INFLUX_URL, flag --influx-url. */
+  url: z.url().default('http://127.0.0.1:18086'),
+  /** v2: API token (InfluxDB 1.8: `user:password` or empty). Env INFLUX_TOKEN. */
+  token: z.string().default(''),
+  /** v2: organisation (ignored by 1.8). Env INFLUX_ORG. */
+  org: z.string().default('strata'),
+  /** v2: bucket (InfluxDB 1.8: `database` or `database/retention-policy`). Env INFLUX_BUCKET, flag --bucket. */
+  bucket: z.string().min(1).default('strata'),
+  /** v1: database. Env INFLUX_DATABASE, flag --database. */
+  database: z.string().min(1).default('strata'),
+  /** v1: retention policy (empty: the database default). Env INFLUX_RETENTION_POLICY. */
+  retentionPolicy: z.string().default(''),
+  /** v1: user (basic auth). Env INFLUX_USERNAME. */
+  username: z.string().default(''),
+  /** v1: password. Env INFLUX_PASSWORD. */
+  password: z.string().default(''),
+  /** v1: CREATE DATABASE at start (idempotent). */
+  createDatabase: z.boolean().default(true),
+  ...writeTuning,
+});
+
+export const WebhookSection = WebhookConfig.extend({
+  /** Alertmanager base URL (alerts are POSTed to <url>/api/v2/alerts); empty disables. Env ALERT_WEBHOOK_URL. */
+  url: z.string().default(''),
+});
+
+export const ProcessorConfig = z.strictObject({
+  kafka: KafkaSection.prefault({}),
+  influxdb: InfluxSection.prefault({}),
+  webhook: WebhookSection.prefault({}),
+  /** The processing pipeline's own config (rates, overhead, noisyNeighbor...); see processors/config.ts. */
+  pipeline: z.record(z.string(), z.unknown()).default({}),
+  /** While InfluxDB fails: first delay between rounds of retries of a batch (doubles up to maxBackoff). */
+  minBackoff: durationMs.default(200),
+  /** Cap of that delay. */
+  maxBackoff: durationMs.default(10_000),
+  /** How often pipeline state of silent entities is evicted. */
+  evictInterval: durationMs.default(30_000),
+  /** host:port for /metrics and /healthz; empty disables. Env STRATA_METRICS_LISTEN, flag --metrics-listen. */
+  metricsListen: z.string().default('127.0.0.1:9465'),
+});
+export type ProcessorConfig = z.output<typeof ProcessorConfig>;
+export type ProcessorConfigInput = z.input<typeof ProcessorConfig>;
+
+/** Flags of `strata processor` as commander hands them over. */
+export interface ProcessorFlags {
+  config?: string;
+  brokers?: string;
+  groupId?: string;
+  samplesTopic?: string;
+  influxApi?: string;
+  influxUrl?: string;
+  bucket?: string;
+  database?: string;
+  metricsListen?: string;
+}
+
+/** Env var → config path. The only env names the processor reads (besides STRATA_LOG_LEVEL). */
+export const ENV_KEYS: Record<string, readonly [string, string]> = {
+  KAFKA_BROKERS: ['kafka', 'brokers'],
+  STRATA_GROUP_ID: ['kafka', 'groupId'],
+  STRATA_SAMPLES_TOPIC: ['kafka', 'samplesTopic'],
+  STRATA_ALERTS_TOPIC: ['kafka', 'alertsTopic'],
+  STRATA_DLQ_TOPIC: ['kafka', 'dlqTopic'],
+  INFLUX_API: ['influxdb', 'api'],
+  INFLUX_URL: ['influxdb', 'url'],
+  INFLUX_TOKEN: ['influxdb', 'token'],
+  INFLUX_ORG: ['influxdb', 'org'],
+  INFLUX_BUCKET: ['influxdb', 'bucket'],
+  INFLUX_DATABASE: ['influxdb', 'database'],
+  INFLUX_RETENTION_POLICY: ['influxdb', 'retentionPolicy'],
+  INFLUX_USERNAME: ['influxdb', 'username'],
+  INFLUX_PASSWORD: ['influxdb', 'password'],
+  ALERT_WEBHOOK_URL: ['webhook', 'url'],
+  STRATA_METRICS_LISTEN: ['', 'metricsListen'],
+};
+
+const FLAG_KEYS: Record<keyof Omit<ProcessorFlags, 'config'>, readonly [string, string]> = {
+  brokers: ['kafka', 'brokers'],
+  groupId: ['kafka', 'groupId'],
+  samplesTopic: ['kafka', 'samplesTopic'],
+  influxApi: ['influxdb', 'api'],
+  influxUrl: ['influxdb', 'url'],
+  bucket: ['influxdb', 'bucket'],
+  database: ['influxdb', 'database'],
+  metricsListen: ['', 'metricsListen'],
+};
+
+/** Reads the `processor:` section of a YAML/JSON config file ({} when the section is absent). */
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config ${file}: cannot read it (${errorMessage(err)})`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${file}: not valid YAML/JSON: ${errorMessage(err)}`);
+  }
+  if (doc == null) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`--config ${file}: expected a mapping with a "processor:" section`);
+  }
+  const section = (doc as Record<string, unknown>).processor;
+  if (section == null) return {};
+  if (typeof section !== 'object' || Array.isArray(section)) {
+    throw new ConfigError(`--config ${file}: "processor:" must be a mapping`);
+  }
+  return structuredClone(section) as Record<string, unknown>;
+}
+
+function setPath(obj: Record<string, unknown>, [section, key]: readonly [string, string], value: unknown) {
+  if (!section) {
+    obj[key] = value;
+    return;
+  }
+  const cur = obj[section];
+  const target =
+    cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>) : {};
+  target[key] = value;
+  obj[section] = target;
+}
+
+/** defaults < file < env < flags; throws ConfigError naming the key and where it came from. */
+export function resolveProcessorConfig(
+  flags: ProcessorFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+): ProcessorConfig {
+  const raw: Record<string, unknown> = flags.config ? readConfigFile(flags.config) : {};
+  const sources: string[] = [flags.config ? `file ${flags.config} (section processor:)` : 'defaults'];
+  for (const [name, at] of Object.entries(ENV_KEYS)) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    setPath(raw, at, name === 'KAFKA_BROKERS' ? splitList(v) : v);
+    sources.push(`env ${name}`);
+  }
+  for (const [flag, at] of Object.entries(FLAG_KEYS)) {
+    const v = flags[flag as keyof typeof FLAG_KEYS];
+    if (v === undefined) continue;
+    setPath(raw, at, flag === 'brokers' ? splitList(v) : v);
+    sources.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+  }
+  try {
+    return parseConfig(ProcessorConfig, raw, 'processor');
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      throw new ConfigError(`${err.message}\n  (values came from: ${sources.join(', ')})`);
+    }
+    throw err;
+  }
+}

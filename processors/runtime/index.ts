@@ -1,0 +1,508 @@
+// `strata processor`: a Kafka consumer group over the samples topic that runs the pipeline and
+// writes to InfluxDB with commit-after-write.
+//
+// Delivery (docs/processor.md, "Delivery guarantees"):
+// - eachBatch, autoCommit off: decode → pipeline → InfluxDB write + DLQ produce + alerts produce,
+//   all acknowledged → commit the batch's offsets. A crash anywhere before the commit replays the
+//   batch; point times are sample times, so InfluxDB overwrites identical points (exactly once).
+// - When a write fails, the topic's partitions are paused, the batch is retried with backoff
+//   (heartbeats keep flowing, so the group does not rebalance), and consumption resumes when a
+//   write succeeds. Memory stays bounded: kafkajs fetches nothing new while batches are in hand.
+// - Pipeline state is per partition (a node's messages live on one partition). When a partition
+//   is assigned, messages `warmup` before its committed offset are re-read to rebuild counter state
+//   without writing (else the first rate of every entity after a restart would be lost). A
+//   revoked partition, or a batch abandoned mid-delivery (rebalance, shutdown), drops its state so
+//   that state and committed offsets never disagree.
+// - Bad messages (not JSON, wrong schema) go to the dead-letter topic with the reason in a header.
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
+import { ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
+import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
+import type { AlertEvent } from '../../schemas/alert.ts';
+import { decodeSampleMessage, HEADERS } from '../../schemas/sample.ts';
+import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
+import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
+import type { PointSink } from '../../sinks/influxdb-v2/writer.ts';
+import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
+import type { Point } from '../../sinks/point.ts';
+import { WebhookSink } from '../../sinks/webhook/index.ts';
+import { createPipeline } from '../pipeline.ts';
+import type { Pipeline } from '../types.ts';
+import type { ProcessorConfig } from './config.ts';
+
+export { type ProcessorConfig, resolveProcessorConfig } from './config.ts';
+
+const messagesTotal = counter(
+  'strata_processor_messages_total',
+  'Messages consumed, by result: ok (through the pipeline), dlq (dead-lettered), warmup (re-read to rebuild state, not written).',
+  ['result'],
+);
+const dlqTotal = counter(
+  'strata_processor_dlq_messages_total',
+  'Messages sent to the dead-letter topic, by reason kind (empty, not_json, schema_version, schema).',
+  ['reason_kind'],
+);
+const pointsTotal = counter(
+  'strata_processor_points_total',
+  'Points produced by the pipeline and acknowledged by InfluxDB.',
+);
+const alertsTotal = counter('strata_processor_alerts_total', 'Alert events produced by the pipeline.');
+const pausedGauge = gauge(
+  'strata_processor_paused',
+  '1 while partitions are paused because InfluxDB (or Kafka produce) fails.',
+);
+const lagGauge = gauge(
+  'strata_processor_consumer_lag_messages',
+  'Messages behind the high watermark after the last committed batch.',
+  ['partition'],
+);
+const assignedGauge = gauge(
+  'strata_processor_assigned_partitions',
+  'Partitions of the samples topic assigned to this process.',
+);
+const deliveryRetries = counter(
+  'strata_processor_delivery_retries_total',
+  'Rounds of retrying a batch whose outputs were not acknowledged.',
+);
+const abandonedTotal = counter(
+  'strata_processor_batches_abandoned_total',
+  'Batches dropped mid-delivery by a rebalance or shutdown (they are replayed).',
+);
+const commitErrors = counter(
+  'strata_processor_commit_errors_total',
+  'Offset commits that failed (the batch is replayed; InfluxDB overwrites identical points).',
+);
+const batchSeconds = histogram(
+  'strata_processor_batch_process_seconds',
+  'CPU-bound part of a batch: decode + pipeline.',
+  [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1],
+);
+const latencySeconds = histogram(
+  'strata_processor_sample_to_ack_seconds',
+  'Sample time (message ts) to InfluxDB acknowledgement of its points, per message.',
+  [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+);
+
+interface PartitionState {
+  pipeline: Pipeline;
+  /** State rebuilt (warm-up done or not needed) since assignment. */
+  warmed: boolean;
+  /** Messages below this offset are warm-up only: through the pipeline, outputs discarded. */
+  replayUntil: number;
+}
+
+export interface ProcessorDeps {
+  /** Overrides the sink built from config.influxdb (tests, `strata run`). */
+  sink?: PointSink;
+  /** Overrides the pipeline factory (per partition). */
+  createPipeline?: () => Pipeline;
+}
+
+export class ProcessorRuntime {
+  private readonly log: Logger;
+  private readonly once: OnceLogger;
+  private readonly kafka: Kafka;
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly sink: PointSink;
+  private readonly alertsSink: KafkaAlertsSink | undefined;
+  private readonly webhook: WebhookSink | undefined;
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly newPipeline: () => Pipeline;
+  private paused = false;
+  private started = false;
+  private stopped = false;
+  private evictTimer: NodeJS.Timeout | undefined;
+  private closeMetrics: (() => Promise<void>) | undefined;
+
+  constructor(
+    readonly config: ProcessorConfig,
+    deps: ProcessorDeps = {},
+  ) {
+    this.log = componentLogger('processor');
+    this.once = new OnceLogger(this.log);
+    const k = config.kafka;
+    const kafkaLog = componentLogger('kafkajs');
+    this.kafka = new Kafka({
+      clientId: k.clientId,
+      brokers: k.brokers,
+      logLevel: logLevel.WARN,
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+      logCreator:
+        () =>
+        ({ level, log }) => {
+          const { message, ...rest } = log;
+          if (level <= logLevel.ERROR) kafkaLog.error(rest, message);
+          else kafkaLog.warn(rest, message);
+        },
+    });
+    this.consumer = this.kafka.consumer({
+      groupId: k.groupId,
+      sessionTimeout: k.sessionTimeout,
+      heartbeatInterval: k.heartbeatInterval,
+      maxBytesPerPartition: k.maxBytesPerPartition,
+      maxWaitTimeInMs: k.maxWaitTime,
+    });
+    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    this.admin = this.kafka.admin();
+    this.sink = deps.sink ?? buildSink(config);
+    this.newPipeline = deps.createPipeline ?? (() => createPipeline(config.pipeline as never));
+    // Fail fast on a bad pipeline config, before connecting to anything.
+    this.newPipeline();
+    this.alertsSink = k.alertsTopic
+      ? new KafkaAlertsSink({ topic: k.alertsTopic }, this.producer)
+      : undefined;
+    this.webhook = config.webhook.url ? new WebhookSink(config.webhook) : undefined;
+  }
+
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const k = this.config.kafka;
+    if (this.config.metricsListen) this.closeMetrics = await serveMetrics(this.config.metricsListen);
+    await this.sink.start();
+    try {
+      await this.admin.connect();
+      await this.producer.connect();
+      await this.consumer.connect();
+    } catch (err) {
+      throw new ConnectionError(
+        `Kafka is not reachable at ${k.brokers.join(',')} (${errorMessage(err)}). ` +
+          'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
+        { cause: err },
+      );
+    }
+    await this.ensureTopics();
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
+      const mine = new Set(e.payload.memberAssignment[k.samplesTopic] ?? []);
+      for (const p of this.partitions.keys()) {
+        if (!mine.has(p)) this.dropPartition(p, 'revoked');
+      }
+      assignedGauge.set(mine.size);
+      this.log.info(
+        { partitions: [...mine].sort((a, b) => a - b), groupId: k.groupId },
+        'partitions assigned',
+      );
+    });
+    await this.consumer.subscribe({ topics: [k.samplesTopic], fromBeginning: k.fromBeginning });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: k.partitionsConsumedConcurrently,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.evictTimer = setInterval(() => {
+      const now = Date.now();
+      for (const st of this.partitions.values()) st.pipeline.evict(now);
+    }, this.config.evictInterval);
+    this.evictTimer.unref();
+    this.log.info(
+      {
+        brokers: k.brokers,
+        topic: k.samplesTopic,
+        groupId: k.groupId,
+        influx: this.config.influxdb.url,
+        api: this.config.influxdb.api,
+      },
+      'processor started',
+    );
+  }
+
+  /** The DLQ and alerts topics must exist before we produce (auto-creation may be off). */
+  private async ensureTopics(): Promise<void> {
+    const k = this.config.kafka;
+    const existing = new Set(await this.admin.listTopics());
+    if (!existing.has(k.samplesTopic)) {
+      this.log.warn(
+        { topic: k.samplesTopic },
+        'samples topic does not exist yet; waiting for it to be created',
+      );
+    }
+    const wanted = [k.dlqTopic, k.alertsTopic].filter((t) => t && !existing.has(t));
+    if (wanted.length) {
+      await this.admin
+        .createTopics({ topics: wanted.map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true })
+        .catch((err: unknown) =>
+          this.log.warn(
+            { topics: wanted, err: errorMessage(err) },
+            'could not create topics; produce may fail until they exist',
+          ),
+        );
+    }
+  }
+
+  private state(partition: number): PartitionState {
+    let st = this.partitions.get(partition);
+    if (!st) {
+      st = { pipeline: this.newPipeline(), warmed: false, replayUntil: -1 };
+      this.partitions.set(partition, st);
+    }
+    return st;
+  }
+
+  private dropPartition(partition: number, why: string): void {
+    if (this.partitions.delete(partition)) {
+      this.log.info({ partition, why }, 'dropped pipeline state of partition');
+      lagGauge.remove({ partition: String(partition) });
+    }
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const p = batch.partition;
+    const messages = batch.messages;
+    if (messages.length === 0) return;
+    const st = this.state(p);
+    try {
+      if (!st.warmed) {
+        st.warmed = true;
+        const target = await this.warmupOffset(p, messages[0] as KafkaMessage);
+        if (target !== undefined) {
+          st.replayUntil = Number((messages[0] as KafkaMessage).offset);
+          this.log.info(
+            { partition: p, from: target, until: st.replayUntil },
+            're-reading messages to rebuild state',
+          );
+          this.consumer.seek({ topic: batch.topic, partition: p, offset: String(target) });
+          return;
+        }
+      }
+      const t0 = performance.now();
+      const points: Point[] = [];
+      const alerts: AlertEvent[] = [];
+      const dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[] =
+        [];
+      const sampleTimes: number[] = [];
+      let warmup = 0;
+      for (const m of messages) {
+        const replay = Number(m.offset) < st.replayUntil;
+        const d = decodeSampleMessage(m.value);
+        if (!d.ok) {
+          if (replay) continue; // dead-lettered before the restart
+          const kind = reasonKind(d.reason);
+          dlqTotal.inc({ reason_kind: kind });
+          this.once.warn(
+            `dlq:${kind}`,
+            { partition: p, offset: m.offset, reason: d.reason },
+            'message sent to the dead-letter topic',
+          );
+          dlq.push({
+            key: m.key,
+            value: m.value,
+            headers: {
+              ...stringHeaders(m.headers),
+              [HEADERS.dlqReason]: d.reason,
+              [HEADERS.dlqSourceTopic]: batch.topic,
+              [HEADERS.dlqSourcePartition]: String(p),
+              [HEADERS.dlqSourceOffset]: m.offset,
+            },
+          });
+          continue;
+        }
+        const out = st.pipeline.handle(d.message);
+        if (replay) {
+          warmup++;
+          continue;
+        }
+        for (const pt of out.points) points.push(pt);
+        for (const a of out.alerts) alerts.push(a);
+        sampleTimes.push(d.message.ts);
+      }
+      if (warmup) messagesTotal.inc({ result: 'warmup' }, warmup);
+      batchSeconds.observe((performance.now() - t0) / 1000);
+      const last = messages[messages.length - 1] as KafkaMessage;
+      if (Number(last.offset) < st.replayUntil) {
+        // All warm-up: these offsets are committed already; just move on.
+        payload.resolveOffset(last.offset);
+        return;
+      }
+      const delivered = await this.deliver(points, alerts, dlq, payload);
+      if (!delivered) {
+        abandonedTotal.inc();
+        this.dropPartition(p, 'batch abandoned (rebalance or shutdown)');
+        return;
+      }
+      const ackedAt = Date.now();
+      for (const ts of sampleTimes) latencySeconds.observe(Math.max(0, ackedAt - ts) / 1000);
+      messagesTotal.inc({ result: 'ok' }, sampleTimes.length);
+      if (dlq.length) messagesTotal.inc({ result: 'dlq' }, dlq.length);
+      pointsTotal.inc(points.length);
+      alertsTotal.inc(alerts.length);
+      payload.resolveOffset(last.offset);
+      try {
+        await this.consumer.commitOffsets([
+          { topic: batch.topic, partition: p, offset: String(Number(last.offset) + 1) },
+        ]);
+      } catch (err) {
+        commitErrors.inc();
+        this.once.warn(
+          'commit',
+          { partition: p, err: errorMessage(err) },
+          'offset commit failed; the batch will be replayed',
+        );
+        throw err;
+      }
+      lagGauge.set(
+        { partition: String(p) },
+        Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
+      );
+      if (alerts.length && this.webhook) this.webhook.enqueue(alerts);
+    } catch (err) {
+      // A rebalance (heartbeat/commit failing) or a bug: state must not run ahead of the commits.
+      this.dropPartition(p, `error: ${errorMessage(err)}`);
+      throw err;
+    }
+  }
+
+  /** The offset to re-read from after an assignment, or undefined when nothing needs re-reading. */
+  private async warmupOffset(partition: number, first: KafkaMessage): Promise<number | undefined> {
+    const warmupMs = this.config.kafka.warmup;
+    if (warmupMs <= 0) return undefined;
+    const firstOffset = Number(first.offset);
+    try {
+      const offsets = await this.admin.fetchTopicOffsetsByTimestamp(
+        this.config.kafka.samplesTopic,
+        Number(first.timestamp) - warmupMs,
+      );
+      const found = offsets.find((o) => o.partition === partition);
+      const target = found ? Number(found.offset) : -1;
+      return target >= 0 && target < firstOffset ? target : undefined;
+    } catch (err) {
+      this.once.warn(
+        'warmup',
+        { partition, err: errorMessage(err) },
+        'could not look up warm-up offsets; the first rates after assignment are lost',
+      );
+      return undefined;
+    }
+  }
+
+  /** Writes until everything is acknowledged (true) or the batch must be abandoned (false). */
+  private async deliver(
+    points: Point[],
+    alerts: AlertEvent[],
+    dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[],
+    payload: EachBatchPayload,
+  ): Promise<boolean> {
+    let influxDone = points.length === 0;
+    let dlqDone = dlq.length === 0;
+    let alertsDone = alerts.length === 0 || !this.alertsSink;
+    for (let attempt = 0; ; attempt++) {
+      if (!payload.isRunning() || payload.isStale() || this.stopped) return false;
+      try {
+        await Promise.all([
+          influxDone ? undefined : this.sink.write(points).then(() => (influxDone = true)),
+          dlqDone
+            ? undefined
+            : this.producer
+                .send({ topic: this.config.kafka.dlqTopic, acks: -1, messages: dlq })
+                .then(() => (dlqDone = true)),
+          alertsDone ? undefined : this.alertsSink?.send(alerts).then(() => (alertsDone = true)),
+        ]);
+        if (this.paused) this.setPaused(false);
+        return true;
+      } catch (err) {
+        if (!this.paused) this.setPaused(true, err);
+        deliveryRetries.inc();
+        const delay = Math.min(this.config.maxBackoff, this.config.minBackoff * 2 ** Math.min(attempt, 20));
+        const until = Date.now() + delay;
+        // Heartbeats keep the group from rebalancing during a long outage. A heartbeat that
+        // throws (rebalance in progress) propagates: the caller drops state and kafkajs rejoins.
+        do {
+          await payload.heartbeat();
+          if (!payload.isRunning() || this.stopped) return false;
+          await sleep(Math.min(1_000, Math.max(0, until - Date.now())));
+        } while (Date.now() < until);
+      }
+    }
+  }
+
+  private setPaused(paused: boolean, err?: unknown): void {
+    const topic = this.config.kafka.samplesTopic;
+    this.paused = paused;
+    pausedGauge.set(paused ? 1 : 0);
+    if (paused) {
+      this.consumer.pause([{ topic }]);
+      this.log.warn(
+        { err: errorMessage(err), influx: this.config.influxdb.url },
+        'delivery failing: partitions paused, retrying with backoff (offsets not committed)',
+      );
+    } else {
+      this.consumer.resume([{ topic }]);
+      this.log.info('delivery recovered: partitions resumed');
+    }
+  }
+
+  /** Stops consuming (the batch in hand is committed if acknowledged, else replayed later). Safe twice. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.evictTimer) clearInterval(this.evictTimer);
+    await this.consumer
+      .disconnect()
+      .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'consumer disconnect'));
+    await this.webhook?.close();
+    await this.producer.disconnect().catch(() => {});
+    await this.admin.disconnect().catch(() => {});
+    await this.sink.close();
+    await this.closeMetrics?.();
+    this.log.info('processor stopped');
+  }
+}
+
+export function buildSink(config: ProcessorConfig): PointSink {
+  const {
+    api,
+    url,
+    token,
+    org,
+    bucket,
+    database,
+    retentionPolicy,
+    username,
+    password,
+    createDatabase,
+    ...tuning
+  } = config.influxdb;
+  if (api === 'v1') {
+    return createInfluxV1Sink(
+      InfluxV1Config.parse({ url, database, retentionPolicy, username, password, createDatabase, ...tuning }),
+    );
+  }
+  return createInfluxV2Sink(InfluxV2Config.parse({ url, token, org, bucket, ...tuning }));
+}
+
+export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps = {}): ProcessorRuntime {
+  return new ProcessorRuntime(config, deps);
+}
+
+/** A bounded label set for the DLQ counter. */
+export function reasonKind(reason: string): string {
+  if (reason.startsWith('empty')) return 'empty';
+  if (reason.startsWith('not JSON')) return 'not_json';
+  if (reason.startsWith('v:')) return 'schema_version';
+  return 'schema';
+}
+
+function stringHeaders(h: KafkaMessage['headers']): Record<string, string | Buffer> {
+  const out: Record<string, string | Buffer> = {};
+  if (!h) return out;
+  for (const [k, v] of Object.entries(h)) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? (v[0] ?? '') : v;
+  }
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,36 @@
+// Alert events (schemas/alert.ts) to a Kafka topic, keyed by node id so one node's firing and
+// resolved events stay in order on one partition. Uses the caller's connected producer (the
+// processor shares one for DLQ and alerts); send() resolves when the brokers acknowledged (acks=all).
+import type { Producer } from 'kafkajs';
+import { counter } from '../../lib/metrics.ts';
+import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
+import { HEADERS } from '../../schemas/sample.ts';
+import type { KafkaAlertsConfig } from './config.ts';
+
+export { KafkaAlertsConfig } from './config.ts';
+
+const sentTotal = counter('strata_sink_alerts_sent_total', 'Alert events acknowledged by a sink.', ['sink']);
+
+export class KafkaAlertsSink {
+  constructor(
+    private readonly config: KafkaAlertsConfig,
+    private readonly producer: Producer,
+  ) {}
+
+  async send(alerts: readonly AlertEvent[]): Promise<void> {
+    if (alerts.length === 0) return;
+    await this.producer.send({
+      topic: this.config.topic,
+      acks: -1,
+      messages: alerts.map((a) => ({
+        key: a.node,
+        value: JSON.stringify(a),
+        headers: {
+          [HEADERS.contentType]: 'application/json',
+          [HEADERS.schemaVersion]: String(ALERT_SCHEMA_VERSION),
+        },
+      })),
+    });
+    sentTotal.inc({ sink: 'kafka-alerts' }, alerts.length);
+  }
+}
