@@ -43,10 +43,12 @@ export function registerProcessorCommand(program: Command): void {
       }
       const log = componentLogger('processor');
       const processor = createProcessor(config);
-      let stopping: Promise<void> | undefined;
+      let stopping = false;
       const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
         log.info({ signal }, 'stopping');
-        stopping ??= processor.stop().finally(() => process.exit(process.exitCode ?? 0));
+        void processor.stop().finally(() => process.exit(process.exitCode ?? 0));
       };
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));

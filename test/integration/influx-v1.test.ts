@@ -29,7 +29,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function query(q: string, db?: string, auth = true): Promise<any> {
+interface QueryResult {
+  error?: string;
+  results: { error?: string; series: { columns: string[]; values: unknown[][] }[] }[];
+}
+
+async function query(q: string, db?: string, auth = true): Promise<QueryResult> {
   const params = new URLSearchParams({ q, epoch: 'ms' });
   if (db) params.set('db', db);
   const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
@@ -39,7 +44,7 @@ async function query(q: string, db?: string, auth = true): Promise<any> {
     headers,
     body: params,
   });
-  return res.json();
+  return (await res.json()) as QueryResult;
 }
 
 beforeAll(async () => {
@@ -123,8 +128,9 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
     await sink.close();
 
     const res = await query('SELECT * FROM "strata host" ORDER BY time', 'v1test');
-    expect(res.results[0].error).toBeUndefined();
-    const series = res.results[0].series[0];
+    expect(res.results[0]?.error).toBeUndefined();
+    const series = res.results[0]?.series[0];
+    if (!series) throw new Error(`no series in ${JSON.stringify(res)}`);
     const col = (name: string) => series.columns.indexOf(name);
     const rows: unknown[][] = series.values;
     expect(rows.map((r) => r[col('time')])).toEqual(tricky.map((_, i) => t0 + i * 1000));
@@ -142,7 +148,7 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
     expect(rows.map((r) => r[col('cpu_cores')])).toEqual(tricky.map((_, i) => 0.5 + i));
     // procs was written as 0, 1, 2 (no `i` suffix): stored as float, so a later 1.5 is no conflict.
     const types = await query('SHOW FIELD KEYS FROM "strata host"', 'v1test');
-    const fieldTypes = Object.fromEntries(types.results[0].series[0].values);
+    const fieldTypes = Object.fromEntries((types.results[0]?.series[0]?.values ?? []) as [string, unknown][]);
     expect(fieldTypes).toMatchObject({ cpu_cores: 'float', procs: 'float', note: 'string', ok: 'boolean' });
   });
 
