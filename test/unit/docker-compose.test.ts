@@ -1,0 +1,113 @@
+// docker-compose.yml is what users run where an engine can pull images (none can here), so this
+// test keeps it in step with the code: services and images, mounts matching HOST_PROC/HOST_SYS,
+// and every env var one that the agent or processor really reads, pointing at the right service.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { ENV_VARS as AGENT_ENV } from '../../agent/config.ts';
+import { ENV_KEYS as PROCESSOR_ENV } from '../../processors/runtime/config.ts';
+
+interface Service {
+  image?: string;
+  build?: unknown;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: string[];
+  ports?: string[];
+  privileged?: boolean;
+  pid?: string;
+}
+const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), {
+  merge: true, // the file shares env with a YAML anchor (<<: *strata-env)
+}) as {
+  services: Record<string, Service>;
+};
+const svc = (name: string): Service => {
+  const s = compose.services[name];
+  if (!s) throw new Error(`docker-compose.yml has no service ${name}`);
+  return s;
+};
+/** Read by lib/log.ts and collectors/host/identity.ts outside the agent's config table. */
+const COMMON_ENV = ['STRATA_LOG_LEVEL'];
+const AGENT_EXTRA_ENV = ['HOST_ETC'];
+
+describe('docker-compose.yml', () => {
+  it('has the five services with the images the docs name', () => {
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'agent',
+      'grafana',
+      'influxdb',
+      'kafka',
+      'processor',
+    ]);
+    expect(svc('kafka').image).toMatch(/^apache\/kafka:3\.9\./);
+    expect(svc('influxdb').image).toBe('influxdb:2.7');
+    expect(svc('grafana').image).toMatch(/^grafana\/grafana:/);
+    expect(svc('agent').build).toBe('.');
+    expect(svc('agent').command).toEqual(['agent']);
+    expect(svc('processor').command).toEqual(['processor']);
+  });
+
+  it('gives the agent only env vars it reads, with mounts where HOST_PROC/HOST_SYS/DOCKER_HOST point', () => {
+    const agent = svc('agent');
+    const env = agent.environment ?? {};
+    const accepted = new Set([...AGENT_ENV.map((e) => e.env), ...COMMON_ENV, ...AGENT_EXTRA_ENV]);
+    for (const key of Object.keys(env)) expect(accepted, `agent env ${key}`).toContain(key);
+    expect(agent.privileged).toBe(true);
+    expect(agent.pid).toBe('host');
+    const mounts = new Map((agent.volumes ?? []).map((v) => [v.split(':')[1], v]));
+    expect(mounts.get(env.HOST_PROC!)).toBe(`/proc:${env.HOST_PROC}:ro`);
+    expect(mounts.get(env.HOST_SYS!)).toBe(`/sys:${env.HOST_SYS}:ro`);
+    const socket = env.DOCKER_HOST!.replace(/^unix:\/\//, '');
+    expect(mounts.get(socket)).toBe(`/var/run/docker.sock:${socket}:ro`);
+    expect(mounts.get(`${env.HOST_ETC}/machine-id`)).toBe(`/etc/machine-id:${env.HOST_ETC}/machine-id:ro`);
+  });
+
+  it('gives the processor only env vars it reads, pointing at the InfluxDB the compose file initialises', () => {
+    const env = svc('processor').environment ?? {};
+    const accepted = new Set([...Object.keys(PROCESSOR_ENV), ...COMMON_ENV]);
+    for (const key of Object.keys(env)) expect(accepted, `processor env ${key}`).toContain(key);
+    const init = svc('influxdb').environment ?? {};
+    expect(env.INFLUX_URL).toBe('http://influxdb:8086');
+    expect(env.INFLUX_TOKEN).toBe(init.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN);
+    expect(env.INFLUX_ORG).toBe(init.DOCKER_INFLUXDB_INIT_ORG);
+    expect(env.INFLUX_BUCKET).toBe(init.DOCKER_INFLUXDB_INIT_BUCKET);
+    expect(init.DOCKER_INFLUXDB_INIT_MODE).toBe('setup');
+  });
+
+  it('points both at the Kafka listener the broker advertises inside the network', () => {
+    const kafkaEnv = svc('kafka').environment ?? {};
+    expect(kafkaEnv.KAFKA_PROCESS_ROLES).toBe('broker,controller'); // KRaft, no ZooKeeper
+    const advertised = kafkaEnv.KAFKA_ADVERTISED_LISTENERS!.split(',').map((l) => l.replace(/^\w+:\/\//, ''));
+    for (const s of ['agent', 'processor']) {
+      const brokers = svc(s).environment?.KAFKA_BROKERS;
+      expect(advertised, `${s} KAFKA_BROKERS`).toContain(brokers);
+      expect(svc(s).environment?.STRATA_SAMPLES_TOPIC).toBe('strata.samples');
+    }
+  });
+
+  it('publishes every port on 127.0.0.1 only, and each metrics port where the service listens', () => {
+    for (const [name, s] of Object.entries(compose.services)) {
+      for (const p of s.ports ?? []) expect(p, `${name} port`).toMatch(/^127\.0\.0\.1:/);
+    }
+    for (const s of ['agent', 'processor']) {
+      const listen = svc(s).environment?.STRATA_METRICS_LISTEN ?? '';
+      const port = listen.split(':').pop();
+      expect(svc(s).ports).toContain(`127.0.0.1:${port}:${port}`);
+    }
+  });
+
+  it('provisions Grafana datasources from files that exist, using env the grafana service sets', () => {
+    const grafana = svc('grafana');
+    const mount = (grafana.volumes ?? []).find((v) => v.endsWith(':/etc/grafana/provisioning:ro'));
+    expect(mount).toBeDefined();
+    const dir = new URL(`../../${mount!.split(':')[0]!.replace(/^\.\//, '')}/`, import.meta.url);
+    const ds = readFileSync(new URL('datasources/strata.yaml', dir), 'utf8');
+    const used = [...ds.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!);
+    expect(used.length).toBeGreaterThan(0);
+    for (const v of used) expect(Object.keys(grafana.environment ?? {}), `grafana env ${v}`).toContain(v);
+    expect(grafana.environment?.INFLUX_TOKEN).toBe(
+      svc('influxdb').environment?.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN,
+    );
+  });
+});
