@@ -1,11 +1,218 @@
+// `strata bench`: the seed papers' comparison (native vs container vs VM) as a command. Flags beat
+// env vars beat defaults; everything is validated by bench/config.ts so errors name the flag.
 import type { Command } from 'commander';
-import { StrataError } from '../lib/errors.ts';
+import { ConfigError } from '../lib/errors.ts';
+
+interface BenchFlags {
+  workload?: string;
+  cmd?: string;
+  layers?: string;
+  repeats?: string;
+  duration?: string;
+  concurrent?: boolean;
+  out?: string;
+  influxUrl?: string;
+  influxDatabase?: string;
+  influxToken?: string;
+  dockerHost?: string;
+  image?: string;
+  vmAccel?: string;
+  vmMemoryMb?: string;
+  ioSizeMb?: string;
+  install?: boolean;
+  progress?: string;
+  html?: boolean;
+  json?: boolean;
+}
+
+const HELP_AFTER = `
+Workloads (--workload, comma-separated; Debian packages are installed on demand when root):
+  cpu        sysbench cpu, primes up to 10000, 1 thread          throughput events/s, CPU µs per event
+  memory     sysbench memory, 1 MiB blocks, 1 thread             MiB/s, CPU µs per MiB
+  randio     fio 4 KiB random reads, O_DIRECT, libaio, QD 32     IOPS, latency µs p50/p99, CPU µs per I/O
+  seqio      fio 1 MiB sequential reads, O_DIRECT, libaio, QD 8  MB/s, CPU µs per I/O
+  net-bulk   iperf3 TCP bulk, server in the layer, client on host Gbit/s, CPU µs per MiB
+  redis      redis-server in the layer, redis-benchmark GET on the host with 1 and 50 connections
+             requests/s, latency ms p50/p99, CPU µs per request
+  --cmd "…"  any shell command instead: wall time and CPU per run
+
+Layers (--layers, comma-separated, in order; native is the baseline of the overhead columns):
+  native            host processes
+  container         Docker (DOCKER_HOST), host network, I/O on the container's own filesystem
+  container-nat     Docker, bridge network, server reached through a port published on 127.0.0.1
+  container-volume  Docker, host network, I/O on a bind-mounted host directory
+  vm                the test VM (stack/qemu.ts): QEMU, TCG or KVM, busybox guest with the host's
+                    tools bundled; network workloads cannot run in it (no guest network)
+A layer that cannot run (no Docker engine, no QEMU) is reported with the reason; the others run.
+
+CPU per op = host CPU time of the work at that layer ÷ operations: native = the processes' own
+/proc/PID/stat; container = the container's cgroup (cpuacct.usage / cpu.stat), plus docker-proxy for
+NAT; vm = the QEMU process's /proc/PID/stat. Client-server workloads add the host-side client's CPU.
+
+Output: a table on stdout; bench.json, runs.csv, summary.csv and report.html in --out; the
+strata_bench measurement in InfluxDB with --influx-url. Details and a real run: docs/bench.md.
+
+Examples:
+  strata bench --workload cpu --layers native,container --repeats 1 --duration 5s
+  strata bench --workload randio,seqio --layers native,container,container-volume,vm
+  strata bench --workload redis,net-bulk --layers native,container,container-nat --concurrent
+  strata bench --cmd "gzip -c /usr/bin/qemu-system-x86_64 > /dev/null" --layers native,container
+`;
 
 export function registerBenchCommand(program: Command): void {
   program
     .command('bench')
-    .description('(not built yet)')
-    .action(() => {
-      throw new StrataError('strata bench is not built yet');
+    .description(
+      'run the same workload natively, in a container and in a VM; report throughput, latency, CPU per op and overhead vs native',
+    )
+    .option('-w, --workload <names>', 'cpu|memory|randio|seqio|net-bulk|redis, comma-separated [default cpu]')
+    .option('--cmd <command>', 'benchmark any shell command instead of a built-in workload')
+    .option(
+      '-l, --layers <names>',
+      'native,container,container-nat,container-volume,vm, comma-separated [default native,container,vm]',
+    )
+    .option('-r, --repeats <n>', 'runs per workload and layer; median and min–max reported [default 3]')
+    .option('-d, --duration <duration>', 'length of one run, e.g. 5s, 1m [default 10s]')
+    .option('--concurrent', 'run all layers at the same time (interference) instead of one after another')
+    .option(
+      '-o, --out <dir>',
+      'directory for bench.json, runs.csv, summary.csv, report.html [default ./strata-bench-<run id>]',
+    )
+    .option('--influx-url <url>', 'also write the strata_bench measurement to InfluxDB [env INFLUX_URL]')
+    .option('--influx-database <name>', 'InfluxDB database / bucket [env INFLUX_DATABASE; default strata]')
+    .option('--influx-token <token>', 'InfluxDB token (v2 API auth) [env INFLUX_TOKEN]')
+    .option(
+      '--docker-host <url>',
+      "Docker engine, unix:///path [env DOCKER_HOST; default the stack's engine]",
+    )
+    .option('--image <name>', 'busybox image for the container layers [default strata/busybox]')
+    .option(
+      '--vm-accel <accel>',
+      'tcg|kvm|auto: QEMU accelerator (auto: KVM when it boots, else TCG) [default tcg]',
+    )
+    .option('--vm-memory-mb <mib>', 'guest RAM [default 512]')
+    .option('--io-size-mb <mib>', 'file / disk size the I/O workloads read [default 256]')
+    .option('--no-install', 'do not apt-get install missing workload tools; fail naming them')
+    .option('--progress <mode>', 'bar|lines|none [default: bar on a terminal, lines otherwise]')
+    .option('--no-html', 'skip the HTML report')
+    .option('--json', 'print bench.json to stdout instead of the table')
+    .addHelpText('after', HELP_AFTER)
+    .action(async (flags: BenchFlags) => {
+      await runBenchCommand(flags);
     });
+}
+
+function intFlag(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${flag}: "${value}" is not a whole number`);
+  return Number(value);
+}
+
+function listFlag(
+  value: string | undefined,
+  flag: string,
+  accepted: readonly string[],
+): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = items.filter((i) => !accepted.includes(i));
+  if (bad.length || !items.length) {
+    throw new ConfigError(
+      `${flag}: ${bad.length ? `unknown value(s) ${bad.map((b) => JSON.stringify(b)).join(', ')}` : 'empty list'}; ` +
+        `accepted: ${accepted.join(', ')} (comma-separated, e.g. ${flag} ${accepted.slice(0, 2).join(',')})`,
+    );
+  }
+  return items;
+}
+
+function oneOf(value: string | undefined, flag: string, accepted: readonly string[]): string | undefined {
+  if (value === undefined || accepted.includes(value)) return value;
+  throw new ConfigError(`${flag}: "${value}" is not accepted; use one of ${accepted.join(', ')}`);
+}
+
+/** DOCKER_HOST, else the engine of a running `strata stack`, else the system socket. */
+async function defaultDockerHost(): Promise<string | undefined> {
+  if (process.env.DOCKER_HOST) return process.env.DOCKER_HOST;
+  try {
+    const { resolveStackConfig, readState } = await import('../stack/index.ts');
+    const state = readState(resolveStackConfig({}).dataDir);
+    return state.services.docker?.address;
+  } catch {
+    return undefined;
+  }
+}
+
+async function runBenchCommand(flags: BenchFlags): Promise<void> {
+  const [{ BenchConfig, LAYER_NAMES, WORKLOADS, VM_ACCELS }, { parseConfig }] = await Promise.all([
+    import('../bench/config.ts'),
+    import('../lib/config.ts'),
+  ]);
+  if (flags.cmd !== undefined && flags.workload !== undefined) {
+    throw new ConfigError(
+      '--cmd and --workload exclude each other; pass one (--cmd runs your command as the workload)',
+    );
+  }
+  const influxUrl = flags.influxUrl ?? (process.env.INFLUX_URL || undefined);
+  const input = {
+    workloads: listFlag(flags.workload, '--workload', WORKLOADS),
+    cmd: flags.cmd,
+    layers: listFlag(flags.layers, '--layers', LAYER_NAMES),
+    repeats: intFlag(flags.repeats, '--repeats'),
+    durationMs: flags.duration,
+    concurrent: flags.concurrent,
+    outDir: flags.out,
+    influxUrl,
+    influxDatabase: flags.influxDatabase ?? (process.env.INFLUX_DATABASE || undefined),
+    influxToken: flags.influxToken ?? (process.env.INFLUX_TOKEN || undefined),
+    dockerHost: flags.dockerHost ?? (await defaultDockerHost()),
+    image: flags.image,
+    vmAccel: oneOf(flags.vmAccel, '--vm-accel', VM_ACCELS),
+    vmMemoryMb: intFlag(flags.vmMemoryMb, '--vm-memory-mb'),
+    ioSizeMb: intFlag(flags.ioSizeMb, '--io-size-mb'),
+    install: flags.install,
+    progress:
+      oneOf(flags.progress, '--progress', ['bar', 'lines', 'none']) ??
+      (process.stderr.isTTY ? 'bar' : 'lines'),
+  };
+  const config = parseConfig(
+    BenchConfig,
+    Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+    'bench',
+  );
+  const [{ runBench }, { renderTable }, { writeFiles, writeInflux }, { renderHtml }] = await Promise.all([
+    import('../bench/runner.ts'),
+    import('../bench/report/table.ts'),
+    import('../bench/report/files.ts'),
+    import('../bench/report/html.ts'),
+  ]);
+  const result = await runBench(config);
+  const outDir = result.config.outDir!;
+  const files = await writeFiles(result, outDir);
+  if (flags.html !== false) {
+    const fs = await import('node:fs/promises');
+    const path = await import('node:path');
+    files.html = path.join(outDir, 'report.html');
+    await fs.writeFile(files.html, await renderHtml(result));
+  }
+  if (flags.json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else process.stdout.write(renderTable(result));
+  process.stderr.write(`\nwrote ${Object.values(files).join(', ')}\n`);
+  if (config.influxUrl) {
+    const n = await writeInflux(result, {
+      url: config.influxUrl,
+      database: config.influxDatabase,
+      ...(config.influxToken ? { token: config.influxToken } : {}),
+    });
+    process.stderr.write(
+      `wrote ${n} strata_bench points to ${config.influxUrl} (database ${config.influxDatabase})\n`,
+    );
+  }
+  const okRuns = result.runs.filter((r) => r.ok).length;
+  if (okRuns === 0) {
+    process.stderr.write('strata bench: no run succeeded (see the notes above)\n');
+    process.exitCode = 1;
+  }
 }

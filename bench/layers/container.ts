@@ -1,0 +1,300 @@
+// Layers `container`, `container-nat`, `container-volume`: the workload inside a container on the
+// stack's Docker engine (DOCKER_HOST). The image is a bare busybox; the host's workload binaries and
+// the shared libraries `ldd` names are bind-mounted read-only, so every layer runs the same bytes.
+//   container         host network, I/O on the container's own filesystem (the storage driver)
+//   container-nat     bridge network, the server reached through a port published on 127.0.0.1
+//   container-volume  host network, I/O on a bind-mounted host directory (a Docker volume)
+// CPU: the container's cgroup (cpuacct.usage on cgroup v1, cpu.stat usage_usec on v2), read while
+// the container idles before and after each run, so it covers everything the workload did inside.
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { componentLogger } from '../../lib/log.ts';
+import type { LayerName } from '../config.ts';
+import type { WorkloadCase } from '../workloads/index.ts';
+import {
+  freePort,
+  pidCpuUsec,
+  runProcess,
+  sharedLibraries,
+  shellQuote,
+  takeStatMarker,
+  WRAP,
+  waitTcp,
+  which,
+} from './common.ts';
+import { type BenchLayer, type CaseSession, LayerUnavailableError, type ServerHandle } from './types.ts';
+
+const log = componentLogger('bench.container');
+const BIN_DIR = '/opt/strata/bin';
+/** The port servers listen on inside a NAT container (the host side is an ephemeral published port). */
+const NAT_PORT = 7000;
+
+export interface ContainerLayerOptions {
+  name: Extract<LayerName, 'container' | 'container-nat' | 'container-volume'>;
+  dockerHost: string;
+  image: string;
+  /** Host directory bind-mounted for container-volume (the same disk the native layer uses). */
+  ioDir: string;
+  runId: string;
+  /** Host paths of the workload tools (from ensureTools). */
+  tools: Map<string, string>;
+}
+
+export class ContainerLayer implements BenchLayer {
+  readonly name: ContainerLayerOptions['name'];
+  readonly info: Record<string, string> = {};
+  private docker = 'docker';
+  private mounts: string[] = [];
+  private libPath = '';
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly live = new Set<string>();
+
+  constructor(private readonly opts: ContainerLayerOptions) {
+    this.name = opts.name;
+    this.env = { ...process.env, DOCKER_HOST: opts.dockerHost };
+    this.info.docker_host = opts.dockerHost;
+    this.info.network = opts.name === 'container-nat' ? 'bridge + published port (NAT)' : 'host';
+    this.info.io_on = opts.name === 'container-volume' ? 'bind volume' : "container's own filesystem";
+  }
+
+  private unavailable(reason: string): never {
+    throw new LayerUnavailableError(this.name, reason);
+  }
+
+  private async docker_(args: string[], timeoutMs = 60_000) {
+    return runProcess([this.docker, ...args], { timeoutMs, env: this.env });
+  }
+
+  async setup(cases: readonly WorkloadCase[]): Promise<void> {
+    const cli = await which('docker');
+    if (!cli) this.unavailable('the docker CLI is not on PATH; install it with: apt-get install docker.io');
+    this.docker = cli;
+    const socket = this.opts.dockerHost.replace(/^unix:\/\//, '');
+    const st = await fs.stat(socket).catch((e: NodeJS.ErrnoException) => e);
+    if (st instanceof Error) {
+      this.unavailable(
+        `no Docker engine socket at ${socket} (DOCKER_HOST=${this.opts.dockerHost}: ${st.code}); ` +
+          'start the stack (`strata stack up`) or point DOCKER_HOST / --docker-host at a running engine',
+      );
+    }
+    const v = await this.docker_(['version', '--format', '{{.Server.Version}}'], 15_000);
+    if (v.code !== 0) {
+      this.unavailable(
+        `the Docker engine at ${this.opts.dockerHost} does not answer: ${v.stderr.trim().slice(0, 300)}`,
+      );
+    }
+    this.info.docker_version = v.stdout.trim();
+    const di = await this.docker_(
+      ['info', '--format', '{{.Driver}} {{.CgroupDriver}} {{.CgroupVersion}}'],
+      15_000,
+    );
+    const [driver, cgDriver, cgVersion] = di.stdout.trim().split(' ');
+    if (driver) this.info.storage_driver = driver;
+    if (cgDriver) this.info.cgroup_driver = cgDriver;
+    if (cgVersion) this.info.cgroup_version = cgVersion;
+    const img = await this.docker_(['image', 'inspect', '--format', '{{.Id}}', this.opts.image], 15_000);
+    if (img.code !== 0) {
+      this.unavailable(
+        `image ${this.opts.image} is not on the engine at ${this.opts.dockerHost} (the stack imports it on ` +
+          '`strata stack up`); or pass --image NAME of a busybox image that is there',
+      );
+    }
+    this.info.image = this.opts.image;
+    // Binaries at /opt/strata/bin, their libraries' directories at the same paths, read-only.
+    const binaries = new Set<string>();
+    for (const c of cases) for (const b of c.binaries) binaries.add(b);
+    const libDirs = new Set<string>();
+    const files = new Set<string>();
+    for (const b of binaries) {
+      const host = this.opts.tools.get(b);
+      if (!host) continue;
+      this.mounts.push('-v', `${await fs.realpath(host)}:${BIN_DIR}/${b}:ro`);
+      for (const lib of await sharedLibraries(host)) {
+        if (/ld-linux/.test(path.basename(lib))) files.add(lib);
+        else libDirs.add(path.dirname(await fs.realpath(lib)));
+      }
+    }
+    for (const d of libDirs) this.mounts.push('-v', `${d}:${d}:ro`);
+    for (const f of files) this.mounts.push('-v', `${await fs.realpath(f)}:${f}:ro`);
+    this.libPath = [...libDirs].join(':');
+  }
+
+  unsupported(c: WorkloadCase): string | undefined {
+    if (this.name === 'container-nat' && c.kind === 'single') {
+      return 'container-nat differs from container only in networking; this workload uses none';
+    }
+    if (this.name === 'container-volume' && !(c.kind === 'single' && c.io)) {
+      return 'container-volume differs from container only in where files live; this workload does no file I/O';
+    }
+    return undefined;
+  }
+
+  async open(c: WorkloadCase): Promise<CaseSession> {
+    const name = `strata-bench-${this.opts.runId}-${this.name}-${c.id}`.replace(/[^\w.-]/g, '-');
+    const args = ['run', '-d', '--rm', '--name', name, '--label', 'strata.bench=1'];
+    const nat = this.name === 'container-nat';
+    if (nat) args.push('-p', `127.0.0.1::${NAT_PORT}`);
+    else args.push('--network', 'host');
+    if (this.name === 'container-volume') args.push('-v', `${this.opts.ioDir}:/data`);
+    args.push(...this.mounts);
+    args.push('-e', `PATH=${BIN_DIR}:/bin:/usr/bin:/sbin:/usr/sbin`, '-e', `LD_LIBRARY_PATH=${this.libPath}`);
+    args.push(this.opts.image, 'sleep', '2147483647');
+    const run = await this.docker_(args, 60_000);
+    if (run.code !== 0) this.unavailable(`docker run failed: ${run.stderr.trim().slice(0, 400)}`);
+    this.live.add(name);
+    try {
+      const pid = Number((await this.docker_(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim());
+      const cg = await cgroupCpuReader(pid);
+      let hostPort = NAT_PORT;
+      if (nat) {
+        const p = await this.docker_(['port', name, `${NAT_PORT}/tcp`]);
+        const m = /127\.0\.0\.1:(\d+)/.exec(p.stdout);
+        if (!m)
+          this.unavailable(
+            `docker port ${name} ${NAT_PORT}/tcp gave no 127.0.0.1 mapping: ${p.stdout}${p.stderr}`,
+          );
+        hostPort = Number(m[1]);
+      }
+      const volume = this.name === 'container-volume';
+      const ioPath = volume ? `/data/${c.id}.volume.dat` : `/var/strata-io/${c.id}.dat`;
+      if (!volume) await this.docker_(['exec', name, 'mkdir', '-p', '/var/strata-io']);
+      const session: CaseSession = {
+        ioPath,
+        ioIsDevice: false,
+        cpuSource: cg.source,
+        hostCpuUsec: async () => cg.read(),
+        exec: async (argv, o) => {
+          const r = await this.docker_(['exec', name, 'sh', '-c', WRAP, 'sh', ...argv], o.timeoutMs);
+          const { text: stderr, cpuUsec } = takeStatMarker(r.stderr);
+          return {
+            code: r.code,
+            output: r.code === 0 ? r.stdout : `${r.stdout}\n${stderr}`,
+            wallMs: r.wallMs,
+            ...(cpuUsec !== undefined ? { procCpuUsec: cpuUsec } : {}),
+          };
+        },
+        startServer: async (makeArgv) => {
+          const port = nat ? NAT_PORT : await freePort();
+          const argv = makeArgv({ bind: nat ? '0.0.0.0' : '127.0.0.1', port });
+          const r = await this.docker_([
+            'exec',
+            name,
+            'sh',
+            '-c',
+            `${shellQuote(argv)} >/tmp/server-${port}.log 2>&1 & echo $!`,
+          ]);
+          const spid = r.stdout.trim();
+          const connectPort = nat ? hostPort : port;
+          try {
+            await waitTcp('127.0.0.1', connectPort, 15_000, `${argv[0]} in ${this.name}`);
+            if (nat) await waitProxied(connectPort);
+          } catch (err) {
+            const logText = await this.docker_(['exec', name, 'cat', `/tmp/server-${port}.log`]);
+            throw new Error(`${(err as Error).message}; server log: ${logText.stdout.trim().slice(-400)}`);
+          }
+          const proxy = nat ? await findDockerProxy(connectPort) : undefined;
+          const handle: ServerHandle = {
+            host: '127.0.0.1',
+            port: connectPort,
+            // In the cgroup already; docker-proxy (NAT on loopback) is a host process: add its CPU.
+            cpuUsec: async () => (proxy ? await pidCpuUsec(proxy) : undefined),
+            stop: async () => {
+              await this.docker_(['exec', name, 'kill', spid]);
+            },
+          };
+          return handle;
+        },
+        close: async () => {
+          await this.docker_(['rm', '-f', name]);
+          this.live.delete(name);
+        },
+      };
+      return session;
+    } catch (err) {
+      await this.docker_(['rm', '-f', name]);
+      this.live.delete(name);
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const name of this.live) await this.docker_(['rm', '-f', name]);
+    this.live.clear();
+  }
+}
+
+/** docker-proxy accepts before the container side is up; a real round trip is not needed, a pause is. */
+async function waitProxied(_port: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, 200));
+}
+
+/** The docker-proxy process forwarding host port `port` (userland proxy for loopback NAT), if any. */
+export async function findDockerProxy(port: number): Promise<number | undefined> {
+  for (const d of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const cmd = await fs.readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+    if (!cmd.includes('docker-proxy')) continue;
+    const args = cmd.split('\0');
+    const i = args.indexOf('-host-port');
+    if (i >= 0 && args[i + 1] === String(port)) return Number(d);
+  }
+  return undefined;
+}
+
+interface CgroupCpu {
+  source: string;
+  read(): Promise<number | undefined>;
+}
+
+/**
+ * The CPU counter of the cgroup `pid` is in: cgroup v1 cpuacct.usage (ns) when a cpuacct hierarchy
+ * is mounted, else cgroup v2 cpu.stat usage_usec. Mount points come from /proc/self/mountinfo.
+ */
+export async function cgroupCpuReader(pid: number): Promise<CgroupCpu> {
+  const membership = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8');
+  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  const mounts = mountinfo.split('\n').map((l) => {
+    const [pre, post] = l.split(' - ');
+    const f = (pre ?? '').split(' ');
+    const g = (post ?? '').split(' ');
+    return { root: f[3] ?? '/', point: f[4] ?? '', fstype: g[0] ?? '', super: g[2] ?? '' };
+  });
+  const rel = (cgPath: string, root: string) =>
+    root !== '/' && cgPath.startsWith(root) ? cgPath.slice(root.length) || '/' : cgPath;
+  for (const line of membership.split('\n')) {
+    const [, controllers, cgPath] = line.split(':');
+    if (!controllers || cgPath === undefined) continue;
+    if (controllers.split(',').includes('cpuacct')) {
+      const m = mounts.find((x) => x.fstype === 'cgroup' && x.super.split(',').includes('cpuacct'));
+      if (m) {
+        const file = path.join(m.point, rel(cgPath, m.root), 'cpuacct.usage');
+        return {
+          source: `cgroup v1 ${file}`,
+          read: async () => {
+            const ns = Number((await fs.readFile(file, 'utf8').catch(() => '')).trim());
+            return Number.isFinite(ns) && ns > 0 ? ns / 1000 : undefined;
+          },
+        };
+      }
+    }
+  }
+  const v2 = /^0::(.*)$/m.exec(membership);
+  const m2 = mounts.find((x) => x.fstype === 'cgroup2');
+  if (v2 && m2) {
+    const file = path.join(m2.point, rel(v2[1]!, m2.root), 'cpu.stat');
+    return {
+      source: `cgroup v2 ${file} usage_usec`,
+      read: async () => {
+        const text = await fs.readFile(file, 'utf8').catch(() => '');
+        const u = /^usage_usec (\d+)/m.exec(text);
+        return u ? Number(u[1]) : undefined;
+      },
+    };
+  }
+  log.warn({ pid }, 'no cpuacct or cgroup2 CPU counter for the container; falling back to its main process');
+  return {
+    source: `/proc/${pid}/stat (no cgroup CPU counter found on ${os.hostname()})`,
+    read: () => pidCpuUsec(pid),
+  };
+}
