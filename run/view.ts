@@ -291,7 +291,7 @@ function pct(v: number | undefined): string {
 }
 function fmtAuto(v: number): string {
   const a = Math.abs(v);
-  if (a === 0) return '0';
+  if (Number.isInteger(v)) return String(v);
   if (a >= 100) return v.toFixed(0);
   if (a >= 1) return v.toFixed(2);
   return v.toPrecision(3);
