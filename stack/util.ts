@@ -156,12 +156,16 @@ export async function withHeartbeat<T>(
   }
 }
 
-/** Alive and not a zombie. */
+/**
+ * Alive and not a zombie. A multi-threaded process (the JVM) whose main thread is already a zombie
+ * still runs while other threads exit and still holds its ports: alive until they are gone too.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
+    if (state !== 'Z' && state !== 'X') return true;
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return false;
   }
