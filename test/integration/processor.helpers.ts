@@ -183,9 +183,13 @@ export async function waitFor<T>(
 }
 
 /** `node bin/strata.js processor` as a child with its own env; stderr (pino JSON) goes to logFile. */
-export function spawnProcessor(env: Record<string, string>, logFile: string): ChildProcess {
+export function spawnProcessor(
+  env: Record<string, string>,
+  logFile: string,
+  args: string[] = [],
+): ChildProcess {
   const fd = openSync(logFile, 'a');
-  return spawn(process.execPath, [path.join(ROOT, 'bin/strata.js'), 'processor'], {
+  return spawn(process.execPath, [path.join(ROOT, 'bin/strata.js'), 'processor', ...args], {
     cwd: ROOT,
     env: { ...process.env, STRATA_METRICS_LISTEN: '', ...env },
     stdio: ['ignore', fd, fd],
