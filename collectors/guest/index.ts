@@ -1,0 +1,253 @@
+// The guest collector: each VM's guest seen from inside (layer `guest`, kind `guest-agent`, id
+// `<vm id>:guest`, parent the `vm` entity). The in-guest agent (strata-guest-agent.sh) writes one
+// framed record of raw /proc files per interval to a virtio-serial port; QEMU exposes the port as a
+// unix socket on the host. This collector keeps one client connection per VM, decodes frames as
+// they arrive (framing.ts) into a one-slot "latest record" per VM (bounded by construction), and
+// each tick parses that record with the host layer's parsers, so guest and host names match.
+// A record is published once: a tick with no new record since the last one publishes nothing for
+// that guest and counts a stale tick (the guest agent stopped, the guest hung, or it is slow).
+// The sample's timestamp is the host's receive time of the record.
+import net from 'node:net';
+import { ConnectionError, InvalidDataError } from '../../lib/errors.ts';
+import { componentLogger } from '../../lib/log.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
+import type { EntitySample } from '../../schemas/sample.ts';
+import { type ProcFiles, procSampleFromFiles } from '../host/parsers.ts';
+import type { Accumulator, Collector } from '../types.ts';
+import { sharedVmDirectory, type VmDirectory } from '../vm/directory.ts';
+import { type GuestCollectorConfig, parseGuestConfig } from './config.ts';
+import { type FrameDecoderStats, GuestFrameDecoder, type GuestRecord } from './framing.ts';
+
+export { GuestCollectorConfig, parseGuestConfig } from './config.ts';
+
+const m = {
+  guests: gauge('strata_guest_followed_guests', 'guest agent sockets the guest collector follows'),
+  records: counter('strata_guest_records_received_total', 'complete records received from in-guest agents'),
+  dropped: counter('strata_guest_records_dropped_total', 'partial, oversized or malformed guest records', [
+    'reason',
+  ]),
+  skipped: counter('strata_guest_skipped_bytes_total', 'bytes outside any record, discarded while resyncing'),
+  stale: counter('strata_guest_stale_ticks_total', 'ticks with no new record from a followed guest'),
+  connects: counter('strata_guest_connects_total', 'connections made to guest agent sockets'),
+  overflow: counter('strata_guest_ignored_guests_total', 'guests ignored because max_guests was reached'),
+};
+
+export interface GuestTarget {
+  vmId: string;
+  name: string;
+  socket: string;
+}
+
+export interface GuestCollectorOptions {
+  /** Where the vm collector publishes the VMs it found; default the shared one. */
+  directory?: VmDirectory;
+}
+
+interface GuestState {
+  target: GuestTarget;
+  decoder: GuestFrameDecoder;
+  lastStats: FrameDecoderStats;
+  sock?: net.Socket;
+  connected: boolean;
+  latest?: { record: GuestRecord; receivedAt: number };
+  emittedAt: number;
+  backoffMs: number;
+  nextAttemptAt: number;
+  lastError?: Error;
+  closed: boolean;
+}
+
+export class GuestCollector implements Collector {
+  readonly name = 'guest';
+  private readonly log = componentLogger('collector.guest');
+  private readonly directory: VmDirectory;
+  private readonly guests = new Map<string, GuestState>();
+
+  constructor(
+    readonly config: GuestCollectorConfig,
+    opts: GuestCollectorOptions = {},
+  ) {
+    this.directory = opts.directory ?? sharedVmDirectory;
+  }
+
+  async start(): Promise<void> {
+    this.reconcile();
+  }
+
+  private targets(): GuestTarget[] {
+    const out: GuestTarget[] = this.config.agents.map((a) => ({
+      vmId: a.vm_id,
+      name: a.name ?? a.vm_id,
+      socket: a.socket,
+    }));
+    if (this.config.from_vm_collector) {
+      for (const vm of this.directory.list()) {
+        if (vm.agentSocket) out.push({ vmId: vm.id, name: vm.name, socket: vm.agentSocket });
+      }
+    }
+    return out;
+  }
+
+  /** Opens connections to new agent sockets, closes those of VMs that went away. */
+  private reconcile(): void {
+    const wanted = new Map<string, GuestTarget>();
+    let ignored = 0;
+    for (const t of this.targets()) {
+      if (wanted.size >= this.config.max_guests) ignored++;
+      else wanted.set(t.socket, t);
+    }
+    if (ignored) m.overflow.inc(ignored);
+    for (const [sock, g] of this.guests) {
+      const t = wanted.get(sock);
+      if (!t || t.vmId !== g.target.vmId) {
+        this.closeGuest(g);
+        this.guests.delete(sock);
+      }
+    }
+    for (const [sock, t] of wanted) {
+      if (this.guests.has(sock)) continue;
+      const decoder = new GuestFrameDecoder(this.config.max_record_bytes);
+      this.guests.set(sock, {
+        target: t,
+        decoder,
+        lastStats: { ...decoder.stats },
+        connected: false,
+        emittedAt: 0,
+        backoffMs: 0,
+        nextAttemptAt: 0,
+        closed: false,
+      });
+    }
+    m.guests.set(this.guests.size);
+  }
+
+  private connect(g: GuestState): void {
+    if (g.sock || g.closed || Date.now() < g.nextAttemptAt) return;
+    const sock = net.createConnection(g.target.socket);
+    g.sock = sock;
+    // A new connection starts mid-stream at worst: the decoder resyncs on the next header.
+    g.decoder = new GuestFrameDecoder(this.config.max_record_bytes);
+    g.lastStats = { ...g.decoder.stats };
+    sock.on('connect', () => {
+      g.connected = true;
+      g.backoffMs = 0;
+      g.lastError = undefined;
+      m.connects.inc();
+      this.log.info({ vm: g.target.vmId, socket: g.target.socket }, 'connected to the in-guest agent port');
+    });
+    sock.on('data', (chunk: Buffer) => this.onData(g, chunk));
+    sock.on('error', (err) => {
+      g.lastError = err;
+    });
+    sock.on('close', () => {
+      if (g.sock !== sock) return;
+      g.sock = undefined;
+      g.connected = false;
+      g.backoffMs = Math.min(30_000, g.backoffMs ? g.backoffMs * 2 : this.config.reconnect_backoff);
+      g.nextAttemptAt = Date.now() + g.backoffMs;
+    });
+  }
+
+  private onData(g: GuestState, chunk: Buffer): void {
+    const records = g.decoder.push(chunk);
+    const receivedAt = Date.now();
+    const last = records[records.length - 1];
+    if (last) g.latest = { record: last, receivedAt };
+    const s = g.decoder.stats;
+    const p = g.lastStats;
+    if (s.records > p.records) m.records.inc(s.records - p.records);
+    if (s.truncated > p.truncated) m.dropped.inc({ reason: 'truncated' }, s.truncated - p.truncated);
+    if (s.oversized > p.oversized) m.dropped.inc({ reason: 'oversized' }, s.oversized - p.oversized);
+    if (s.malformed > p.malformed) m.dropped.inc({ reason: 'malformed' }, s.malformed - p.malformed);
+    if (s.skippedBytes > p.skippedBytes) m.skipped.inc(s.skippedBytes - p.skippedBytes);
+    g.lastStats = { ...s };
+  }
+
+  async gather(acc: Accumulator): Promise<void> {
+    this.reconcile();
+    for (const g of this.guests.values()) {
+      this.connect(g);
+      if (!g.connected && g.lastError) {
+        acc.error(
+          'guest',
+          `guest:${g.target.socket}:${(g.lastError as { code?: string }).code ?? 'conn'}`,
+          new ConnectionError(
+            `in-guest agent socket ${g.target.socket} of VM ${g.target.vmId}: ${g.lastError.message}; ` +
+              'QEMU serves one client per chardev socket, so check that nothing else is connected',
+            { cause: g.lastError },
+          ),
+        );
+      }
+      const latest = g.latest;
+      if (!latest || latest.receivedAt <= g.emittedAt) {
+        if (g.connected) m.stale.inc();
+        continue;
+      }
+      g.emittedAt = latest.receivedAt;
+      acc.add(this.sample(acc, g.target, latest.record, latest.receivedAt));
+    }
+  }
+
+  /** One `guest` sample from one record (exported through the class for tests and tools). */
+  sample(
+    acc: Accumulator | undefined,
+    t: GuestTarget,
+    record: GuestRecord,
+    receivedAt: number,
+  ): EntitySample {
+    const parts = procSampleFromFiles(procFilesOf(record));
+    for (const problem of parts.problems) {
+      acc?.error('guest', `guest:${t.vmId}:${problem}`, new InvalidDataError(`guest ${t.vmId}: ${problem}`));
+    }
+    return {
+      entity: {
+        layer: 'guest',
+        kind: 'guest-agent',
+        id: `${t.vmId}:guest`,
+        name: t.name,
+        labels: { vm_name: t.name },
+        parent: { layer: 'vm', id: t.vmId },
+      },
+      ts: receivedAt,
+      counters: parts.counters,
+      gauges: parts.gauges,
+      devices: parts.devices,
+      interfaces: parts.interfaces,
+    };
+  }
+
+  private closeGuest(g: GuestState): void {
+    g.closed = true;
+    g.sock?.destroy();
+    g.sock = undefined;
+    g.connected = false;
+  }
+
+  async shutdown(): Promise<void> {
+    for (const g of this.guests.values()) this.closeGuest(g);
+    this.guests.clear();
+    m.guests.set(0);
+  }
+}
+
+/** The framing's file names (paths under /proc) → the host parsers' input. */
+export function procFilesOf(record: GuestRecord): ProcFiles {
+  const f = record.files;
+  const files: ProcFiles = {
+    stat: f.stat,
+    vmstat: f.vmstat,
+    meminfo: f.meminfo,
+    diskstats: f.diskstats,
+    netdev: f['net/dev'],
+  };
+  // An empty pressure section means the kernel refused the read (PSI off): treat as absent.
+  const pick = (k: string) => (f[k] ? f[k] : undefined);
+  if (f['pressure/cpu'] || f['pressure/io'] || f['pressure/memory']) {
+    files.pressure = { cpu: pick('pressure/cpu'), io: pick('pressure/io'), memory: pick('pressure/memory') };
+  }
+  return files;
+}
+
+export function createGuestCollector(input: unknown, opts: GuestCollectorOptions = {}): GuestCollector {
+  return new GuestCollector(parseGuestConfig(input), opts);
+}

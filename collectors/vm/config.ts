@@ -1,0 +1,42 @@
+// Configuration of the vm collector (`collectors.vm` in the agent config).
+import { z } from 'zod';
+import { durationMs, parseConfig } from '../../lib/config.ts';
+
+/**
+ * Where QMP sockets are looked for. `*` and `?` match within one path segment.
+ * - /run/strata/qmp/*.sock: the convention for VMs started for strata (and strata's test VM);
+ * - /var/run/qemu-server/*.qmp: Proxmox VE (one per VM, named <vmid>.qmp);
+ * - /var/lib/libvirt/qemu/domain-*\/monitor.sock: libvirt. libvirtd keeps its monitor connection
+ *   open and QEMU serves one client per socket, so this only works if libvirtd is not connected;
+ *   give libvirt guests a second QMP socket instead (docs/vm.md shows the <qemu:commandline> lines).
+ */
+export const DEFAULT_QMP_SOCKETS = [
+  '/run/strata/qmp/*.sock',
+  '/var/run/qemu-server/*.qmp',
+  '/var/lib/libvirt/qemu/domain-*/monitor.sock',
+];
+
+export const VmCollectorConfig = z.strictObject({
+  /** Turns the collector off (no `vm` entities, and the guest collector finds no agent sockets). */
+  enabled: z.boolean().default(true),
+  /** Globs of QMP unix sockets (see DEFAULT_QMP_SOCKETS). Replaces the defaults when set. */
+  qmp_sockets: z.array(z.string().min(1)).default(DEFAULT_QMP_SOCKETS),
+  /** Time allowed for one QMP command; a VM that does not answer is skipped for this tick. */
+  command_timeout: durationMs.default(1000),
+  /** How often the socket globs are expanded again (new and removed VMs). */
+  discovery_interval: durationMs.default(10_000),
+  /**
+   * Balloon `guest-stats-polling-interval` set once per connection, in seconds (0 leaves it as is).
+   * The guest driver then refreshes its fault and free-memory figures this often.
+   */
+  balloon_polling_interval: z.number().int().nonnegative().default(1),
+  /** Name of the virtio-serial port the in-guest agent writes to (found in the QEMU command line). */
+  guest_agent_port: z.string().min(1).default('strata.agent'),
+  /** Upper bound on VMs followed; more are ignored and counted (bounded state). */
+  max_vms: z.number().int().positive().default(512),
+});
+export type VmCollectorConfig = z.output<typeof VmCollectorConfig>;
+
+export function parseVmConfig(input: unknown, where = 'collectors.vm'): VmCollectorConfig {
+  return parseConfig(VmCollectorConfig, input ?? {}, where);
+}

@@ -1,0 +1,388 @@
+// The vm collector: each QEMU guest seen from the host (layer `vm`, kind `qemu`, parent the host).
+// Per VM it keeps one persistent QMP connection (qmp.ts) and per tick reads:
+//   /proc/PID/stat + status      hypervisor CPU (user/system), page faults, RSS
+//   /proc/PID/task/TID/stat      vCPU thread time for the thread ids of `query-cpus-fast` (cached,
+//                                refreshed when a thread is gone or on reconnect)
+//   query-blockstats             per-drive ops, bytes and total time (the hypervisor's I/O view)
+//   qom-get <balloon> guest-stats  the guest's own fault counts via the balloon driver
+//   host /proc/net/dev           the VM's tap devices (names from -netdev tap,ifname=)
+// Identity (once per connection): query-uuid when non-zero, else query-name, else the socket's
+// basename; accel from query-kvm. Names on the wire: docs/metrics.md, layer vm.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { ConnectionError, errorCode, InvalidDataError } from '../../lib/errors.ts';
+import { componentLogger } from '../../lib/log.ts';
+import { counter, gauge } from '../../lib/metrics.ts';
+import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
+import { KernelFile } from '../host/fileio.ts';
+import { parseNetDev } from '../host/parsers.ts';
+import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
+import { parseVmConfig, type VmCollectorConfig } from './config.ts';
+import { sharedVmDirectory, type VmDirectory, type VmInfo } from './directory.ts';
+import { discoverQmpSockets, findQemuPid } from './discovery.ts';
+import {
+  balloonGuestStats,
+  blockstatsDevices,
+  findBalloonPath,
+  nonZeroUuid,
+  type PidStat,
+  parsePidStat,
+  parseQemuCmdline,
+  parseStatusRssBytes,
+  pidStatCounters,
+  threadUsec,
+  vcpuThreadIds,
+} from './parsers.ts';
+import { QmpClient } from './qmp.ts';
+
+export { parseVmConfig, VmCollectorConfig } from './config.ts';
+export { sharedVmDirectory, VmDirectory, type VmInfo } from './directory.ts';
+
+const m = {
+  vms: gauge('strata_vm_discovered_vms', 'QEMU guests the vm collector currently follows'),
+  qmpErrors: counter('strata_vm_qmp_errors_total', 'QMP commands that failed or timed out', ['command']),
+  qmpConnects: counter('strata_vm_qmp_connects_total', 'QMP connections established (reconnects included)'),
+  overflow: counter('strata_vm_ignored_vms_total', 'QMP sockets ignored because max_vms was reached'),
+};
+
+export interface VmCollectorOptions {
+  paths?: HostPaths;
+  /** The host entity id: every `vm` entity's parent. */
+  nodeId: string;
+  /** Where discovered VMs are published for the guest collector; default the shared one. */
+  directory?: VmDirectory;
+}
+
+interface VmState {
+  qmpSocket: string;
+  qmp: QmpClient;
+  connectsSeen: number;
+  identity?: { id: string; name: string; accel: string };
+  pid?: number;
+  statFile?: KernelFile;
+  statusFile?: KernelFile;
+  tids?: number[];
+  taskFiles: Map<number, KernelFile>;
+  balloon?: string | null;
+  taps: string[];
+  agentSocket?: string;
+}
+
+export class VmCollector implements Collector {
+  readonly name = 'vm';
+  private readonly log = componentLogger('collector.vm');
+  private readonly paths: HostPaths;
+  private readonly nodeId: string;
+  private readonly directory: VmDirectory;
+  private readonly vms = new Map<string, VmState>();
+  private lastDiscovery = 0;
+  private netdev: KernelFile | undefined;
+
+  constructor(
+    readonly config: VmCollectorConfig,
+    opts: VmCollectorOptions,
+  ) {
+    this.paths = opts.paths ?? hostPathsFromEnv();
+    this.nodeId = opts.nodeId;
+    this.directory = opts.directory ?? sharedVmDirectory;
+  }
+
+  async start(): Promise<void> {
+    await this.discover();
+  }
+
+  /** The VMs followed now (after a gather). */
+  list(): VmInfo[] {
+    return this.directory.list();
+  }
+
+  private async discover(): Promise<void> {
+    this.lastDiscovery = Date.now();
+    const sockets = await discoverQmpSockets(this.config.qmp_sockets);
+    const keep = new Set(sockets.slice(0, this.config.max_vms));
+    if (sockets.length > keep.size) m.overflow.inc(sockets.length - keep.size);
+    for (const [sock, st] of this.vms) {
+      if (!keep.has(sock)) {
+        this.log.info({ qmpSocket: sock, id: st.identity?.id }, 'VM gone (QMP socket removed)');
+        this.close(st);
+        this.vms.delete(sock);
+      }
+    }
+    for (const sock of keep) {
+      if (this.vms.has(sock)) continue;
+      this.log.info({ qmpSocket: sock }, 'VM found');
+      this.vms.set(sock, {
+        qmpSocket: sock,
+        qmp: new QmpClient({ socketPath: sock, commandTimeoutMs: this.config.command_timeout }),
+        connectsSeen: 0,
+        taskFiles: new Map(),
+        taps: [],
+      });
+    }
+    m.vms.set(this.vms.size);
+  }
+
+  async gather(acc: Accumulator): Promise<void> {
+    if (Date.now() - this.lastDiscovery >= this.config.discovery_interval) {
+      try {
+        await this.discover();
+      } catch (err) {
+        acc.error('vm', 'vm:discovery', err);
+      }
+    }
+    if (this.vms.size === 0) {
+      this.directory.set([]);
+      return;
+    }
+    const netdev = await this.readHostNetdev(acc);
+    await Promise.all([...this.vms.values()].map((st) => this.gatherVm(acc, st, netdev)));
+    this.directory.set(
+      [...this.vms.values()]
+        .filter((st) => st.identity)
+        .map((st) => ({
+          id: st.identity!.id,
+          name: st.identity!.name,
+          pid: st.pid,
+          qmpSocket: st.qmpSocket,
+          agentSocket: st.agentSocket,
+        })),
+    );
+  }
+
+  private async readHostNetdev(acc: Accumulator): Promise<string | undefined> {
+    if (![...this.vms.values()].some((st) => st.taps.length)) return undefined;
+    try {
+      this.netdev ??= new KernelFile(`${this.paths.proc}/1/net/dev`);
+      return this.netdev.read();
+    } catch (err) {
+      acc.error('vm', `vm:netdev:${errorCode(err)}`, err);
+      return undefined;
+    }
+  }
+
+  /** QMP errors are reported per VM and command; a failure skips only that part of the sample. */
+  private async qmp<T>(acc: Accumulator, st: VmState, command: string, args?: Record<string, unknown>) {
+    try {
+      const r = await st.qmp.execute<T>(command, args);
+      if (st.qmp.connects !== st.connectsSeen) {
+        // A fresh connection (first, or QEMU restarted): identity and thread ids are re-read.
+        st.connectsSeen = st.qmp.connects;
+        m.qmpConnects.inc();
+        st.identity = undefined;
+        st.tids = undefined;
+        st.balloon = undefined;
+      }
+      return r;
+    } catch (err) {
+      m.qmpErrors.inc({ command });
+      acc.error(
+        'vm',
+        `vm:${st.qmpSocket}:${command}:${err instanceof ConnectionError ? 'conn' : 'cmd'}`,
+        err,
+      );
+      return undefined;
+    }
+  }
+
+  private async identify(acc: Accumulator, st: VmState): Promise<void> {
+    const [nameR, uuidR, kvmR] = await Promise.all([
+      this.qmp<{ name?: string }>(acc, st, 'query-name'),
+      this.qmp<{ UUID?: string }>(acc, st, 'query-uuid'),
+      this.qmp<{ enabled?: boolean }>(acc, st, 'query-kvm'),
+    ]);
+    if (nameR === undefined && uuidR === undefined) return; // not connected
+    const base = path.basename(st.qmpSocket).replace(/\.[^.]+$/, '');
+    const name = nameR?.name || base;
+    const uuid = nonZeroUuid(uuidR);
+    st.identity = { id: uuid ?? (nameR?.name || base), name, accel: kvmR?.enabled ? 'kvm' : 'tcg' };
+    this.log.info({ qmpSocket: st.qmpSocket, ...st.identity }, 'VM identified');
+  }
+
+  private async findPid(acc: Accumulator, st: VmState): Promise<void> {
+    this.closeFiles(st);
+    st.pid = await findQemuPid(st.qmpSocket, this.paths.proc);
+    if (st.pid === undefined) {
+      acc.error(
+        'vm',
+        `vm:${st.qmpSocket}:nopid`,
+        new InvalidDataError(
+          `no process found for QMP socket ${st.qmpSocket} (looked for a .pid file beside it and in ` +
+            `${this.paths.proc}/*/cmdline); hypervisor CPU and faults are missing for this VM. ` +
+            'Set HOST_PROC if the host /proc is mounted elsewhere.',
+        ),
+      );
+      return;
+    }
+    st.statFile = new KernelFile(`${this.paths.proc}/${st.pid}/stat`);
+    st.statusFile = new KernelFile(`${this.paths.proc}/${st.pid}/status`);
+    try {
+      const cmd = parseQemuCmdline(
+        await fs.readFile(`${this.paths.proc}/${st.pid}/cmdline`, 'latin1'),
+        this.config.guest_agent_port,
+      );
+      st.taps = cmd.taps;
+      st.agentSocket = cmd.agentSocket;
+    } catch (err) {
+      acc.error('vm', `vm:${st.qmpSocket}:cmdline`, err);
+    }
+  }
+
+  private async gatherVm(acc: Accumulator, st: VmState, netdev: string | undefined): Promise<void> {
+    // Cheap liveness probe first: it also (re)connects, which resets identity on a new connection.
+    const status = await this.qmp<{ running?: boolean; status?: string }>(acc, st, 'query-status');
+    if (status !== undefined && !st.identity) await this.identify(acc, st);
+    if (!st.identity) return; // never reached QMP: no stable id yet, nothing to publish
+    if (st.pid === undefined || !st.statFile) await this.findPid(acc, st);
+
+    const ts = Date.now();
+    const counters: Record<string, number> = {};
+    const gauges: Record<string, number> = {};
+    const ps = this.readPidStat(acc, st);
+    if (ps) Object.assign(counters, pidStatCounters(ps).counters);
+    const rss = this.readRss(acc, st);
+    if (rss !== undefined) gauges.memory_rss_bytes = rss;
+
+    const connected = status !== undefined;
+    const [blockR, balloonR] = connected
+      ? await Promise.all([
+          this.qmp<unknown>(acc, st, 'query-blockstats'),
+          this.balloonStats(acc, st),
+          st.tids ? undefined : this.refreshTids(acc, st),
+        ])
+      : [undefined, undefined];
+    const vcpu = st.pid !== undefined && st.tids ? this.readVcpuUsec(st) : undefined;
+    if (vcpu === 'stale' && connected) {
+      await this.refreshTids(acc, st);
+    } else if (typeof vcpu === 'number') {
+      counters.vcpu_usec_total = vcpu;
+      gauges.vcpu_count = st.tids!.length;
+    }
+    if (balloonR) {
+      const b = balloonGuestStats(balloonR);
+      Object.assign(counters, b.counters);
+      Object.assign(gauges, b.gauges);
+    }
+    let devices: Record<string, InstanceMetrics> | undefined;
+    if (blockR !== undefined) {
+      const problems: string[] = [];
+      devices = blockstatsDevices(blockR, problems);
+      for (const p of problems) acc.error('vm', `vm:${st.qmpSocket}:${p}`, new InvalidDataError(p));
+    }
+    let interfaces: Record<string, InstanceMetrics> | undefined;
+    if (netdev && st.taps.length) {
+      const taps = new Set(st.taps);
+      interfaces = parseNetDev(netdev, [], (n) => taps.has(n)) as Record<string, InstanceMetrics>;
+    }
+    const sample: EntitySample = {
+      entity: {
+        layer: 'vm',
+        kind: 'qemu',
+        id: st.identity.id,
+        name: st.identity.name,
+        labels: { vm_name: st.identity.name, accel: st.identity.accel, qmp_socket: st.qmpSocket },
+        parent: { layer: 'host', id: this.nodeId },
+      },
+      ts,
+      counters,
+      gauges,
+      ...(devices ? { devices } : {}),
+      ...(interfaces ? { interfaces } : {}),
+    };
+    acc.add(sample);
+  }
+
+  private readPidStat(acc: Accumulator, st: VmState): PidStat | undefined {
+    if (!st.statFile) return undefined;
+    try {
+      const s = parsePidStat(st.statFile.read());
+      if (!s) throw new InvalidDataError(`${st.statFile.path}: unparsable`);
+      return s;
+    } catch (err) {
+      acc.error('vm', `vm:${st.qmpSocket}:stat:${errorCode(err) ?? 'parse'}`, err);
+      // The process went away (QEMU restarted under the same socket): look it up again next tick.
+      this.closeFiles(st);
+      st.pid = undefined;
+      return undefined;
+    }
+  }
+
+  private readRss(acc: Accumulator, st: VmState): number | undefined {
+    if (!st.statusFile) return undefined;
+    try {
+      return parseStatusRssBytes(st.statusFile.read());
+    } catch (err) {
+      acc.error('vm', `vm:${st.qmpSocket}:status:${errorCode(err) ?? 'read'}`, err);
+      return undefined;
+    }
+  }
+
+  /** Sum of vCPU thread time, or 'stale' when a cached thread id is gone. */
+  private readVcpuUsec(st: VmState): number | 'stale' {
+    let sum = 0;
+    for (const tid of st.tids!) {
+      let f = st.taskFiles.get(tid);
+      if (!f) {
+        f = new KernelFile(`${this.paths.proc}/${st.pid}/task/${tid}/stat`);
+        st.taskFiles.set(tid, f);
+      }
+      try {
+        const s = parsePidStat(f.read());
+        if (!s) return 'stale';
+        sum += threadUsec(s);
+      } catch {
+        return 'stale';
+      }
+    }
+    return sum;
+  }
+
+  private async refreshTids(acc: Accumulator, st: VmState): Promise<void> {
+    const r = await this.qmp<unknown>(acc, st, 'query-cpus-fast');
+    if (r === undefined) return;
+    for (const f of st.taskFiles.values()) f.close();
+    st.taskFiles.clear();
+    st.tids = vcpuThreadIds(r);
+  }
+
+  private async balloonStats(acc: Accumulator, st: VmState): Promise<unknown> {
+    if (st.balloon === undefined) {
+      const list = await this.qmp<unknown>(acc, st, 'qom-list', { path: '/machine/peripheral' });
+      if (list === undefined) return undefined;
+      st.balloon = findBalloonPath(list) ?? null;
+      if (st.balloon && this.config.balloon_polling_interval > 0) {
+        await this.qmp(acc, st, 'qom-set', {
+          path: st.balloon,
+          property: 'guest-stats-polling-interval',
+          value: this.config.balloon_polling_interval,
+        });
+      }
+    }
+    if (!st.balloon) return undefined;
+    return this.qmp<unknown>(acc, st, 'qom-get', { path: st.balloon, property: 'guest-stats' });
+  }
+
+  private closeFiles(st: VmState): void {
+    st.statFile?.close();
+    st.statusFile?.close();
+    st.statFile = undefined;
+    st.statusFile = undefined;
+    for (const f of st.taskFiles.values()) f.close();
+    st.taskFiles.clear();
+  }
+
+  private close(st: VmState): void {
+    st.qmp.close();
+    this.closeFiles(st);
+  }
+
+  async shutdown(): Promise<void> {
+    for (const st of this.vms.values()) this.close(st);
+    this.vms.clear();
+    this.netdev?.close();
+    this.directory.set([]);
+  }
+}
+
+export function createVmCollector(input: unknown, opts: VmCollectorOptions): VmCollector {
+  return new VmCollector(parseVmConfig(input), opts);
+}

@@ -1,0 +1,246 @@
+// Pure parsers of the vm collector: the hypervisor's /proc/PID files, QMP replies, and the QEMU
+// command line. No I/O here, so unit tests run them on captured files and replies (testdata/qmp).
+import type { InstanceMetrics } from '../../schemas/sample.ts';
+import { USER_HZ } from '../host/parsers.ts';
+
+const USEC_PER_TICK = 1_000_000 / USER_HZ;
+
+export interface PidStat {
+  /** Clock ticks (USER_HZ). */
+  utime: number;
+  stime: number;
+  minflt: number;
+  majflt: number;
+  /** Resident pages. */
+  rss: number;
+  threads: number;
+}
+
+/**
+ * /proc/PID/stat and /proc/PID/task/TID/stat. The comm field is in parentheses and may itself
+ * contain spaces and ')' (QEMU names threads "CPU 0/TCG"), so fields are counted after the LAST ')'.
+ */
+export function parsePidStat(text: string): PidStat | undefined {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return undefined;
+  // After ") ": field 3 (state) is index 0, so field N is index N - 3.
+  const f = text
+    .slice(close + 2)
+    .trim()
+    .split(' ');
+  if (f.length < 22) return undefined;
+  const num = (field: number) => Number(f[field - 3]);
+  const out = {
+    minflt: num(10),
+    majflt: num(12),
+    utime: num(14),
+    stime: num(15),
+    threads: num(20),
+    rss: num(24),
+  };
+  for (const v of Object.values(out)) if (!Number.isFinite(v) || v < 0) return undefined;
+  return out;
+}
+
+/** VmRSS from /proc/PID/status, in bytes (exact, no page-size assumption). */
+export function parseStatusRssBytes(text: string): number | undefined {
+  const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(text);
+  return m ? Number(m[1]) * 1024 : undefined;
+}
+
+export function pidStatCounters(s: PidStat): { counters: Record<string, number> } {
+  return {
+    counters: {
+      cpu_usage_usec_total: (s.utime + s.stime) * USEC_PER_TICK,
+      cpu_user_usec_total: s.utime * USEC_PER_TICK,
+      cpu_system_usec_total: s.stime * USEC_PER_TICK,
+      page_faults_total: s.minflt + s.majflt,
+      major_page_faults_total: s.majflt,
+    },
+  };
+}
+
+/** vCPU thread time in µs (utime+stime of one /proc/PID/task/TID/stat). */
+export function threadUsec(s: PidStat): number {
+  return (s.utime + s.stime) * USEC_PER_TICK;
+}
+
+// ---------------------------------------------------------------------------------------------
+// QMP replies
+
+/** `query-cpus-fast` → vCPU thread ids, in cpu-index order. Threads of 0 (no thread) are skipped. */
+export function vcpuThreadIds(ret: unknown): number[] {
+  if (!Array.isArray(ret)) return [];
+  return ret
+    .filter((c) => c && typeof c['thread-id'] === 'number' && c['thread-id'] > 0)
+    .sort((a, b) => (a['cpu-index'] ?? 0) - (b['cpu-index'] ?? 0))
+    .map((c) => c['thread-id'] as number);
+}
+
+/** The device key of one `query-blockstats` entry: drive name, else the qdev id, else the node name. */
+export function blockDeviceKey(entry: {
+  device?: string;
+  qdev?: string;
+  'node-name'?: string;
+}): string | undefined {
+  if (entry.device) return entry.device;
+  if (entry.qdev) {
+    // "/machine/peripheral/vd0/virtio-backend" → "vd0"; a bare id stays as is.
+    const parts = entry.qdev.split('/').filter(Boolean);
+    const i = parts.indexOf('peripheral');
+    if (i >= 0 && parts[i + 1]) return parts[i + 1];
+    if (parts.length === 1) return parts[0];
+    return entry.qdev;
+  }
+  return entry['node-name'] || undefined;
+}
+
+const BLOCK_COUNTERS: Record<string, string> = {
+  rd_operations: 'reads_completed_total',
+  wr_operations: 'writes_completed_total',
+  flush_operations: 'flushes_completed_total',
+  rd_bytes: 'read_bytes_total',
+  wr_bytes: 'written_bytes_total',
+  rd_total_time_ns: 'read_time_ns_total',
+  wr_total_time_ns: 'write_time_ns_total',
+  flush_total_time_ns: 'flush_time_ns_total',
+};
+
+/** `query-blockstats` → devices of the `vm` sample (names of docs/metrics.md). */
+export function blockstatsDevices(ret: unknown, problems: string[] = []): Record<string, InstanceMetrics> {
+  const out: Record<string, InstanceMetrics> = {};
+  if (!Array.isArray(ret)) {
+    problems.push('query-blockstats: reply is not an array');
+    return out;
+  }
+  for (const entry of ret) {
+    const key = entry && typeof entry === 'object' ? blockDeviceKey(entry) : undefined;
+    const stats = entry?.stats;
+    if (!key || !stats || typeof stats !== 'object') {
+      problems.push('query-blockstats: entry without device/qdev/node-name or stats');
+      continue;
+    }
+    const counters: Record<string, number> = {};
+    for (const [src, name] of Object.entries(BLOCK_COUNTERS)) {
+      const v = stats[src];
+      if (typeof v === 'number' && Number.isFinite(v) && v >= 0) counters[name] = v;
+    }
+    out[key] = { counters };
+  }
+  return out;
+}
+
+/** QEMU reports a balloon stat the guest never sent as -1 (as a uint64: 2^64-1). */
+function balloonValue(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 && v < 2 ** 63 ? v : undefined;
+}
+
+/**
+ * `qom-get <balloon> guest-stats` → the guest_reported_* names. Empty when the guest driver has
+ * not reported yet (last-update 0) or the stats are all unset.
+ */
+export function balloonGuestStats(ret: unknown): {
+  counters: Record<string, number>;
+  gauges: Record<string, number>;
+} {
+  const counters: Record<string, number> = {};
+  const gauges: Record<string, number> = {};
+  const r = ret as { stats?: Record<string, unknown>; 'last-update'?: number } | undefined;
+  if (!r?.stats || !r['last-update']) return { counters, gauges };
+  const minor = balloonValue(r.stats['stat-minor-faults']);
+  const major = balloonValue(r.stats['stat-major-faults']);
+  const free = balloonValue(r.stats['stat-free-memory']);
+  if (minor !== undefined && major !== undefined) counters.guest_reported_page_faults_total = minor + major;
+  if (major !== undefined) counters.guest_reported_major_page_faults_total = major;
+  if (free !== undefined) gauges.guest_reported_memory_free_bytes = free;
+  return { counters, gauges };
+}
+
+/** `qom-list /machine/peripheral` → the QOM path of the first virtio balloon device, if any. */
+export function findBalloonPath(ret: unknown, base = '/machine/peripheral'): string | undefined {
+  if (!Array.isArray(ret)) return undefined;
+  const b = ret.find(
+    (p) => typeof p?.type === 'string' && /^child<virtio-balloon-(pci|ccw|device)/.test(p.type),
+  );
+  return b ? `${base}/${b.name}` : undefined;
+}
+
+/** `query-uuid` → the UUID, unless it is the all-zero UUID QEMU reports when none was set. */
+export function nonZeroUuid(ret: unknown): string | undefined {
+  const u = (ret as { UUID?: string } | undefined)?.UUID;
+  return u && !/^[0-]*$/.test(u) ? u : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// QEMU command line (/proc/PID/cmdline, NUL-separated)
+
+export interface QemuCmdline {
+  argv: string[];
+  /** Unix socket paths named anywhere on the command line (qmp, chardevs). */
+  socketPaths: string[];
+  /** -accel / -enable-kvm / -machine accel=, when stated. */
+  accel?: 'kvm' | 'tcg';
+  /** Tap device names from -netdev tap,ifname=... (absent when the tap came as an fd, as from libvirt). */
+  taps: string[];
+  /** Host socket path of the virtio-serial port named `portName` (the in-guest agent's port). */
+  agentSocket?: string;
+}
+
+/** Splits "a=1,b=2" QEMU option strings; ",," is an escaped comma. JSON (-netdev {...}) is parsed too. */
+function qemuOpts(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value.startsWith('{')) {
+    try {
+      for (const [k, v] of Object.entries(JSON.parse(value) as Record<string, unknown>)) out[k] = String(v);
+    } catch {}
+    return out;
+  }
+  const parts = value.replace(/,,/g, '\u0000').split(',');
+  for (const [i, part] of parts.entries()) {
+    const p = part.split('\u0000').join(',');
+    const eq = p.indexOf('=');
+    if (eq < 0) out[i === 0 ? '' : p] = i === 0 ? p : 'on';
+    else out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseQemuCmdline(raw: string, portName = 'strata.agent'): QemuCmdline {
+  const argv = raw.split('\0').filter((a, i, all) => a !== '' || i < all.length - 1);
+  const res: QemuCmdline = { argv, socketPaths: [], taps: [] };
+  const chardevs = new Map<string, string>();
+  const ports: { chardev: string; name: string }[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!.replace(/^--/, '-');
+    const value = argv[i + 1] ?? '';
+    if (flag === '-enable-kvm') res.accel = 'kvm';
+    else if (flag === '-accel') {
+      const o = qemuOpts(value);
+      const a = o[''] ?? o.accel;
+      if (a === 'kvm' || a === 'tcg') res.accel = a;
+    } else if (flag === '-machine' || flag === '-M') {
+      const a = qemuOpts(value).accel?.split(':')[0];
+      if (a === 'kvm' || a === 'tcg') res.accel ??= a;
+    } else if (flag === '-qmp' || flag === '-monitor') {
+      const m = /^unix:([^,]+)/.exec(value);
+      if (m) res.socketPaths.push(m[1]!);
+    } else if (flag === '-chardev') {
+      const o = qemuOpts(value);
+      if (o.path) {
+        res.socketPaths.push(o.path);
+        if (o.id) chardevs.set(o.id, o.path);
+      }
+    } else if (flag === '-netdev' || flag === '-nic') {
+      const o = qemuOpts(value);
+      if ((o[''] === 'tap' || o.type === 'tap') && o.ifname) res.taps.push(o.ifname);
+    } else if (flag === '-device') {
+      const o = qemuOpts(value);
+      if ((o[''] === 'virtserialport' || o.driver === 'virtserialport') && o.chardev && o.name) {
+        ports.push({ chardev: o.chardev, name: o.name });
+      }
+    }
+  }
+  const port = ports.find((p) => p.name === portName);
+  if (port) res.agentSocket = chardevs.get(port.chardev);
+  return res;
+}

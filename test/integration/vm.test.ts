@@ -1,0 +1,198 @@
+// A real QEMU guest (TCG, Debian cloud kernel, busybox initramfs running the in-guest agent) seen
+// from both sides: the vm collector over QMP + the hypervisor's /proc, the guest collector over
+// the virtio-serial port. Needs qemu-system-x86, busybox-static and cpio (stack/install-apt.sh) and
+// apt access the first time (the kernel .deb is cached in ~/.cache/strata/qemu).
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { GuestCollector, parseGuestConfig } from '../../collectors/guest/index.ts';
+import type { Accumulator } from '../../collectors/types.ts';
+import { parseVmConfig, VmCollector, VmDirectory } from '../../collectors/vm/index.ts';
+import { registry } from '../../lib/metrics.ts';
+import { EntitySample } from '../../schemas/sample.ts';
+import { startTestVm, type TestVm } from '../../stack/qemu.ts';
+
+const UUID = '7f1e2d3c-4b5a-4969-8877-665544332211';
+const NODE = 'vm-test-node';
+
+let vm: TestVm | undefined;
+let dir: string;
+let vmc: VmCollector;
+let guestc: GuestCollector;
+const errors: string[] = [];
+
+async function tick(): Promise<EntitySample[]> {
+  const out: EntitySample[] = [];
+  const acc: Accumulator = {
+    add: (s) => out.push(EntitySample.parse(s)),
+    error: (_source, key) => {
+      if (errors.length < 200) errors.push(key);
+    },
+  };
+  await vmc.gather(acc);
+  await guestc.gather(acc);
+  return out;
+}
+
+/** Ticks once a second until `pick` finds what it wants in a tick's samples. */
+async function waitFor<T>(what: string, pick: (s: EntitySample[]) => T | undefined, timeoutMs = 30_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = pick(await tick());
+    if (got !== undefined) return got;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}; collector errors: ${errors.join(' | ')}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+const byLayer = (layer: string) => (s: EntitySample[]) => s.find((x) => x.entity.layer === layer);
+const c = (s: EntitySample, k: string) => s.counters[k] ?? Number.NaN;
+const guestBusy = (s: EntitySample) => c(s, 'cpu_user_usec_total') + c(s, 'cpu_system_usec_total');
+const guestAll = (s: EntitySample) =>
+  Object.entries(s.counters)
+    .filter(([k]) => /^cpu_(user|nice|system|idle|iowait|irq|softirq|steal)_usec_total$/.test(k))
+    .reduce((a, [, v]) => a + v, 0);
+
+beforeAll(async () => {
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-vmtest-'));
+  vm = await startTestVm({
+    memoryMb: 192,
+    cpus: 1,
+    name: 'strata-it',
+    uuid: UUID,
+    qmpSocket: path.join(dir, 'qmp', 'strata-it.sock'),
+    agentSocket: path.join(dir, 'agent.sock'),
+    workDir: dir,
+  });
+  process.stderr.write(`test VM pid ${vm.pid} (${vm.accel}) ready in ${vm.bootMs} ms\n`);
+  const directory = new VmDirectory();
+  vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+    nodeId: NODE,
+    directory,
+  });
+  guestc = new GuestCollector(parseGuestConfig({}), { directory });
+  await vmc.start();
+  await guestc.start();
+}, 300_000);
+
+afterAll(async () => {
+  await guestc?.shutdown();
+  await vmc?.shutdown();
+  await vm?.stop();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+describe('vm + guest collectors on a real TCG guest', () => {
+  it('discovers the VM over QMP and publishes the vm and guest views, parented', async () => {
+    const vmSample = await waitFor('a vm sample', byLayer('vm'));
+    expect(vmSample.entity).toMatchObject({
+      layer: 'vm',
+      kind: 'qemu',
+      id: UUID,
+      name: 'strata-it',
+      parent: { layer: 'host', id: NODE },
+      labels: { vm_name: 'strata-it', accel: 'tcg' },
+    });
+    expect(c(vmSample, 'cpu_usage_usec_total')).toBeGreaterThan(0);
+    expect(vmSample.gauges.vcpu_count).toBe(1);
+    expect(c(vmSample, 'vcpu_usec_total')).toBeGreaterThan(0);
+    expect(vmSample.gauges.memory_rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(Object.keys(vmSample.devices ?? {})).toEqual(['disk0']);
+
+    const guest = await waitFor('a guest sample', byLayer('guest'));
+    expect(guest.entity).toMatchObject({
+      layer: 'guest',
+      kind: 'guest-agent',
+      id: `${UUID}:guest`,
+      parent: { layer: 'vm', id: vmSample.entity.id },
+    });
+    expect(guest.gauges.cpu_count).toBe(1);
+    expect(guest.gauges.memory_total_bytes).toBeGreaterThan(100 * 1024 * 1024);
+    expect(guest.gauges.memory_total_bytes).toBeLessThan(192 * 1024 * 1024);
+    expect(Object.keys(guest.devices ?? {})).toContain('vda');
+    expect(c(guest, 'psi_cpu_some_usec_total')).toBeGreaterThanOrEqual(0);
+
+    // The balloon driver reports the guest's faults once polling is on.
+    const withBalloon = await waitFor('balloon guest-stats', (s) => {
+      const v = byLayer('vm')(s);
+      return v && v.counters.guest_reported_page_faults_total !== undefined ? v : undefined;
+    });
+    expect(c(withBalloon, 'guest_reported_page_faults_total')).toBeGreaterThan(0);
+    expect(withBalloon.gauges.guest_reported_memory_free_bytes).toBeGreaterThan(0);
+  });
+
+  it('guest CPU grows while a busy loop runs inside the guest', async () => {
+    const idle0 = await waitFor('a fresh guest sample', byLayer('guest'));
+    await new Promise((r) => setTimeout(r, 3000));
+    const idle1 = await waitFor('a fresh guest sample', byLayer('guest'));
+    await vm!.exec('(while :; do :; done) & echo $! > /tmp/busy.pid');
+    try {
+      const busy0 = await waitFor('a fresh guest sample', byLayer('guest'));
+      const vm0 = await waitFor('a vm sample', byLayer('vm'));
+      await new Promise((r) => setTimeout(r, 4000));
+      const busy1 = await waitFor('a fresh guest sample', byLayer('guest'));
+      const vm1 = await waitFor('a vm sample', byLayer('vm'));
+      const idleFrac = (guestBusy(idle1) - guestBusy(idle0)) / (guestAll(idle1) - guestAll(idle0));
+      const busyFrac = (guestBusy(busy1) - guestBusy(busy0)) / (guestAll(busy1) - guestAll(busy0));
+      const vcpuUsec = c(vm1, 'vcpu_usec_total') - c(vm0, 'vcpu_usec_total');
+      process.stderr.write(
+        `guest busy fraction idle ${idleFrac.toFixed(2)}, with busy loop ${busyFrac.toFixed(2)}; ` +
+          `guest user+system grew ${(guestBusy(busy1) - guestBusy(busy0)) / 1000} ms, vCPU thread ${vcpuUsec / 1000} ms\n`,
+      );
+      expect(guestBusy(busy1) - guestBusy(busy0)).toBeGreaterThan(1_000_000);
+      expect(busyFrac).toBeGreaterThan(0.7);
+      expect(busyFrac).toBeGreaterThan(idleFrac + 0.3);
+      expect(vcpuUsec).toBeGreaterThan(1_000_000);
+    } finally {
+      await vm!.exec('kill $(cat /tmp/busy.pid)');
+    }
+  });
+
+  it('vm blockstats and guest diskstats both count the guest reading its disk', async () => {
+    const g0 = await waitFor('a fresh guest sample', byLayer('guest'));
+    const v0 = await waitFor('a vm sample', byLayer('vm'));
+    const r = await vm!.exec('dd if=/dev/vda of=/dev/null bs=4k count=2000 iflag=direct');
+    expect(r.code).toBe(0);
+    const gd = (s: EntitySample, k: string) => s.devices!.vda!.counters[k]!;
+    const vd = (s: EntitySample, k: string) => s.devices!.disk0!.counters[k]!;
+    // The record built while dd ran may still be in flight: wait for one that has all its reads.
+    const g1 = await waitFor('guest diskstats with the 2000 reads', (s) => {
+      const g = byLayer('guest')(s);
+      return g && gd(g, 'reads_completed_total') - gd(g0, 'reads_completed_total') >= 2000 ? g : undefined;
+    });
+    const v1 = await waitFor('QEMU blockstats with the 2000 reads', (s) => {
+      const v = byLayer('vm')(s);
+      return v && vd(v, 'reads_completed_total') - vd(v0, 'reads_completed_total') >= 2000 ? v : undefined;
+    });
+    const guestOps = gd(g1, 'reads_completed_total') - gd(g0, 'reads_completed_total');
+    const qemuOps = vd(v1, 'reads_completed_total') - vd(v0, 'reads_completed_total');
+    expect(guestOps).toBeGreaterThanOrEqual(2000);
+    expect(qemuOps).toBeGreaterThanOrEqual(2000);
+    expect(vd(v1, 'read_bytes_total') - vd(v0, 'read_bytes_total')).toBeGreaterThanOrEqual(2000 * 4096);
+    const guestUs = ((gd(g1, 'read_time_ms_total') - gd(g0, 'read_time_ms_total')) * 1000) / guestOps;
+    const qemuUs = (vd(v1, 'read_time_ns_total') - vd(v0, 'read_time_ns_total')) / 1000 / qemuOps;
+    process.stderr.write(
+      `direct 4K reads: guest-observed ${guestUs.toFixed(1)} µs/op (${guestOps} ops), ` +
+        `QEMU-observed ${qemuUs.toFixed(1)} µs/op (${qemuOps} ops): virtualization adds ${(guestUs - qemuUs).toFixed(1)} µs/op\n`,
+    );
+    expect(qemuUs).toBeGreaterThan(0);
+    // The guest's time per op contains QEMU's: the layer can only add latency.
+    expect(guestUs).toBeGreaterThan(qemuUs);
+  });
+
+  it('does not re-publish a stale record after the guest agent stops', async () => {
+    await waitFor('a fresh guest sample', byLayer('guest'));
+    await vm!.exec('pkill -f strata-guest-agent || killall sh 2>/dev/null; true');
+    // Records already in flight may still arrive; after that, ticks carry no guest sample.
+    await new Promise((r) => setTimeout(r, 3000));
+    await tick();
+    const staleTicks = async () =>
+      (await registry.getSingleMetric('strata_guest_stale_ticks_total')!.get()).values[0]?.value ?? 0;
+    const stale0 = await staleTicks();
+    const later = [await tick(), await tick()].flat();
+    expect(later.filter((s) => s.entity.layer === 'guest')).toEqual([]);
+    expect((await staleTicks()) - stale0).toBe(2);
+    expect(later.some((s) => s.entity.layer === 'vm')).toBe(true);
+  });
+});
