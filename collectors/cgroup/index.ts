@@ -510,6 +510,8 @@ export class CgroupCollector implements Collector {
       let net: string | undefined;
       try {
         net = t.netdev.read();
+        // An fd kept on /proc/PID/net/dev of a pid that exited reads empty: pick another pid.
+        if (net === '') throw new Error('empty net/dev');
       } catch {
         this.openNetdev(t);
         try {

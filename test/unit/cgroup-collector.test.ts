@@ -2,7 +2,8 @@
 // (testdata/capture.sh: a cgroup with a dd + CPU worker, v1 controllers + the unified hierarchy)
 // and a damaged copy (testdata/make-malformed.sh). Expected output beside each step as
 // expected.json (UPDATE_EXPECTED=1 rewrites it).
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { CgroupCollector, classifyCgroup, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
 import { layoutFromMountinfo } from '../../collectors/cgroup/mounts.ts';
@@ -51,7 +52,12 @@ const cases = readdirSync(ROOT).flatMap((c) =>
 describe('cgroup collector on captured trees', () => {
   it('has cases', () => {
     expect(cases.map(([c, s]) => `${c}/${s}`)).toEqual(
-      expect.arrayContaining(['hybrid-dd/step0', 'hybrid-dd/step1', 'malformed/step0']),
+      expect.arrayContaining([
+        'hybrid-dd/step0',
+        'hybrid-dd/step1',
+        'hybrid-dd-as-v1/step0',
+        'malformed/step0',
+      ]),
     );
   });
 
@@ -110,6 +116,39 @@ describe('cgroup collector on captured trees', () => {
     expect(s.counters.cpu_usage_usec_total).toBeUndefined();
     expect(s.counters.cpu_user_usec_total).toBeGreaterThan(0);
     expect(s.devices!.vda!.counters.written_bytes_total).toBeGreaterThan(0);
+  });
+
+  it('pure v1 (same capture without the cgroup2 mount): cpuacct.usage ns → µs, cpuacct.stat ticks → µs, no PSI', async () => {
+    const dir = `${ROOT}hybrid-dd-as-v1/step0`;
+    const { samples, errors, layout } = await collect(dir);
+    expect(layout.mode).toBe('v1');
+    expect(errors).toEqual([]);
+    const s = samples[0]!;
+    expect(s.entity.labels.cgroup_version).toBe('v1');
+    const acct = `${dir}/sys/fs/cgroup/cpuacct/strata-capture`;
+    const ns = Number(readFileSync(`${acct}/cpuacct.usage`, 'utf8'));
+    expect(s.counters.cpu_usage_usec_total).toBe(Math.floor(ns / 1000));
+    const user = Number(/^user (\d+)/m.exec(readFileSync(`${acct}/cpuacct.stat`, 'utf8'))![1]);
+    expect(s.counters.cpu_user_usec_total).toBe(user * 10_000);
+    expect(Object.keys(s.counters).filter((k) => k.startsWith('psi_'))).toEqual([]);
+    expect(s.devices!.vda!.counters.writes_completed_total).toBeGreaterThan(0);
+  });
+
+  it('an unreadable file (EISDIR) is reported with its path; the sample still comes out', async () => {
+    const dir = mkdtempSync(`${tmpdir()}/strata-cg-unreadable-`);
+    try {
+      cpSync(`${ROOT}hybrid-dd/step0`, dir, { recursive: true });
+      const f = `${dir}/sys/fs/cgroup/memory/strata-capture/memory.usage_in_bytes`;
+      rmSync(f);
+      mkdirSync(f); // opens fine, read() fails with EISDIR: a file that exists but cannot be read
+      const { samples, errors } = await collect(dir);
+      expect(errors.map((e) => e.key)).toEqual([`cgroup:${f}:EISDIR`]);
+      expect(samples).toHaveLength(1);
+      expect(samples[0]!.gauges.memory_usage_bytes).toBeUndefined();
+      expect(samples[0]!.counters.cpu_usage_usec_total).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('without include globs the capture cgroup is not a container', async () => {
