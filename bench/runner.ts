@@ -81,7 +81,8 @@ export interface Summary {
 
 export interface LayerStatus {
   layer: LayerName;
-  status: 'ok' | 'unavailable';
+  /** skipped: none of the selected workloads can run in this layer, so it was not even set up. */
+  status: 'ok' | 'unavailable' | 'skipped';
   reason?: string;
   info: Record<string, string>;
 }
@@ -144,8 +145,19 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   });
 
   const statuses: LayerStatus[] = [];
+  const skipped: BenchResult['skipped'] = [];
   const ready: BenchLayer[] = [];
   for (const layer of layers) {
+    const reasons = cases.map((c) => layer.unsupported(c));
+    if (reasons.every((r) => r !== undefined)) {
+      // Nothing to run there (e.g. only network workloads and a VM without a network): don't boot it.
+      const reason = [...new Set(reasons)].join('; ');
+      statuses.push({ layer: layer.name, status: 'skipped', reason, info: layer.info });
+      for (const c of cases)
+        skipped.push({ case: c.id, layer: layer.name, reason: reasons[cases.indexOf(c)]! });
+      progress.note(`layer ${layer.name} skipped: ${reason}`);
+      continue;
+    }
     try {
       progress.note(`setting up layer ${layer.name}...`);
       await layer.setup(cases);
@@ -161,7 +173,6 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   }
 
   const runs: RunRecord[] = [];
-  const skipped: BenchResult['skipped'] = [];
   const mode = config.concurrent ? 'concurrent' : 'sequential';
   const durationS = Math.round(config.durationMs / 1000);
   try {

@@ -65,15 +65,17 @@ export async function renderHtml(result: BenchResult): Promise<string> {
     )
     .join('\n');
   const notes = [
-    ...result.layers.map((l) =>
-      l.status === 'ok'
-        ? `<li><b>${esc(l.layer)}</b>: ${esc(
-            Object.entries(l.info)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ') || 'host processes',
-          )}</li>`
-        : `<li><b>${esc(l.layer)}</b> did not run: ${esc(l.reason ?? '')}</li>`,
-    ),
+    ...result.layers
+      .filter((l) => l.status !== 'skipped')
+      .map((l) =>
+        l.status === 'ok'
+          ? `<li><b>${esc(l.layer)}</b>: ${esc(
+              Object.entries(l.info)
+                .map(([k, v]) => `${k}=${v}`)
+                .join(', ') || 'host processes',
+            )}</li>`
+          : `<li><b>${esc(l.layer)}</b> did not run: ${esc(l.reason ?? '')}</li>`,
+      ),
     ...result.skipped.map((s) => `<li>${esc(s.case)} @ ${esc(s.layer)} skipped: ${esc(s.reason)}</li>`),
     ...result.runs
       .filter((r) => !r.ok)

@@ -46,6 +46,8 @@ export function renderTable(result: BenchResult): string {
   const notes: string[] = [];
   for (const l of result.layers) {
     if (l.status === 'unavailable') notes.push(`layer ${l.layer} did not run: ${l.reason}`);
+    else if (l.status === 'skipped')
+      continue; // its cases are listed as skipped below
     else if (Object.keys(l.info).length) {
       notes.push(
         `layer ${l.layer}: ${Object.entries(l.info)
