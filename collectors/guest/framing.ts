@@ -81,7 +81,15 @@ export class GuestFrameDecoder {
     return out;
   }
 
-  private line(line: string): GuestRecord | undefined {
+  private line(raw: string): GuestRecord | undefined {
+    let line = raw;
+    // A cut record glued to the next header ("...vda 2001 0 16STRATA-GUEST 1 3 ..."): /proc text
+    // never contains the marker, so a header anywhere in a line starts a new record.
+    const at = line.indexOf(HEADER);
+    if (at > 0) {
+      if (!this.current) this.stats.skippedBytes += at;
+      line = line.slice(at);
+    }
     if (line.startsWith(HEADER)) {
       if (this.current) this.stats.truncated++;
       this.current = undefined;
