@@ -21,6 +21,7 @@ import {
   Kafka,
   type KafkaMessage,
   logLevel,
+  Partitioners,
   type Producer,
 } from 'kafkajs';
 import { ConnectionError, errorMessage } from '../../lib/errors.ts';
@@ -152,7 +153,10 @@ export class ProcessorRuntime {
       maxBytesPerPartition: k.maxBytesPerPartition,
       maxWaitTimeInMs: k.maxWaitTime,
     });
-    this.producer = this.kafka.producer({ allowAutoTopicCreation: false });
+    this.producer = this.kafka.producer({
+      allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
     this.admin = this.kafka.admin();
     this.sink = deps.sink ?? buildSink(config);
     this.newPipeline = deps.createPipeline ?? (() => createPipeline(config.pipeline as never));

@@ -12,12 +12,12 @@ import {
   expectedPoints,
   fanOutTicks,
   influxQl,
-  kafkaClient,
   killChild,
   produceTick,
   seriesTimes,
   spawnProcessor,
   storedPoints,
+  testProducer,
   waitFor,
 } from './processor.helpers.ts';
 
@@ -57,7 +57,7 @@ describe('processor crash (kill -9) and restart', () => {
     const log1 = path.join(dir, 'processor-1.log');
     const log2 = path.join(dir, 'processor-2.log');
 
-    const producer = kafkaClient(brokers).producer();
+    const producer = testProducer(brokers);
     await producer.connect();
     const first = spawnProcessor(env, log1, ['--config', configFile]);
     children.push(first);

@@ -4,7 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
 import type { Point } from '../../sinks/point.ts';
@@ -64,6 +64,10 @@ export function expectedPoints(ticks: SampleMessage[][]): Map<string, Point> {
 
 export function kafkaClient(brokers: string): Kafka {
   return new Kafka({ clientId: 'strata-test', brokers: [brokers], logLevel: logLevel.NOTHING });
+}
+
+export function testProducer(brokers: string): Producer {
+  return kafkaClient(brokers).producer({ createPartitioner: Partitioners.DefaultPartitioner });
 }
 
 export async function createTopic(brokers: string, topic: string, numPartitions: number): Promise<void> {

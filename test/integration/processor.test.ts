@@ -19,6 +19,7 @@ import {
   produceTick,
   seriesTimes,
   storedPoints,
+  testProducer,
   waitFor,
 } from './processor.helpers.ts';
 
@@ -51,7 +52,7 @@ describe('strata processor end to end (Kafka → pipeline → InfluxDB, DLQ)', (
     const ticks = fanOutTicks(`e2e-${id}`, NODES, Date.now() - 60_000);
     const expected = expectedPoints(ticks);
 
-    const producer = kafkaClient(brokers).producer();
+    const producer = testProducer(brokers);
     await producer.connect();
     const malformed = [
       { key: 'bad-1', value: 'this is not json {', kind: 'not_json' },
