@@ -102,6 +102,22 @@ export function registerBenchCommand(program: Command): void {
     });
 }
 
+const FLAG_OF: Record<string, string> = {
+  workloads: '--workload',
+  cmd: '--cmd',
+  layers: '--layers',
+  repeats: '--repeats',
+  durationMs: '--duration',
+  outDir: '--out',
+  influxUrl: '--influx-url (INFLUX_URL)',
+  influxDatabase: '--influx-database',
+  dockerHost: '--docker-host (DOCKER_HOST)',
+  image: '--image',
+  vmAccel: '--vm-accel',
+  vmMemoryMb: '--vm-memory-mb',
+  ioSizeMb: '--io-size-mb',
+};
+
 function intFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${flag}: "${value}" is not a whole number`);
@@ -146,10 +162,8 @@ async function defaultDockerHost(): Promise<string | undefined> {
 }
 
 async function runBenchCommand(flags: BenchFlags): Promise<void> {
-  const [{ BenchConfig, LAYER_NAMES, WORKLOADS, VM_ACCELS }, { parseConfig }] = await Promise.all([
-    import('../bench/config.ts'),
-    import('../lib/config.ts'),
-  ]);
+  const [{ BenchConfig, LAYER_NAMES, WORKLOADS, VM_ACCELS }, { parseConfig, parseDuration }] =
+    await Promise.all([import('../bench/config.ts'), import('../lib/config.ts')]);
   if (flags.cmd !== undefined && flags.workload !== undefined) {
     throw new ConfigError(
       '--cmd and --workload exclude each other; pass one (--cmd runs your command as the workload)',
@@ -161,7 +175,7 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
     cmd: flags.cmd,
     layers: listFlag(flags.layers, '--layers', LAYER_NAMES),
     repeats: intFlag(flags.repeats, '--repeats'),
-    durationMs: flags.duration,
+    durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration, '--duration'),
     concurrent: flags.concurrent,
     outDir: flags.out,
     influxUrl,
@@ -177,11 +191,25 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
       oneOf(flags.progress, '--progress', ['bar', 'lines', 'none']) ??
       (process.stderr.isTTY ? 'bar' : 'lines'),
   };
-  const config = parseConfig(
-    BenchConfig,
-    Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
-    'bench',
-  );
+  if (input.durationMs !== undefined && (input.durationMs < 1000 || input.durationMs > 3_600_000)) {
+    throw new ConfigError(`--duration: ${flags.duration} is out of range; use 1s to 1h (e.g. --duration 5s)`);
+  }
+  let config: import('../bench/config.ts').BenchConfig;
+  try {
+    config = parseConfig(
+      BenchConfig,
+      Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)),
+      'bench',
+    );
+  } catch (err) {
+    // Name the flag the user typed, not the config key behind it.
+    if (err instanceof ConfigError) {
+      let msg = err.message;
+      for (const [key, flag] of Object.entries(FLAG_OF)) msg = msg.replaceAll(`bench.${key}`, flag);
+      throw new ConfigError(msg.replace('invalid configuration in bench:', 'invalid strata bench flags:'));
+    }
+    throw err;
+  }
   const [{ runBench }, { renderTable }, { writeFiles, writeInflux }, { renderHtml }] = await Promise.all([
     import('../bench/runner.ts'),
     import('../bench/report/table.ts'),
