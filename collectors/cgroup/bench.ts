@@ -1,5 +1,5 @@
 // Measures the cgroup collector's per-tick CPU cost per container on real cgroups:
-//   npx tsx collectors/cgroup/bench.ts [count=50]   (root; creates and removes /strata-bench-PID/*)
+//   npx tsx collectors/cgroup/bench.ts [count=50]   (root; creates and removes /strata-bench-PID/*; PRESSURE=0 skips PSI)
 // Each cgroup gets one sleeping process. Prints CPU µs per entity-sample (user+system).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -8,9 +8,16 @@ import { CgroupCollector, parseCgroupConfig } from './index.ts';
 const count = Number(process.argv[2] ?? 50);
 const parent = `strata-bench-${process.pid}`;
 const make = () =>
-  new CgroupCollector(parseCgroupConfig({ include: [`/${parent}/*`], docker: { enabled: false } }), {
-    nodeId: 'bench',
-  });
+  new CgroupCollector(
+    parseCgroupConfig({
+      include: [`/${parent}/*`],
+      docker: { enabled: false },
+      pressure: process.env.PRESSURE !== '0',
+    }),
+    {
+      nodeId: 'bench',
+    },
+  );
 const probe = make();
 const l = probe.layout;
 const roots =

@@ -60,19 +60,31 @@ function scanNumber(text: string, pos: number, end: number): number {
   const start = i;
   let value = 0;
   let plain = true;
+  let fracDigits = -1; // -1: no '.' seen
   while (i < end) {
     const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) value = value * 10 + (c - 48);
-    else if (isSpace(c)) break;
-    else plain = false; // '.', '-', 'e', garbage: let Number() decide below
+    if (c >= 48 && c <= 57) {
+      value = value * 10 + (c - 48);
+      if (fracDigits >= 0) fracDigits++;
+    } else if (isSpace(c)) break;
+    else if (c === 46 /* . */ && fracDigits < 0) fracDigits = 0;
+    else plain = false; // '-', 'e', garbage: let Number() decide below
     i++;
   }
   cursor = i;
   if (i === start) return Number.NaN;
-  if (plain) return value;
+  if (plain) {
+    if (fracDigits < 0) return value;
+    // "3.63" → 363 / 100: one correctly rounded division gives the same double as Number("3.63").
+    if (fracDigits > 0 && fracDigits < POW10.length && value <= Number.MAX_SAFE_INTEGER) {
+      return value / POW10[fracDigits]!;
+    }
+  }
   const n = Number(text.slice(start, i));
   return Number.isFinite(n) ? n : Number.NaN;
 }
+
+const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 
 /** End of the line starting at `pos` (index of '\n' or text.length). */
 function lineEnd(text: string, pos: number): number {
@@ -472,6 +484,19 @@ export function defaultIncludeInterface(name: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // /proc/pressure/* and cgroup v2 *.pressure
 
+// Metric names built once: template strings per tick would allocate and re-intern every key.
+const PSI_NAMES = {
+  cpu: psiNames('cpu'),
+  io: psiNames('io'),
+  memory: psiNames('memory'),
+} as const;
+function psiNames(r: string) {
+  return {
+    some: [`psi_${r}_some_usec_total`, `psi_${r}_some_avg10_pct`],
+    full: [`psi_${r}_full_usec_total`, `psi_${r}_full_avg10_pct`],
+  } as const;
+}
+
 /**
  * PSI: `some avg10=0.12 avg60=… avg300=… total=<µs>` and `full …`. Emits
  * psi_<res>_{some,full}_usec_total and psi_<res>_{some,full}_avg10_pct. The host's cpu "full" line
@@ -513,8 +538,9 @@ export function parsePressure(
       continue;
     }
     lines++;
-    o.counters[`psi_${resource}_${kind}_usec_total`] = total;
-    o.gauges[`psi_${resource}_${kind}_avg10_pct`] = avg10;
+    const names = PSI_NAMES[resource][kind];
+    o.counters[names[0]] = total;
+    o.gauges[names[1]] = avg10;
   }
   if (lines === 0 && text.trim() === '') problems.push(`pressure/${resource}: empty file`);
   return o;
