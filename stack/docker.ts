@@ -252,7 +252,8 @@ async function ensureBridge(runDir: string): Promise<{ bridge: string; subnet: s
   return { bridge, subnet };
 }
 
-async function deleteBridge(bridge: string): Promise<void> {
+/** Deletes our bridge if it exists (nothing else is named strata<hash>). */
+export async function deleteBridge(bridge: string): Promise<void> {
   const ip = which('ip');
   if (ip) await runCommand(ip, ['link', 'del', bridge]).catch(() => {});
 }

@@ -14,7 +14,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { stopDockerd } from '../../stack/docker.ts';
+import { bridgeName, deleteBridge, stopDockerd } from '../../stack/docker.ts';
 import {
   createTopics,
   DEFAULT_DOCKER_IMAGE,
@@ -36,7 +36,7 @@ import {
   toState,
   writeState,
 } from '../../stack/index.ts';
-import { pidAlive, pidIsOurs, stopPid } from '../../stack/util.ts';
+import { killPid, pidAlive, pidCommandLine, pidsWithMarker } from '../../stack/util.ts';
 import './provided-context.ts';
 
 const log = (line: string) => process.stderr.write(`[strata global-stack] ${line}\n`);
@@ -186,12 +186,19 @@ async function sweepStaleRuns(runsDir: string): Promise<void> {
     const state = readState(dir);
     const ownerGone = state.ownerPid !== undefined ? !pidAlive(state.ownerPid) : ageMs(dir) > 3_600_000;
     if (!ownerGone) continue;
-    for (const [service, entry] of Object.entries(state.services)) {
-      if (!entry || !pidIsOurs(entry.pid, entry.marker)) continue;
-      log(`${service}: stopping orphan pid ${entry.pid} of a killed test run (${dir})`);
-      if (service === 'docker') await stopDockerd(entry.pid, entry.marker, entry.bridge);
-      else await stopPid(entry.pid, entry.marker, 20_000);
+    // Everything this run started carries its dir in its command line (config file, exec root),
+    // including a service killed before its PID reached the state file.
+    const dockerRunDir = path.join(dir, 'docker', 'docker-run');
+    for (const pid of pidsWithMarker(dir)) {
+      if (!pidCommandLine(pid)?.includes('dockerd')) continue;
+      log(`docker: stopping orphan dockerd ${pid} of a killed test run (${dir})`);
+      await stopDockerd(pid, dockerRunDir, undefined);
     }
+    for (const pid of pidsWithMarker(dir)) {
+      log(`stopping orphan pid ${pid} of a killed test run: ${pidCommandLine(pid)?.slice(0, 80)}`);
+      await killPid(pid, dir);
+    }
+    await deleteBridge(bridgeName(dockerRunDir));
     rmSync(dir, { recursive: true, force: true });
   }
 }
