@@ -24,7 +24,7 @@ for (let i = 0; i < N; i++) c.gatherSync(acc);
 const cpu = process.cpuUsage(t0);
 const wall = Number(process.hrtime.bigint() - h0) / 1e3;
 console.log(
-  `host gather: ${((cpu.user + cpu.system) / N).toFixed(1)} µs CPU/tick (user ${(cpu.user / N).toFixed(1)}, sys ${(cpu.system / N).toFixed(1)}), wall ${(wall / N).toFixed(1)} µs, errors ${errs}`,
+  `host gather: ${((cpu.user + cpu.system) / N).toFixed(1)} µs CPU/tick (user ${(cpu.user / N).toFixed(1)}, sys ${(cpu.system / N).toFixed(1)}), wall ${(wall / N).toFixed(1)} µs, ${n} samples, errors ${errs}`,
 );
 
 // parse only
