@@ -267,7 +267,7 @@ num.io.threads=4
 function adminClient(brokers: string) {
   return new Kafka({
     clientId: 'strata-stack',
-    brokers: [brokers],
+    brokers: brokers.split(',').map((b) => b.trim()),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 2000,
     requestTimeout: 5000,
@@ -295,7 +295,7 @@ export async function createTopics(
 ): Promise<void> {
   const admin = new Kafka({
     clientId: 'strata-stack',
-    brokers: [brokers],
+    brokers: brokers.split(',').map((b) => b.trim()),
     logLevel: logLevel.NOTHING,
     retry: { retries: 5 },
   }).admin();
