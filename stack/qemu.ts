@@ -34,6 +34,10 @@ export const GUEST_MODULES = [
   'virtio_console',
   'virtio_blk',
   'virtio_balloon',
+  // virtio_net needs the failover pair first (its modinfo depends=virtio_ring,virtio,net_failover).
+  'failover',
+  'net_failover',
+  'virtio_net',
 ] as const;
 
 const KERNEL_META_PACKAGE = 'linux-image-cloud-amd64';
@@ -137,7 +141,15 @@ async function exists(p: string): Promise<boolean> {
 
 async function fetchKernel(cacheDir: string, pkg: string): Promise<string> {
   const dir = path.join(cacheDir, `kernel-${pkg}`);
-  if (await exists(path.join(dir, 'vmlinuz'))) return dir;
+  const complete = async () => {
+    for (const f of ['vmlinuz', ...GUEST_MODULES.map((m) => `modules/${m}.ko`)]) {
+      if (!(await exists(path.join(dir, f)))) return false;
+    }
+    return true;
+  };
+  if (await complete()) return dir;
+  // A cache from an older module list: extract again.
+  await fs.rm(dir, { recursive: true, force: true });
   await requireTool('apt-get', 'apt');
   await requireTool('dpkg', 'dpkg');
   const work = await fs.mkdtemp(path.join(cacheDir, '.kernel-'));
@@ -168,7 +180,7 @@ async function fetchKernel(cacheDir: string, pkg: string): Promise<string> {
       }
     }
     await fs.rename(stage, dir).catch(async (err) => {
-      if (!(await exists(path.join(dir, 'vmlinuz')))) throw err; // another process won the race
+      if (!(await complete())) throw err; // else another process won the race
     });
     return dir;
   } finally {
@@ -197,7 +209,13 @@ async function buildInitramfs(cacheDir: string, kernelDir: string, pkg: string):
     fs.readFile(AGENT_SCRIPT),
     fs.readFile(busybox),
   ]);
-  const hash = createHash('sha256').update(init).update(agent).update(bb).update(pkg).digest('hex');
+  const hash = createHash('sha256')
+    .update(init)
+    .update(agent)
+    .update(bb)
+    .update(pkg)
+    .update(GUEST_MODULES.join(','))
+    .digest('hex');
   const out = path.join(cacheDir, `initramfs-${hash.slice(0, 16)}.cpio.gz`);
   if (await exists(out)) return out;
   const work = await fs.mkdtemp(path.join(cacheDir, '.initramfs-'));
@@ -215,6 +233,7 @@ async function buildInitramfs(cacheDir: string, kernelDir: string, pkg: string):
         path.join(root, 'lib/modules', `${mod}.ko`),
       );
     }
+    await fs.writeFile(path.join(root, 'lib/modules/order'), `${GUEST_MODULES.join('\n')}\n`);
     const tmpOut = path.join(work, 'initramfs.cpio.gz');
     await execFileP('sh', [
       '-c',
@@ -270,6 +289,12 @@ export interface TestVmOptions {
   uuid?: string;
   /** tcg by default: nested KVM on the dev machines does not boot stock kernels (DESIGN.md). */
   accel?: 'tcg' | 'kvm';
+  /**
+   * Host tap device to create and attach as a virtio-net NIC (eth0 in the guest). Needs
+   * CAP_NET_ADMIN; QEMU creates the tap (-netdev tap,ifname=...,script=no). The vm collector finds
+   * it by that ifname on the command line.
+   */
+  tap?: string;
   /** The in-guest agent's interval in seconds. */
   agentIntervalS?: number;
   /** Wait until the guest's /init reports ready (default true). */
@@ -370,6 +395,14 @@ export async function startTestVm(opts: TestVmOptions): Promise<TestVm> {
     'virtio-blk-pci,drive=disk0,id=vd0',
     '-device',
     'virtio-balloon-pci,id=balloon0',
+    ...(opts.tap
+      ? [
+          '-netdev',
+          `tap,id=net0,ifname=${opts.tap},script=no,downscript=no`,
+          '-device',
+          'virtio-net-pci,netdev=net0,id=nic0',
+        ]
+      : []),
     ...(opts.extraArgs ?? []),
   ];
   const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -67,5 +67,8 @@ while :; do
   # record on the wire. A virtio-serial write blocks while no host program is connected to the
   # port's socket: `timeout` drops the record instead, so the host never receives a stale backlog.
   timeout 2 cat "$TMP" >"$PORT" 2>/dev/null
-  sleep "$INTERVAL"
+  # Sleep what is left of the interval, so records keep the cadence however long building and
+  # writing took (a busy or emulated guest needs a noticeable part of a second for it).
+  read -r now _ </proc/uptime
+  sleep "$(awk -v i="$INTERVAL" -v a="$up" -v b="$now" 'BEGIN { r = i - (b - a); if (r < 0.05) r = 0.05; printf "%.2f", r }')"
 done

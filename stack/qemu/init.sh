@@ -15,8 +15,10 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /tmp && mount -t tmpfs tmp /tmp
+ip link set lo up 2>/dev/null
 
-for m in virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_console virtio_blk virtio_balloon; do
+# /lib/modules/order is written by stack/qemu.ts from GUEST_MODULES (dependency order).
+for m in $(cat /lib/modules/order); do
   insmod "/lib/modules/$m.ko" || echo "strata-init: insmod $m failed"
 done
 

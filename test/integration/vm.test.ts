@@ -2,9 +2,11 @@
 // from both sides: the vm collector over QMP + the hypervisor's /proc, the guest collector over
 // the virtio-serial port. Needs qemu-system-x86, busybox-static and cpio (stack/install-apt.sh) and
 // apt access the first time (the kernel .deb is cached in ~/.cache/strata/qemu).
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GuestCollector, parseGuestConfig } from '../../collectors/guest/index.ts';
 import type { Accumulator } from '../../collectors/types.ts';
@@ -13,8 +15,13 @@ import { registry } from '../../lib/metrics.ts';
 import { EntitySample } from '../../schemas/sample.ts';
 import { startTestVm, type TestVm } from '../../stack/qemu.ts';
 
+const execFileP = promisify(execFile);
+
 const UUID = '7f1e2d3c-4b5a-4969-8877-665544332211';
 const NODE = 'vm-test-node';
+// A tap of this test's own (QEMU creates it; needs root / CAP_NET_ADMIN), on a /30 of its own.
+const TAP = `stv${process.pid % 100_000}`;
+const NET = `10.203.${process.pid % 250}`;
 
 let vm: TestVm | undefined;
 let dir: string;
@@ -64,6 +71,7 @@ beforeAll(async () => {
     qmpSocket: path.join(dir, 'qmp', 'strata-it.sock'),
     agentSocket: path.join(dir, 'agent.sock'),
     workDir: dir,
+    tap: TAP,
   });
   process.stderr.write(`test VM pid ${vm.pid} (${vm.accel}) ready in ${vm.bootMs} ms\n`);
   const directory = new VmDirectory();
@@ -179,6 +187,34 @@ describe('vm + guest collectors on a real TCG guest', () => {
     expect(qemuUs).toBeGreaterThan(0);
     // The guest's time per op contains QEMU's: the layer can only add latency.
     expect(guestUs).toBeGreaterThan(qemuUs);
+  });
+
+  it('the tap at the host and eth0 in the guest count the same packets', async () => {
+    await execFileP('ip', ['addr', 'add', `${NET}.1/30`, 'dev', TAP]);
+    await execFileP('ip', ['link', 'set', TAP, 'up']);
+    const up = await vm!.exec(
+      `ip addr add ${NET}.2/30 dev eth0 && ip link set eth0 up && ping -c 3 -w 10 ${NET}.1`,
+    );
+    expect(up.code).toBe(0);
+    const g0 = await waitFor('a fresh guest sample', byLayer('guest'));
+    const v0 = await waitFor('a vm sample with the tap', (s) => {
+      const v = byLayer('vm')(s);
+      return v?.interfaces?.[TAP] ? v : undefined;
+    });
+    const ping = await vm!.exec(`ping -c 40 -i 0.05 -q ${NET}.1`);
+    expect(ping.output).toMatch(/40 packets transmitted, 40 packets received/);
+    const tx = (s: EntitySample) => s.interfaces!.eth0!.counters.tx_packets_total!;
+    const g1 = await waitFor('guest eth0 with the pings', (s) => {
+      const g = byLayer('guest')(s);
+      return g && tx(g) - tx(g0) >= 40 ? g : undefined;
+    });
+    const v1 = await waitFor('a vm sample', byLayer('vm'));
+    const tapRx = (s: EntitySample) => s.interfaces![TAP]!.counters.rx_packets_total!;
+    const tapTx = (s: EntitySample) => s.interfaces![TAP]!.counters.tx_packets_total!;
+    // The tap's rx is what the guest sent; its tx what the host sent to the guest.
+    expect(tapRx(v1) - tapRx(v0)).toBeGreaterThanOrEqual(40);
+    expect(tapTx(v1) - tapTx(v0)).toBeGreaterThanOrEqual(40);
+    expect(Math.abs(tapRx(v1) - tapRx(v0) - (tx(g1) - tx(g0)))).toBeLessThanOrEqual(4);
   });
 
   it('does not re-publish a stale record after the guest agent stops', async () => {
