@@ -192,6 +192,11 @@ export class CgroupCollector implements Collector {
     return this.targets.size;
   }
 
+  /** The cgroup paths of the containers currently known (after the last discovery). */
+  cgroupPaths(): string[] {
+    return [...this.targets.keys()];
+  }
+
   async gather(acc: Accumulator): Promise<void> {
     const now = Date.now();
     if (this.rescanNow || now - this.lastScan >= this.config.discovery_interval) {

@@ -139,7 +139,8 @@ describe('cgroup collector on live cgroups', () => {
     const a2 = second.samples.get(`/${PARENT}/a`);
     expect(a1?.entity).toMatchObject({ layer: 'container', kind: 'cgroup', name: `/${PARENT}/a` });
     expect(second.samples.has(`/${PARENT}/b`)).toBe(true);
-    expect(second.errors).toEqual([]);
+    // other engineers' containers may share this machine: only ours are asserted
+    expect(second.errors.filter((e) => e.key.includes(PARENT))).toEqual([]);
     expect(a2!.counters.cpu_usage_usec_total).toBeGreaterThan(a1!.counters.cpu_usage_usec_total!);
     const writes = (s: EntitySample) =>
       Object.values(s.devices ?? {}).reduce((n, d) => n + (d.counters.writes_completed_total ?? 0), 0);
@@ -155,14 +156,17 @@ describe('cgroup collector on live cgroups', () => {
     const c = collector();
     await c.start();
     c.discover();
-    expect(c.size).toBe(3);
+    const ours = c.cgroupPaths().filter((p) => p.startsWith(`/${PARENT}/`));
+    expect(ours.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/c`]);
     const before = await metricValue('strata_collector_cgroup_vanished_total');
     for (const d of [...hierarchyDirs].reverse()) rmdirSync(cg(d, 'c'));
     const { samples, errors } = await gather(c);
     await c.shutdown();
-    expect(errors).toEqual([]);
-    expect([...samples.keys()].sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`]);
-    expect(await metricValue('strata_collector_cgroup_vanished_total')).toBe(before + 1);
+    expect(errors.filter((e) => e.key.includes(PARENT))).toEqual([]);
+    const got = [...samples.keys()].filter((id) => id.startsWith(`/${PARENT}/`));
+    expect(got.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`]);
+    // ≥: another engineer's container vanishing in the same tick would also count
+    expect(await metricValue('strata_collector_cgroup_vanished_total')).toBeGreaterThanOrEqual(before + 1);
   });
 
   it('a garbage file over a real cgroup file is reported once per problem; both entities still come out', async () => {
@@ -182,8 +186,9 @@ describe('cgroup collector on live cgroups', () => {
     mounted.pop();
     expect(samples.has(`/${PARENT}/a`)).toBe(true);
     expect(samples.has(`/${PARENT}/b`)).toBe(true);
-    expect(errors.length).toBeGreaterThan(0);
-    for (const e of errors) expect(e.key).toContain(`/${PARENT}/b`);
-    expect(errors.map((e) => e.message).join('\n')).toMatch(/not a number|expected "key value"/);
+    const ours = errors.filter((e) => e.key.includes(PARENT));
+    expect(ours.length).toBeGreaterThan(0);
+    for (const e of ours) expect(e.key).toContain(`/${PARENT}/b`);
+    expect(ours.map((e) => e.message).join('\n')).toMatch(/total_pgfault: not a number|usage_usec/);
   });
 });
