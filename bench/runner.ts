@@ -47,6 +47,10 @@ export interface RunRecord {
   client_cpu_usec?: number;
   /** The workload's CPU as accounted inside the layer (the guest's own view in a VM). */
   inner_cpu_usec?: number;
+  /** VM only: CPU µs of the vCPU threads during the run (collectors/vm vcpu_usec_total). */
+  vcpu_usec?: number;
+  /** VM only: QEMU process CPU ÷ vCPU-thread CPU (the hypervisor's CPU per guest CPU, DESIGN.md). */
+  qemu_per_vcpu?: number;
   cpu_per_op_us?: number;
   cpu_source?: string;
 }
@@ -297,12 +301,16 @@ async function runOne(a: RunOneArgs): Promise<RunRecord> {
     let layerCpu: number | undefined;
     let clientCpu: number | undefined;
     let innerCpu: number | undefined;
+    let vcpu: number | undefined;
     if (c.kind === 'single') {
       const before = await session.hostCpuUsec();
+      const vBefore = await session.vcpuUsec?.();
       const r = await session.exec(c.command(caseContext(session, config, a.durationS)), {
         timeoutMs: timeoutFor(config),
       });
+      const vAfter = await session.vcpuUsec?.();
       const after = await session.hostCpuUsec();
+      if (vBefore !== undefined && vAfter !== undefined) vcpu = vAfter - vBefore;
       if (r.code !== 0) throw new Error(`exit ${r.code}: ${tail(r.output)}`);
       measured = c.parse(r.output, r.wallMs);
       innerCpu = r.procCpuUsec;
@@ -352,6 +360,8 @@ async function runOne(a: RunOneArgs): Promise<RunRecord> {
       ...(layerCpu !== undefined ? { layer_cpu_usec: layerCpu } : {}),
       ...(clientCpu !== undefined ? { client_cpu_usec: clientCpu } : {}),
       ...(innerCpu !== undefined ? { inner_cpu_usec: innerCpu } : {}),
+      ...(vcpu !== undefined ? { vcpu_usec: vcpu } : {}),
+      ...(vcpu && layerCpu ? { qemu_per_vcpu: layerCpu / vcpu } : {}),
       ...(measured.ops > 0 && cpu > 0 ? { cpu_per_op_us: cpu / measured.ops } : {}),
     };
     if (measured.latency) {

@@ -23,6 +23,7 @@ import {
   waitTcp,
   which,
 } from './common.ts';
+import { cgroupCollectorProbe } from './probe.ts';
 import { type BenchLayer, type CaseSession, LayerUnavailableError, type ServerHandle } from './types.ts';
 
 const log = componentLogger('bench.container');
@@ -143,9 +144,14 @@ export class ContainerLayer implements BenchLayer {
     const run = await this.docker_(args, 60_000);
     if (run.code !== 0) this.unavailable(`docker run failed: ${run.stderr.trim().slice(0, 400)}`);
     this.live.add(name);
+    const probes: CgroupCpu[] = [];
     try {
-      const pid = Number((await this.docker_(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim());
-      const cg = await cgroupCpuReader(pid);
+      const [pidText, id] = (await this.docker_(['inspect', '-f', '{{.State.Pid}} {{.Id}}', name])).stdout
+        .trim()
+        .split(' ');
+      const pid = Number(pidText);
+      const cg = await containerCpu(pid, id ?? '', this.opts.dockerHost);
+      probes.push(cg);
       let hostPort = NAT_PORT;
       if (nat) {
         const p = await this.docker_(['port', name, `${NAT_PORT}/tcp`]);
@@ -206,12 +212,14 @@ export class ContainerLayer implements BenchLayer {
           return handle;
         },
         close: async () => {
+          for (const p of probes) await p.close?.();
           await this.docker_(['rm', '-f', name]);
           this.live.delete(name);
         },
       };
       return session;
     } catch (err) {
+      for (const p of probes) await p.close?.();
       await this.docker_(['rm', '-f', name]);
       this.live.delete(name);
       throw err;
@@ -245,6 +253,25 @@ export async function findDockerProxy(port: number): Promise<number | undefined>
 interface CgroupCpu {
   source: string;
   read(): Promise<number | undefined>;
+  close?(): Promise<void>;
+}
+
+/** The project's cgroup collector when it sees the container, else the cgroup files read here. */
+async function containerCpu(pid: number, containerId: string, dockerHost: string): Promise<CgroupCpu> {
+  try {
+    const probe = await cgroupCollectorProbe(containerId, dockerHost);
+    if (probe) {
+      return {
+        source: probe.source,
+        read: async () => (await probe.read())?.cpu_usage_usec_total,
+        close: () => probe.close(),
+      };
+    }
+    log.warn({ containerId }, 'collectors/cgroup does not report the container; reading its cgroup directly');
+  } catch (err) {
+    log.warn({ err: String(err) }, 'collectors/cgroup failed; reading the container cgroup directly');
+  }
+  return cgroupCpuReader(pid);
 }
 
 /**

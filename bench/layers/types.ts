@@ -48,6 +48,8 @@ export interface CaseSession {
    * QEMU process. Undefined for native, whose cost is the processes' own accounting.
    */
   hostCpuUsec(): Promise<number | undefined>;
+  /** CPU µs of the VM's vCPU threads so far (the guest's share of the QEMU process), VMs only. */
+  vcpuUsec?(): Promise<number | undefined>;
   /** Where this number comes from, for the report ("cgroup v1 cpuacct.usage /docker/ab12"...). */
   cpuSource: string;
   close(): Promise<void>;

@@ -13,6 +13,7 @@ import { errorMessage } from '../../lib/errors.ts';
 import { componentLogger } from '../../lib/log.ts';
 import type { WorkloadCase } from '../workloads/index.ts';
 import { pidCpuUsec, runProcess, sharedLibraries, shellQuote, takeStatMarker, which } from './common.ts';
+import { type CounterProbe, vmCollectorProbe } from './probe.ts';
 import { type BenchLayer, type CaseSession, LayerUnavailableError } from './types.ts';
 
 const log = componentLogger('bench.vm');
@@ -32,6 +33,7 @@ export class VmLayer implements BenchLayer {
   readonly name = 'vm' as const;
   readonly info: Record<string, string> = {};
   private vm: TestVm | undefined;
+  private probe: CounterProbe | undefined;
 
   constructor(private readonly opts: VmLayerOptions) {}
 
@@ -85,7 +87,7 @@ export class VmLayer implements BenchLayer {
           agentSocket: path.join(dir, 'agent.sock'),
           diskImage: bundle,
           assets,
-          bootTimeoutMs: accel === 'kvm' && tries.length > 1 ? 60_000 : 240_000,
+          bootTimeoutMs: accel === 'kvm' && tries.length > 1 ? 30_000 : 240_000,
           extraArgs: [
             '-drive',
             `file=${ioDisk},format=raw,if=none,id=disk1,cache=none,aio=threads`,
@@ -96,7 +98,7 @@ export class VmLayer implements BenchLayer {
         break;
       } catch (err) {
         if (accel === 'kvm' && tries.length > 1) {
-          this.info.kvm = `tried, guest did not boot: ${errorMessage(err).split('\n')[0]}`;
+          this.info.kvm = `tried, guest did not boot: ${errorMessage(err).split(/[;\n]/)[0]}`;
           log.warn({ err: errorMessage(err) }, 'KVM guest did not boot; falling back to TCG');
           continue;
         }
@@ -114,6 +116,15 @@ export class VmLayer implements BenchLayer {
     });
     if (unpack.code !== 0)
       this.unavailable(`unpacking the tool bundle in the guest failed: ${unpack.output}`);
+    try {
+      this.probe = await vmCollectorProbe(vm.qmpSocket);
+    } catch (err) {
+      log.warn(
+        { err: errorMessage(err) },
+        'collectors/vm failed; reading the QEMU process /proc/PID/stat directly',
+      );
+    }
+    this.info.cpu_from = this.probe ? 'collectors/vm' : `/proc/${vm.pid}/stat`;
     const sizes = await vm.exec('cat /sys/block/vdb/size', { timeoutMs: 10_000 });
     if (Number(sizes.output.trim()) * 512 !== this.opts.ioSizeMb * 1024 * 1024) {
       this.unavailable(`the guest's /dev/vdb is not the ${this.opts.ioSizeMb} MiB I/O disk: ${sizes.output}`);
@@ -163,8 +174,12 @@ export class VmLayer implements BenchLayer {
     return {
       ioPath: '/dev/vdb',
       ioIsDevice: true,
-      cpuSource: `/proc/${vm.pid}/stat of the QEMU process (utime+stime); guest view from the guest's /proc`,
-      hostCpuUsec: () => pidCpuUsec(vm.pid),
+      cpuSource: this.probe
+        ? `${this.probe.source}; guest view from the guest's /proc`
+        : `/proc/${vm.pid}/stat of the QEMU process (utime+stime); guest view from the guest's /proc`,
+      hostCpuUsec: async () =>
+        this.probe ? (await this.probe.read())?.cpu_usage_usec_total : pidCpuUsec(vm.pid),
+      ...(this.probe ? { vcpuUsec: async () => (await this.probe?.read())?.vcpu_usec_total } : {}),
       exec: async (argv, o) => {
         const line =
           `cd /tmp; PATH=/w/bin:$PATH; export PATH; ${shellQuote(argv)}; rc=$?; ` +
@@ -188,6 +203,8 @@ export class VmLayer implements BenchLayer {
   }
 
   async close(): Promise<void> {
+    await this.probe?.close();
+    this.probe = undefined;
     await this.vm?.stop();
     this.vm = undefined;
   }

@@ -29,6 +29,8 @@ const RUN_COLUMNS: (keyof RunRecord)[] = [
   'layer_cpu_usec',
   'client_cpu_usec',
   'inner_cpu_usec',
+  'vcpu_usec',
+  'qemu_per_vcpu',
   'cpu_per_op_us',
   'cpu_source',
   'error',
@@ -131,6 +133,8 @@ export function benchPoints(result: BenchResult): Point[] {
       'layer_cpu_usec',
       'client_cpu_usec',
       'inner_cpu_usec',
+      'vcpu_usec',
+      'qemu_per_vcpu',
       'cpu_per_op_us',
     ] as const) {
       num(k);
