@@ -16,8 +16,14 @@ export const NoisyNeighborConfig = z.strictObject({
   ratioThreshold: z.number().gte(1).default(2),
   /** ... and rises by at least this much io stall (stalled s per s) ... */
   minStallIncreaseRatio: z.number().nonnegative().default(0.05),
-  /** ... (or, for per-op latency evidence, by at least this many ms per op). */
-  minLatencyIncreaseMs: z.number().nonnegative().default(1),
+  /**
+   * ... or its per-op latency rises by at least this many ms per op (with the same z and ratio
+   * tests). Per-op latency: QMP time per op for VMs; ms stalled on I/O (PSI) per op issued for
+   * containers.
+   */
+  minLatencyIncreaseMs: z.number().nonnegative().default(0.25),
+  /** Minimum ops a tenant issues in a window for its per-op latency to be judged at all. */
+  minTenantOpsPerWindow: z.number().nonnegative().default(10),
   /** Floor on the baseline standard deviation, so a perfectly steady baseline does not fire on noise. */
   minStallSd: z.number().nonnegative().default(0.01),
   /** A tenant whose share of the device's IOPS or bytes over the window reaches this dominates it. */

@@ -59,6 +59,7 @@ interface TickRecord {
   bytes: Map<string, number>;
   stall: Map<string, number>;
   deviceOps: number | undefined;
+  deviceBytes: number | undefined;
   /** The tick's interval (s). */
   dtS: number;
 }
@@ -184,15 +185,23 @@ export class NoisyNeighborStage {
       }
       if (v.layer === 'container') {
         if (v.devices === undefined) continue;
+        let tenantOps = 0;
         for (const [dev, f] of v.devices) {
           const iops = num(f, 'iops');
           if (iops === undefined) continue;
+          tenantOps += iops * v.dtS;
           const rec = record(tick, dev);
           rec.ops.set(t.key, iops * v.dtS);
           rec.bytes.set(
             t.key,
             ((num(f, 'read_bytes_per_second') ?? 0) + (num(f, 'written_bytes_per_second') ?? 0)) * v.dtS,
           );
+        }
+        // Containers have no per-op latency; ms stalled on I/O per op issued is their latency proxy
+        // (a light tenant's stall *fraction* barely moves when each of its few ops gets slower).
+        if (stall !== undefined && tenantOps > 0) {
+          t.wLatTime += stall * v.dtS * 1000;
+          t.wLatOps += tenantOps;
         }
       } else {
         // A VM's QMP devices are its own (virtio-disk0...), not host devices: only a known backing
@@ -235,6 +244,12 @@ export class NoisyNeighborStage {
       const hd = host?.devices?.get(dev);
       const hi = num(hd, 'iops');
       rec.deviceOps = hi !== undefined && host !== undefined ? hi * host.dtS : undefined;
+      const hr = num(hd, 'read_bytes_per_second');
+      const hw = num(hd, 'written_bytes_per_second');
+      rec.deviceBytes =
+        host !== undefined && (hr !== undefined || hw !== undefined)
+          ? ((hr ?? 0) + (hw ?? 0)) * host.dtS
+          : undefined;
       ds.history.push(rec);
       if (ds.history.length > historyLen) ds.history.shift();
       if (tick.has(dev)) ds.lastTs = ts;
@@ -305,7 +320,7 @@ export class NoisyNeighborStage {
     const cfg = this.cfg;
     for (const t of state.tenants.values()) {
       t.windowStall = t.wStallN > 0 ? t.wStallSum / t.wStallN : undefined;
-      t.windowLatency = t.wLatOps >= 1 ? t.wLatTime / t.wLatOps : undefined;
+      t.windowLatency = t.wLatOps >= cfg.minTenantOpsPerWindow ? t.wLatTime / t.wLatOps : undefined;
       t.elevated = false;
       t.victimInBadWindow = false;
       if (t.stall.n >= cfg.warmupWindows && t.windowStall !== undefined) {
@@ -342,6 +357,8 @@ export class NoisyNeighborStage {
       let tenantBytes = 0;
       let deviceOps = 0;
       let deviceOpsKnown = true;
+      let deviceBytes = 0;
+      let deviceBytesKnown = true;
       let winS = 0;
       for (const r of win) {
         winS += r.dtS;
@@ -355,15 +372,19 @@ export class NoisyNeighborStage {
         }
         if (r.deviceOps === undefined) deviceOpsKnown = false;
         else deviceOps += r.deviceOps;
+        if (r.deviceBytes === undefined) deviceBytesKnown = false;
+        else deviceBytes += r.deviceBytes;
       }
       // Shares of the device: of its own op count when the host reports it, else of the tenants' sum.
       const totalOps = deviceOpsKnown ? Math.max(deviceOps, tenantOps) : tenantOps;
+      const totalBytes = deviceBytesKnown ? Math.max(deviceBytes, tenantBytes) : tenantBytes;
       let bad = false;
       if (totalOps >= cfg.minDeviceOpsPerWindow) {
         const victims: Tenant[] = [];
         for (const [k, n] of ops) {
           const t = state.tenants.get(k);
-          if (t?.elevated && n > 0) victims.push(t);
+          // A tenant that itself dominates the device is hurting itself, not a victim.
+          if (t?.elevated && n > 0 && n / totalOps < cfg.dominantShare) victims.push(t);
         }
         if (victims.length > 0) {
           // Mean victim stall per tick over the evidence history, for the correlation.
@@ -384,7 +405,7 @@ export class NoisyNeighborStage {
             const t = state.tenants.get(k);
             if (t === undefined || victims.includes(t)) continue;
             const opsShare = n / totalOps;
-            const bytesShare = tenantBytes > 0 ? (bytes.get(k) ?? 0) / tenantBytes : 0;
+            const bytesShare = totalBytes > 0 ? (bytes.get(k) ?? 0) / totalBytes : 0;
             const share = Math.max(opsShare, bytesShare);
             if (share < cfg.dominantShare) continue;
             const series = ds.history.map((r) => r.ops.get(k) ?? 0);
@@ -563,7 +584,14 @@ export class NoisyNeighborStage {
 }
 
 function newRecord(): TickRecord {
-  return { ops: new Map(), bytes: new Map(), stall: new Map(), deviceOps: undefined, dtS: 0 };
+  return {
+    ops: new Map(),
+    bytes: new Map(),
+    stall: new Map(),
+    deviceOps: undefined,
+    deviceBytes: undefined,
+    dtS: 0,
+  };
 }
 
 function record(tick: Map<string, TickRecord>, dev: string): TickRecord {
