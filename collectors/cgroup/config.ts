@@ -25,12 +25,14 @@ export const CgroupCollectorConfig = z.strictObject({
       enabled: z.boolean().default(true),
       /** unix:// URL or path of the socket. Default: DOCKER_HOST when it is unix://, else /var/run/docker.sock. */
       socket: z.string().min(1).optional(),
+      /** Follow GET /events (container start/die/rename) to re-scan at once instead of at discovery_interval. */
+      events: z.boolean().default(true),
       /** Re-list containers this often (renames); new container ids trigger a list at once. */
       refresh_interval: durationMs.default(30_000),
       /** Per-request timeout. */
       timeout: durationMs.default(2000),
     })
-    .default({ enabled: true, refresh_interval: 30_000, timeout: 2000 }),
+    .default({ enabled: true, events: true, refresh_interval: 30_000, timeout: 2000 }),
 });
 export type CgroupCollectorConfig = z.output<typeof CgroupCollectorConfig>;
 

@@ -89,3 +89,73 @@ function getJson(socketPath: string, path: string, timeoutMs: number): Promise<u
     req.end();
   });
 }
+
+/**
+ * Follows GET /events (container start/die/rename) and calls `onEvent` for each; reconnects with
+ * backoff (1 s doubling to 30 s) after errors, calling `onError` each time. Returns a stopper.
+ * The events are hints ("re-scan now"), so a missed one costs only a discovery_interval of delay.
+ */
+export function watchDockerEvents(
+  socketPath: string,
+  onEvent: (e: { action: string; id: string }) => void,
+  onError: (err: unknown) => void,
+): () => void {
+  let stopped = false;
+  let req: http.ClientRequest | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let backoff = 1000;
+  const filters = encodeURIComponent(
+    JSON.stringify({ type: ['container'], event: ['start', 'die', 'rename'] }),
+  );
+  const connect = () => {
+    if (stopped) return;
+    let failed = false;
+    const retry = (err: unknown) => {
+      if (stopped || failed) return;
+      failed = true;
+      onError(err);
+      timer = setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 30_000);
+    };
+    req = http.request({ socketPath, path: `/events?filters=${filters}`, method: 'GET' }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        retry(new ConnectionError(`docker ${socketPath}: GET /events answered HTTP ${res.statusCode}`));
+        return;
+      }
+      backoff = 1000;
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        // One JSON object per line; bounded: a line over 1 MiB is dropped.
+        if (buf.length > 1024 * 1024 && !buf.includes('\n')) buf = '';
+        for (let nl = buf.indexOf('\n'); nl !== -1; nl = buf.indexOf('\n')) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          try {
+            const e = JSON.parse(line) as {
+              Action?: string;
+              status?: string;
+              id?: string;
+              Actor?: { ID?: string };
+            };
+            onEvent({ action: e.Action ?? e.status ?? '', id: e.Actor?.ID ?? e.id ?? '' });
+          } catch {
+            // not JSON: ignore the line, the stream goes on
+          }
+        }
+      });
+      res.on('end', () => retry(new ConnectionError(`docker ${socketPath}: /events stream ended`)));
+      res.on('error', retry);
+    });
+    req.on('error', retry);
+    req.end();
+  };
+  connect();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+    req?.destroy();
+  };
+}

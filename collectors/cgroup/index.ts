@@ -18,7 +18,12 @@ import type { Accumulator, Collector, HostPaths } from '../types.ts';
 import { hostPathsFromEnv } from '../types.ts';
 import { type CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
 import { type Classified, scanHierarchy } from './discovery.ts';
-import { type DockerContainerInfo, dockerSocketPath, listDockerContainers } from './docker.ts';
+import {
+  type DockerContainerInfo,
+  dockerSocketPath,
+  listDockerContainers,
+  watchDockerEvents,
+} from './docker.ts';
 import { type CgroupLayout, layoutFromMountinfo } from './mounts.ts';
 import {
   type DeviceCounters,
@@ -102,7 +107,8 @@ const metrics = {
   ),
   dockerErrors: counter(
     'strata_collector_cgroup_docker_errors_total',
-    'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts)',
+    'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts); request = list | events',
+    ['request'],
   ),
 };
 
@@ -125,6 +131,7 @@ export class CgroupCollector implements Collector {
   private lastDockerList = -Infinity;
   private dockerInFlight: Promise<void> | undefined;
   private dockerFailing = false;
+  private stopEvents: (() => void) | undefined;
 
   constructor(
     readonly config: CgroupCollectorConfig,
@@ -185,6 +192,18 @@ export class CgroupCollector implements Collector {
       },
       'cgroup layout',
     );
+    if (this.dockerSocket && this.config.docker.events && !this.stopEvents) {
+      // A container start/die/rename makes the next tick re-scan and re-list instead of waiting for
+      // discovery_interval. Errors (absent socket...) are counted and logged once, like the list's.
+      this.stopEvents = watchDockerEvents(
+        this.dockerSocket,
+        () => {
+          this.rescanNow = true;
+          this.lastDockerList = -Infinity;
+        },
+        (err) => this.dockerError(err, 'events'),
+      );
+    }
   }
 
   /** Number of containers currently known (after the last discovery). */
@@ -266,22 +285,26 @@ export class CgroupCollector implements Collector {
         this.dockerFailing = false;
         this.applyDockerInfo();
       } catch (err) {
-        metrics.dockerErrors.inc();
-        this.dockerFailing = true;
-        const code = errorCode(err) ?? 'error';
-        this.once.warn(
-          `docker:${this.dockerSocket}:${code}`,
-          { socket: this.dockerSocket, err: (err as Error).message },
-          code === 'ENOENT'
-            ? 'no Docker socket here; containers are still found by the cgroup scan, named by short id ' +
-                '(set collectors.cgroup.docker.socket or DOCKER_HOST, or docker.enabled: false)'
-            : 'Docker API request failed; containers are still found by the cgroup scan, named by short id',
-        );
+        this.dockerError(err, 'list');
       } finally {
         this.dockerInFlight = undefined;
       }
     })();
     return this.dockerInFlight;
+  }
+
+  private dockerError(err: unknown, request: 'list' | 'events'): void {
+    metrics.dockerErrors.inc({ request });
+    this.dockerFailing = true;
+    const code = errorCode(err) ?? 'error';
+    this.once.warn(
+      `docker:${this.dockerSocket}:${request}:${code}`,
+      { socket: this.dockerSocket, request, err: (err as Error).message },
+      code === 'ENOENT'
+        ? 'no Docker socket here; containers are still found by the cgroup scan, named by short id ' +
+            '(set collectors.cgroup.docker.socket or DOCKER_HOST, or docker.enabled: false)'
+        : 'Docker API request failed; containers are still found by the cgroup scan, named by short id',
+    );
   }
 
   private applyDockerInfo(): void {
@@ -580,6 +603,8 @@ export class CgroupCollector implements Collector {
   }
 
   async shutdown(): Promise<void> {
+    this.stopEvents?.();
+    this.stopEvents = undefined;
     for (const t of [...this.targets.values()]) this.drop(t);
     if (this.dockerInFlight) await this.dockerInFlight.catch(() => undefined);
   }

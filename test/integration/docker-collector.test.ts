@@ -24,12 +24,14 @@ async function gather(c: CgroupCollector) {
   return samples;
 }
 
-async function metricValue(name: string): Promise<number> {
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
   const v = await registry.getSingleMetric(name)?.get();
-  return v?.values.reduce((a, x) => a + x.value, 0) ?? 0;
+  const match = (l: Record<string, unknown>) => Object.entries(labels).every(([k, x]) => l[k] === x);
+  return v?.values.filter((x) => match(x.labels)).reduce((a, x) => a + x.value, 0) ?? 0;
 }
 
 let id = '';
+let id2 = '';
 let errorServer: http.Server | undefined;
 let sockDir = '';
 
@@ -57,6 +59,7 @@ beforeAll(() => {
 
 afterAll(async () => {
   if (id) docker('rm', '-f', id);
+  if (id2) docker('rm', '-f', id2);
   await new Promise<void>((r) => (errorServer ? errorServer.close(() => r()) : r()));
   if (sockDir) rmSync(sockDir, { recursive: true, force: true });
 }, 60_000);
@@ -88,17 +91,36 @@ describe('cgroup collector with the Docker engine', () => {
     expect(Object.keys(second!.interfaces ?? {})).toEqual(['eth0']);
   });
 
+  it('a container started after discovery appears on the next tick through the /events stream', async () => {
+    // discovery_interval 1h: without the event the new container would not be seen for an hour
+    const c = new CgroupCollector(
+      parseCgroupConfig({ discovery_interval: '1h', docker: { socket: dockerHost } }),
+      { nodeId: 'docker-node' },
+    );
+    await c.start();
+    await gather(c);
+    const name2 = `${NAME}-late`;
+    id2 = docker('run', '-d', '--name', name2, image, 'sleep', '600');
+    let s: EntitySample | undefined;
+    for (let i = 0; i < 20 && !s; i++) {
+      await sleep(250);
+      s = (await gather(c)).find((x) => x.entity.id === id2);
+    }
+    await c.shutdown();
+    expect(s?.entity).toMatchObject({ kind: 'docker', name: name2, labels: { image } });
+  });
+
   it('a Docker socket answering 500 is counted; the container still comes out, named by short id', async () => {
     sockDir = mkdtempSync('/tmp/strata-docker-500-');
     const sock = `${sockDir}/docker.sock`;
-    let requests = 0;
-    errorServer = http.createServer((_req, res) => {
-      requests++;
+    const requests: string[] = [];
+    errorServer = http.createServer((req, res) => {
+      requests.push(req.url ?? '');
       res.statusCode = 500;
       res.end('{"message":"injected failure"}');
     });
     await new Promise<void>((r) => errorServer!.listen(sock, r));
-    const before = await metricValue('strata_collector_cgroup_docker_errors_total');
+    const before = await metricValue('strata_collector_cgroup_docker_errors_total', { request: 'list' });
     const c = new CgroupCollector(parseCgroupConfig({ docker: { socket: `unix://${sock}` } }), {
       nodeId: 'docker-node',
     });
@@ -108,7 +130,9 @@ describe('cgroup collector with the Docker engine', () => {
     const s = samples.find((x) => x.entity.id === id);
     expect(s?.entity).toMatchObject({ kind: 'docker', name: id.slice(0, 12) });
     expect(s?.entity.labels.image).toBeUndefined();
-    expect(requests).toBe(1);
-    expect(await metricValue('strata_collector_cgroup_docker_errors_total')).toBe(before + 1);
+    expect(requests.filter((u) => u === '/containers/json')).toHaveLength(1);
+    expect(await metricValue('strata_collector_cgroup_docker_errors_total', { request: 'list' })).toBe(
+      before + 1,
+    );
   });
 });
