@@ -20,6 +20,7 @@ import {
   defaultCacheDir,
   killPid,
   type Progress,
+  pidCommandLine,
   pidsWithMarker,
   runCommand,
   type ServiceHandle,
@@ -123,6 +124,16 @@ export async function startDocker(options: DockerOptions): Promise<DockerHandle>
     throw new StrataError(
       `the docker data dir ${dataDir} is too long for unix socket paths (limit ${MAX_SOCKET_PATH} bytes ` +
         'with containerd/containerd.sock.ttrpc); use a shorter --data-dir or STRATA_STACK_DIR',
+    );
+  }
+  // Two engines on one data root corrupt each other's image and container state.
+  const sharing = pidsWithMarker(`--data-root ${dataRoot} `).filter((p) =>
+    pidCommandLine(p)?.includes('dockerd'),
+  );
+  if (sharing.length) {
+    throw new StrataError(
+      `docker data root ${dataRoot} is in use by dockerd pid ${sharing.join(', ')}; choose another with ` +
+        '--docker-data-root or STRATA_DOCKER_DATA_ROOT',
     );
   }
   mkdirSync(runDir, { recursive: true });
