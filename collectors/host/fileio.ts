@@ -26,13 +26,39 @@ export function preadAll(fd: number): string {
   return shared.toString('latin1', 0, length);
 }
 
+// Bounded: at most this many files stay open across all KernelFiles (2000 containers × 10 files
+// would otherwise meet a 20 000 RLIMIT_NOFILE). Beyond it, files are opened, read and closed per
+// read: correct, two syscalls dearer.
+let keptOpenLimit = 8192;
+let keptOpen = 0;
+
+/** Sets the budget of kept-open kernel files (default 8192). */
+export function setKeptOpenLimit(n: number): void {
+  keptOpenLimit = n;
+}
+
+/** How many kernel files are kept open now (for tests and self-metrics). */
+export function keptOpenCount(): number {
+  return keptOpen;
+}
+
 /** One kernel file kept open between reads. `read()` throws the fs error (ENOENT, ENODEV...). */
 export class KernelFile {
   private fd = -1;
   constructor(readonly path: string) {}
 
   read(): string {
-    if (this.fd < 0) this.fd = openSync(this.path, 'r');
+    if (this.fd < 0) {
+      if (keptOpen >= keptOpenLimit) return readOnce(this.path);
+      try {
+        this.fd = openSync(this.path, 'r');
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code === 'EMFILE' || code === 'ENFILE') return readOnce(this.path);
+        throw err;
+      }
+      keptOpen++;
+    }
     try {
       return preadAll(this.fd);
     } catch (err) {
@@ -60,6 +86,7 @@ export class KernelFile {
         // already closed or invalid: nothing to release
       }
       this.fd = -1;
+      keptOpen--;
     }
   }
 }

@@ -129,3 +129,26 @@ describe('node identity', () => {
     expect(id.labels.virtualization).toBeDefined();
   });
 });
+
+describe('KernelFile fd budget', () => {
+  it('keeps files open up to the budget, then reads open/read/close, and gives fds back on close', async () => {
+    const { KernelFile, keptOpenCount, setKeptOpenLimit } = await import('../../collectors/host/fileio.ts');
+    const base = keptOpenCount();
+    setKeptOpenLimit(base + 1);
+    try {
+      const a = new KernelFile(`${STEP0}/stat`);
+      const b = new KernelFile(`${STEP0}/vmstat`);
+      expect(a.read()).toMatch(/^cpu /);
+      expect(keptOpenCount()).toBe(base + 1);
+      expect(b.read()).toMatch(/^nr_free_pages /);
+      expect(keptOpenCount()).toBe(base + 1); // over budget: read without keeping the fd
+      a.close();
+      a.close(); // twice is safe
+      expect(keptOpenCount()).toBe(base);
+      b.close();
+      expect(keptOpenCount()).toBe(base);
+    } finally {
+      setKeptOpenLimit(8192);
+    }
+  });
+});
