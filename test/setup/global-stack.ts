@@ -55,7 +55,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   const missing = () => (['kafka', 'influxdb', 'docker'] as const).filter((s) => !found[s]);
   if (missing().length && env.STRATA_TEST_STACK !== 'private') {
-    const status = await stackStatus(resolveStackConfig({}, {}));
+    const status = await stackStatus(resolveStackConfig({}, process.env));
     for (const s of status) {
       if (!found[s.service] && s.state === 'running' && s.healthy && s.address) {
         found[s.service] = s.address;
