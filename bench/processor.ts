@@ -1,0 +1,357 @@
+// Benchmark of `strata processor` against the real stack (npm run bench:processor). Prints figures
+// only; nothing here is asserted. Targets (issue #4): ≤ 10 CPU-µs per entity-sample (≥ 100k
+// entity-samples/s per core) and p99 ≤ 1 s from sample time to queryable in InfluxDB.
+//
+//   1. in-process: decode (JSON + schema) → pipeline → line protocol, CPU-µs per entity-sample;
+//   2. end to end: a backlog in Kafka drained by the processor into InfluxDB, CPU-µs per
+//      entity-sample of the whole process (kafkajs fetch, decode, pipeline, encode, HTTP, gzip);
+//   3. latency: live ticks (ts = now) → Kafka → processor → InfluxDB, polled with InfluxQL until
+//      each tick's rate series is queryable; p50/p99.
+//
+// Servers: KAFKA_BROKERS and INFLUX_URL (default: the `npx strata stack up` ports).
+// Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20]
+// Messages: the host sample of every node is a real one recorded on this machine
+// (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
+// the cgroup collector emits (1 device, 1 interface each).
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { registry } from '../lib/metrics.ts';
+import { createPipeline } from '../processors/pipeline.ts';
+import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
+import { decodeSampleMessage, type EntitySample, type SampleMessage } from '../schemas/sample.ts';
+import { encodePoint, newEncodeStats } from '../sinks/line-protocol.ts';
+import type { Point } from '../sinks/point.ts';
+
+const { values } = parseArgs({
+  options: {
+    nodes: { type: 'string', default: '20' },
+    containers: { type: 'string', default: '20' },
+    ticks: { type: 'string', default: '60' },
+    'live-ticks': { type: 'string', default: '20' },
+    'live-nodes': { type: 'string', default: '10' },
+    'gzip-threshold': { type: 'string', default: '1000' },
+  },
+});
+const NODES = Number(values.nodes);
+const CONTAINERS = Number(values.containers);
+const TICKS = Number(values.ticks);
+const LIVE_TICKS = Number(values['live-ticks']);
+const LIVE_NODES = Number(values['live-nodes']);
+const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092';
+const INFLUX = process.env.INFLUX_URL ?? 'http://127.0.0.1:18086';
+
+const recorded = fs
+  .readFileSync(path.join(import.meta.dirname, '../testdata/processor/agent-host-1s.ndjson'), 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l) as SampleMessage);
+const host = recorded[0]?.samples[0] as EntitySample;
+
+function grow(counters: Record<string, number>, t: number, k: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const key in counters) out[key] = (counters[key] as number) + t * (k + 1) * 1000;
+  return out;
+}
+
+function tick(prefix: string, node: number, t: number, ts: number): SampleMessage {
+  const id = `${prefix}-${node}`;
+  const samples: EntitySample[] = [
+    {
+      ...host,
+      entity: { ...host.entity, id, name: id },
+      ts,
+      counters: grow(host.counters, t, 0),
+      devices: Object.fromEntries(
+        Object.entries(host.devices ?? {}).map(([d, m]) => [
+          d,
+          { counters: grow(m.counters, t, 1), gauges: m.gauges ?? {} },
+        ]),
+      ),
+      interfaces: Object.fromEntries(
+        Object.entries(host.interfaces ?? {}).map(([d, m]) => [d, { counters: grow(m.counters, t, 2) }]),
+      ),
+    },
+  ];
+  for (let c = 0; c < CONTAINERS; c++) {
+    samples.push({
+      entity: {
+        layer: 'container',
+        kind: 'docker',
+        id: `${id}-c${c}`,
+        name: `app-${c}`,
+        labels: { image: 'busybox', cgroup_version: 'hybrid', cgroup_path: `/docker/${id}-c${c}` },
+        parent: { layer: 'host', id },
+      },
+      ts,
+      counters: {
+        cpu_usage_usec_total: t * 10_000 * (c + 1),
+        cpu_user_usec_total: t * 6000 * (c + 1),
+        cpu_system_usec_total: t * 4000 * (c + 1),
+        page_faults_total: t * 100,
+        psi_io_some_usec_total: t * 1000,
+        psi_io_full_usec_total: t * 500,
+      },
+      gauges: { memory_usage_bytes: 1e7, psi_io_some_avg10_pct: 0.1 },
+      devices: {
+        vda: {
+          counters: {
+            reads_completed_total: t * 10,
+            writes_completed_total: t * 20 * (c % 3),
+            read_bytes_total: t * 40960,
+            written_bytes_total: t * 81920 * (c % 3),
+          },
+        },
+      },
+      interfaces: {
+        eth0: {
+          counters: {
+            rx_bytes_total: t * 1e5,
+            rx_packets_total: t * 100,
+            tx_bytes_total: t * 5e4,
+            tx_packets_total: t * 80,
+          },
+        },
+      },
+    });
+  }
+  return {
+    v: 1,
+    node: { id, hostname: id, labels: {} },
+    ts,
+    interval_ms: 1000,
+    seq: t,
+    agent: { version: 'bench', run_id: `${prefix}-r${node}` },
+    samples,
+  };
+}
+
+const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
+const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
+};
+
+interface QueryResult {
+  results?: { series?: { values?: unknown[][] }[] }[];
+}
+
+async function influxQl(q: string, db?: string): Promise<QueryResult> {
+  const params = new URLSearchParams({ q, epoch: 'ms' });
+  if (db) params.set('db', db);
+  const res = await fetch(`${INFLUX}/query`, { method: 'POST', body: params });
+  return (await res.json()) as QueryResult;
+}
+
+// ---- 1. in-process --------------------------------------------------------------------------
+function inProcess() {
+  const t0 = 1_795_322_559_000;
+  const wire: string[] = [];
+  for (let t = 0; t < TICKS; t++)
+    for (let n = 0; n < NODES; n++) wire.push(JSON.stringify(tick('bench', n, t, t0 + t * 1000)));
+  // Streamed one tick (all nodes) at a time, as the processor sees batches, each phase timed on
+  // its own; nothing is kept beyond a tick (retaining every line would bill the GC to encoding).
+  const run = () => {
+    const pipeline = createPipeline();
+    const stats = newEncodeStats();
+    let decodeUs = 0;
+    let pipeUs = 0;
+    let encUs = 0;
+    let gzipUs = 0;
+    let samples = 0;
+    let points = 0;
+    let bytes = 0;
+    let gz = 0;
+    for (let i = 0; i < wire.length; i += NODES) {
+      const batch = wire.slice(i, i + NODES);
+      let c = process.cpuUsage();
+      const decoded: SampleMessage[] = [];
+      for (const w of batch) {
+        const d = decodeSampleMessage(w);
+        if (!d.ok) throw new Error(d.reason);
+        decoded.push(d.message);
+      }
+      decodeUs += cpuUs(process.cpuUsage(c));
+      c = process.cpuUsage();
+      const outs: Point[][] = [];
+      for (const m of decoded) outs.push(pipeline.handle(m).points);
+      pipeUs += cpuUs(process.cpuUsage(c));
+      c = process.cpuUsage();
+      const lines: string[] = [];
+      for (const pts of outs) for (const p of pts) lines.push(encodePoint(p, stats) ?? '');
+      const body = lines.join('\n');
+      encUs += cpuUs(process.cpuUsage(c));
+      c = process.cpuUsage();
+      gz += gzipSync(body).length;
+      gzipUs += cpuUs(process.cpuUsage(c));
+      for (const m of decoded) samples += m.samples.length;
+      points += lines.length;
+      bytes += body.length + 1;
+    }
+    return { decodeUs, pipeUs, encUs, gzipUs, samples, points, bytes, gz };
+  };
+  run(); // JIT warm-up
+  const r = [run(), run(), run()].sort(
+    (a, b) => a.decodeUs + a.pipeUs + a.encUs - (b.decodeUs + b.pipeUs + b.encUs),
+  )[1]!;
+  const total = r.decodeUs + r.pipeUs + r.encUs;
+  return {
+    messages: wire.length,
+    entity_samples: r.samples,
+    points: r.points,
+    line_protocol_bytes_per_point: round(r.bytes / r.points, 1),
+    decode_cpu_us_per_entity_sample: round(r.decodeUs / r.samples),
+    pipeline_cpu_us_per_entity_sample: round(r.pipeUs / r.samples),
+    encode_cpu_us_per_entity_sample: round(r.encUs / r.samples),
+    gzip_cpu_us_per_entity_sample: round(r.gzipUs / r.samples),
+    gzip_ratio: round(r.bytes / r.gz, 1),
+    total_cpu_us_per_entity_sample: round(total / r.samples),
+    note: 'total = decode + pipeline + encode (gzip, HTTP and Kafka fetch are in the end-to-end figure)',
+    entity_samples_per_cpu_second: Math.round(r.samples / (total / 1e6)),
+  };
+}
+
+// ---- 2 + 3. through Kafka and InfluxDB ------------------------------------------------------
+async function throughStack() {
+  const id = randomUUID().slice(0, 8);
+  const topic = `strata.bench.${id}`;
+  const db = `strata_bench_${id}`;
+  const kafka = new Kafka({ clientId: 'strata-bench', brokers: [BROKERS], logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 6, replicationFactor: 1 }],
+    waitForLeaders: true,
+  });
+  await influxQl(`CREATE DATABASE "${db}"`);
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+
+  // Backlog: all ticks in Kafka before the processor starts.
+  const t0 = Date.now() - TICKS * 1000 - 120_000;
+  let samples = 0;
+  for (let t = 0; t < TICKS; t++) {
+    const msgs = [];
+    for (let n = 0; n < NODES; n++) {
+      const m = tick(`e2e-${id}`, n, t, t0 + t * 1000);
+      samples += m.samples.length;
+      msgs.push({ key: m.node.id, value: JSON.stringify(m) });
+    }
+    await producer.send({ topic, messages: msgs });
+  }
+  const end = await admin.fetchTopicOffsets(topic);
+  const config = resolveProcessorConfig(
+    { metricsListen: '' },
+    {
+      KAFKA_BROKERS: BROKERS,
+      STRATA_SAMPLES_TOPIC: topic,
+      STRATA_DLQ_TOPIC: `strata.dlq.bench-${id}`,
+      STRATA_ALERTS_TOPIC: `strata.alerts.bench-${id}`,
+      STRATA_GROUP_ID: `bench-${id}`,
+      INFLUX_URL: INFLUX,
+      INFLUX_BUCKET: db,
+    },
+  );
+  config.influxdb.gzipThreshold = Number(values['gzip-threshold']);
+  const processor = createProcessor(config);
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  await processor.start();
+  for (;;) {
+    const [c] = await admin.fetchOffsets({ groupId: `bench-${id}`, topics: [topic] });
+    const done = c?.partitions.every(
+      (p) => p.offset === end.find((e) => e.partition === p.partition)?.offset,
+    );
+    if (done) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const backlogCpu = cpuUs(process.cpuUsage(cpu0));
+  const backlogWall = performance.now() - wall0;
+  const backlog = {
+    messages: TICKS * NODES,
+    entity_samples: samples,
+    process_cpu_us_per_entity_sample: round(backlogCpu / samples),
+    entity_samples_per_cpu_second: Math.round(samples / (backlogCpu / 1e6)),
+    wall_seconds: round(backlogWall / 1000),
+    note: 'includes processor start-up (group join) and the offset polling of this bench',
+  };
+
+  // Live: one tick per second, sample time = now; poll until each tick's CPU rates are queryable.
+  const latencies: number[] = [];
+  const prefix = `live-${id}`;
+  for (let t = 0; t < LIVE_TICKS; t++) {
+    const ts = Date.now();
+    const msgs = [];
+    for (let n = 0; n < LIVE_NODES; n++) {
+      const m = tick(prefix, n, t, ts);
+      msgs.push({ key: m.node.id, value: JSON.stringify(m) });
+    }
+    await producer.send({ topic, messages: msgs });
+    if (t === 0) {
+      await new Promise((r) => setTimeout(r, 1000));
+      continue; // the first tick has no rates
+    }
+    for (;;) {
+      const r = await influxQl(
+        `SELECT count(cpu_cores) FROM strata_host WHERE time = ${ts}ms AND layer = 'host' AND device = '' AND interface = ''`,
+        db,
+      );
+      const count = Number(r.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0);
+      if (count >= LIVE_NODES) {
+        latencies.push(Date.now() - ts);
+        break;
+      }
+      if (Date.now() - ts > 30_000) {
+        latencies.push(Number.POSITIVE_INFINITY);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, ts + 1000 - Date.now())));
+  }
+  const hist =
+    (await registry.getSingleMetric('strata_processor_sample_to_ack_seconds')?.get())?.values ?? [];
+  await processor.stop();
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+  await admin.disconnect();
+  await influxQl(`DROP DATABASE "${db}"`);
+  return {
+    backlog,
+    live: {
+      nodes: LIVE_NODES,
+      entity_samples_per_tick: LIVE_NODES * (CONTAINERS + 1),
+      ticks_measured: latencies.length,
+      sample_to_queryable_ms_p50: pct(latencies, 50),
+      sample_to_queryable_ms_p99: pct(latencies, 99),
+      sample_to_queryable_ms_max: Math.max(...latencies),
+      note: 'poll granularity ~5 ms + one InfluxQL round trip; includes the Kafka produce',
+    },
+    ack_histogram_le_1s_ratio: (() => {
+      const count = hist.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+      const le1 = hist.find((v) => v.metricName?.endsWith('_bucket') && v.labels.le === 1)?.value ?? 0;
+      return count ? round(le1 / count, 3) : null;
+    })(),
+  };
+}
+
+const result: Record<string, unknown> = {
+  nodes: NODES,
+  containers_per_node: CONTAINERS,
+  gzip_threshold_bytes: Number(values['gzip-threshold']),
+  ticks: TICKS,
+  in_process: inProcess(),
+};
+try {
+  result.through_kafka_and_influxdb = await throughStack();
+} catch (err) {
+  result.through_kafka_and_influxdb = {
+    error: `${(err as Error).message} (is the stack up? npx strata stack up)`,
+  };
+}
+console.log(JSON.stringify(result, null, 2));
+process.exit(0);
