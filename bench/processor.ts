@@ -19,7 +19,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
-import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
 import { decodeSampleMessage, type EntitySample, type SampleMessage } from '../schemas/sample.ts';
@@ -313,8 +312,6 @@ async function throughStack() {
     }
     await new Promise((r) => setTimeout(r, Math.max(0, ts + 1000 - Date.now())));
   }
-  const hist =
-    (await registry.getSingleMetric('strata_processor_sample_to_ack_seconds')?.get())?.values ?? [];
   await processor.stop();
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
@@ -331,11 +328,6 @@ async function throughStack() {
       sample_to_queryable_ms_max: Math.max(...latencies),
       note: 'poll granularity ~5 ms + one InfluxQL round trip; includes the Kafka produce',
     },
-    ack_histogram_le_1s_ratio: (() => {
-      const count = hist.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
-      const le1 = hist.find((v) => v.metricName?.endsWith('_bucket') && v.labels.le === 1)?.value ?? 0;
-      return count ? round(le1 / count, 3) : null;
-    })(),
   };
 }
 
