@@ -6,7 +6,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { blockstatsDevices } from '../../collectors/vm/parsers.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
 import type { Point } from '../../sinks/point.ts';
@@ -353,5 +355,77 @@ describe('container and node overhead', () => {
     expect(n.host_cpu_busy_cores).toBeCloseTo(0.04, 12); // (2 + 2 ticks) × 10_000 µs / 1 s
     expect(n.containers_cpu_cores).toBeCloseTo(0.0003, 12); // 300 µs / 1 s
     expect(n.virtualization_cpu_overhead_cores).toBeUndefined(); // no VM: no number
+  });
+});
+
+describe('vm overhead on a real TCG VM capture (stack/qemu/capture-testdata.ts)', () => {
+  // One VM run: the QMP query-blockstats replies before (session-idle) and after (session-busy)
+  // 2000 O_DIRECT 4 KiB reads in the guest, and the guest agent's own /proc records over the same
+  // run (idle.stream, busy.stream). The two samples are placed at the guests' uptime difference.
+  const root = path.join(import.meta.dirname, '../../testdata');
+  const blockstats = (name: string) => {
+    for (const line of fs
+      .readFileSync(path.join(root, 'qmp', name), 'utf8')
+      .trim()
+      .split('\n')) {
+      const ret = (JSON.parse(line) as { return?: unknown }).return;
+      if (Array.isArray(ret) && ret[0]?.stats) return blockstatsDevices(ret);
+    }
+    throw new Error(`no query-blockstats reply in ${name}`);
+  };
+  const lastRecord = (name: string) => {
+    const recs = new GuestFrameDecoder().push(fs.readFileSync(path.join(root, 'guest', name)));
+    return recs[recs.length - 1]!;
+  };
+  const guestSample = (name: string) => {
+    const r = lastRecord(name);
+    const f = r.files;
+    const parts = procSampleFromFiles({
+      stat: f.stat,
+      vmstat: f.vmstat,
+      meminfo: f.meminfo,
+      diskstats: f.diskstats,
+      netdev: f['net/dev'],
+    });
+    return {
+      uptime: r.uptimeSec,
+      sample: {
+        entity: GUEST,
+        counters: parts.counters,
+        gauges: parts.gauges,
+        devices: parts.devices,
+      } as EntitySample,
+    };
+  };
+
+  it('guest 0.1915 ms/op vs QEMU 0.0359 ms/op: 0.1556 ms added per read by the guest side', () => {
+    const g0 = guestSample('idle.stream'); // uptime 6.67 s: vda reads 1, read time 7 ms
+    const g1 = guestSample('busy.stream'); // uptime 16.06 s: vda reads 2001, read time 390 ms
+    const dtMs = Math.round((g1.uptime - g0.uptime) * 1000); // 9390 ms
+    const v = (devices: EntitySample['devices']): EntitySample => ({
+      entity: VM,
+      counters: {},
+      gauges: {},
+      devices,
+    });
+    const p = createPipeline();
+    // One 9.39 s interval: told as such (interval_ms 10 s), else it would be a gap of > 5 ticks.
+    const tick = (ts: number, samples: EntitySample[]) => ({ ...msg(ts, samples), interval_ms: 10_000 });
+    p.handle(tick(T0, [v(blockstats('session-idle.jsonl')), g0.sample]));
+    const out = p.handle(tick(T0 + dtMs, [v(blockstats('session-busy.jsonl')), g1.sample]));
+    const f = overhead(out.points, 'vm')[0]!.fields;
+    // guest: Δreads 2000, Δread time 383 ms → 0.1915 ms/op
+    expect(f.guest_read_latency_ms_per_op).toBeCloseTo(383 / 2000, 12);
+    // QEMU: Δrd_operations 2002 - 2 = 2000, Δrd_total_time_ns 71_877_757 - 161_771 = 71_715_986 → 0.035858 ms/op
+    expect(f.hypervisor_read_latency_ms_per_op).toBeCloseTo(71_715_986 / 2000 / 1e6, 12);
+    expect(f.io_read_guest_added_latency_ms_per_op).toBeCloseTo(383 / 2000 - 71_715_986 / 2000 / 1e6, 12);
+    expect(f.io_ops_amplification_ratio).toBeCloseTo(1, 12); // 2000 QEMU reads per 2000 guest reads
+    // guest CPU (real /proc/stat of a 1-vCPU guest): Δuser 765-12 = 753, Δsystem 352-277 = 75,
+    // Δsoftirq 3-2 = 1 → 829 ticks = 8.29 s over 9.39 s = 0.88286 cores
+    expect(f.guest_cpu_busy_cores).toBeCloseTo(8.29 / 9.39, 12);
+    // the hypervisor's CPU was captured once only (no rate): no CPU overhead figure, not 0
+    expect(f.hypervisor_cpu_cores).toBeUndefined();
+    expect(f.cpu_overhead_ratio).toBeUndefined();
+    expect(f.cpu_overhead_cores).toBeUndefined();
   });
 });
