@@ -5,13 +5,15 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import path from 'node:path';
 import { StrataError } from '../lib/errors.ts';
 import type { StackConfig } from './config.ts';
-import { type DockerHandle, dockerPing, startDocker, stopDockerd } from './docker.ts';
+import { bridgeName, type DockerHandle, dockerPing, startDocker, stopDockerd } from './docker.ts';
 import { influxReady, startInfluxdb } from './influxdb.ts';
 import { kafkaReady, STACK_TOPICS, startKafka } from './kafka.ts';
 import {
   assertPortFree,
   type Progress,
+  pidCommandLine,
   pidIsOurs,
+  pidsWithMarker,
   type ServiceHandle,
   type ServiceName,
   silentProgress,
@@ -163,6 +165,18 @@ export async function stackUp(
     progress(`${s}: already running at ${state.services[s]?.address} (pid ${state.services[s]?.pid})`);
   }
 
+  // A service of this stack that runs without a state entry (its `up` was interrupted before it
+  // was ready) would hold the ports: its command line names our data dir, so stop it first.
+  for (const service of toStart) {
+    const marker = unrecordedMarker(config.dataDir, service);
+    for (const pid of pidsWithMarker(marker)) {
+      if (service === 'docker' && !pidCommandLine(pid)?.includes('dockerd')) continue; // then its containerd
+      progress(`${service}: stopping pid ${pid}, left running by an interrupted \`up\` of this stack`);
+      if (service === 'docker') await stopDockerd(pid, marker, bridgeName(marker));
+      else await stopPid(pid, marker, 30_000);
+    }
+  }
+
   if (toStart.includes('kafka')) {
     await assertPortFree(config.kafka.port, 'kafka', '--kafka-port', 'STRATA_KAFKA_PORT');
     await assertPortFree(
@@ -229,6 +243,13 @@ export async function stackUp(
   }
   writeState(config.dataDir, state);
   return { started, alreadyRunning, status: await stackStatus(config) };
+}
+
+/** What the command line of a service of the stack in `dataDir` contains (see startKafka & co). */
+function unrecordedMarker(dataDir: string, service: ServiceName): string {
+  if (service === 'kafka') return path.join(dataDir, 'kafka', 'server.properties');
+  if (service === 'influxdb') return path.join(dataDir, 'influxdb', 'influxdb.conf');
+  return path.join(dataDir, 'docker', 'docker-run');
 }
 
 /** Stops only what this stack's state file records and whose PID still runs our command line. */
