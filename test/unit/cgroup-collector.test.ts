@@ -151,6 +151,23 @@ describe('cgroup collector on captured trees', () => {
     }
   });
 
+  it('an absent Docker socket is counted (list and events), the containers still come out', async () => {
+    const { registry } = await import('../../lib/metrics.ts');
+    const value = async (request: string) =>
+      (await registry.getSingleMetric('strata_collector_cgroup_docker_errors_total')?.get())?.values.find(
+        (v) => v.labels.request === request,
+      )?.value ?? 0;
+    const before = await value('list');
+    const { samples } = await collect(`${ROOT}hybrid-dd/step0`, {
+      docker: { socket: '/nonexistent/docker.sock' },
+    });
+    expect(samples).toHaveLength(1);
+    expect(await value('list')).toBe(before + 1);
+    // the events stream fails asynchronously: give it up to 1 s
+    for (let i = 0; i < 20 && (await value('events')) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await value('events')).toBeGreaterThanOrEqual(1);
+  });
+
   it('without include globs the capture cgroup is not a container', async () => {
     const { samples } = await collect(`${ROOT}hybrid-dd/step0`, { include: [] });
     expect(samples).toEqual([]);
