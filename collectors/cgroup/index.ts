@@ -266,7 +266,12 @@ export class CgroupCollector implements Collector {
     let unknownDocker = false;
     for (const [path, c] of found) {
       if (this.targets.has(path)) continue;
-      this.targets.set(path, this.open(path, c));
+      const t = this.open(path, c);
+      if (!t) {
+        metrics.vanished.inc(); // removed between the scan and the open: not an error
+        continue;
+      }
+      this.targets.set(path, t);
       if (c.kind === 'docker' && !this.docker.has(c.id)) unknownDocker = true;
     }
     this.applyDockerInfo();
@@ -323,7 +328,7 @@ export class CgroupCollector implements Collector {
   }
 
   /** Opens the files this cgroup has, in each hierarchy. */
-  private open(path: string, c: Classified): Target {
+  private open(path: string, c: Classified): Target | undefined {
     const v1 = this.layout.v1;
     const v2dir = this.layout.v2 !== undefined ? this.layout.v2 + path : undefined;
     const at = (dir: string | undefined, file: string): KernelFile | undefined => {
@@ -380,6 +385,11 @@ export class CgroupCollector implements Collector {
         const f = at(v2dir, `${r}.pressure`);
         if (f) t.pressure.push([f, r]);
       }
+    }
+    if (!t.cpuV2 && !t.cpuV1 && !t.cpuacctUsage && !t.memStat && !t.memUsage && !t.ioStat && !t.blkioOps) {
+      // Nothing to read: the cgroup went away between the scan and here.
+      this.drop(t);
+      return undefined;
     }
     if (this.config.network) this.openNetdev(t);
     return t;
