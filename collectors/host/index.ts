@@ -72,6 +72,20 @@ export class HostCollector implements Collector {
         log: this.log,
       });
     }
+    // Without the right to read init's net/dev (unprivileged agent), fall back to our own view.
+    if (this.files.netdev.path.endsWith('/1/net/dev')) {
+      try {
+        this.files.netdev.read();
+      } catch (err) {
+        const fallback = `${this.paths.proc}/net/dev`;
+        this.log.info(
+          { err: (err as Error).message, fallback },
+          "cannot read init's net/dev; using the agent's own",
+        );
+        this.files.netdev.close();
+        this.files.netdev = new KernelFile(fallback);
+      }
+    }
     // Fail fast on a wrong HOST_PROC: without /proc/stat there is nothing to collect.
     try {
       this.files.stat.read();
