@@ -8,11 +8,11 @@ import { RatesConfig } from './rates/config.ts';
 
 export const PipelineConfig = z.strictObject({
   /** Counter → rate rules: gaps and wrap detection. */
-  rates: RatesConfig.prefault({}),
+  rates: RatesConfig.default(() => RatesConfig.parse({})),
   /** Per-layer overhead: thresholds below which a ratio is not computed (idle views). */
-  overhead: OverheadConfig.prefault({}),
+  overhead: OverheadConfig.default(() => OverheadConfig.parse({})),
   /** Noisy-neighbor I/O detection: baselines, thresholds, hysteresis. */
-  noisyNeighbor: NoisyNeighborConfig.prefault({}),
+  noisyNeighbor: NoisyNeighborConfig.default(() => NoisyNeighborConfig.parse({})),
   /**
    * An entity absent from its node's messages for this long (by sample time) loses its state
    * (previous counters, baselines); a node whose messages stopped for this long (by the `nowMs`

@@ -53,14 +53,14 @@ export class ProcessingPipeline implements Pipeline {
   private readonly rates: RatesStage;
   private readonly overhead: OverheadStage;
   private readonly noisy: NoisyNeighborStage;
-  private entities = 0;
   private readonly once = new OnceLogger(log);
   /** Counters already pushed to prom-client (the stages keep plain numbers on the hot path). */
+  private reportedEntities = 0;
   private flushed = { skipped: {} as Record<string, number>, wraps32: 0, wraps64: 0 };
 
   constructor(config: PipelineConfig) {
     this.config = config;
-    this.rates = new RatesStage(config.rates, config.maxEntities, () => this.entities);
+    this.rates = new RatesStage(config.rates, config.maxEntities);
     this.overhead = new OverheadStage(config.overhead);
     this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices);
   }
@@ -84,9 +84,7 @@ export class ProcessingPipeline implements Pipeline {
         node.lastSeq = message.seq;
         node.runId = message.agent.run_id;
       }
-      const before = node.rates.size();
       const views = this.rates.process(message, node.rates, points);
-      this.entities += node.rates.size() - before;
       this.overhead.process(id, message.interval_ms, views, node.overhead, points);
       this.noisy.process(id, views, node.noisy, points, alerts);
     } catch (err) {
@@ -123,7 +121,7 @@ export class ProcessingPipeline implements Pipeline {
         }
       }
     }
-    this.entities -= dropped;
+    this.rates.entities -= dropped;
     evictedTotal.inc(dropped);
     this.flushStats();
     return dropped;
@@ -131,7 +129,7 @@ export class ProcessingPipeline implements Pipeline {
 
   /** Entity states held (for tests and the gauge). */
   entityCount(): number {
-    return this.entities;
+    return this.rates.entities;
   }
 
   /** Pushes the stages' plain counters to prom-client (cheap to call; evict() calls it). */
@@ -146,7 +144,9 @@ export class ProcessingPipeline implements Pipeline {
     if (s.wraps64 > this.flushed.wraps64) wrapsTotal.inc({ bits: '64' }, s.wraps64 - this.flushed.wraps64);
     this.flushed.wraps32 = s.wraps32;
     this.flushed.wraps64 = s.wraps64;
-    entitiesGauge.set(this.entities);
+    // One pipeline per partition shares the gauge: report this pipeline's change, not its total.
+    entitiesGauge.inc(this.rates.entities - this.reportedEntities);
+    this.reportedEntities = this.rates.entities;
   }
 }
 

@@ -165,11 +165,13 @@ export class RatesStage {
   readonly stats = newRateStats();
   private readonly scratch = new Map<string, number>();
 
+  /** Entity states held across all nodes (the owner subtracts what it evicts). */
+  entities = 0;
+
   constructor(
     private readonly cfg: RatesConfig,
     /** Total entity states across nodes; beyond it new entities get no rates (counted). */
     private readonly maxEntities: number,
-    private readonly entityCount: () => number,
   ) {}
 
   /** Adds the message's points to `out` and returns one view per entity sample processed. */
@@ -183,12 +185,13 @@ export class RatesStage {
       const states = node.byLayer[e.layer];
       let st = states.get(e.id);
       if (st === undefined) {
-        if (this.entityCount() >= this.maxEntities) {
+        if (this.entities >= this.maxEntities) {
           this.stats.skipped.state_full++;
           continue;
         }
         st = new EntityState();
         states.set(e.id, st);
+        this.entities++;
       }
       const ts = sample.ts ?? msg.ts;
       const prev = st.prev;
