@@ -46,7 +46,8 @@ function unwrap(node: unknown): unknown {
     if (
       current instanceof z.ZodOptional ||
       current instanceof z.ZodNullable ||
-      current instanceof z.ZodDefault
+      current instanceof z.ZodDefault ||
+      current instanceof z.ZodPrefault
     ) {
       current = current.unwrap();
     } else if (current instanceof z.ZodPipe) {
