@@ -12,10 +12,10 @@ import type { EntitySample } from '../../schemas/sample.ts';
 const PARENT = `strata-test-${process.pid}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function collector(): CgroupCollector {
+function collector(mountinfo?: string): CgroupCollector {
   return new CgroupCollector(
     parseCgroupConfig({ include: [`/${PARENT}/*`], docker: { enabled: false }, discovery_interval: '1h' }),
-    { nodeId: 'live-node' },
+    mountinfo === undefined ? { nodeId: 'live-node' } : { nodeId: 'live-node', mountinfo },
   );
 }
 
@@ -190,5 +190,27 @@ describe('cgroup collector on live cgroups', () => {
     expect(ours.length).toBeGreaterThan(0);
     for (const e of ours) expect(e.key).toContain(`/${PARENT}/b`);
     expect(ours.map((e) => e.message).join('\n')).toMatch(/total_pgfault: not a number|usage_usec/);
+  });
+
+  it('v2 code path on the live cgroup2 hierarchy (mountinfo reduced to its cgroup2 line): cpu.stat and PSI', async () => {
+    const cgroup2 = readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(' - cgroup2 '));
+    if (v2Pure) expect(cgroup2).toHaveLength(1);
+    expect(cgroup2.length).toBeGreaterThan(0);
+    const c = collector(`${cgroup2[0]}\n`);
+    expect(c.layout.mode).toBe('v2');
+    await c.start();
+    const first = (await gather(c)).samples.get(`/${PARENT}/a`);
+    await sleep(1000);
+    const second = (await gather(c)).samples.get(`/${PARENT}/a`);
+    await c.shutdown();
+    expect(second!.entity.labels.cgroup_version).toBe('v2');
+    expect(second!.counters.cpu_usage_usec_total).toBeGreaterThan(first!.counters.cpu_usage_usec_total!);
+    expect(second!.counters.cpu_user_usec_total).toBeGreaterThan(0);
+    expect(second!.counters.psi_cpu_some_usec_total).toBeGreaterThanOrEqual(
+      first!.counters.psi_cpu_some_usec_total!,
+    );
+    expect(second!.gauges.psi_io_some_avg10_pct).toBeGreaterThanOrEqual(0);
   });
 });
