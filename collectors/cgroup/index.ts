@@ -301,9 +301,10 @@ export class CgroupCollector implements Collector {
   private dockerError(err: unknown, request: 'list' | 'events'): void {
     metrics.dockerErrors.inc({ request });
     this.dockerFailing = true;
-    const code = errorCode(err) ?? 'error';
+    const code = errorCode(err) ?? errorCode((err as Error | undefined)?.cause) ?? 'error';
+    // One key per socket and cause (not per request): an absent socket is one log line, not two.
     this.once.warn(
-      `docker:${this.dockerSocket}:${request}:${code}`,
+      `docker:${this.dockerSocket}:${code}`,
       { socket: this.dockerSocket, request, err: (err as Error).message },
       code === 'ENOENT'
         ? 'no Docker socket here; containers are still found by the cgroup scan, named by short id ' +
