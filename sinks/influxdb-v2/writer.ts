@@ -105,6 +105,13 @@ interface Ticket {
   reject(e: Error): void;
 }
 
+interface Chunk {
+  lines: string[];
+  tickets: Ticket[];
+  /** Lines of each ticket in this chunk. */
+  counts: number[];
+}
+
 interface Segment {
   lines: string[];
   ticket: Ticket;
@@ -223,9 +230,10 @@ export class LineWriter implements PointSink {
     }
   }
 
-  private cutChunk(): { lines: string[]; tickets: Ticket[] } {
+  private cutChunk(): Chunk {
     const lines: string[] = [];
     const tickets: Ticket[] = [];
+    const counts: number[] = [];
     let bytes = 0;
     while (this.segments.length > 0 && lines.length < this.o.batchSize) {
       const seg = this.segments[0] as Segment;
@@ -243,6 +251,7 @@ export class LineWriter implements PointSink {
       if (take === 0) break; // byte limit reached
       seg.ticket.pending++;
       tickets.push(seg.ticket);
+      counts.push(take);
       if (take === seg.lines.length) {
         this.segments.shift();
         seg.ticket.sealed = true;
@@ -252,22 +261,23 @@ export class LineWriter implements PointSink {
     }
     this.buffered -= lines.length;
     bufferedLines.set({ sink: this.name }, this.buffered);
-    return { lines, tickets };
+    return { lines, tickets, counts };
   }
 
-  private sendChunk(chunk: { lines: string[]; tickets: Ticket[] }): void {
+  private sendChunk(chunk: Chunk): void {
     this.inFlight++;
     this.sendWithRetry(chunk.lines, Date.now() + this.o.maxRetryTimeMs)
       .then(
         (r) => {
-          const share = chunk.tickets.length === 1;
-          for (const t of chunk.tickets) {
-            // Exact per-ticket counts matter only for the common single-ticket chunk.
-            if (share) {
-              t.written += r.written;
-              t.rejected += r.rejected;
-            }
-          }
+          // Each ticket gets its own lines' share; a mixed outcome (413 split down to single
+          // rejected lines) is attributed proportionally.
+          const total = r.written + r.rejected;
+          chunk.tickets.forEach((t, i) => {
+            const n = chunk.counts[i] as number;
+            const w = total === 0 ? 0 : Math.round((n * r.written) / total);
+            t.written += w;
+            t.rejected += n - w;
+          });
         },
         (err: Error) => {
           for (const t of chunk.tickets) t.error ??= err;

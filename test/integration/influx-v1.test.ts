@@ -74,6 +74,8 @@ bind-address = "127.0.0.1:${rpc}"
   bind-address = "127.0.0.1:${port}"
   auth-enabled = true
   log-enabled = false
+  # Small, so that a large request gets 413 and the writer's split path runs against the real server.
+  max-body-size = 20000
 [continuous_queries]
   enabled = false
 `,
@@ -181,6 +183,52 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
     await sink.close();
   });
 
+  it('coalesces writes made while a request is in flight into one request, each write() resolving with its own lines', async () => {
+    const sink = createInfluxV1Sink(cfg({ gzipThreshold: 1e9, maxInFlight: 1, batchSize: 5000 }));
+    await sink.start();
+    const before = await requestCount('influxdb-v1');
+    const t0 = 1_732_260_000_000;
+    const writes = Array.from({ length: 10 }, (_, w) =>
+      sink.write(
+        Array.from({ length: 20 }, (_, i) => ({
+          measurement: 'batched',
+          tags: { writer: `w${w}` },
+          fields: { value: i * 0.5 },
+          timeMs: t0 + i,
+        })),
+      ),
+    );
+    const results = await Promise.all(writes);
+    await sink.close();
+    expect(results).toEqual(Array.from({ length: 10 }, () => ({ written: 20, rejected: 0, unencodable: 0 })));
+    // The first write went out alone at once; the 9 made meanwhile left together when it returned.
+    expect((await requestCount('influxdb-v1')) - before).toBe(2);
+    const count = await query('SELECT count(value) FROM batched', 'v1test');
+    expect(count.results[0]?.series[0]?.values[0]?.[1]).toBe(200);
+  });
+
+  it('splits a request the server finds too large (413) until the halves fit', async () => {
+    const sink = createInfluxV1Sink(cfg({ gzipThreshold: 1e9 }));
+    await sink.start();
+    const tooLargeBefore = await errorCount('influxdb-v1', 'too_large');
+    const before = await requestCount('influxdb-v1');
+    // ~36 KB of line protocol against max-body-size 20 KB: one 413, then two halves that fit.
+    const r = await sink.write(
+      Array.from({ length: 500 }, (_, i) => ({
+        measurement: 'big',
+        tags: { pad: 'x'.repeat(40) },
+        fields: { value: i },
+        timeMs: 1_732_270_000_000 + i,
+      })),
+    );
+    await sink.close();
+    expect(r).toEqual({ written: 500, rejected: 0, unencodable: 0 });
+    expect((await errorCount('influxdb-v1', 'too_large')) - tooLargeBefore).toBe(1);
+    expect((await requestCount('influxdb-v1')) - before).toBe(2);
+    const count = await query('SELECT count(value) FROM big', 'v1test');
+    expect(count.results[0]?.series[0]?.values[0]?.[1]).toBe(500);
+  });
+
   it('start() names the server, the address and how to start one when nothing listens', async () => {
     const port = await freePort();
     const sink = createInfluxV1Sink(InfluxV1Config.parse({ url: `http://127.0.0.1:${port}` }));
@@ -191,6 +239,15 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
     expect(err.message).toContain('INFLUX_URL');
   });
 });
+
+async function requestCount(sink: string): Promise<number> {
+  const m = await registry.getSingleMetric('strata_sink_write_request_duration_seconds')?.get();
+  return (
+    m?.values.find(
+      (v) => v.labels.sink === sink && (v as { metricName?: string }).metricName?.endsWith('_count'),
+    )?.value ?? 0
+  );
+}
 
 async function errorCount(sink: string, kind: string): Promise<number> {
   const m = await registry.getSingleMetric('strata_sink_write_errors_total')?.get();
