@@ -437,7 +437,7 @@ export class NoisyNeighborStage {
               best.evidence.victim_latency_ms_per_op = v0.windowLatency;
               best.evidence.victim_baseline_latency_ms_per_op = v0.latency.mean;
             }
-            best.evidence.victims = victims.length;
+            best.evidence.victim_count = victims.length;
             ds.lastEvidence.set(best.key, best.evidence);
             for (const v of victims) {
               v.victimInBadWindow = true;

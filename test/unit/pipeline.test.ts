@@ -3,6 +3,7 @@
 // eviction, bounds and configuration errors.
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
@@ -123,6 +124,35 @@ describe('pipeline on recorded agent messages', () => {
         ?.fields.cpu_cores,
     ).toBeGreaterThan(0);
     expect(p.entityCount()).toBe(1);
+  });
+
+  it('every field keeps one type per measurement (InfluxDB rejects a field whose type changes)', () => {
+    const msgs = zlib
+      .gunzipSync(
+        fs.readFileSync(path.join(import.meta.dirname, '../../testdata/processor/noisy-1m-direct.ndjson.gz')),
+      )
+      .toString('utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SampleMessage);
+    const p = createPipeline();
+    const types = new Map<string, string>();
+    let points = 0;
+    for (const m of msgs) {
+      for (const pt of p.handle(m).points) {
+        points++;
+        for (const [k, v] of Object.entries(pt.fields)) {
+          const key = `${pt.measurement}.${k}`;
+          const t = typeof v;
+          expect(types.get(key) ?? t, key).toBe(t);
+          types.set(key, t);
+        }
+      }
+    }
+    expect(points).toBeGreaterThan(1000);
+    expect(types.get('strata_alert.victims')).toBe('string');
+    expect(types.get('strata_alert.victim_count')).toBe('number');
+    expect(types.get('strata_overhead.iops_share_ratio')).toBe('number');
   });
 
   it('rejects a misspelt config key, naming it with the accepted keys', () => {
