@@ -7,9 +7,14 @@ import type { Logger } from '../lib/log.ts';
 import type { NodeIdentity } from '../schemas/sample.ts';
 import { CgroupCollectorConfig } from './cgroup/config.ts';
 import { CgroupCollector } from './cgroup/index.ts';
+import { GuestCollectorConfig } from './guest/config.ts';
+import { GuestCollector } from './guest/index.ts';
 import { HostCollectorConfig } from './host/config.ts';
 import { HostCollector } from './host/index.ts';
 import type { Collector, HostPaths } from './types.ts';
+import { VmCollectorConfig } from './vm/config.ts';
+import { VmDirectory } from './vm/directory.ts';
+import { VmCollector } from './vm/index.ts';
 
 /** What every factory gets besides its own config. */
 export interface CollectorContext {
@@ -20,6 +25,18 @@ export interface CollectorContext {
   dockerHost?: string;
   intervalMs: number;
   log: Logger;
+  /** State collectors of one agent share (the vm collector's VM directory feeds the guest collector). */
+  shared: Map<string, unknown>;
+}
+
+/** One VmDirectory per agent: the vm collector publishes the VMs it finds, the guest collector follows them. */
+function vmDirectory(ctx: CollectorContext): VmDirectory {
+  let dir = ctx.shared.get('vmDirectory') as VmDirectory | undefined;
+  if (!dir) {
+    dir = new VmDirectory();
+    ctx.shared.set('vmDirectory', dir);
+  }
+  return dir;
 }
 
 export interface CollectorFactory<S extends z.ZodType = z.ZodType> {
@@ -56,6 +73,23 @@ export const COLLECTORS: readonly CollectorFactory[] = [
         // agent.dockerHost (DOCKER_HOST) unless the collector's own docker.socket says otherwise.
         dockerSocket: config.docker.socket ? undefined : ctx.dockerHost,
       }),
+  }),
+  factory({
+    name: 'vm',
+    description:
+      'QEMU guests from the host: QMP blockstats, vCPU threads, balloon stats, hypervisor /proc, taps',
+    configSchema: VmCollectorConfig,
+    defaultEnabled: true,
+    // Publishes what it finds to this agent's VM directory, which the guest collector reads.
+    create: (config, ctx) =>
+      new VmCollector(config, { paths: ctx.paths, nodeId: ctx.node.id, directory: vmDirectory(ctx) }),
+  }),
+  factory({
+    name: 'guest',
+    description: "guests from inside: the in-guest agent's /proc records over virtio-serial",
+    configSchema: GuestCollectorConfig,
+    defaultEnabled: true,
+    create: (config, ctx) => new GuestCollector(config, { directory: vmDirectory(ctx) }),
   }),
 ];
 

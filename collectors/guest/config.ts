@@ -29,6 +29,11 @@ export const GuestCollectorConfig = z.strictObject({
     .default(1024 * 1024),
   /** First reconnect delay after the socket closed or refused; doubles up to 30 s. */
   reconnect_backoff: durationMs.default(1000),
+  /**
+   * At start, wait up to this long for a first record from each guest, so the first tick (and
+   * `strata agent --once`) already has the guest view. 0 = do not wait.
+   */
+  first_record_wait: durationMs.default(1500),
   /** Upper bound on guests followed; more are ignored and counted. */
   max_guests: z.number().int().positive().default(512),
 });

@@ -72,6 +72,12 @@ export class GuestCollector implements Collector {
 
   async start(): Promise<void> {
     this.reconcile();
+    if (this.guests.size === 0 || this.config.first_record_wait <= 0) return;
+    for (const g of this.guests.values()) this.connect(g);
+    const deadline = Date.now() + this.config.first_record_wait;
+    while (Date.now() < deadline && [...this.guests.values()].some((g) => !g.latest && !g.lastError)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   private targets(): GuestTarget[] {

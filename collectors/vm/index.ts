@@ -89,6 +89,36 @@ export class VmCollector implements Collector {
 
   async start(): Promise<void> {
     await this.discover();
+    // Connect and identify now, so the guest collector (started next) already knows the VMs'
+    // agent sockets on the first tick. Problems here are only logged: the ticks report them.
+    const acc: Accumulator = {
+      add: () => {},
+      error: (_source, key, err) => this.log.debug({ key, err: (err as Error)?.message }, 'vm start'),
+    };
+    await Promise.all([...this.vms.values()].map((st) => this.prepare(acc, st)));
+    this.publish();
+  }
+
+  /** Liveness (and reconnect) through QMP, then identity and PID when not known yet. */
+  private async prepare(acc: Accumulator, st: VmState): Promise<{ running?: boolean } | undefined> {
+    const status = await this.qmp<{ running?: boolean; status?: string }>(acc, st, 'query-status');
+    if (status !== undefined && !st.identity) await this.identify(acc, st);
+    if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
+    return status;
+  }
+
+  private publish(): void {
+    this.directory.set(
+      [...this.vms.values()]
+        .filter((st) => st.identity)
+        .map((st) => ({
+          id: st.identity!.id,
+          name: st.identity!.name,
+          pid: st.pid,
+          qmpSocket: st.qmpSocket,
+          agentSocket: st.agentSocket,
+        })),
+    );
   }
 
   /** The VMs followed now (after a gather). */
@@ -136,17 +166,7 @@ export class VmCollector implements Collector {
     }
     const netdev = await this.readHostNetdev(acc);
     await Promise.all([...this.vms.values()].map((st) => this.gatherVm(acc, st, netdev)));
-    this.directory.set(
-      [...this.vms.values()]
-        .filter((st) => st.identity)
-        .map((st) => ({
-          id: st.identity!.id,
-          name: st.identity!.name,
-          pid: st.pid,
-          qmpSocket: st.qmpSocket,
-          agentSocket: st.agentSocket,
-        })),
-    );
+    this.publish();
   }
 
   private async readHostNetdev(acc: Accumulator): Promise<string | undefined> {
@@ -229,10 +249,8 @@ export class VmCollector implements Collector {
 
   private async gatherVm(acc: Accumulator, st: VmState, netdev: string | undefined): Promise<void> {
     // Cheap liveness probe first: it also (re)connects, which resets identity on a new connection.
-    const status = await this.qmp<{ running?: boolean; status?: string }>(acc, st, 'query-status');
-    if (status !== undefined && !st.identity) await this.identify(acc, st);
+    const status = await this.prepare(acc, st);
     if (!st.identity) return; // never reached QMP: no stable id yet, nothing to publish
-    if (st.pid === undefined || !st.statFile) await this.findPid(acc, st);
 
     const ts = Date.now();
     const counters: Record<string, number> = {};
