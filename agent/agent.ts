@@ -205,6 +205,7 @@ export class Agent {
 
   private createCollectors(paths: HostPaths): Collector[] {
     const out: Collector[] = [];
+    const shared = new Map<string, unknown>();
     for (const name of this.opts.enabled) {
       const f = collectorFactory(name);
       if (!f) continue;
@@ -221,6 +222,7 @@ export class Agent {
           dockerHost: this.config.dockerHost,
           intervalMs: this.config.interval,
           log: componentLogger(`collector.${name}`),
+          shared,
         }),
       );
     }
