@@ -56,6 +56,7 @@ export class Agent {
       maxBytes: c.buffer.maxBytes,
       spillFile: c.buffer.spillFile,
       maxSpillBytes: c.buffer.maxSpillBytes,
+      compressBacklog: c.buffer.compressBacklog,
       onDrop: (first, last) => this.publisher.noteDrop(first, last),
     });
     if (this.buffer.recovered.records > 0 || this.buffer.recovered.corruptBytes > 0) {

@@ -6,6 +6,7 @@
 //
 // Entries get a monotonic id (per process): the buffer is always ordered by id, evictions and
 // consumption both happen at the head, so "everything up to id X" describes any prefix.
+import zlib from 'node:zlib';
 import { type SpillRecovery, SpillStore } from './spill.ts';
 
 export interface Tick {
@@ -25,6 +26,21 @@ export interface BufferOptions {
   maxSpillBytes?: number;
   /** Called with the id range [first, last] of ticks dropped from the head. */
   onDrop?: (first: number, last: number) => void;
+  /**
+   * Store ticks that have to wait (the buffer is not empty when they arrive, i.e. the output is
+   * behind or down) gzip-compressed at level 1: ~30x smaller for real messages at ~2 µs CPU per
+   * entity, so the same maxBytes holds ~30x more outage. Ticks sent at once are never compressed.
+   */
+  compressBacklog?: boolean;
+}
+
+/** JSON never starts with the gzip magic, so stored values need no flag (memory or spill file). */
+function isGzip(v: Buffer): boolean {
+  return v.length > 2 && v[0] === 0x1f && v[1] === 0x8b;
+}
+
+function expand<T extends { value: Buffer }>(t: T): T {
+  return isGzip(t.value) ? { ...t, value: zlib.gunzipSync(t.value) } : t;
 }
 
 export class TickBuffer {
@@ -72,6 +88,9 @@ export class TickBuffer {
   push(t: Omit<Tick, 'id'>): number {
     const tick = t as Tick;
     tick.id = this.nextId++;
+    if (this.opts.compressBacklog && this.length > 0 && !isGzip(tick.value)) {
+      tick.value = zlib.gzipSync(tick.value, { level: 1 });
+    }
     if (this.size === this.ring.length) this.grow();
     this.ring[(this.head + this.size) % this.ring.length] = tick;
     this.size++;
@@ -92,8 +111,23 @@ export class TickBuffer {
     return tick.id;
   }
 
-  /** The oldest ticks, up to `max` and about `maxBytes`, without removing them. */
+  /**
+   * The oldest ticks, up to `max` and `maxBytes` of values as pushed (at least one), without
+   * removing them. Values come back as they were pushed (decompressed).
+   */
   peek(max: number, maxBytes = Number.POSITIVE_INFINITY): Tick[] {
+    const out: Tick[] = [];
+    let bytes = 0;
+    for (const stored of this.peekStored(max, Number.POSITIVE_INFINITY)) {
+      const t = expand(stored);
+      if (out.length > 0 && bytes + t.value.length > maxBytes) break;
+      out.push(t);
+      bytes += t.value.length;
+    }
+    return out;
+  }
+
+  private peekStored(max: number, maxBytes: number): Tick[] {
     const out: Tick[] = [];
     let bytes = 0;
     if (this.spill && this.spillCount > 0) {

@@ -88,6 +88,12 @@ export const BufferConfig = z.strictObject({
     .int()
     .positive()
     .default(256 * MiB),
+  /**
+   * Keep ticks that must wait (output behind or down) gzip-compressed (level 1, ~30x smaller on
+   * real messages), so maxBytes and maxSpillBytes hold ~30x more outage. Ticks sent at once are
+   * never compressed.
+   */
+  compressBacklog: z.boolean().default(true),
 });
 export type BufferConfig = z.output<typeof BufferConfig>;
 

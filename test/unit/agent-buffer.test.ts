@@ -186,6 +186,31 @@ describe('TickBuffer with a spill file', () => {
   });
 });
 
+describe('TickBuffer backlog compression', () => {
+  it('stores waiting ticks gzip-compressed (memory and spill) and gives back the exact bytes', () => {
+    const dir = tmpDir();
+    const b = new TickBuffer({
+      maxTicks: 3,
+      maxBytes: 1 << 30,
+      spillFile: path.join(dir, 'spill'),
+      maxSpillBytes: 1 << 20,
+      compressBacklog: true,
+    });
+    const originals = Array.from({ length: 10 }, (_, s) => tick(s));
+    const rawCopies = originals.map((t) => Buffer.from(t.value));
+    for (const t of originals) b.push(t);
+    // The first tick arrived to an empty buffer (it would be sent at once): stored as is.
+    expect(b.peek(1)[0]!.value.equals(rawCopies[0]!)).toBe(true);
+    const rawMemory = rawCopies.slice(7).reduce((n, v) => n + v.length, 0);
+    expect(b.memoryBytes).toBeLessThan(rawMemory);
+    const out = b.peek(100);
+    expect(out.map((t) => t.value.toString('utf8'))).toEqual(rawCopies.map((v) => v.toString('utf8')));
+    // maxBytes of a batch counts the bytes as pushed, not as stored.
+    expect(b.peek(100, rawCopies[0]!.length * 2 + 10)).toHaveLength(2);
+    b.close();
+  });
+});
+
 describe('SpillStore', () => {
   it('round-trips key, ts, seq and value bytes exactly', () => {
     const dir = tmpDir();
