@@ -31,6 +31,7 @@ import {
   waitForExit,
   waitUntilReady,
   which,
+  withHeartbeat,
 } from './util.ts';
 
 export const DEFAULT_DOCKER_IMAGE = 'strata/busybox:latest';
@@ -55,7 +56,7 @@ export async function ensureDockerInstalled(progress: Progress = silentProgress)
     }
     progress(`docker: installing Debian packages with ${INSTALL_APT} (first run only)`);
     const started = Date.now();
-    await runCommand('bash', [INSTALL_APT]);
+    await withHeartbeat(progress, 'docker: apt-get install', runCommand('bash', [INSTALL_APT]));
     progress(`docker: Debian packages installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
   }
   const dockerd = which('dockerd');
