@@ -33,6 +33,7 @@ const { values } = parseArgs({
     'live-ticks': { type: 'string', default: '20' },
     'live-nodes': { type: 'string', default: '10' },
     'gzip-threshold': { type: 'string', default: '1000' },
+    'skip-in-process': { type: 'boolean', default: false },
   },
 });
 const NODES = Number(values.nodes);
@@ -336,7 +337,7 @@ const result: Record<string, unknown> = {
   containers_per_node: CONTAINERS,
   gzip_threshold_bytes: Number(values['gzip-threshold']),
   ticks: TICKS,
-  in_process: inProcess(),
+  in_process: values['skip-in-process'] ? 'skipped' : inProcess(),
 };
 try {
   result.through_kafka_and_influxdb = await throughStack();
