@@ -259,7 +259,7 @@ export class NoisyNeighborStage {
   }
 
   private tenant(state: NodeNoisy, v: EntityView): Tenant | undefined {
-    const key = `${v.layer}:${v.id}`;
+    const key = v.state.key;
     let t = state.tenants.get(key);
     if (t === undefined) {
       if (state.tenants.size >= this.cfg.maxTenantsPerNode) {

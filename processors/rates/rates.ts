@@ -104,36 +104,43 @@ export class EntityState {
   /** Latest sample ts seen (ms): eviction compares it with the node's latest. */
   lastTs = 0;
   tags: Record<string, string> = {};
-  private tagKey = '';
-  private readonly instanceTags = new Map<string, Record<string, string>>();
+  /** `<layer>:<id>`, for stages that key tenants across layers. */
+  readonly key: string;
+  private tagName: string | undefined;
+  private readonly tagValues: (string | undefined)[] = [];
+  private readonly deviceTags = new Map<string, Record<string, string>>();
+  private readonly interfaceTags = new Map<string, Record<string, string>>();
 
-  /** The entity's tags, rebuilt only when its name or tagged labels change. */
+  constructor(layer: Layer, id: string) {
+    this.key = `${layer}:${id}`;
+  }
+
+  /** The entity's tags, rebuilt only when its name or tagged labels change (no allocation otherwise). */
   tagsFor(node: string, sample: EntitySample): Record<string, string> {
     const e = sample.entity;
-    let key = e.name;
-    for (const l of TAG_LABELS) {
-      const v = e.labels[l];
-      if (v !== undefined) key += `\u0000${l}=${v}`;
-    }
-    if (key !== this.tagKey) {
+    let same = e.name === this.tagName;
+    for (let i = 0; same && i < TAG_LABELS.length; i++) same = e.labels[TAG_LABELS[i]!] === this.tagValues[i];
+    if (!same) {
       const tags: Record<string, string> = { node, layer: e.layer, kind: e.kind, name: e.name || e.id };
-      for (const l of TAG_LABELS) {
-        const v = e.labels[l];
-        if (v) tags[l] = v;
+      for (let i = 0; i < TAG_LABELS.length; i++) {
+        const v = e.labels[TAG_LABELS[i]!];
+        this.tagValues[i] = v;
+        if (v) tags[TAG_LABELS[i]!] = v;
       }
       this.tags = tags;
-      this.tagKey = key;
-      this.instanceTags.clear();
+      this.tagName = e.name;
+      this.deviceTags.clear();
+      this.interfaceTags.clear();
     }
     return this.tags;
   }
 
   instanceTagsFor(tagName: 'device' | 'interface', instance: string): Record<string, string> {
-    const k = tagName === 'device' ? `d:${instance}` : `i:${instance}`;
-    let t = this.instanceTags.get(k);
+    const m = tagName === 'device' ? this.deviceTags : this.interfaceTags;
+    let t = m.get(instance);
     if (t === undefined) {
       t = { ...this.tags, [tagName]: instance };
-      if (this.instanceTags.size < 4096) this.instanceTags.set(k, t);
+      if (m.size < 4096) m.set(instance, t);
     }
     return t;
   }
@@ -163,7 +170,6 @@ export const MEASUREMENT: Record<Layer, string> = {
 
 export class RatesStage {
   readonly stats = newRateStats();
-  private readonly scratch = new Map<string, number>();
 
   /** Entity states held across all nodes (the owner subtracts what it evicts). */
   entities = 0;
@@ -189,7 +195,7 @@ export class RatesStage {
           this.stats.skipped.state_full++;
           continue;
         }
-        st = new EntityState();
+        st = new EntityState(e.layer, e.id);
         states.set(e.id, st);
         this.entities++;
       }
@@ -253,13 +259,21 @@ export class RatesStage {
           out,
         );
       }
-      st.prev = {
-        ts,
-        runId,
-        counters: sample.counters,
-        devices: sample.devices,
-        interfaces: sample.interfaces,
-      };
+      if (prev === undefined) {
+        st.prev = {
+          ts,
+          runId,
+          counters: sample.counters,
+          devices: sample.devices,
+          interfaces: sample.interfaces,
+        };
+      } else {
+        prev.ts = ts;
+        prev.runId = runId;
+        prev.counters = sample.counters;
+        prev.devices = sample.devices;
+        prev.interfaces = sample.interfaces;
+      }
       views.push({ sample, layer: e.layer, id: e.id, ts, dtS, fields, devices, interfaces, state: st });
     }
     return views;
@@ -299,7 +313,6 @@ export class RatesStage {
     out: Point[],
   ): Map<string, Fields> {
     const result = new Map<string, Fields>();
-    const scratch = this.scratch;
     for (const name in cur) {
       const inst = cur[name]!;
       const fields: Fields = {};
@@ -307,7 +320,6 @@ export class RatesStage {
       if (g !== undefined) for (const k in g) fields[k] = g[k]!;
       const prev = dtS > 0 ? prevAll?.[name] : undefined;
       if (prev !== undefined) {
-        scratch.clear();
         let reset = false;
         const pc = prev.counters;
         const cc = inst.counters;
@@ -319,16 +331,20 @@ export class RatesStage {
             reset = true;
             continue;
           }
-          scratch.set(k, d);
           const spec = rateSpec(k);
           if (spec.field !== null) fields[spec.field] = (d / dtS) * spec.scale;
         }
         if (reset) this.stats.skipped.reset++;
         for (const l of LATENCIES) {
-          const ops = scratch.get(l.ops);
-          if (ops === undefined || ops <= 0) continue; // idle: no latency, never 0 ms
-          const time = scratch.get(l.time);
-          if (time !== undefined) fields[l.field] = (time * l.toMs) / ops;
+          const ct = cc[l.time];
+          const pt = pc[l.time];
+          const co = cc[l.ops];
+          const po = pc[l.ops];
+          if (ct === undefined || pt === undefined || co === undefined || po === undefined) continue;
+          const ops = counterDelta(po, co, this.cfg, allow32);
+          if (ops <= 0) continue; // idle: no latency, never 0 ms (and none across a reset)
+          const time = counterDelta(pt, ct, this.cfg, allow32);
+          if (time >= 0) fields[l.field] = (time * l.toMs) / ops;
         }
         const r = fields.read_iops;
         const w = fields.write_iops;
