@@ -95,12 +95,33 @@ export class VmCollector implements Collector {
       add: () => {},
       error: (_source, key, err) => this.log.debug({ key, err: (err as Error)?.message }, 'vm start'),
     };
-    await Promise.all([...this.vms.values()].map((st) => this.prepare(acc, st)));
+    await Promise.all([...this.vms.values()].map((st) => this.prepare(acc, st, true)));
     this.publish();
   }
 
-  /** Liveness (and reconnect) through QMP, then identity and PID when not known yet. */
-  private async prepare(acc: Accumulator, st: VmState): Promise<{ running?: boolean } | undefined> {
+  /**
+   * Liveness through QMP, then identity and PID when not known yet. In a tick (`wait` false) a
+   * missing connection is only started in the background: a dead socket, or one whose single client
+   * slot is taken (libvirtd), must not hold up the tick for the connect timeout.
+   */
+  private async prepare(
+    acc: Accumulator,
+    st: VmState,
+    wait = false,
+  ): Promise<{ running?: boolean } | undefined> {
+    if (!st.qmp.connected) {
+      if (wait) await st.qmp.connect().catch(() => {});
+      else st.qmp.connectInBackground();
+    }
+    if (!st.qmp.connected) {
+      if (st.qmp.lastError) {
+        m.qmpErrors.inc({ command: 'connect' });
+        acc.error('vm', `vm:${st.qmpSocket}:connect`, st.qmp.lastError);
+      }
+      // Known VM, QMP down: the hypervisor's /proc figures are still published.
+      if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
+      return undefined;
+    }
     const status = await this.qmp<{ running?: boolean; status?: string }>(acc, st, 'query-status');
     if (status !== undefined && !st.identity) await this.identify(acc, st);
     if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
@@ -182,6 +203,8 @@ export class VmCollector implements Collector {
 
   /** QMP errors are reported per VM and command; a failure skips only that part of the sample. */
   private async qmp<T>(acc: Accumulator, st: VmState, command: string, args?: Record<string, unknown>) {
+    // Never (re)connect inside a tick: prepare() does that in the background.
+    if (!st.qmp.connected) return undefined;
     try {
       const r = await st.qmp.execute<T>(command, args);
       if (st.qmp.connects !== st.connectsSeen) {

@@ -61,6 +61,8 @@ export class QmpClient {
   private nextAttemptAt = 0;
   private closed = false;
   greeting: QmpGreeting | undefined;
+  /** Why the last connection attempt failed (cleared by a successful one). */
+  lastError: Error | undefined;
   /** Asynchronous events received and ignored (SHUTDOWN, BALLOON_CHANGE, ...). */
   eventsIgnored = 0;
   /** Successful connections so far (1 = never reconnected). */
@@ -77,6 +79,17 @@ export class QmpClient {
 
   get connected(): boolean {
     return this.sock !== undefined && !this.sock.destroyed && this.connecting === undefined;
+  }
+
+  /**
+   * Starts connecting unless connected, connecting, closed or inside the reconnect backoff; does not
+   * wait. Collectors call this from their tick so that a dead or busy socket (a connect that times
+   * out) never holds up the tick; the outcome shows in `connected` / `lastError` later.
+   */
+  connectInBackground(): void {
+    if (this.closed || this.connected || this.connecting !== undefined || Date.now() < this.nextAttemptAt)
+      return;
+    this.connect().catch(() => {});
   }
 
   /** Connects now if not connected (no backoff check). */
@@ -131,15 +144,17 @@ export class QmpClient {
       await Promise.race([this.send('qmp_capabilities', undefined, sock), failed, timeout]);
       this.connects++;
       this.backoffMs = 0;
+      this.lastError = undefined;
     } catch (err) {
       sock.destroy();
       this.sock = undefined;
       this.backoffMs = Math.min(this.maxBackoffMs, this.backoffMs ? this.backoffMs * 2 : this.minBackoffMs);
       this.nextAttemptAt = Date.now() + this.backoffMs;
-      throw new ConnectionError(
+      this.lastError = new ConnectionError(
         `QMP ${this.socketPath}: ${errorMessage(err)}; check that QEMU runs with -qmp unix:${this.socketPath},server=on,wait=off`,
         { cause: err },
       );
+      throw this.lastError;
     } finally {
       clearTimeout(timer);
     }

@@ -182,6 +182,39 @@ describe('vm collector discovery on real QEMU processes', () => {
     expect(p.pid).toBeDefined();
   });
 
+  it('keeps ticking while the QMP socket is held by another client, and picks the VM up once it is free', async () => {
+    const sock = path.join(dir, 'busy', 'held.sock');
+    await fs.mkdir(path.dirname(sock), { recursive: true });
+    await startQemu(sock, ['-name', 'held']);
+    const holder = client(sock);
+    await holder.execute('query-status'); // like libvirtd on monitor.sock
+    const vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'busy', '*.sock')] }), {
+      nodeId: 'n1',
+      directory: new VmDirectory(),
+    });
+    await vmc.start();
+    const tick = async () => {
+      const samples: EntitySample[] = [];
+      const errors: string[] = [];
+      await vmc.gather({ add: (s) => samples.push(EntitySample.parse(s)), error: (_s, k) => errors.push(k) });
+      return { samples, errors };
+    };
+    try {
+      const first = await tick();
+      expect(first.samples).toEqual([]);
+      expect(first.errors).toEqual([`vm:${sock}:connect`]);
+      holder.close();
+      let got: EntitySample | undefined;
+      for (let i = 0; i < 100 && !got; i++) {
+        got = (await tick()).samples[0];
+        if (!got) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(got?.entity).toMatchObject({ id: 'held', name: 'held' });
+    } finally {
+      await vmc.shutdown();
+    }
+  });
+
   it('rejects a misspelt config key, naming the accepted keys', () => {
     expect(() => parseVmConfig({ qmp_socket: [] })).toThrow(ConfigError);
     expect(() => parseVmConfig({ qmp_socket: [] })).toThrow(
