@@ -43,6 +43,7 @@ function startAgent(args: string[], env: Record<string, string> = {}): Agent {
 
 interface Received {
   key: string;
+  runId: string;
   seq: number;
   ts: number;
   headers: Record<string, string>;
@@ -77,6 +78,7 @@ async function readTopic(brokers: string, topic: string): Promise<Received[]> {
         out.push({
           key: message.key!.toString(),
           seq: parsed.message.seq,
+          runId: parsed.message.agent.run_id,
           ts: parsed.message.ts,
           headers,
           node: parsed.message.node.id,
@@ -166,6 +168,52 @@ describe('strata agent', () => {
     expect(await a.exited).toBe(1); // --once: the one tick could not be delivered
     expect(a.stderr()).toContain(`topic \\"${topic}\\" does not exist on Kafka ${brokers}`);
     expect(a.stderr()).toContain('STRATA_SAMPLES_TOPIC');
+  });
+
+  it('keeps unsent ticks in the spill file across a restart and sends them first, in order', async () => {
+    const brokers = inject('kafkaBrokers');
+    const topic = `strata.agent-spill.${randomUUID().slice(0, 8)}`;
+    await createTopics(brokers, [{ topic, numPartitions: 1 }]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-agent-spill-'));
+    cleanups.push(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const spill = path.join(dir, 'spill');
+    const node = `spill-${randomUUID().slice(0, 6)}`;
+    const common = ['--interval', '200ms', '--node-id', node, '--collectors', 'host', '--spill-file', spill];
+    // Run 1: Kafka unreachable (nothing listens on port 1), so every tick stays buffered.
+    const first = startAgent([...common, '--shutdown-timeout', '1s', '--buffer-max-ticks', '3'], {
+      KAFKA_BROKERS: '127.0.0.1:1',
+      STRATA_SAMPLES_TOPIC: topic,
+    });
+    await until(
+      'ticks buffered',
+      async () => /kafka unavailable; buffering ticks/.test(first.stderr()),
+      30_000,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.stderr()).toContain('127.0.0.1:1');
+    const persisted = Number(/"persisted_to_spill":(\d+)/.exec(first.stderr())?.[1]);
+    expect(persisted).toBeGreaterThanOrEqual(3); // 3 in memory + the rest already spilled
+    expect(fs.readdirSync(dir).length).toBeGreaterThan(0);
+
+    // Run 2: Kafka reachable; the previous run's ticks go first.
+    const second = startAgent(common, { KAFKA_BROKERS: brokers, STRATA_SAMPLES_TOPIC: topic });
+    await until('agent started', async () => /"msg":"agent started"/.test(second.stderr()), 30_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+    const recovered = Number(/"records":(\d+)/.exec(second.stderr())?.[1]);
+    const got = await readTopic(brokers, topic);
+    const runs = [...new Set(got.map((m) => m.runId))];
+    expect(runs).toHaveLength(2);
+    const old = got.filter((m) => m.runId === runs[0]);
+    expect(old.length).toBe(recovered);
+    expect(old.map((m) => m.seq)).toEqual(old.map((_, i) => i)); // every tick of run 1, in order
+    const fresh = got.filter((m) => m.runId === runs[1]);
+    expect(fresh.length).toBeGreaterThan(3);
+    expect(got.slice(0, old.length).every((m) => m.runId === runs[0])).toBe(true); // old ones first
+    expect(fs.readdirSync(dir)).toEqual([]); // fully drained segments are deleted
   });
 
   it('survives a 30 s broker outage: buffer 100 loses nothing, buffer 10 keeps the newest and counts drops', async () => {
