@@ -218,6 +218,20 @@ describe('vm overhead', () => {
     expect(f.cpu_overhead_cores).toBeCloseTo(0.04, 12); // 0.05 - 0.01: an idle VM's whole cost
   });
 
+  it('a guest reboot (its counters restart low) gives no CPU ratio for that interval, then resumes', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(10_000_000), guest(5_000_000)]));
+    // reboot: guest busy 5_000_000 → 100_000 µs: a reset, not -4.9 s of work
+    const f = overhead(p.handle(msg(T0 + 1000, [vm(10_500_000), guest(100_000)])).points, 'vm')[0]!.fields;
+    expect(f.hypervisor_cpu_cores).toBeCloseTo(0.5, 12);
+    expect(f.guest_cpu_busy_cores).toBeUndefined();
+    expect(f.cpu_overhead_ratio).toBeUndefined();
+    expect(f.cpu_overhead_cores).toBeUndefined();
+    // next tick: hypervisor 0.6 cores, guest Δ 300_000 µs = 0.3 cores → 2.0
+    const g = overhead(p.handle(msg(T0 + 2000, [vm(11_100_000), guest(400_000)])).points, 'vm')[0]!.fields;
+    expect(g.cpu_overhead_ratio).toBeCloseTo(2, 12);
+  });
+
   it('a missing guest view gives no vm overhead point', () => {
     const p = createPipeline();
     p.handle(msg(T0, [vm(0)]));

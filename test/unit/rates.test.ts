@@ -159,6 +159,23 @@ describe('pipeline rates', () => {
     expect(b.fields.cpu_usage_cores).toBeCloseTo(0.5, 12);
   });
 
+  it('interface rows: packets/s and bytes/s, a 32-bit wrap on a NIC counter, lo kept as the agent sent it', () => {
+    const p = createPipeline();
+    const host = (rxBytes: number, rxPackets: number): EntitySample => ({
+      entity: { layer: 'host', kind: 'node', id: 'n1', name: 'n1', labels: {} },
+      counters: {},
+      gauges: {},
+      interfaces: { eth0: { counters: { rx_bytes_total: rxBytes, rx_packets_total: rxPackets } } },
+    });
+    p.handle(msg(T0, [host(4_294_000_000, 10)]));
+    // rx_bytes wraps at 2^32: Δ = 4_294_967_296 - 4_294_000_000 + 32_704 = 967_296 + 32_704 = 1_000_000 B / 0.5 s
+    const out = p.handle(msg(T0 + 500, [host(32_704, 510)]));
+    const nic = out.points.find((pt) => pt.tags.interface === 'eth0')!;
+    expect(nic.fields.rx_bytes_per_second).toBe(2_000_000);
+    expect(nic.fields.rx_packets_per_second).toBe(1000); // 500 packets / 0.5 s
+    expect(nic.tags).toMatchObject({ node: 'n1', layer: 'host', interface: 'eth0' });
+  });
+
   it('device rows: IOPS, bytes/s, latency per op only when ops > 0, utilisation, 32-bit wrap', () => {
     const p = createPipeline();
     const host = (d: Record<string, number>): EntitySample => ({
