@@ -138,6 +138,7 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
       case 'vm':
         return new VmLayer({
           accel: config.vmAccel,
+          net: config.vmNet === 'auto' ? (process.getuid?.() === 0 ? 'tap' : 'user') : config.vmNet,
           memoryMb: config.vmMemoryMb,
           workDir: path.join(workDir, 'vm'),
           ioSizeMb: config.ioSizeMb,
@@ -330,13 +331,16 @@ async function runOne(a: RunOneArgs): Promise<RunRecord> {
           requests = Math.max(c.calibrate.requests, Math.round(rate * a.durationS));
         }
         const before = await session.hostCpuUsec();
+        const vBefore = await session.vcpuUsec?.();
         const sBefore = await server.cpuUsec();
         const r = await execNative(
           c.client({ host: server.host, port: server.port, durationS: a.durationS, requests }),
           timeoutFor(config),
         );
         const sAfter = await server.cpuUsec();
+        const vAfter = await session.vcpuUsec?.();
         const after = await session.hostCpuUsec();
+        if (vBefore !== undefined && vAfter !== undefined) vcpu = vAfter - vBefore;
         if (r.code !== 0) throw new Error(`client exit ${r.code}: ${tail(r.output)}`);
         measured = c.parse(r.output, requests);
         clientCpu = r.procCpuUsec;

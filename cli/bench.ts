@@ -18,6 +18,7 @@ interface BenchFlags {
   image?: string;
   vmAccel?: string;
   vmMemoryMb?: string;
+  vmNet?: string;
   ioSizeMb?: string;
   install?: boolean;
   progress?: string;
@@ -42,7 +43,8 @@ Layers (--layers, comma-separated, in order; native is the baseline of the overh
   container-nat     Docker, bridge network, server reached through a port published on 127.0.0.1
   container-volume  Docker, host network, I/O on a bind-mounted host directory
   vm                the test VM (stack/qemu.ts): QEMU, TCG or KVM, busybox guest with the host's
-                    tools bundled; network workloads cannot run in it (no guest network)
+                    tools and their libraries bundled; I/O on a second virtio disk (cache=none);
+                    network via a tap device + virtio-net (root) or QEMU user networking
 A layer that cannot run (no Docker engine, no QEMU) is reported with the reason; the others run.
 
 CPU per op = host CPU time of the work at that layer ÷ operations: native = the processes' own
@@ -91,6 +93,10 @@ export function registerBenchCommand(program: Command): void {
       'tcg|kvm|auto: QEMU accelerator (auto: KVM when it boots, else TCG) [default tcg]',
     )
     .option('--vm-memory-mb <mib>', 'guest RAM [default 512]')
+    .option(
+      '--vm-net <mode>',
+      'tap|user|auto: guest network for net-bulk/redis (auto: tap when root) [default auto]',
+    )
     .option('--io-size-mb <mib>', 'file / disk size the I/O workloads read [default 256]')
     .option('--no-install', 'do not apt-get install missing workload tools; fail naming them')
     .option('--progress <mode>', 'bar|lines|none [default: bar on a terminal, lines otherwise]')
@@ -115,6 +121,7 @@ const FLAG_OF: Record<string, string> = {
   image: '--image',
   vmAccel: '--vm-accel',
   vmMemoryMb: '--vm-memory-mb',
+  vmNet: '--vm-net',
   ioSizeMb: '--io-size-mb',
 };
 
@@ -185,6 +192,7 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
     image: flags.image,
     vmAccel: oneOf(flags.vmAccel, '--vm-accel', VM_ACCELS),
     vmMemoryMb: intFlag(flags.vmMemoryMb, '--vm-memory-mb'),
+    vmNet: oneOf(flags.vmNet, '--vm-net', ['tap', 'user', 'auto']),
     ioSizeMb: intFlag(flags.ioSizeMb, '--io-size-mb'),
     install: flags.install,
     progress:
