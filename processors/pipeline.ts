@@ -85,7 +85,7 @@ export class ProcessingPipeline implements Pipeline {
         node.runId = message.agent.run_id;
       }
       const views = this.rates.process(message, node.rates, points);
-      this.overhead.process(id, message.interval_ms, views, node.overhead, points);
+      this.overhead.process(id, views, node.overhead, points);
       this.noisy.process(id, views, node.noisy, points, alerts);
     } catch (err) {
       // A bug, not bad data (data problems are counted inside the stages): keep consuming.

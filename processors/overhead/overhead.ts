@@ -93,7 +93,7 @@ export class OverheadStage {
 
   constructor(private readonly cfg: OverheadConfig) {}
 
-  process(nodeId: string, intervalMs: number, views: EntityView[], state: NodeOverhead, out: Point[]): void {
+  process(nodeId: string, views: EntityView[], state: NodeOverhead, out: Point[]): void {
     let host: EntityView | undefined;
     const containers: EntityView[] = [];
     const vms: EntityView[] = [];
@@ -108,7 +108,7 @@ export class OverheadStage {
       else if (v.layer === 'guest' && v.sample.entity.parent?.layer === 'vm') guests.push(v);
     }
 
-    // --- VMs: queue both sides, then pair what matches (same tick ± half an interval).
+    // --- VMs: queue both sides, then pair what overlaps.
     const keep = this.cfg.joinGraceTicks + 1;
     const touched = new Set<string>();
     for (const v of vms) {
@@ -122,7 +122,6 @@ export class OverheadStage {
       state.lastTs.set(vmId, Math.max(state.lastTs.get(vmId) ?? 0, g.ts));
       touched.add(vmId);
     }
-    const tolerance = intervalMs / 2;
     let joinedGuestBusy = 0;
     let virtOverhead = 0;
     let joinedVms = 0;
@@ -132,22 +131,39 @@ export class OverheadStage {
       if (vq === undefined || gq === undefined) continue;
       for (const pv of vq) {
         if (pv.joined) continue;
+        // The guest agent's records arrive at their own phase (the guest sample's ts is the host's
+        // receive time), so pair by overlap: the guest interval covering at least half of the vm
+        // interval. Two contiguous guest intervals cannot both do that, so the pair is unique; when
+        // the better one is the next record, it arrives a message later, within the grace window.
+        const v1 = pv.view.ts;
+        const v0 = v1 - pv.view.dtS * 1000;
+        let best: PendingGuest | undefined;
+        let bestOverlap = 0;
         for (const pg of gq) {
-          if (pg.joined || Math.abs(pg.view.ts - pv.view.ts) > tolerance) continue;
-          pv.joined = true;
-          pg.joined = true;
-          this.stats.vmJoins++;
-          const late = !vms.includes(pv.view);
-          if (late) this.stats.lateJoins++;
-          const fields = this.vmOverhead(pv, pg.view);
-          out.push({ measurement: MEASUREMENT, tags: pv.view.state.tags, fields, timeMs: pv.view.ts });
-          // Node totals are per message: they include only pairs of this message's vm views.
-          if (!late && typeof fields.cpu_overhead_cores === 'number') {
-            joinedVms++;
-            joinedGuestBusy += num(pg.view.fields, 'cpu_cores') ?? 0;
-            virtOverhead += fields.cpu_overhead_cores;
+          if (pg.joined) continue;
+          const g1 = pg.view.ts;
+          const g0 = g1 - pg.view.dtS * 1000;
+          const overlap = Math.min(v1, g1) - Math.max(v0, g0);
+          if (overlap > bestOverlap) {
+            bestOverlap = overlap;
+            best = pg;
           }
-          break;
+        }
+        if (best === undefined || bestOverlap < 0.5 * (v1 - v0)) continue;
+        const pg = best;
+        pv.joined = true;
+        pg.joined = true;
+        this.stats.vmJoins++;
+        const late = !vms.includes(pv.view);
+        if (late) this.stats.lateJoins++;
+        const fields = this.vmOverhead(pv, pg.view);
+        fields.guest_interval_offset_ms = pg.view.ts - v1;
+        out.push({ measurement: MEASUREMENT, tags: pv.view.state.tags, fields, timeMs: v1 });
+        // Node totals are per message: they include only pairs of this message's vm views.
+        if (!late && typeof fields.cpu_overhead_cores === 'number') {
+          joinedVms++;
+          joinedGuestBusy += num(pg.view.fields, 'cpu_cores') ?? 0;
+          virtOverhead += fields.cpu_overhead_cores;
         }
       }
     }

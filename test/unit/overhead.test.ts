@@ -256,6 +256,37 @@ describe('vm overhead', () => {
     expect(o3?.fields.cpu_overhead_ratio).toBeCloseTo(4, 12); // 0.4 / 0.1
   });
 
+  it('guest records at their own phase: joined with the vm interval they overlap by ≥ half', () => {
+    // Records received 300 ms before each tick: guest [t-1.3, t-0.3] covers 0.7 s of vm [t-1, t]
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(0), guest(0, { ts: T0 - 300 })]));
+    const o = overhead(
+      p.handle(msg(T0 + 1000, [vm(400_000), guest(200_000, { ts: T0 + 700 })])).points,
+      'vm',
+    );
+    expect(o.map((pt) => pt.timeMs)).toEqual([T0 + 1000]);
+    expect(o[0]!.fields.guest_interval_offset_ms).toBe(-300);
+    expect(o[0]!.fields.cpu_overhead_ratio).toBeCloseTo(2, 12); // 0.4 / 0.2
+  });
+
+  it('a record received 700 ms before the tick pairs with the next record, one message later', () => {
+    const p = createPipeline();
+    p.handle(msg(T0, [vm(0), guest(0, { ts: T0 - 700 })]));
+    // tick 1: guest [T0-0.7, T0+0.3] covers only 0.3 s of vm [T0, T0+1]: wait
+    expect(
+      overhead(p.handle(msg(T0 + 1000, [vm(400_000), guest(100_000, { ts: T0 + 300 })])).points, 'vm'),
+    ).toEqual([]);
+    // tick 2: guest [T0+0.3, T0+1.3] covers 0.7 s of vm [T0, T0+1]: joined, written at T0+1000;
+    // vm [T0+1, T0+2] waits in turn for [T0+1.3, T0+2.3]
+    const o = overhead(
+      p.handle(msg(T0 + 2000, [vm(900_000), guest(300_000, { ts: T0 + 1300 })])).points,
+      'vm',
+    );
+    expect(o.map((pt) => pt.timeMs)).toEqual([T0 + 1000]);
+    expect(o[0]!.fields.cpu_overhead_ratio).toBeCloseTo(2, 12); // 0.4 / 0.2
+    expect(o[0]!.fields.guest_interval_offset_ms).toBe(300);
+  });
+
   it('a guest view later than the grace window is not joined', () => {
     const p = createPipeline({ overhead: { joinGraceTicks: 1 } });
     p.handle(msg(T0, [vm(0), guest(0, { ts: T0 })]));
