@@ -348,6 +348,9 @@ export async function startTestVm(opts: TestVmOptions): Promise<TestVm> {
     await fh.close();
   }
   const serialLog = path.join(workDir, 'serial.log');
+  // QEMU appends to an existing file: a "ready" line left by an earlier boot in the same workDir
+  // would make waitReady() return before this guest has booted.
+  await fs.rm(serialLog, { force: true });
   const ctlSocket = opts.ctlSocket ?? opts.agentSocket.replace(/(\.sock)?$/, '.ctl.sock');
   for (const s of [opts.qmpSocket, opts.agentSocket, ctlSocket]) {
     await fs.mkdir(path.dirname(s), { recursive: true });
