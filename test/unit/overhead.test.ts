@@ -5,6 +5,7 @@
 // by hand from the run quoted in DESIGN.md (239 µs/op in the guest, 56 µs/op in QEMU).
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
@@ -472,5 +473,70 @@ describe('vm overhead on a real TCG VM capture (stack/qemu/capture-testdata.ts)'
     expect(f.hypervisor_cpu_cores).toBeUndefined();
     expect(f.cpu_overhead_ratio).toBeUndefined();
     expect(f.cpu_overhead_cores).toBeUndefined();
+  });
+});
+
+describe('vm overhead on a recorded tick sequence of a real TCG VM (capture-vm.ts)', () => {
+  // 40 ticks of the real host, vm and guest collectors around the 1-vCPU test VM: idle (ticks 0-7),
+  // a CPU loop in the guest (8-17), idle, O_DIRECT 4 KiB reads of its disk (20-31), idle (32-39).
+  // The guest agent's records arrive at their own phase (-450..-220 ms, sometimes later than the tick).
+  const msgs = zlib
+    .gunzipSync(fs.readFileSync(path.join(import.meta.dirname, '../../testdata/processor/vm-tcg.ndjson.gz')))
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as SampleMessage);
+  const p = createPipeline();
+  const byTick = msgs.map((m) => ({ ts: m.ts, points: overhead(p.handle(m).points, 'vm') }));
+  const all = byTick.flatMap((t) => t.points);
+  const tickOf = (timeMs: number) => Math.round((timeMs - msgs[0]!.ts) / 1000);
+
+  it('joins nearly every vm interval with a guest interval, late records included', () => {
+    // 39 intervals; two ticks had no new guest record (the agent's loop drifts against the tick)
+    expect(all.length).toBeGreaterThanOrEqual(36);
+    expect(new Set(all.map((pt) => pt.timeMs)).size).toBe(all.length); // each vm interval once
+    const late = byTick.filter((t) => t.points.some((pt) => pt.timeMs < t.ts));
+    expect(late.length).toBeGreaterThan(5); // joined a message later, within the grace window
+    for (const pt of all) {
+      const off = pt.fields.guest_interval_offset_ms as number;
+      expect(Math.abs(off)).toBeLessThanOrEqual(1000);
+    }
+  });
+
+  it('during the direct reads: the guest sees more time per op than QEMU, ~1 QEMU op per guest op', () => {
+    const io = all.filter((pt) => tickOf(pt.timeMs) >= 23 && tickOf(pt.timeMs) <= 31);
+    expect(io.length).toBeGreaterThanOrEqual(7);
+    for (const pt of io) {
+      const g = pt.fields.guest_read_latency_ms_per_op as number;
+      const h = pt.fields.hypervisor_read_latency_ms_per_op as number;
+      expect(g).toBeGreaterThan(h);
+      expect(pt.fields.io_read_guest_added_latency_ms_per_op).toBeCloseTo(g - h, 12);
+      expect(g - h).toBeGreaterThan(0.05);
+      expect(g - h).toBeLessThan(0.5);
+      expect(pt.fields.io_ops_amplification_ratio).toBeGreaterThan(0.8);
+      expect(pt.fields.io_ops_amplification_ratio).toBeLessThan(1.3);
+    }
+  });
+
+  it('idle disk at the end: no latency or amplification figure (0 ÷ 0), CPU figures still there', () => {
+    const idle = all.filter((pt) => tickOf(pt.timeMs) >= 35);
+    expect(idle.length).toBeGreaterThanOrEqual(4);
+    for (const pt of idle) {
+      expect(pt.fields.guest_read_latency_ms_per_op).toBeUndefined();
+      expect(pt.fields.io_ops_amplification_ratio).toBeUndefined();
+      expect(pt.fields.hypervisor_cpu_cores).toBeGreaterThan(0);
+      expect(pt.fields.cpu_overhead_cores).toBeCloseTo(
+        (pt.fields.hypervisor_cpu_cores as number) - (pt.fields.guest_cpu_busy_cores as number),
+        12,
+      );
+    }
+  });
+
+  it('node totals count the VM', () => {
+    const p2 = createPipeline();
+    const nodes = msgs.flatMap((m) => overhead(p2.handle(m).points, 'node'));
+    expect(nodes.length).toBe(msgs.length - 1);
+    for (const n of nodes) expect(n.fields.vms).toBe(1);
+    expect(nodes.filter((n) => n.fields.vms_with_guest_view === 1).length).toBeGreaterThan(15);
   });
 });
