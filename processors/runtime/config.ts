@@ -127,6 +127,9 @@ export const ENV_KEYS: Record<string, readonly [string, string]> = {
   STRATA_METRICS_LISTEN: ['', 'metricsListen'],
 };
 
+/** Env vars whose empty value is kept: '' disables the metrics endpoint / the alerts topic. */
+const EMPTY_MEANS_DISABLE = new Set(['STRATA_METRICS_LISTEN', 'STRATA_ALERTS_TOPIC']);
+
 const FLAG_KEYS: Record<keyof Omit<ProcessorFlags, 'config'>, readonly [string, string]> = {
   brokers: ['kafka', 'brokers'],
   groupId: ['kafka', 'groupId'],
@@ -185,7 +188,8 @@ export function resolveProcessorConfig(
   const sources: string[] = [flags.config ? `file ${flags.config} (section processor:)` : 'defaults'];
   for (const [name, at] of Object.entries(ENV_KEYS)) {
     const v = env[name];
-    if (v === undefined || v === '') continue;
+    // Empty means unset, except where '' is a meaningful value (disable metrics / alerts topic).
+    if (v === undefined || (v === '' && !EMPTY_MEANS_DISABLE.has(name))) continue;
     setPath(raw, at, name === 'KAFKA_BROKERS' ? splitList(v) : v);
     sources.push(`env ${name}`);
   }

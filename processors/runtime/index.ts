@@ -24,7 +24,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { ConfigError, ConnectionError, errorMessage } from '../../lib/errors.ts';
 import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
@@ -172,7 +172,16 @@ export class ProcessorRuntime {
     if (this.started) return;
     this.started = true;
     const k = this.config.kafka;
-    if (this.config.metricsListen) this.closeMetrics = await serveMetrics(this.config.metricsListen);
+    if (this.config.metricsListen) {
+      try {
+        this.closeMetrics = await serveMetrics(this.config.metricsListen);
+      } catch (err) {
+        throw new ConfigError(
+          `metricsListen ${this.config.metricsListen}: cannot serve /metrics there (${errorMessage(err)}). ` +
+            'Set STRATA_METRICS_LISTEN / --metrics-listen to a free host:port, or "" to disable it.',
+        );
+      }
+    }
     await this.sink.start();
     try {
       await this.admin.connect();

@@ -80,6 +80,16 @@ describe('resolveProcessorConfig', () => {
     expect(c.metricsListen).toBe('0.0.0.0:9999');
   });
 
+  it('treats empty env vars as unset, except where empty disables something', () => {
+    const c = resolveProcessorConfig(
+      {},
+      { KAFKA_BROKERS: '', STRATA_METRICS_LISTEN: '', STRATA_ALERTS_TOPIC: '' },
+    );
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:19092']);
+    expect(c.metricsListen).toBe('');
+    expect(c.kafka.alertsTopic).toBe('');
+  });
+
   it('names an unknown key with the accepted ones and where values came from', () => {
     const f = file('b.yaml', 'processor:\n  kafka:\n    topcs: x\n');
     const err = (() => {
