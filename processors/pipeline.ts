@@ -86,7 +86,7 @@ export class ProcessingPipeline implements Pipeline {
       }
       const views = this.rates.process(message, node.rates, points);
       this.overhead.process(id, views, node.overhead, points);
-      this.noisy.process(id, views, node.noisy, points, alerts);
+      this.noisy.process(id, message.ts, views, node.noisy, points, alerts);
     } catch (err) {
       // A bug, not bad data (data problems are counted inside the stages): keep consuming.
       errorsTotal.inc();

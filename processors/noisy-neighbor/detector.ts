@@ -150,6 +150,7 @@ export class NoisyNeighborStage {
 
   process(
     nodeId: string,
+    msgTs: number,
     views: EntityView[],
     state: NodeNoisy,
     points: Point[],
@@ -157,7 +158,7 @@ export class NoisyNeighborStage {
   ): void {
     if (!this.cfg.enabled) return;
     let host: EntityView | undefined;
-    let ts = 0;
+    let ts = msgTs;
     const tick = new Map<string, TickRecord>();
     const stallNow = new Map<string, number>();
     let anyTenant = false;
@@ -232,7 +233,9 @@ export class NoisyNeighborStage {
         rec.bytes.set(t.key, (rec.bytes.get(t.key) ?? 0) + bytes);
       }
     }
-    if (!anyTenant) return;
+    // Without tenants there is nothing to judge — unless an incident is open: then the windows go
+    // on (empty, hence good) so that it resolves when its tenants are gone, not never.
+    if (!anyTenant && !hasIncident(state)) return;
     state.ticks++;
     const historyLen = this.cfg.evidenceWindows * this.cfg.windowTicks;
     // Every known device gets a record each tick (tenants idle on it → zeros), so histories align.
@@ -581,6 +584,11 @@ export class NoisyNeighborStage {
       timeMs: ts,
     });
   }
+}
+
+function hasIncident(state: NodeNoisy): boolean {
+  for (const d of state.devices.values()) if (d.incident !== undefined) return true;
+  return false;
 }
 
 function newRecord(): TickRecord {

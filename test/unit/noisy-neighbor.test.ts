@@ -98,6 +98,22 @@ describe('noisy neighbour on a real recording: 8 × 1 MiB random O_DIRECT writes
     expect(later[0]!.starts_at - alerts[0]!.starts_at).toBeLessThanOrEqual(5500);
   });
 
+  it('resolves when both tenants disappear while firing (no incident left open forever)', () => {
+    const p = createPipeline();
+    const events: AlertEvent[] = [];
+    let gone = false;
+    for (const m of heavy) {
+      const msg = gone ? { ...m, samples: m.samples.filter((x) => !x.entity.name.startsWith('nn-')) } : m;
+      const out = p.handle(msg);
+      events.push(...out.alerts);
+      if (out.alerts.some((a) => a.status === 'firing')) gone = true;
+    }
+    expect(events.map((a) => a.status)).toEqual(['firing', 'resolved']);
+    // 3 empty windows of 5 ticks: ~15 s after the last tick with tenants
+    expect(events[1]!.ends_at! - events[0]!.starts_at).toBeGreaterThanOrEqual(14_000);
+    expect(events[1]!.ends_at! - events[0]!.starts_at).toBeLessThanOrEqual(21_000);
+  });
+
   it('no baseline, no verdict: a warm-up longer than the run produces nothing', () => {
     expect(replay(heavy, { noisyNeighbor: { warmupWindows: 100 } }).alerts).toEqual([]);
   });
