@@ -100,15 +100,12 @@ export class VmCollector implements Collector {
   }
 
   /**
-   * Liveness through QMP, then identity and PID when not known yet. In a tick (`wait` false) a
-   * missing connection is only started in the background: a dead socket, or one whose single client
-   * slot is taken (libvirtd), must not hold up the tick for the connect timeout.
+   * Makes sure of the QMP connection, then identity and PID when not known yet; true when QMP is
+   * connected. In a tick (`wait` false) a missing connection is only started in the background: a
+   * dead socket, or one whose single client slot is taken (libvirtd), must not hold up the tick for
+   * the connect timeout. No liveness command per tick: the tick's own commands are the probe.
    */
-  private async prepare(
-    acc: Accumulator,
-    st: VmState,
-    wait = false,
-  ): Promise<{ running?: boolean } | undefined> {
+  private async prepare(acc: Accumulator, st: VmState, wait = false): Promise<boolean> {
     if (!st.qmp.connected) {
       if (wait) await st.qmp.connect().catch(() => {});
       else st.qmp.connectInBackground();
@@ -120,12 +117,19 @@ export class VmCollector implements Collector {
       }
       // Known VM, QMP down: the hypervisor's /proc figures are still published.
       if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
-      return undefined;
+      return false;
     }
-    const status = await this.qmp<{ running?: boolean; status?: string }>(acc, st, 'query-status');
-    if (status !== undefined && !st.identity) await this.identify(acc, st);
+    if (st.qmp.connects !== st.connectsSeen) {
+      // A fresh connection (first, or QEMU restarted): identity, thread ids and balloon are re-read.
+      st.connectsSeen = st.qmp.connects;
+      m.qmpConnects.inc();
+      st.identity = undefined;
+      st.tids = undefined;
+      st.balloon = undefined;
+    }
+    if (!st.identity) await this.identify(acc, st);
     if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
-    return status;
+    return true;
   }
 
   private publish(): void {
@@ -206,16 +210,7 @@ export class VmCollector implements Collector {
     // Never (re)connect inside a tick: prepare() does that in the background.
     if (!st.qmp.connected) return undefined;
     try {
-      const r = await st.qmp.execute<T>(command, args);
-      if (st.qmp.connects !== st.connectsSeen) {
-        // A fresh connection (first, or QEMU restarted): identity and thread ids are re-read.
-        st.connectsSeen = st.qmp.connects;
-        m.qmpConnects.inc();
-        st.identity = undefined;
-        st.tids = undefined;
-        st.balloon = undefined;
-      }
-      return r;
+      return await st.qmp.execute<T>(command, args);
     } catch (err) {
       m.qmpErrors.inc({ command });
       acc.error(
@@ -271,8 +266,7 @@ export class VmCollector implements Collector {
   }
 
   private async gatherVm(acc: Accumulator, st: VmState, netdev: string | undefined): Promise<void> {
-    // Cheap liveness probe first: it also (re)connects, which resets identity on a new connection.
-    const status = await this.prepare(acc, st);
+    const connected = await this.prepare(acc, st);
     if (!st.identity) return; // never reached QMP: no stable id yet, nothing to publish
 
     const ts = Date.now();
@@ -283,7 +277,6 @@ export class VmCollector implements Collector {
     const rss = this.readRss(acc, st);
     if (rss !== undefined) gauges.memory_rss_bytes = rss;
 
-    const connected = status !== undefined;
     const [blockR, balloonR] = connected
       ? await Promise.all([
           this.qmp<unknown>(acc, st, 'query-blockstats'),
