@@ -32,10 +32,13 @@ const db = `strata_t_${id}`;
 const NODES = 6;
 
 let processor: ProcessorRuntime | undefined;
+let processorV1: ProcessorRuntime | undefined;
 let dlqConsumer: Consumer | undefined;
 
 afterAll(async () => {
   await processor?.stop();
+  await processorV1?.stop();
+  await influxQl(influxUrl, `DROP DATABASE "${db}_v1"`).catch(() => {});
   await dlqConsumer?.disconnect();
   await influxQl(influxUrl, `DROP DATABASE "${db}"`).catch(() => {});
 });
@@ -171,5 +174,41 @@ describe('strata processor end to end (Kafka → pipeline → InfluxDB, DLQ)', (
     );
     await admin.disconnect();
     expect(committed.partitions).toHaveLength(3);
+  });
+
+  it('writes through the v1 API (/write, database created at start) just the same', async () => {
+    const v1Topic = `${topic}.v1`;
+    await createTopic(brokers, v1Topic, 2);
+    const ticks = fanOutTicks(`v1-${id}`, 3, Date.now() - 60_000);
+    const expected = expectedPoints(ticks);
+    const producer = testProducer(brokers);
+    await producer.connect();
+    for (const tick of ticks) await produceTick(producer, v1Topic, tick);
+    await producer.disconnect();
+    processorV1 = createProcessor(
+      resolveProcessorConfig(
+        { metricsListen: '' },
+        {
+          KAFKA_BROKERS: brokers,
+          STRATA_SAMPLES_TOPIC: v1Topic,
+          STRATA_DLQ_TOPIC: dlqTopic,
+          STRATA_ALERTS_TOPIC: '',
+          STRATA_GROUP_ID: `g1-${id}`,
+          INFLUX_API: 'v1',
+          INFLUX_URL: influxUrl,
+          INFLUX_DATABASE: `${db}_v1`,
+        },
+      ),
+    );
+    await processorV1.start();
+    const stored = await waitFor(
+      `${expected.size} points via /write`,
+      async () => {
+        const s = await storedPoints(influxUrl, `${db}_v1`);
+        return s.size >= expected.size ? s : undefined;
+      },
+      60_000,
+    );
+    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
   });
 });
