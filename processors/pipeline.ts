@@ -28,6 +28,26 @@ const lostTicksTotal = counter(
   'strata_processor_lost_ticks_total',
   'Ticks missing between consecutive messages of a node (seq gaps)',
 );
+const joinsTotal = counter(
+  'strata_processor_overhead_vm_joins_total',
+  'vm intervals joined with a guest interval, by when (same message or late within the grace window)',
+  ['when'],
+);
+const unjoinedTotal = counter(
+  'strata_processor_overhead_unjoined_intervals_total',
+  'vm or guest intervals that left the join grace window without a partner (no overhead point)',
+  ['side'],
+);
+const noisyDroppedTotal = counter(
+  'strata_processor_noisy_neighbor_dropped_total',
+  'tenants or devices not tracked because a per-node bound was reached',
+  ['what'],
+);
+const noisyWindowsTotal = counter(
+  'strata_processor_noisy_neighbor_windows_total',
+  'device windows evaluated, by verdict',
+  ['verdict'],
+);
 const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
 const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
 const errorsTotal = counter(
@@ -57,6 +77,8 @@ export class ProcessingPipeline implements Pipeline {
   /** Counters already pushed to prom-client (the stages keep plain numbers on the hot path). */
   private reportedEntities = 0;
   private flushed = { skipped: {} as Record<string, number>, wraps32: 0, wraps64: 0 };
+  /** Last values pushed to prom-client, by metric key. */
+  private readonly pushed = new Map<string, number>();
 
   constructor(config: PipelineConfig) {
     this.config = config;
@@ -132,6 +154,12 @@ export class ProcessingPipeline implements Pipeline {
     return this.rates.entities;
   }
 
+  private push(key: string, value: number, inc: (delta: number) => void): void {
+    const d = value - (this.pushed.get(key) ?? 0);
+    if (d > 0) inc(d);
+    this.pushed.set(key, value);
+  }
+
   /** Pushes the stages' plain counters to prom-client (cheap to call; evict() calls it). */
   flushStats(): void {
     const s = this.rates.stats;
@@ -144,6 +172,16 @@ export class ProcessingPipeline implements Pipeline {
     if (s.wraps64 > this.flushed.wraps64) wrapsTotal.inc({ bits: '64' }, s.wraps64 - this.flushed.wraps64);
     this.flushed.wraps32 = s.wraps32;
     this.flushed.wraps64 = s.wraps64;
+    const o = this.overhead.stats;
+    const n = this.noisy.stats;
+    this.push('joins.same', o.vmJoins - o.lateJoins, (d) => joinsTotal.inc({ when: 'same_message' }, d));
+    this.push('joins.late', o.lateJoins, (d) => joinsTotal.inc({ when: 'late' }, d));
+    this.push('unjoined.vm', o.unjoinedVmIntervals, (d) => unjoinedTotal.inc({ side: 'vm' }, d));
+    this.push('unjoined.guest', o.unjoinedGuestIntervals, (d) => unjoinedTotal.inc({ side: 'guest' }, d));
+    this.push('nn.tenants', n.tenantsDropped, (d) => noisyDroppedTotal.inc({ what: 'tenant' }, d));
+    this.push('nn.devices', n.devicesDropped, (d) => noisyDroppedTotal.inc({ what: 'device' }, d));
+    this.push('nn.bad', n.badWindows, (d) => noisyWindowsTotal.inc({ verdict: 'bad' }, d));
+    this.push('nn.good', n.windows - n.badWindows, (d) => noisyWindowsTotal.inc({ verdict: 'good' }, d));
     // One pipeline per partition shares the gauge: report this pipeline's change, not its total.
     entitiesGauge.inc(this.rates.entities - this.reportedEntities);
     this.reportedEntities = this.rates.entities;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors.ts';
+import { registry } from '../../lib/metrics.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
 import { validateSampleMessage } from '../../schemas/sample.ts';
@@ -153,6 +154,24 @@ describe('pipeline on recorded agent messages', () => {
     expect(types.get('strata_alert.victims')).toBe('string');
     expect(types.get('strata_alert.victim_count')).toBe('number');
     expect(types.get('strata_overhead.iops_share_ratio')).toBe('number');
+  });
+
+  it('counts what it skips in /metrics (flushed on evict): a gap and a redelivered message', async () => {
+    const value = async (name: string, reason: string) =>
+      (await registry.getSingleMetric(name)!.get()).values.find((v) => v.labels.reason === reason)?.value ??
+      0;
+    const gap0 = await value('strata_processor_rates_skipped_total', 'gap');
+    const stale0 = await value('strata_processor_rates_skipped_total', 'stale');
+    const p = createPipeline();
+    p.handle(recorded[0]!);
+    p.handle(recorded[0]!); // redelivered: 1 entity sample stale
+    p.handle({
+      ...recorded[10]!,
+      samples: recorded[10]!.samples.map((x) => ({ ...x, ts: recorded[10]!.ts })),
+    }); // 10 s later: gap
+    p.evict(recorded[10]!.ts);
+    expect((await value('strata_processor_rates_skipped_total', 'gap')) - gap0).toBe(1);
+    expect((await value('strata_processor_rates_skipped_total', 'stale')) - stale0).toBe(1);
   });
 
   it('rejects a misspelt config key, naming it with the accepted keys', () => {
