@@ -16,6 +16,8 @@ const { values } = parseArgs({
     containers: { type: 'string', default: '50' },
     vms: { type: 'string', default: '2' },
     ticks: { type: 'string', default: '300' },
+    /** Turn noisy-neighbor detection off, to see its share of the cost. */
+    'no-noisy': { type: 'boolean', default: false },
   },
 });
 const NODES = Number(values.nodes);
@@ -176,7 +178,7 @@ const perTick = 1 + CONTAINERS + 2 * VMS;
 const entitySamples = TICKS * NODES * perTick;
 
 function run(): { cpuUs: number; points: number; alerts: number } {
-  const p = createPipeline();
+  const p = createPipeline({ noisyNeighbor: { enabled: !values['no-noisy'] } });
   let points = 0;
   let alerts = 0;
   let cpuUs = 0;
