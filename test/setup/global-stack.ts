@@ -14,6 +14,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
+import { errorMessage } from '../../lib/errors.ts';
 import { bridgeName, deleteBridge, stopDockerd } from '../../stack/docker.ts';
 import {
   createTopics,
@@ -22,6 +23,7 @@ import {
   DEFAULT_PORTS,
   defaultCacheDir,
   ensureBusyboxImage,
+  freePort,
   influxQuery,
   preferredOrFreePort,
   readState,
@@ -75,33 +77,48 @@ export default async function setup(project: TestProject): Promise<() => Promise
     log(`starting ${missing().join(', ')} in ${runDir} (first use installs them: minutes)`);
     try {
       const taken: number[] = [];
-      const port = async (preferred: number) => {
-        const p = await preferredOrFreePort(preferred, taken);
+      // Default ports first; after a port clash (another test run started at the same moment),
+      // ephemeral ones.
+      const port = async (preferred: number, attempt: number) => {
+        const p = attempt === 0 ? await preferredOrFreePort(preferred, taken) : await freePort();
         taken.push(p);
         return p;
       };
-      for (const service of missing()) {
-        const dataDir = path.join(runDir, service);
-        let handle: ServiceHandle;
+      const startOne = async (service: ServiceName, attempt: number): Promise<ServiceHandle> => {
+        const dataDir = path.join(runDir!, service);
         if (service === 'kafka') {
-          handle = await startKafka({
-            port: await port(DEFAULT_PORTS.kafka),
-            controllerPort: await port(DEFAULT_PORTS.kafkaController),
+          return startKafka({
+            port: await port(DEFAULT_PORTS.kafka, attempt),
+            controllerPort: await port(DEFAULT_PORTS.kafkaController, attempt),
             dataDir,
             cacheDir,
             topics: STACK_TOPICS,
             progress: log,
           });
-        } else if (service === 'influxdb') {
-          handle = await startInfluxdb({
-            port: await port(DEFAULT_PORTS.influxdb),
-            rpcPort: await port(DEFAULT_PORTS.influxdbRpc),
+        }
+        if (service === 'influxdb') {
+          return startInfluxdb({
+            port: await port(DEFAULT_PORTS.influxdb, attempt),
+            rpcPort: await port(DEFAULT_PORTS.influxdbRpc, attempt),
             dataDir,
             cacheDir,
             progress: log,
           });
-        } else {
-          handle = await startDocker({ dataDir, cacheDir, progress: log });
+        }
+        return startDocker({ dataDir, cacheDir, progress: log });
+      };
+      for (const service of missing()) {
+        let handle: ServiceHandle;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            handle = await startOne(service, attempt);
+            break;
+          } catch (err) {
+            if (attempt >= 2 || !/address already in use|is in use/i.test(errorMessage(err))) throw err;
+            log(
+              `${service}: a port was taken while starting (${errorMessage(err).split('\n')[0]}); retrying on free ports`,
+            );
+          }
         }
         started.push(handle);
         const extra = 'bridge' in handle ? { bridge: String(handle.bridge) } : {};
