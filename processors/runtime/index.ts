@@ -206,6 +206,15 @@ export class ProcessorRuntime {
         'partitions assigned',
       );
     });
+    this.consumer.on(this.consumer.events.CRASH, (e) => {
+      // kafkajs restarts the consumer after retriable crashes; state of all partitions is dropped
+      // because the batches in hand were not committed.
+      for (const p of [...this.partitions.keys()]) this.dropPartition(p, 'consumer crashed');
+      this.log.error(
+        { err: errorMessage(e.payload.error), restart: e.payload.restart, groupId: k.groupId },
+        'Kafka consumer crashed',
+      );
+    });
     await this.consumer.subscribe({ topics: [k.samplesTopic], fromBeginning: k.fromBeginning });
     await this.consumer.run({
       autoCommit: false,
