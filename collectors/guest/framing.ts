@@ -5,7 +5,7 @@
 // The decoder is a streaming state machine over bytes from the virtio-serial socket. It resyncs on
 // the next header after garbage or a cut record (a new header before STRATA-END, an END whose seq
 // does not match), and it bounds everything: a record larger than maxRecordBytes is dropped and
-// counted, and bytes outside records are discarded line by line.
+// counted without being buffered, and bytes outside records are discarded.
 
 export const GUEST_FRAME_VERSION = 1;
 
@@ -37,6 +37,11 @@ const HEADER = 'STRATA-GUEST ';
 const END = 'STRATA-END';
 const SECTION = '--- ';
 
+// The decoder works on whole records rather than lines: it looks for the next "STRATA-" marker with
+// indexOf (fast on the 6 KiB records the agent sends) and cuts sections at "\n--- ", so a record
+// costs a few scans and one substring per file instead of one per line.
+const MARKER = 'STRATA-';
+
 export class GuestFrameDecoder {
   readonly stats: FrameDecoderStats = {
     records: 0,
@@ -45,10 +50,11 @@ export class GuestFrameDecoder {
     malformed: 0,
     skippedBytes: 0,
   };
-  private pending = '';
-  private current:
-    | { version: number; seq: number; uptimeSec: number; lines: string[]; bytes: number }
-    | undefined;
+  private buf = '';
+  /** Where the next marker search starts in `buf` (nothing before it can start a marker). */
+  private pos = 0;
+  private current: { version: number; seq: number; uptimeSec: number; bodyStart: number } | undefined;
+  /** After an oversized record its remaining bytes are dropped without counting them as noise. */
   private oversizedSkip = false;
   // UTF-8 aware across chunk boundaries (an interface name may be UTF-8).
   private readonly utf8 = new StringDecoder('utf8');
@@ -57,103 +63,138 @@ export class GuestFrameDecoder {
 
   /** Feeds bytes; returns the records completed by them, oldest first. */
   push(chunk: Buffer | string): GuestRecord[] {
-    this.pending += typeof chunk === 'string' ? chunk : this.utf8.write(chunk);
+    this.buf += typeof chunk === 'string' ? chunk : this.utf8.write(chunk);
     const out: GuestRecord[] = [];
-    let start = 0;
-    let nl = this.pending.indexOf('\n', start);
-    while (nl >= 0) {
-      const rec = this.line(this.pending.slice(start, nl));
-      if (rec) out.push(rec);
-      start = nl + 1;
-      nl = this.pending.indexOf('\n', start);
-    }
-    this.pending = this.pending.slice(start);
-    // A line without a newline may not grow without bound either.
-    if (this.pending.length > this.maxRecordBytes) {
-      this.stats.skippedBytes += this.pending.length;
-      if (this.current) {
-        this.stats.oversized++;
-        this.current = undefined;
-        this.oversizedSkip = true;
+    for (;;) {
+      if (!this.current) {
+        if (!this.findHeader()) break;
+        continue;
       }
-      this.pending = '';
+      const cur = this.current;
+      const m = this.buf.indexOf(MARKER, this.pos);
+      if (m < 0) {
+        if (this.buf.length - cur.bodyStart > this.maxRecordBytes) this.dropOversized();
+        else this.pos = Math.max(cur.bodyStart, this.buf.length - (MARKER.length - 1));
+        break;
+      }
+      const rest = this.buf.length - m;
+      const tail = rest <= HEADER.length ? this.buf.slice(m) : '';
+      if ((rest < HEADER.length && HEADER.startsWith(tail)) || (rest <= END.length && END.startsWith(tail))) {
+        // The marker may still become a header or an END: wait for more bytes.
+        this.pos = m;
+        if (this.buf.length - cur.bodyStart > this.maxRecordBytes) this.dropOversized();
+        break;
+      }
+      if (this.buf.startsWith(HEADER, m)) {
+        // A header before this record's END (possibly glued to a cut line): the record is lost.
+        this.stats.truncated++;
+        this.current = undefined;
+        this.buf = this.buf.slice(m);
+        this.pos = 0;
+        continue;
+      }
+      const after = this.buf.charCodeAt(m + END.length);
+      if (!this.buf.startsWith(END, m) || (after !== 32 && after !== 10 && !Number.isNaN(after))) {
+        this.pos = m + MARKER.length; // some other "STRATA-" text: not ours to interpret
+        continue;
+      }
+      const nl = this.buf.indexOf('\n', m);
+      if (nl < 0) {
+        this.pos = m; // the END line is not complete yet
+        if (this.buf.length - cur.bodyStart > this.maxRecordBytes) this.dropOversized();
+        break;
+      }
+      this.current = undefined;
+      const endSeq = this.buf.slice(m + END.length, nl).trim();
+      if (m - cur.bodyStart > this.maxRecordBytes) {
+        this.stats.oversized++;
+      } else if (endSeq !== '' && Number(endSeq) !== cur.seq) {
+        this.stats.malformed++;
+      } else {
+        this.stats.records++;
+        out.push({
+          version: cur.version,
+          seq: cur.seq,
+          uptimeSec: cur.uptimeSec,
+          files: sections(this.buf.slice(cur.bodyStart, m)),
+        });
+      }
+      this.buf = this.buf.slice(nl + 1);
+      this.pos = 0;
     }
     return out;
   }
 
-  private line(raw: string): GuestRecord | undefined {
-    let line = raw;
-    // A cut record glued to the next header ("...vda 2001 0 16STRATA-GUEST 1 3 ..."): /proc text
-    // never contains the marker, so a header anywhere in a line starts a new record.
-    const at = line.indexOf(HEADER);
-    if (at > 0) {
-      if (!this.current) this.stats.skippedBytes += at;
-      line = line.slice(at);
+  /** Skips to the next complete header line and opens a record; false when more bytes are needed. */
+  private findHeader(): boolean {
+    const h = this.buf.indexOf(HEADER, this.pos);
+    if (h < 0) {
+      // Keep a tail that may be the beginning of a header; the rest is noise.
+      const keep = Math.min(this.buf.length, HEADER.length - 1);
+      this.skip(this.buf.length - keep);
+      return false;
     }
-    if (line.startsWith(HEADER)) {
-      if (this.current) this.stats.truncated++;
-      this.current = undefined;
-      this.oversizedSkip = false;
-      const parts = line.split(' ');
-      const version = Number(parts[1]);
-      const seq = Number(parts[2]);
-      const uptimeSec = Number(parts[3]);
-      if (
-        parts.length < 4 ||
-        version !== GUEST_FRAME_VERSION ||
-        !Number.isInteger(seq) ||
-        !Number.isFinite(uptimeSec)
-      ) {
-        this.stats.malformed++;
-        return undefined;
-      }
-      this.current = { version, seq, uptimeSec, lines: [], bytes: 0 };
-      return undefined;
+    this.skip(h);
+    this.oversizedSkip = false;
+    const nl = this.buf.indexOf('\n');
+    if (nl < 0) {
+      if (this.buf.length > this.maxRecordBytes)
+        this.skip(this.buf.length); // a header line without end
+      else this.pos = 0;
+      return false;
     }
-    const cur = this.current;
-    if (!cur) {
-      if (!this.oversizedSkip) this.stats.skippedBytes += line.length + 1;
-      return undefined;
+    const parts = this.buf.slice(0, nl).split(' ');
+    const version = Number(parts[1]);
+    const seq = Number(parts[2]);
+    const uptimeSec = Number(parts[3]);
+    if (
+      parts.length < 4 ||
+      version !== GUEST_FRAME_VERSION ||
+      !Number.isInteger(seq) ||
+      !Number.isFinite(uptimeSec)
+    ) {
+      this.stats.malformed++;
+      this.buf = this.buf.slice(nl + 1);
+      this.pos = 0;
+      return true;
     }
-    if (line.startsWith(END) && (line.length === END.length || line[END.length] === ' ')) {
-      this.current = undefined;
-      const endSeq = line.slice(END.length).trim();
-      if (endSeq !== '' && Number(endSeq) !== cur.seq) {
-        this.stats.malformed++;
-        return undefined;
-      }
-      this.stats.records++;
-      return { version: cur.version, seq: cur.seq, uptimeSec: cur.uptimeSec, files: sections(cur.lines) };
-    }
-    cur.bytes += line.length + 1;
-    if (cur.bytes > this.maxRecordBytes) {
-      this.stats.oversized++;
-      this.current = undefined;
-      this.oversizedSkip = true;
-      return undefined;
-    }
-    cur.lines.push(line);
-    return undefined;
+    this.current = { version, seq, uptimeSec, bodyStart: nl + 1 };
+    this.pos = nl + 1;
+    return true;
+  }
+
+  private skip(n: number): void {
+    if (n <= 0) return;
+    if (!this.oversizedSkip) this.stats.skippedBytes += n;
+    this.buf = this.buf.slice(n);
+    this.pos = 0;
+  }
+
+  private dropOversized(): void {
+    this.stats.oversized++;
+    this.current = undefined;
+    this.oversizedSkip = true;
+    // Keep only a tail that may hold the start of the next header.
+    this.buf = this.buf.slice(Math.max(0, this.buf.length - (HEADER.length - 1)));
+    this.pos = 0;
   }
 }
 
-function sections(lines: string[]): Record<string, string> {
+/** Cuts a record body into its sections at "--- <name>" lines. */
+function sections(body: string): Record<string, string> {
   const files: Record<string, string> = {};
-  let name: string | undefined;
-  let body: string[] = [];
-  const flush = () => {
-    if (name !== undefined) files[name] = body.length ? `${body.join('\n')}\n` : '';
-  };
-  for (const line of lines) {
-    if (line.startsWith(SECTION)) {
-      flush();
-      name = line.slice(SECTION.length).trim();
-      body = [];
-    } else if (name !== undefined) {
-      body.push(line);
+  let p = body.startsWith(SECTION) ? 0 : body.indexOf(`\n${SECTION}`);
+  if (p > 0) p += 1;
+  while (p >= 0 && p < body.length) {
+    const nl = body.indexOf('\n', p);
+    if (nl < 0) {
+      files[body.slice(p + SECTION.length).trim()] = '';
+      break;
     }
+    const next = body.indexOf(`\n${SECTION}`, nl);
+    files[body.slice(p + SECTION.length, nl).trim()] = body.slice(nl + 1, next < 0 ? body.length : next + 1);
+    p = next < 0 ? -1 : next + 1;
   }
-  flush();
   return files;
 }
 

@@ -75,6 +75,20 @@ describe('guest framing v1 on captured streams', () => {
     expect(small.stats.oversized).toBe(4);
   });
 
+  it('keeps an empty section (a /proc file the guest could not read) as an empty file, absent for the parser', () => {
+    const s = idle.toString('latin1');
+    const rec1 = s.slice(0, s.indexOf('STRATA-GUEST 1 2 '));
+    const cpuStart = rec1.indexOf('--- pressure/cpu\n') + '--- pressure/cpu\n'.length;
+    const emptied = rec1.slice(0, cpuStart) + rec1.slice(rec1.indexOf('--- pressure/io'));
+    const [r] = decodeGuestStream(emptied).records;
+    expect(r!.files['pressure/cpu']).toBe('');
+    expect(r!.files['pressure/io']).toMatch(/^some avg10=/);
+    const parts = procSampleFromFiles(procFilesOf(r!));
+    expect(parts.problems).toEqual([]);
+    expect(parts.counters.psi_cpu_some_usec_total).toBeUndefined();
+    expect(parts.counters.psi_io_some_usec_total).toBe(5907);
+  });
+
   it('bounds a line that never ends', () => {
     const d = new GuestFrameDecoder(4096);
     d.push(idle.subarray(0, 200));
