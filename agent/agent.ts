@@ -142,6 +142,7 @@ export class Agent {
       this.buffer.push({ seq: this.seq - 1, ts, key: this.node!.id, value });
       agentMetrics.ticks.inc();
       agentMetrics.lastTickTs.set(ts / 1000);
+      this.publisher.updateGauges();
       this.publisher.wake();
     } catch (err) {
       this.log.error({ err: errorMessage(err), ts }, 'tick failed; continuing with the next one');

@@ -164,7 +164,8 @@ export class Publisher {
     this.outageMessage = undefined;
   }
 
-  private updateGauges(): void {
+  /** Buffer gauges; also called per tick so an outage shows the buffer growing between attempts. */
+  updateGauges(): void {
     agentMetrics.bufferTicks.set({ where: 'memory' }, this.buffer.memoryTicks);
     agentMetrics.bufferTicks.set({ where: 'spill' }, this.buffer.spillTicks);
     agentMetrics.bufferBytes.set({ where: 'memory' }, this.buffer.memoryBytes);

@@ -17,12 +17,6 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 
 const BENCH_ROOT = 'strata-bench';
-/**
- * V8's young generation grows to 16 MB semi-spaces under the agent's per-tick garbage (a few
- * hundred KB of JSON); capping it at 1 MB costs no measurable CPU and saves ~12 MB RSS. Recommended
- * for deployments via NODE_OPTIONS (docs/agent.md); measured here as the `*` row.
- */
-const SMALL_YOUNG_GEN = '--max-semi-space-size=1';
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'blkio'];
 
 interface ChildResult {
@@ -89,8 +83,9 @@ async function child(): Promise<void> {
   const transport = new LastValueTransport();
   const agent = new Agent({ config, enabled, version: 'bench', transport });
   await agent.start();
-  // Warm-up: the first ticks open files, run discovery and JIT; not part of the figure.
-  await new Promise((r) => setTimeout(r, 3500));
+  // Warm-up: the first ticks open files, run discovery and JIT (V8 compiles hot code in the first
+  // ~10 s; with 3 s the fixed cost per tick reads twice as high); not part of the figure.
+  await new Promise((r) => setTimeout(r, Number(arg('warmup') ?? 10) * 1000));
   // Entity-samples come from the agent's own counter: no bench work inside the measured window.
   const ticks0 = transport.sent;
   const samples0 = await metric('strata_agent_entity_samples_total');
@@ -266,6 +261,7 @@ async function parent(): Promise<void> {
   const sizes = (arg('sizes') ?? '1,50,200').split(',').map(Number);
   const seconds = Number(arg('seconds') ?? 20);
   const cpuProf = arg('cpu-prof');
+  const nodeFlags = arg('node-flags')?.split(' ').filter(Boolean) ?? [];
   const bundled = await bundle();
   const rows: (ChildResult & { mode: string })[] = [];
   const largest = Math.max(...sizes);
@@ -275,10 +271,8 @@ async function parent(): Promise<void> {
     try {
       roots = createCgroups(n, sleepers);
       process.stderr.write(`bench: N=${n}: ${n} cgroups created, sampling for ${seconds} s...\n`);
-      rows.push(await runChild(n, seconds, bundled, cpuProf));
+      rows.push(await runChild(n, seconds, bundled, cpuProf, nodeFlags));
       if (bundled && n === largest) {
-        process.stderr.write(`bench: N=${n} again with ${SMALL_YOUNG_GEN}...\n`);
-        rows.push(await runChild(n, seconds, bundled, undefined, [SMALL_YOUNG_GEN]));
         if (!process.argv.includes('--no-tsx')) {
           process.stderr.write(`bench: N=${n} again under tsx...\n`);
           rows.push(await runChild(n, seconds, undefined));
@@ -303,7 +297,7 @@ async function parent(): Promise<void> {
   lines.push(
     '',
     'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups); target ≤ 50 µs and ≤ 80 MB RSS at 200.',
-    `run * = with ${SMALL_YOUNG_GEN} (NODE_OPTIONS, recommended for deployments).`,
+    'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
     'run node = the agent code bundled with esbuild, run by plain node; tsx = run from the TypeScript sources as `strata agent` does today.',
     'gzip = kafkajs-equivalent gzip of one whole tick (the Kafka transport compresses batches of ticks the same way).',
   );

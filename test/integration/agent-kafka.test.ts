@@ -4,6 +4,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -168,6 +169,43 @@ describe('strata agent', () => {
     expect(await a.exited).toBe(1); // --once: the one tick could not be delivered
     expect(a.stderr()).toContain(`topic \\"${topic}\\" does not exist on Kafka ${brokers}`);
     expect(a.stderr()).toContain('STRATA_SAMPLES_TOPIC');
+  });
+
+  it('starts while Kafka is unreachable, buffers, and delivers every tick from seq 0 once it is reachable', async () => {
+    const brokers = inject('kafkaBrokers');
+    const [host, port] = brokers.split(':') as [string, string];
+    const topic = `strata.agent-late.${randomUUID().slice(0, 8)}`;
+    await createTopics(brokers, [{ topic, numPartitions: 1 }]);
+    // The agent bootstraps through a port where nothing listens yet; later a TCP relay to the real
+    // broker appears there (the broker's metadata then points the client at the broker itself).
+    const relayPort = await freePort();
+    const node = `late-${randomUUID().slice(0, 6)}`;
+    const a = startAgent(['--interval', '250ms', '--node-id', node, '--collectors', 'host'], {
+      KAFKA_BROKERS: `127.0.0.1:${relayPort}`,
+      STRATA_SAMPLES_TOPIC: topic,
+    });
+    await until('outage logged', async () => /kafka unavailable; buffering ticks/.test(a.stderr()), 30_000);
+    await new Promise((r) => setTimeout(r, 2000));
+    const relay = net.createServer((client) => {
+      const upstream = net.connect(Number(port), host);
+      client.pipe(upstream).pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(relayPort, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => relay.close(() => r())));
+    await until(
+      'recovered',
+      async () => /kafka available again; draining the buffer/.test(a.stderr()),
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+    a.child.kill('SIGTERM');
+    expect(await a.exited).toBe(0);
+    expect(a.stderr()).toMatch(/"unsent_ticks":0/);
+    const got = await readTopic(brokers, topic);
+    expect(got.length).toBeGreaterThan(8); // ≥ 2 s of 250 ms ticks were buffered first
+    expect(got.map((m) => m.seq)).toEqual(got.map((_, i) => i));
   });
 
   it('keeps unsent ticks in the spill file across a restart and sends them first, in order', async () => {
