@@ -5,6 +5,8 @@ import { defineConfig } from 'vitest/config';
 // project's stack unless KAFKA_BROKERS / INFLUX_URL / DOCKER_HOST point at running servers).
 export default defineConfig({
   test: {
+    // The default report, then one plain "Tests: N passed, N failed" closing line.
+    reporters: ['default', './test/setup/summary-reporter.ts'],
     projects: [
       {
         test: {
