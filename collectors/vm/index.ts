@@ -66,6 +66,8 @@ interface VmState {
   balloon?: string | null;
   taps: string[];
   agentSocket?: string;
+  /** No PID lookup before this time (after a failed one). */
+  nextPidLookup: number;
 }
 
 export class VmCollector implements Collector {
@@ -172,6 +174,7 @@ export class VmCollector implements Collector {
         connectsSeen: 0,
         taskFiles: new Map(),
         taps: [],
+        nextPidLookup: 0,
       });
     }
     m.vms.set(this.vms.size);
@@ -237,9 +240,12 @@ export class VmCollector implements Collector {
   }
 
   private async findPid(acc: Accumulator, st: VmState): Promise<void> {
+    // A failed lookup scans every /proc/*/cmdline: not again before the next discovery interval.
+    if (Date.now() < st.nextPidLookup) return;
     this.closeFiles(st);
     st.pid = await findQemuPid(st.qmpSocket, this.paths.proc);
     if (st.pid === undefined) {
+      st.nextPidLookup = Date.now() + this.config.discovery_interval;
       acc.error(
         'vm',
         `vm:${st.qmpSocket}:nopid`,
