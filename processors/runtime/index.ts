@@ -31,7 +31,7 @@ import type { AlertEvent } from '../../schemas/alert.ts';
 import { decodeSampleMessage, HEADERS } from '../../schemas/sample.ts';
 import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
 import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
-import type { PointSink } from '../../sinks/influxdb-v2/writer.ts';
+import type { EncodedPoints, PointSink } from '../../sinks/influxdb-v2/writer.ts';
 import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
 import type { Point } from '../../sinks/point.ts';
 import { WebhookSink } from '../../sinks/webhook/index.ts';
@@ -347,7 +347,12 @@ export class ProcessorRuntime {
         payload.resolveOffset(last.offset);
         return;
       }
-      const delivered = await this.deliver(points, alerts, dlq, payload);
+      // Encode now and let the Point objects go: only flat line-protocol bodies stay alive while
+      // the write is pending (and across retries), which keeps GC work small.
+      const pointCount = points.length;
+      const encoded = this.sink.encode(points);
+      points.length = 0;
+      const delivered = await this.deliver(encoded, alerts, dlq, payload);
       if (!delivered) {
         abandonedTotal.inc();
         this.dropPartition(p, 'batch abandoned (rebalance or shutdown)');
@@ -357,7 +362,7 @@ export class ProcessorRuntime {
       for (const ts of sampleTimes) latencySeconds.observe(Math.max(0, ackedAt - ts) / 1000);
       messagesTotal.inc({ result: 'ok' }, sampleTimes.length);
       if (dlq.length) messagesTotal.inc({ result: 'dlq' }, dlq.length);
-      pointsTotal.inc(points.length);
+      pointsTotal.inc(pointCount);
       alertsTotal.inc(alerts.length);
       payload.resolveOffset(last.offset);
       try {
@@ -410,19 +415,19 @@ export class ProcessorRuntime {
 
   /** Writes until everything is acknowledged (true) or the batch must be abandoned (false). */
   private async deliver(
-    points: Point[],
+    encoded: EncodedPoints,
     alerts: AlertEvent[],
     dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[],
     payload: EachBatchPayload,
   ): Promise<boolean> {
-    let influxDone = points.length === 0;
+    let influxDone = encoded.lines === 0;
     let dlqDone = dlq.length === 0;
     let alertsDone = alerts.length === 0 || !this.alertsSink;
     for (let attempt = 0; ; attempt++) {
       if (!payload.isRunning() || payload.isStale() || this.stopped) return false;
       try {
         await Promise.all([
-          influxDone ? undefined : this.sink.write(points).then(() => (influxDone = true)),
+          influxDone ? undefined : this.sink.write(encoded).then(() => (influxDone = true)),
           dlqDone
             ? undefined
             : this.producer

@@ -19,6 +19,17 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts';
 import { type EncodeStats, encodePoint, newEncodeStats } from '../line-protocol.ts';
 import type { Point } from '../point.ts';
 
+/**
+ * Points already encoded: line protocol joined into bodies of at most batchSize lines / maxBatchBytes.
+ * Holding these instead of Point objects while a write is pending keeps the surviving heap small
+ * (a few flat strings instead of many objects and string ropes), which is most of the GC cost.
+ */
+export interface EncodedPoints {
+  segments: { body: string; lines: number }[];
+  lines: number;
+  unencodable: number;
+}
+
 /** What the runtime writes points to. */
 export interface PointSink {
   readonly name: string;
@@ -29,7 +40,9 @@ export interface PointSink {
    * counted in the result, never retried). Rejects with a retriable error when the server stayed
    * unavailable for the retry window; the caller may simply write the same points again.
    */
-  write(points: readonly Point[]): Promise<WriteResult>;
+  write(points: readonly Point[] | EncodedPoints): Promise<WriteResult>;
+  /** Encodes once, for callers that may write the same points again (retries). */
+  encode(points: readonly Point[]): EncodedPoints;
   /** Waits for requests in flight, then stops. Safe before start and twice. */
   close(): Promise<void>;
 }
@@ -95,7 +108,10 @@ const bufferedLines = gauge('strata_sink_buffer_lines', 'Lines waiting for a req
 const retriesTotal = counter('strata_sink_write_retries_total', 'Write requests retried.', ['sink']);
 
 interface Ticket {
+  /** Requests in flight carrying lines of this write. */
   pending: number;
+  /** Segments of this write still queued. */
+  queued: number;
   sealed: boolean;
   written: number;
   rejected: number;
@@ -106,14 +122,16 @@ interface Ticket {
 }
 
 interface Chunk {
-  lines: string[];
+  body: string;
+  lines: number;
   tickets: Ticket[];
   /** Lines of each ticket in this chunk. */
   counts: number[];
 }
 
 interface Segment {
-  lines: string[];
+  body: string;
+  lines: number;
   ticket: Ticket;
 }
 
@@ -172,32 +190,54 @@ export class LineWriter implements PointSink {
     }
   }
 
-  write(points: readonly Point[]): Promise<WriteResult> {
-    if (this.closed) return Promise.reject(new StrataError(`sink ${this.name} is closed`));
-    const lines: string[] = [];
+  encode(points: readonly Point[]): EncodedPoints {
+    const segments: EncodedPoints['segments'] = [];
     const before = this.stats.droppedPoints;
     const nfBefore = this.stats.nonFiniteFields;
+    let lines: string[] = [];
+    let bytes = 0;
+    let total = 0;
     for (const p of points) {
       const line = encodePoint(p, this.stats);
-      if (line !== undefined) lines.push(line);
+      if (line === undefined) continue;
+      if (
+        lines.length > 0 &&
+        (lines.length >= this.o.batchSize || bytes + line.length >= this.o.maxBatchBytes)
+      ) {
+        segments.push({ body: lines.join('\n'), lines: lines.length });
+        lines = [];
+        bytes = 0;
+      }
+      lines.push(line);
+      bytes += line.length + 1;
+      total++;
     }
+    if (lines.length > 0) segments.push({ body: lines.join('\n'), lines: lines.length });
     const unencodable = this.stats.droppedPoints - before;
     if (unencodable > 0) pointsDropped.inc({ sink: this.name, reason: 'unencodable' }, unencodable);
     const nf = this.stats.nonFiniteFields - nfBefore;
     if (nf > 0) nonFiniteFields.inc({ sink: this.name }, nf);
-    if (lines.length === 0) return Promise.resolve({ written: 0, rejected: 0, unencodable });
-    if (this.buffered + lines.length > this.o.maxBufferLines) {
-      pointsDropped.inc({ sink: this.name, reason: 'buffer_full' }, lines.length);
+    return { segments, lines: total, unencodable };
+  }
+
+  write(input: readonly Point[] | EncodedPoints): Promise<WriteResult> {
+    if (this.closed) return Promise.reject(new StrataError(`sink ${this.name} is closed`));
+    const enc = Array.isArray(input) ? this.encode(input as readonly Point[]) : (input as EncodedPoints);
+    const unencodable = enc.unencodable;
+    if (enc.lines === 0) return Promise.resolve({ written: 0, rejected: 0, unencodable });
+    if (this.buffered + enc.lines > this.o.maxBufferLines) {
+      pointsDropped.inc({ sink: this.name, reason: 'buffer_full' }, enc.lines);
       // Retriable: the caller did not commit, so it writes these points again later.
       return Promise.reject(
         new ConnectionError(
-          `sink ${this.name}: buffer full (${this.buffered} + ${lines.length} lines > maxBufferLines ${this.o.maxBufferLines})`,
+          `sink ${this.name}: buffer full (${this.buffered} + ${enc.lines} lines > maxBufferLines ${this.o.maxBufferLines})`,
         ),
       );
     }
     return new Promise<WriteResult>((resolve, reject) => {
       const ticket: Ticket = {
         pending: 0,
+        queued: enc.segments.length,
         sealed: false,
         written: 0,
         rejected: 0,
@@ -205,8 +245,10 @@ export class LineWriter implements PointSink {
         resolve,
         reject,
       };
-      this.segments.push({ lines, ticket });
-      this.buffered += lines.length;
+      enc.segments.forEach((seg) => {
+        this.segments.push({ body: seg.body, lines: seg.lines, ticket });
+      });
+      this.buffered += enc.lines;
       bufferedLines.set({ sink: this.name }, this.buffered);
       this.pump(false);
     });
@@ -230,43 +272,45 @@ export class LineWriter implements PointSink {
     }
   }
 
+  /** Takes whole segments (each is at most batchSize lines) while the request stays within bounds. */
   private cutChunk(): Chunk {
-    const lines: string[] = [];
+    const bodies: string[] = [];
     const tickets: Ticket[] = [];
     const counts: number[] = [];
+    let lines = 0;
     let bytes = 0;
-    while (this.segments.length > 0 && lines.length < this.o.batchSize) {
+    while (this.segments.length > 0) {
       const seg = this.segments[0] as Segment;
-      let take = 0;
-      while (
-        take < seg.lines.length &&
-        lines.length < this.o.batchSize &&
-        (lines.length === 0 || bytes + (seg.lines[take] as string).length < this.o.maxBatchBytes)
+      if (
+        bodies.length > 0 &&
+        (lines + seg.lines > this.o.batchSize || bytes + seg.body.length >= this.o.maxBatchBytes)
       ) {
-        const line = seg.lines[take] as string;
-        lines.push(line);
-        bytes += line.length + 1;
-        take++;
+        break;
       }
-      if (take === 0) break; // byte limit reached
-      seg.ticket.pending++;
-      tickets.push(seg.ticket);
-      counts.push(take);
-      if (take === seg.lines.length) {
-        this.segments.shift();
-        seg.ticket.sealed = true;
+      this.segments.shift();
+      bodies.push(seg.body);
+      lines += seg.lines;
+      bytes += seg.body.length + 1;
+      const last = tickets.length - 1;
+      if (tickets[last] === seg.ticket) {
+        counts[last] = (counts[last] as number) + seg.lines;
       } else {
-        seg.lines = seg.lines.slice(take);
+        seg.ticket.pending++;
+        tickets.push(seg.ticket);
+        counts.push(seg.lines);
       }
+      // Sealed once its last segment is cut: no segment of this ticket remains queued.
+      seg.ticket.queued--;
+      if (seg.ticket.queued === 0) seg.ticket.sealed = true;
     }
-    this.buffered -= lines.length;
+    this.buffered -= lines;
     bufferedLines.set({ sink: this.name }, this.buffered);
-    return { lines, tickets, counts };
+    return { body: bodies.length === 1 ? (bodies[0] as string) : bodies.join('\n'), lines, tickets, counts };
   }
 
   private sendChunk(chunk: Chunk): void {
     this.inFlight++;
-    this.sendWithRetry(chunk.lines, Date.now() + this.o.maxRetryTimeMs)
+    this.sendWithRetry(chunk.body, chunk.lines, Date.now() + this.o.maxRetryTimeMs)
       .then(
         (r) => {
           // Each ticket gets its own lines' share; a mixed outcome (413 split down to single
@@ -300,33 +344,35 @@ export class LineWriter implements PointSink {
   }
 
   private async sendWithRetry(
-    lines: string[],
+    body: string,
+    lineCount: number,
     deadline: number,
   ): Promise<{ written: number; rejected: number }> {
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
-        await this.send(lines.join('\n'));
+        await this.send(body);
         requestSeconds.observe({ sink: this.name }, (performance.now() - started) / 1000);
-        pointsWritten.inc({ sink: this.name }, lines.length);
-        return { written: lines.length, rejected: 0 };
+        pointsWritten.inc({ sink: this.name }, lineCount);
+        return { written: lineCount, rejected: 0 };
       } catch (err) {
         const c = classify(err);
         errorsTotal.inc({ sink: this.name, kind: c.kind });
         if (c.permanent) {
           // InfluxDB stores the valid lines of a partial write and names the first bad one.
-          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, lines.length);
+          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, lineCount);
           this.once.warn(
             `${c.kind}`,
             { sink: this.name, status: (err as HttpError).statusCode, error: errorMessage(err) },
             'InfluxDB refused points as invalid; not retrying them (valid lines of a partial write are stored)',
           );
-          return { written: 0, rejected: lines.length };
+          return { written: 0, rejected: lineCount };
         }
-        if (c.split && lines.length > 1) {
+        if (c.split && lineCount > 1) {
+          const lines = splitLines(body);
           const mid = Math.ceil(lines.length / 2);
-          const a = await this.sendWithRetry(lines.slice(0, mid), deadline);
-          const b = await this.sendWithRetry(lines.slice(mid), deadline);
+          const a = await this.sendWithRetry(lines.slice(0, mid).join('\n'), mid, deadline);
+          const b = await this.sendWithRetry(lines.slice(mid).join('\n'), lines.length - mid, deadline);
           return { written: a.written + b.written, rejected: a.rejected + b.rejected };
         }
         if (c.split) {
@@ -390,6 +436,24 @@ export class LineWriter implements PointSink {
     }
     this.closed = true;
   }
+}
+
+/** Splits a body into lines; a newline inside a quoted string field does not end a line. */
+export function splitLines(body: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 92 /* \\ */ && quoted) i++;
+    else if (c === 34 /* " */) quoted = !quoted;
+    else if (c === 10 && !quoted) {
+      out.push(body.slice(start, i));
+      start = i + 1;
+    }
+  }
+  if (start < body.length) out.push(body.slice(start));
+  return out;
 }
 
 function hint(kind: string): string | undefined {

@@ -10,7 +10,8 @@ import { ENV_KEYS } from '../../processors/runtime/config.ts';
 import { buildSink, reasonKind, resolveProcessorConfig } from '../../processors/runtime/index.ts';
 import { decodeSampleMessage } from '../../schemas/sample.ts';
 import { InfluxV1Sink } from '../../sinks/influxdb-v1/index.ts';
-import { classify, LineWriter } from '../../sinks/influxdb-v2/writer.ts';
+import { classify, LineWriter, splitLines } from '../../sinks/influxdb-v2/writer.ts';
+import { encodePoint } from '../../sinks/line-protocol.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-proc-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -151,6 +152,22 @@ describe('write error classification', () => {
     expect(classify(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })).kind).toBe(
       'network',
     );
+  });
+});
+
+describe('splitLines (used to halve a body after a 413)', () => {
+  it('splits encoded points back into lines, keeping newlines inside string fields', () => {
+    const lines = [
+      encodePoint({
+        measurement: 'm',
+        tags: { t: 'a b' },
+        fields: { s: 'one\ntwo "q" \\', f: 1 },
+        timeMs: 1,
+      }),
+      encodePoint({ measurement: 'm', tags: {}, fields: { s: '\n' }, timeMs: 2 }),
+      encodePoint({ measurement: 'm', tags: {}, fields: { f: 3 }, timeMs: 3 }),
+    ] as string[];
+    expect(splitLines(lines.join('\n'))).toEqual(lines);
   });
 });
 
