@@ -99,26 +99,17 @@ describe('strata bench', () => {
     for (const row of rows) expect(row[1]).toBeGreaterThan(0);
   });
 
-  it('runs a short workload inside a real QEMU guest and reports the QEMU process CPU beside the guest view', async () => {
+  it('runs a short workload and iperf3 inside a real QEMU guest and reports the QEMU process CPU beside the guest view', async () => {
     const out = path.join(tmp, 'vm');
     const r = await bench([
-      '--workload',
-      'cpu',
-      '--layers',
-      'vm',
-      '--repeats',
-      '1',
-      '--duration',
-      '2s',
-      '--out',
-      out,
+      ...['--workload', 'cpu,net-bulk', '--layers', 'vm', '--repeats', '1', '--duration', '2s', '--out', out],
     ]);
     expect(r.code, r.stderr).toBe(0);
     const result = await readResult(out);
     const vm = result.layers.find((l) => l.layer === 'vm');
     expect(vm?.status, vm?.reason).toBe('ok');
     expect(['tcg', 'kvm']).toContain(vm?.info.accel);
-    const run = result.runs.find((x) => x.layer === 'vm');
+    const run = result.runs.find((x) => x.layer === 'vm' && x.case === 'cpu');
     expect(run?.ok, run?.error).toBe(true);
     expect(run?.throughput).toBeGreaterThan(0);
     // Host view (QEMU's utime+stime) and guest view (the guest's own /proc) of the same run.
@@ -126,6 +117,38 @@ describe('strata bench', () => {
     expect(run?.layer_cpu_usec).toBeGreaterThan(0);
     expect(run?.inner_cpu_usec).toBeGreaterThan(0);
     expect(run?.cpu_per_op_us).toBeGreaterThan(0);
+    // QEMU's whole process vs its vCPU threads (collectors/vm): the process includes the threads.
+    expect(run?.vcpu_usec).toBeGreaterThan(0);
+    expect(run?.layer_cpu_usec).toBeGreaterThanOrEqual(run!.vcpu_usec!);
+    // The guest's NIC: iperf3 server in the guest, client on the host, through QEMU.
+    expect(vm?.info.network).toMatch(/^(tap|QEMU user)/);
+    const net = result.runs.find((x) => x.layer === 'vm' && x.case === 'net-bulk');
+    expect(net?.ok, net?.error).toBe(true);
+    expect(net?.throughput_unit).toBe('Gbit/s');
+    expect(net?.throughput).toBeGreaterThan(0);
+    expect(net?.layer_cpu_usec).toBeGreaterThan(0);
+  });
+
+  it('runs layers concurrently with --concurrent: the runs of one repeat overlap in time', async () => {
+    const out = path.join(tmp, 'concurrent');
+    const r = await bench(
+      [
+        ...['--workload', 'cpu', '--layers', 'native,container', '--repeats', '1', '--duration', '2s'],
+        ...['--concurrent', '--out', out, '--image', inject('dockerImage'), '--no-html'],
+      ],
+      { DOCKER_HOST: inject('dockerHost') },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const result = await readResult(out);
+    const [a, b] = result.runs;
+    expect(result.runs.map((x) => [x.layer, x.mode, x.ok])).toEqual([
+      ['native', 'concurrent', true],
+      ['container', 'concurrent', true],
+    ]);
+    // Each started before the other finished.
+    const start = (x: typeof a) => Date.parse(x!.started_at);
+    expect(start(b)).toBeLessThan(start(a) + a!.wall_ms);
+    expect(start(a)).toBeLessThan(start(b) + b!.wall_ms);
   });
 
   it('benchmarks any --cmd natively and in a container: one op per run, wall time as latency', async () => {
