@@ -58,7 +58,7 @@ Examples:
   strata bench --workload cpu --layers native,container --repeats 1 --duration 5s
   strata bench --workload randio,seqio --layers native,container,container-volume,vm
   strata bench --workload redis,net-bulk --layers native,container,container-nat --concurrent
-  strata bench --cmd "gzip -c /usr/bin/qemu-system-x86_64 > /dev/null" --layers native,container
+  strata bench --cmd "dd if=/dev/zero bs=64k count=20000 | gzip -c > /dev/null" --layers native,container,vm
 `;
 
 export function registerBenchCommand(program: Command): void {
