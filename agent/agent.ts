@@ -12,6 +12,7 @@ import { componentLogger, type Logger } from '../lib/log.ts';
 import { type NodeIdentity, type SampleMessageInput, SCHEMA_VERSION } from '../schemas/sample.ts';
 import { TickBuffer } from './buffer.ts';
 import { type AgentConfig, collectorSubConfig } from './config.ts';
+import { encodeMessage } from './encode.ts';
 import { Gatherer } from './gather.ts';
 import { KafkaTransport } from './kafka.ts';
 import { agentMetrics } from './metrics.ts';
@@ -161,7 +162,7 @@ export class Agent {
       agent: { version: this.opts.version, run_id: this.runId },
       samples,
     };
-    return Buffer.from(JSON.stringify(message), 'utf8');
+    return encodeMessage(message);
   }
 
   /**

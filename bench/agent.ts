@@ -28,6 +28,8 @@ interface ChildResult {
   rssBytes: number;
   maxRssBytes: number;
   heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
   messageBytes: number;
   gzipBytes: number;
   gzipUsPerTick: number;
@@ -114,6 +116,8 @@ async function child(): Promise<void> {
     rssBytes: mem.rss,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
     heapUsedBytes: mem.heapUsed,
+    heapTotalBytes: mem.heapTotal,
+    externalBytes: mem.external,
     messageBytes: value.length,
     gzipBytes: gz.length,
     gzipUsPerTick: (g.user + g.system) / 20,
@@ -299,6 +303,13 @@ async function parent(): Promise<void> {
     'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups); target ≤ 50 µs and ≤ 80 MB RSS at 200.',
     'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
     'run node = the agent code bundled with esbuild, run by plain node; tsx = run from the TypeScript sources as `strata agent` does today.',
+    `memory at the largest N: ${rows
+      .filter((r) => r.entities === largest)
+      .map(
+        (r) =>
+          `${r.mode}: heap used ${(r.heapUsedBytes / 1e6).toFixed(1)} MB of ${(r.heapTotalBytes / 1e6).toFixed(1)} MB, external ${(r.externalBytes / 1e6).toFixed(1)} MB`,
+      )
+      .join('; ')}`,
     'gzip = kafkajs-equivalent gzip of one whole tick (the Kafka transport compresses batches of ticks the same way).',
   );
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { Agent } from '../../agent/agent.ts';
 import { loadAgentConfig } from '../../agent/config.ts';
+import { encodeMessage } from '../../agent/encode.ts';
 import { Gatherer } from '../../agent/gather.ts';
 import { NullTransport } from '../../agent/ndjson.ts';
 import { currentAlignedTick, nextAlignedTick, Ticker } from '../../agent/ticker.ts';
@@ -160,5 +161,27 @@ describe('Agent tick on captured /proc files', () => {
     expect(host?.counters.cpu_user_usec_total).toBeGreaterThan(0);
     expect(host?.gauges.cpu_count).toBe(2);
     expect(transport.sent).toBe(1); // the --once tick went out through the output
+    // The streaming encoder gives exactly what JSON.stringify of the whole message gives.
+    expect(v2.toString('utf8')).toBe(JSON.stringify(JSON.parse(v2.toString('utf8'))));
+  });
+
+  it('encodes byte-identically to JSON.stringify, multi-byte names and empty samples included', () => {
+    const base = {
+      v: 1 as const,
+      node: { id: 'nöde-ü', hostname: 'h', labels: { zone: 'ßeta' } },
+      ts: 1_795_322_506_000,
+      interval_ms: 1000,
+      seq: 7,
+      agent: { version: 't', run_id: 'r' },
+    };
+    const sample = (id: string) => ({
+      entity: { layer: 'container' as const, kind: 'docker', id, name: `ctr-${id}-✓`, labels: {} },
+      counters: { cpu_usage_usec_total: 12_345 },
+      gauges: { memory_usage_bytes: 1 << 20 },
+    });
+    for (const samples of [[], [sample('a')], [sample('a'), sample('b'), sample('c')]]) {
+      const m = { ...base, samples };
+      expect(encodeMessage(m).equals(Buffer.from(JSON.stringify(m), 'utf8'))).toBe(true);
+    }
   });
 });
