@@ -13,7 +13,7 @@ import { ConfigError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/config.ts';
-import type { PointSink, WriteResult } from '../sinks/influxdb-v2/writer.ts';
+import type { EncodedPoints, PointSink, WriteResult } from '../sinks/influxdb-v2/writer.ts';
 import type { Point } from '../sinks/point.ts';
 import { MemoryTransport } from './memory-transport.ts';
 import { LiveView, render } from './view.ts';
@@ -128,6 +128,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   };
 
   const showPoints = (points: readonly Point[]) => {
+    if (points.length === 0) return; // e.g. the first tick of an entity, or a warm-up batch
     view.update(points);
     draw();
   };
@@ -140,7 +141,13 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     runtime = createProcessor(
       {
         ...processorConfig,
-        kafka: { ...processorConfig.kafka, groupId: `strata-run-${process.pid}-${Date.now()}` },
+        // A group of its own that starts at the end of the topic: this view is about now, and
+        // must not replay the fleet's history or take partitions from the real processors.
+        kafka: {
+          ...processorConfig.kafka,
+          groupId: `strata-run-${process.pid}-${Date.now()}`,
+          fromBeginning: false,
+        },
       },
       { sink },
     );
@@ -200,9 +207,13 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   }
 }
 
-/** The processor runtime's sink in `--kafka` mode: shows the points, then writes them on. */
+/**
+ * The processor runtime's sink in `--kafka` mode: writes on to InfluxDB when configured, then
+ * shows the points once they are acknowledged (the runtime encodes once and may retry the write).
+ */
 class ViewSink implements PointSink {
   readonly name = 'view';
+  private readonly pointsOf = new WeakMap<EncodedPoints, readonly Point[]>();
   constructor(
     private readonly show: (points: readonly Point[]) => void,
     private readonly inner?: PointSink,
@@ -210,11 +221,17 @@ class ViewSink implements PointSink {
   async start(): Promise<void> {
     await this.inner?.start();
   }
-  async write(points: readonly Point[]): Promise<WriteResult> {
+  encode(points: readonly Point[]): EncodedPoints {
+    const encoded = this.inner?.encode(points) ?? { segments: [], lines: points.length, unencodable: 0 };
+    this.pointsOf.set(encoded, points.slice()); // the runtime empties its array after encoding
+    return encoded;
+  }
+  async write(batch: readonly Point[] | EncodedPoints): Promise<WriteResult> {
+    const encoded = Array.isArray(batch) ? this.encode(batch as readonly Point[]) : (batch as EncodedPoints);
     const result = this.inner
-      ? await this.inner.write(points)
-      : { written: points.length, rejected: 0, unencodable: 0 };
-    this.show(points);
+      ? await this.inner.write(encoded)
+      : { written: encoded.lines, rejected: 0, unencodable: encoded.unencodable };
+    this.show(this.pointsOf.get(encoded) ?? []);
     return result;
   }
   async close(): Promise<void> {
