@@ -17,11 +17,13 @@ import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
 import { KernelFile } from '../host/fileio.ts';
 import { parseNetDev } from '../host/parsers.ts';
 import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
+import { backingDevice } from './backing.ts';
 import { parseVmConfig, type VmCollectorConfig } from './config.ts';
 import { sharedVmDirectory, type VmDirectory, type VmInfo } from './directory.ts';
 import { discoverQmpSockets, findQemuPid } from './discovery.ts';
 import {
   balloonGuestStats,
+  blockImageFiles,
   blockstatsDevices,
   findBalloonPath,
   nonZeroUuid,
@@ -66,6 +68,8 @@ interface VmState {
   balloon?: string | null;
   taps: string[];
   agentSocket?: string;
+  /** The host block device behind all of the VM's images (null: none or several). */
+  hostDevice?: string | null;
   /** No PID lookup before this time (after a failed one). */
   nextPidLookup: number;
 }
@@ -128,8 +132,10 @@ export class VmCollector implements Collector {
       st.identity = undefined;
       st.tids = undefined;
       st.balloon = undefined;
+      st.hostDevice = undefined;
     }
     if (!st.identity) await this.identify(acc, st);
+    if (st.identity && st.hostDevice === undefined) await this.findHostDevice(acc, st);
     if (st.identity && (st.pid === undefined || !st.statFile)) await this.findPid(acc, st);
     return true;
   }
@@ -239,6 +245,16 @@ export class VmCollector implements Collector {
     this.log.info({ qmpSocket: st.qmpSocket, ...st.identity }, 'VM identified');
   }
 
+  /** Once per connection: which host disk holds the VM's images (label `host_device`). */
+  private async findHostDevice(acc: Accumulator, st: VmState): Promise<void> {
+    const r = await this.qmp<unknown>(acc, st, 'query-block');
+    if (r === undefined) return;
+    const devices = new Set<string | undefined>();
+    for (const { file } of blockImageFiles(r)) devices.add(await backingDevice(file, this.paths.sys));
+    const [only] = devices;
+    st.hostDevice = devices.size === 1 && only !== undefined ? only : null;
+  }
+
   private async findPid(acc: Accumulator, st: VmState): Promise<void> {
     // A failed lookup scans every /proc/*/cmdline: not again before the next discovery interval.
     if (Date.now() < st.nextPidLookup) return;
@@ -319,7 +335,12 @@ export class VmCollector implements Collector {
         kind: 'qemu',
         id: st.identity.id,
         name: st.identity.name,
-        labels: { vm_name: st.identity.name, accel: st.identity.accel, qmp_socket: st.qmpSocket },
+        labels: {
+          vm_name: st.identity.name,
+          accel: st.identity.accel,
+          qmp_socket: st.qmpSocket,
+          ...(st.hostDevice ? { host_device: st.hostDevice } : {}),
+        },
         parent: { layer: 'host', id: this.nodeId },
       },
       ts,

@@ -244,3 +244,19 @@ export function parseQemuCmdline(raw: string, portName = 'strata.agent'): QemuCm
   if (port) res.agentSocket = chardevs.get(port.chardev);
   return res;
 }
+
+/**
+ * `query-block` → the host files behind the VM's drives (`inserted.file`, else the image's
+ * filename). `json:{...}` pseudo-filenames (-blockdev with options) and drives without media are skipped.
+ */
+export function blockImageFiles(ret: unknown): { device: string; file: string }[] {
+  if (!Array.isArray(ret)) return [];
+  const out: { device: string; file: string }[] = [];
+  for (const b of ret) {
+    const ins = b?.inserted;
+    const file: unknown = ins?.file ?? ins?.image?.filename;
+    if (typeof file !== 'string' || !file.startsWith('/')) continue;
+    out.push({ device: blockDeviceKey(b) ?? '', file });
+  }
+  return out;
+}

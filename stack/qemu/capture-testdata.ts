@@ -80,6 +80,13 @@ try {
   ];
   const t1 = await qmpTranscript(vm.qmpSocket, session);
   await fs.writeFile(path.join(qmpDir, 'session-idle.jsonl'), t1);
+  await fs.writeFile(
+    path.join(qmpDir, 'query-block.jsonl'),
+    await qmpTranscript(vm.qmpSocket, [
+      { execute: 'qmp_capabilities', id: 'c0' },
+      { execute: 'query-block', id: 'c1' },
+    ]),
+  );
 
   // Busy loop + direct reads inside the guest, captured from both sides.
   const stream = captureStream(vm.agentSocket, 9000);

@@ -107,6 +107,12 @@ describe('vm + guest collectors on a real TCG guest', () => {
     expect(c(vmSample, 'vcpu_usec_total')).toBeGreaterThan(0);
     expect(vmSample.gauges.memory_rss_bytes).toBeGreaterThan(16 * 1024 * 1024);
     expect(Object.keys(vmSample.devices ?? {})).toEqual(['disk0']);
+    // The host disk holding the image (what findmnt/lsblk say), for the overhead processor.
+    const source = (await execFileP('findmnt', ['-no', 'SOURCE', '--target', dir])).stdout.trim();
+    const disk = source.startsWith('/dev/')
+      ? (await execFileP('lsblk', ['-no', 'PKNAME', source])).stdout.trim() || path.basename(source)
+      : undefined;
+    expect(vmSample.entity.labels.host_device).toBe(disk);
 
     const guest = await waitFor('a guest sample', byLayer('guest'));
     expect(guest.entity).toMatchObject({

@@ -2,9 +2,11 @@
 // hypervisor process (testdata/qmp, captured by stack/qemu/capture-testdata.ts).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { devMajorMinor } from '../../collectors/vm/backing.ts';
 import {
   balloonGuestStats,
   blockDeviceKey,
+  blockImageFiles,
   blockstatsDevices,
   findBalloonPath,
   nonZeroUuid,
@@ -86,6 +88,22 @@ describe('QMP replies', () => {
       class: 'CommandNotFound',
       desc: 'The command no-such-command has not been found',
     });
+  });
+});
+
+describe('backing files', () => {
+  it('query-block → the image file behind each drive', () => {
+    expect(blockImageFiles(reply('query-block.jsonl', 'c1'))).toEqual([
+      { device: 'disk0', file: '/tmp/strata-capture-qb/disk.raw' },
+    ]);
+    expect(blockImageFiles([{ device: 'cd0', locked: false }])).toEqual([]); // no medium
+    expect(blockImageFiles([{ device: 'd', inserted: { file: 'json:{"driver":"nbd"}' } }])).toEqual([]);
+  });
+
+  it('decodes Linux dev_t (254:0 is vda here; large minors use the high bits)', () => {
+    expect(devMajorMinor(0xfe00n)).toEqual([254, 0]);
+    expect(devMajorMinor(0x801n)).toEqual([8, 1]);
+    expect(devMajorMinor((0x103n << 8n) | 0x12n | (0x345n << 20n))).toEqual([259, 0x34512]);
   });
 });
 
