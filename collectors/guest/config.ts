@@ -34,6 +34,11 @@ export const GuestCollectorConfig = z.strictObject({
    * `strata agent --once`) already has the guest view. 0 = do not wait.
    */
   first_record_wait: durationMs.default(1500),
+  /**
+   * Report (once, then count) a connected guest that sent no record for this long: the agent is not
+   * running in the guest, the guest hangs, or another program holds the socket's single client slot.
+   */
+  silence_warning: durationMs.default(10_000),
   /** Upper bound on guests followed; more are ignored and counted. */
   max_guests: z.number().int().positive().default(512),
 });

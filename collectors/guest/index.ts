@@ -51,6 +51,7 @@ interface GuestState {
   connected: boolean;
   latest?: { record: GuestRecord; receivedAt: number };
   emittedAt: number;
+  connectedAt: number;
   backoffMs: number;
   nextAttemptAt: number;
   lastError?: Error;
@@ -119,6 +120,7 @@ export class GuestCollector implements Collector {
         lastStats: { ...decoder.stats },
         connected: false,
         emittedAt: 0,
+        connectedAt: 0,
         backoffMs: 0,
         nextAttemptAt: 0,
         closed: false,
@@ -136,6 +138,7 @@ export class GuestCollector implements Collector {
     g.lastStats = { ...g.decoder.stats };
     sock.on('connect', () => {
       g.connected = true;
+      g.connectedAt = Date.now();
       g.backoffMs = 0;
       g.lastError = undefined;
       m.connects.inc();
@@ -186,7 +189,21 @@ export class GuestCollector implements Collector {
       }
       const latest = g.latest;
       if (!latest || latest.receivedAt <= g.emittedAt) {
-        if (g.connected) m.stale.inc();
+        if (!g.connected) continue;
+        m.stale.inc();
+        const since = Math.max(latest?.receivedAt ?? 0, g.connectedAt);
+        const silentMs = Date.now() - since;
+        if (silentMs >= this.config.silence_warning) {
+          acc.error(
+            'guest',
+            `guest:${g.target.socket}:silent`,
+            new ConnectionError(
+              `no record from the in-guest agent of VM ${g.target.vmId} on ${g.target.socket} for ` +
+                `${Math.round(silentMs / 1000)} s: is strata-guest-agent.sh running in the guest (port ` +
+                'strata.agent), and is no other program connected to this socket (QEMU serves one client)?',
+            ),
+          );
+        }
         continue;
       }
       g.emittedAt = latest.receivedAt;

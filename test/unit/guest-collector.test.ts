@@ -159,6 +159,23 @@ describe('guest collector', () => {
     expect(errors).toEqual(['guest:/nonexistent/strata/agent.sock:ENOENT']);
   });
 
+  it('reports a connected guest that stays silent, and stops once records flow', async () => {
+    const srv = await agentServer();
+    const c = new GuestCollector(
+      parseGuestConfig({ agents: [{ vm_id: 'vm-5', socket: srv.socket }], silence_warning: 500 }),
+    );
+    cleanups.push(() => c.shutdown());
+    const tick = collect(c);
+    await tick();
+    await until('the connection', () => srv.conns.length === 1);
+    await tick(); // connected, nothing yet, not silent for long
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await tick()).errors).toEqual([`guest:${srv.socket}:silent`]);
+    srv.conns[0]!.write(records[0]!);
+    await until('a record', async () => (await tick()).samples.length === 1);
+    expect((await tick()).errors).toEqual([]); // silent again only after 500 ms more
+  });
+
   it('rejects unknown config keys, naming the accepted ones', () => {
     expect(() => parseGuestConfig({ agent: [] })).toThrow(ConfigError);
     expect(() => parseGuestConfig({ agent: [] })).toThrow(
