@@ -304,6 +304,7 @@ export class ProcessorRuntime {
       const dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[] =
         [];
       const sampleTimes: number[] = [];
+      const dlqKinds: string[] = [];
       let warmup = 0;
       for (const m of messages) {
         const replay = Number(m.offset) < st.replayUntil;
@@ -311,7 +312,7 @@ export class ProcessorRuntime {
         if (!d.ok) {
           if (replay) continue; // dead-lettered before the restart
           const kind = reasonKind(d.reason);
-          dlqTotal.inc({ reason_kind: kind });
+          dlqKinds.push(kind);
           this.once.warn(
             `dlq:${kind}`,
             { partition: p, offset: m.offset, reason: d.reason },
@@ -362,6 +363,8 @@ export class ProcessorRuntime {
       for (const ts of sampleTimes) latencySeconds.observe(Math.max(0, ackedAt - ts) / 1000);
       messagesTotal.inc({ result: 'ok' }, sampleTimes.length);
       if (dlq.length) messagesTotal.inc({ result: 'dlq' }, dlq.length);
+      // Counted once delivered, so a replayed batch does not count its dead letters twice.
+      for (const kind of dlqKinds) dlqTotal.inc({ reason_kind: kind });
       pointsTotal.inc(pointCount);
       alertsTotal.inc(alerts.length);
       payload.resolveOffset(last.offset);
