@@ -1,7 +1,8 @@
 // A real QEMU guest (TCG, Debian cloud kernel, busybox initramfs running the in-guest agent) seen
 // from both sides: the vm collector over QMP + the hypervisor's /proc, the guest collector over
 // the virtio-serial port. Needs qemu-system-x86, busybox-static and cpio (stack/install-apt.sh) and
-// apt access the first time (the kernel .deb is cached in ~/.cache/strata/qemu).
+// apt access the first time (the kernel .deb is cached in ~/.cache/strata/qemu), and root (or
+// CAP_NET_ADMIN) for the tap device QEMU creates.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
