@@ -93,6 +93,8 @@ export interface LayerStatus {
 
 export interface BenchResult {
   run_id: string;
+  /** Interrupted by SIGINT/SIGTERM: the runs that finished before are reported. */
+  aborted?: boolean;
   started_at: string;
   finished_at: string;
   host: { hostname: string; cpu_model: string; cpus: number; kernel: string; memory_mb: number };
@@ -178,10 +180,26 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   }
 
   const runs: RunRecord[] = [];
+  // Ctrl-C / SIGTERM: remove the containers and stop the VM before leaving (the wrapped sleep keeps
+  // a container alive forever, a QEMU child would outlive us).
+  let aborted = false;
+  // The runs in flight fail once their layer is gone; what finished is still reported. A second
+  // signal exits at once.
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (aborted) process.exit(130);
+    aborted = true;
+    progress.note(
+      `${signal}: stopping containers and the VM, then writing what finished (again to quit now)`,
+    );
+    void Promise.allSettled(ready.map((l) => l.close()));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const mode = config.concurrent ? 'concurrent' : 'sequential';
   const durationS = Math.round(config.durationMs / 1000);
   try {
     for (const c of cases) {
+      if (aborted) break;
       const sessions: { layer: BenchLayer; session: CaseSession }[] = [];
       for (const layer of ready) {
         const why = layer.unsupported(c);
@@ -201,7 +219,7 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
         }
       }
       try {
-        for (let repeat = 1; repeat <= config.repeats; repeat++) {
+        for (let repeat = 1; repeat <= config.repeats && !aborted; repeat++) {
           const one = (s: (typeof sessions)[number]) =>
             runOne({
               runId,
@@ -215,13 +233,15 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
               progress,
             });
           if (config.concurrent) runs.push(...(await Promise.all(sessions.map(one))));
-          else for (const s of sessions) runs.push(await one(s));
+          else for (const s of sessions) if (!aborted) runs.push(await one(s));
         }
       } finally {
         for (const s of sessions) await s.session.close().catch(() => {});
       }
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     for (const layer of ready) await layer.close().catch(() => {});
     await fs.rm(ioDir, { recursive: true, force: true });
     await fs.rm(path.join(workDir, 'vm'), { recursive: true, force: true });
@@ -231,6 +251,7 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   const { influxToken: _t, ...publicConfig } = config;
   return {
     run_id: runId,
+    ...(aborted ? { aborted: true } : {}),
     started_at: started.toISOString(),
     finished_at: new Date().toISOString(),
     host: {

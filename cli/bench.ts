@@ -246,6 +246,11 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
       `wrote ${n} strata_bench points to ${config.influxUrl} (database ${config.influxDatabase})\n`,
     );
   }
+  if (result.aborted) {
+    process.stderr.write('strata bench: interrupted; the files hold the runs that finished\n');
+    process.exitCode = 130;
+    return;
+  }
   const okRuns = result.runs.filter((r) => r.ok).length;
   if (okRuns === 0) {
     process.stderr.write('strata bench: no run succeeded (see the notes above)\n');

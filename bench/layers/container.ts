@@ -94,7 +94,17 @@ export class ContainerLayer implements BenchLayer {
     if (driver) this.info.storage_driver = driver;
     if (cgDriver) this.info.cgroup_driver = cgDriver;
     if (cgVersion) this.info.cgroup_version = cgVersion;
-    const img = await this.docker_(['image', 'inspect', '--format', '{{.Id}}', this.opts.image], 15_000);
+    let img = await this.docker_(['image', 'inspect', '--format', '{{.Id}}', this.opts.image], 15_000);
+    if (img.code !== 0 && /^strata\/busybox(:latest)?$/.test(this.opts.image)) {
+      // The stack's own image: import it the way `strata stack up` does (busybox-static rootfs).
+      try {
+        const { ensureBusyboxImage } = await import('../../stack/docker.ts');
+        await ensureBusyboxImage(socket, 'strata/busybox:latest');
+        img = await this.docker_(['image', 'inspect', '--format', '{{.Id}}', this.opts.image], 15_000);
+      } catch (err) {
+        log.warn({ err: String(err) }, 'importing strata/busybox failed');
+      }
+    }
     if (img.code !== 0) {
       this.unavailable(
         `image ${this.opts.image} is not on the engine at ${this.opts.dockerHost} (the stack imports it on ` +
