@@ -1,6 +1,6 @@
 // `strata bench` end to end, as a user runs it: the real CLI, real workloads (sysbench), the stack's
 // real Docker engine, a real QEMU guest, the real InfluxDB. Asserts on the JSON it writes.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -181,6 +181,43 @@ describe('strata bench', () => {
       expect(run.latency_p50).toBeGreaterThan(0);
     }
     await expect(fs.access(path.join(out, 'report.html'))).rejects.toThrow();
+  });
+
+  it('on SIGINT removes its container, writes the runs that finished and exits 130', async () => {
+    const out = path.join(tmp, 'sigint');
+    const child = spawn(
+      'node',
+      [
+        STRATA,
+        'bench',
+        ...['--workload', 'cpu', '--layers', 'native,container', '--repeats', '5', '--duration', '2s'],
+        ...['--out', out, '--image', inject('dockerImage'), '--progress', 'lines', '--no-html'],
+      ],
+      { env: { ...process.env, STRATA_LOG_LEVEL: 'warn', DOCKER_HOST: inject('dockerHost') } },
+    );
+    let stderr = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+        // Interrupt once the native run finished and the container run is under way.
+        if (stderr.includes('cpu @ container 1/5: running')) resolve();
+      });
+      void exited.then(() => reject(new Error(`bench exited before the container run: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain('interrupted');
+    const result = await readResult(out);
+    expect(result.aborted).toBe(true);
+    expect(result.runs.find((r) => r.layer === 'native')?.ok).toBe(true);
+    expect(result.runs.length).toBeLessThan(10);
+    const ps = await execFileP(
+      'docker',
+      ['ps', '-a', '--filter', `name=strata-bench-${result.run_id}`, '--format', '{{.Names}}'],
+      { env: { ...process.env, DOCKER_HOST: inject('dockerHost') } },
+    );
+    expect(ps.stdout.trim()).toBe('');
   });
 
   it('reports a layer it cannot run (Docker socket missing), says why, and still runs native', async () => {
