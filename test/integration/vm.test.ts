@@ -233,6 +233,50 @@ describe('vm + guest collectors on a real TCG guest', () => {
     expect(Math.abs(tapRx(v1) - tapRx(v0) - (tx(g1) - tx(g0)))).toBeLessThanOrEqual(4);
   });
 
+  it('reaches `strata agent --once` output through the collector registry, vm and guest parented', async () => {
+    // The collectors of this file hold the VM's single QMP and agent-socket client slots: free them.
+    await guestc.shutdown();
+    await vmc.shutdown();
+    const config = path.join(dir, 'agent.yaml');
+    await fs.writeFile(
+      config,
+      `agent:\n  collectors:\n    vm:\n      qmp_sockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n    guest: {}\n`,
+    );
+    const { stdout } = await execFileP(
+      process.execPath,
+      [
+        'bin/strata.js',
+        'agent',
+        '--once',
+        '--output',
+        'ndjson',
+        '--config',
+        config,
+        '--node-id',
+        NODE,
+        '--collectors',
+        'vm,guest',
+      ],
+      { timeout: 60_000 },
+    );
+    const msg = JSON.parse(stdout.trim().split('\n').pop()!);
+    const samples = (msg.samples as EntitySample[]).map((x) => EntitySample.parse(x));
+    const v = samples.find((x) => x.entity.layer === 'vm');
+    const g = samples.find((x) => x.entity.layer === 'guest');
+    expect(v?.entity).toMatchObject({ id: UUID, parent: { layer: 'host', id: NODE } });
+    expect(g?.entity).toMatchObject({ id: `${UUID}:guest`, parent: { layer: 'vm', id: UUID } });
+    expect(g!.counters.cpu_user_usec_total).toBeGreaterThan(0);
+    // Back to this file's collectors for the remaining test.
+    const directory = new VmDirectory();
+    vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+      nodeId: NODE,
+      directory,
+    });
+    guestc = new GuestCollector(parseGuestConfig({}), { directory });
+    await vmc.start();
+    await guestc.start();
+  });
+
   it('does not re-publish a stale record after the guest agent stops', async () => {
     await waitFor('a fresh guest sample', byLayer('guest'));
     await vm!.exec('pkill -f strata-guest-agent; true');
