@@ -354,5 +354,9 @@ describe('strata agent', () => {
     expect(missing.length).toBe(dropped[1]);
     expect(missing.at(-1)! - missing[0]! + 1).toBe(missing.length); // one contiguous gap
     expect(small.filter((s) => s > missing.at(-1)!).length).toBeGreaterThanOrEqual(10);
+    process.stderr.write(
+      `[agent outage] buffer 100: ${big.length} ticks, all arrived; buffer 10: ${small.length} arrived, ` +
+        `${dropped[1]} dropped (seq ${missing[0]}..${missing.at(-1)}), last seq ${last}\n`,
+    );
   }, 400_000);
 });
