@@ -9,6 +9,13 @@ import { registerRunCommand } from './run.ts';
 import { registerStackCommand } from './stack.ts';
 import { VERSION } from './version.ts';
 
+// `strata agent --once --output ndjson | head -c 100`, `strata --help | head`: a reader that
+// goes away is normal for a CLI, not a crash.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('strata')
   .description(
     'strata measures what each layer of virtualization costs, continuously:\n' +
