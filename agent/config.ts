@@ -42,7 +42,7 @@ export const KafkaConfig = z.strictObject({
   brokers: z
     .array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))
     .min(1)
-    .default(['127.0.0.1:9092']),
+    .default(['127.0.0.1:19092']), // the project's stack (strata stack up), like the processor's default
   /** Topic the samples go to; must exist (strata stack creates it). */
   topic: z.string().min(1).default('strata.samples'),
   /** Kafka client id (broker logs and quotas). */
