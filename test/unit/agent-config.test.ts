@@ -35,7 +35,7 @@ describe('agent config', () => {
     expect(config.interval).toBe(1000);
     expect(config.output).toBe('kafka');
     expect(config.kafka).toMatchObject({
-      brokers: ['127.0.0.1:9092'],
+      brokers: ['127.0.0.1:19092'],
       topic: 'strata.samples',
       compression: 'gzip',
     });
