@@ -125,7 +125,7 @@ export class CgroupCollector implements Collector {
   private lastScan = -Infinity;
   private rescanNow = true;
   private readonly devnames = new Map<string, string>();
-  private hostNetns: number | undefined;
+  private hostNetns: NetnsId | undefined;
   private readonly dockerSocket: string | undefined;
   private docker = new Map<string, DockerContainerInfo>();
   private lastDockerList = -Infinity;
@@ -154,11 +154,7 @@ export class CgroupCollector implements Collector {
         opts.dockerSocket ?? config.docker.socket ?? fromEnv ?? '/var/run/docker.sock',
       );
     }
-    try {
-      this.hostNetns = statSync(`${this.paths.proc}/1/ns/net`).ino;
-    } catch {
-      this.hostNetns = undefined; // unknown: every container's own net/dev is read
-    }
+    this.hostNetns = hostNetnsIdentity(this.paths.proc);
   }
 
   private readMountinfo(): string {
@@ -411,13 +407,17 @@ export class CgroupCollector implements Collector {
       if (!pid) continue;
       const base = `${this.paths.proc}/${pid}`;
       if (this.hostNetns !== undefined) {
+        let ns: NetnsId | undefined;
         try {
-          if (statSync(`${base}/ns/net`).ino === this.hostNetns) {
-            t.ownNetns = false; // host networking: its interfaces are the host's, reported there
-            return;
-          }
-        } catch {
-          continue; // that pid just exited: try the next
+          const st = statSync(`${base}/ns/net`);
+          ns = { ino: st.ino, dev: st.dev };
+        } catch (err) {
+          if (isGone(err)) continue; // that pid just exited: try the next
+          // unreadable (EACCES): cannot tell, read its net/dev as when the host's netns is unknown
+        }
+        if (ns && ns.ino === this.hostNetns.ino && ns.dev === this.hostNetns.dev) {
+          t.ownNetns = false; // host networking: its interfaces are the host's, reported there
+          return;
         }
       }
       if (existsSync(`${base}/net/dev`)) {
@@ -619,6 +619,35 @@ export class CgroupCollector implements Collector {
     for (const t of [...this.targets.values()]) this.drop(t);
     if (this.dockerInFlight) await this.dockerInFlight.catch(() => undefined);
   }
+}
+
+/** A network namespace's identity: the inode (and nsfs device) of its /proc/PID/ns/net. */
+export interface NetnsId {
+  ino: number;
+  dev: number;
+}
+
+function netnsIdentity(path: string): NetnsId | undefined {
+  try {
+    const st = statSync(path);
+    return { ino: st.ino, dev: st.dev };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The network namespace that counts as "the host's" (a container in it has no interfaces of its
+ * own: they are the host's, reported by the host layer). In order:
+ *  1. HOST_PROC/1/ns/net, the host's init, when readable;
+ *  2. else the agent's own /proc/self/ns/net: /proc/1/ns/net is often unreadable (a restricted
+ *     PID 1, a user namespace, this development VM), and the agent runs in the host's network
+ *     namespace (natively, or in a container with host networking, as deploy/ documents);
+ *  3. else unknown: every container's /proc/PID/net/dev is read.
+ * Compared by inode and st_dev (the nsfs device), from stat, never by readlink text.
+ */
+export function hostNetnsIdentity(proc: string): NetnsId | undefined {
+  return netnsIdentity(`${proc}/1/ns/net`) ?? netnsIdentity('/proc/self/ns/net');
 }
 
 function file(f: KernelFile | undefined): string {

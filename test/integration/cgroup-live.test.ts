@@ -10,6 +10,11 @@ import { registry } from '../../lib/metrics.ts';
 import type { EntitySample } from '../../schemas/sample.ts';
 
 const PARENT = `strata-test-${process.pid}`;
+// a: CPU + direct-I/O worker, b: a sleeper in the host's network namespace, c: removed by a test,
+// n: a sleeper in a network namespace of its own (unshare -n) with one bridge interface (no dummy
+// module on every kernel).
+const CHILDREN = ['a', 'b', 'c', 'n'];
+const NETNS_IF = 'strd0';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function collector(mountinfo?: string): CgroupCollector {
@@ -40,6 +45,7 @@ let hierarchyDirs: string[] = [];
 let v2Pure = false;
 let worker: ChildProcess | undefined;
 let sleeper: ChildProcess | undefined;
+let netnsSleeper: ChildProcess | undefined;
 let work: string;
 const mounted: string[] = [];
 
@@ -67,7 +73,7 @@ beforeAll(() => {
   for (const d of hierarchyDirs) {
     mkdirSync(d, { recursive: true });
     if (v2Pure) writeFileSync(`${d}/cgroup.subtree_control`, '+cpu +io +memory');
-    for (const child of ['a', 'b', 'c']) mkdirSync(cg(d, child), { recursive: true });
+    for (const child of CHILDREN) mkdirSync(cg(d, child), { recursive: true });
   }
   work = mkdtempSync('/var/tmp/strata-cgroup-live-');
   if (!v2Pure) {
@@ -83,6 +89,12 @@ beforeAll(() => {
       'i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done',
   );
   sleeper = spawnInto('b', 'exec sleep 600');
+  // unshare without --fork execs in place: the same pid (in cgroup n) then lives in a new netns,
+  // which goes away with it.
+  netnsSleeper = spawnInto(
+    'n',
+    `exec unshare -n sh -c 'ip link add ${NETNS_IF} type bridge; exec sleep 600'`,
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -93,7 +105,7 @@ afterAll(async () => {
       // already gone
     }
   }
-  for (const p of [worker, sleeper]) {
+  for (const p of [worker, sleeper, netnsSleeper]) {
     if (p?.pid) {
       try {
         process.kill(-p.pid, 'SIGKILL');
@@ -104,7 +116,7 @@ afterAll(async () => {
   }
   // dd children left behind: kill whatever is still in our cgroups, then remove them.
   for (const d of hierarchyDirs) {
-    for (const child of ['a', 'b', 'c']) {
+    for (const child of CHILDREN) {
       const f = `${cg(d, child)}/cgroup.procs`;
       if (!existsSync(f)) continue;
       for (const pid of readFileSync(f, 'utf8').split('\n').filter(Boolean)) {
@@ -118,7 +130,7 @@ afterAll(async () => {
   }
   await sleep(300);
   for (const d of hierarchyDirs) {
-    for (const child of ['a', 'b', 'c']) {
+    for (const child of CHILDREN) {
       if (existsSync(cg(d, child))) rmdirSync(cg(d, child));
     }
     if (existsSync(d)) rmdirSync(d);
@@ -152,19 +164,47 @@ describe('cgroup collector on live cgroups', () => {
     expect(writes(b2)).toBe(0);
   });
 
+  it("network: a process in the host's netns has no interfaces; one in its own netns has its own (lo excluded)", async () => {
+    // Wait until n's process is inside its new netns with the bridge interface (readiness, not time).
+    const pid = netnsSleeper!.pid!;
+    for (let i = 0; i < 100; i++) {
+      let dev = '';
+      try {
+        dev = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
+      } catch {
+        // not there yet
+      }
+      if (dev.includes(`${NETNS_IF}:`)) break;
+      await sleep(50);
+    }
+    const c = collector();
+    await c.start();
+    const { samples } = await gather(c);
+    await c.shutdown();
+    // b shares the agent's (the host's) network namespace: its interfaces are the host's, reported
+    // by the host layer, never under the container (whether or not /proc/1/ns/net is readable).
+    const b = samples.get(`/${PARENT}/b`)!;
+    expect(b).toBeDefined();
+    expect(b.interfaces).toBeUndefined();
+    // n: exactly the interfaces of its own namespace, lo excluded.
+    const n = samples.get(`/${PARENT}/n`)!;
+    expect(Object.keys(n.interfaces ?? {})).toEqual([NETNS_IF]);
+    expect(n.interfaces![NETNS_IF]!.counters.rx_bytes_total).toBe(0);
+  });
+
   it('a cgroup deleted between discovery and read is counted as vanished, not an error; the others come out', async () => {
     const c = collector();
     await c.start();
     c.discover();
     const ours = c.cgroupPaths().filter((p) => p.startsWith(`/${PARENT}/`));
-    expect(ours.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/c`]);
+    expect(ours.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/c`, `/${PARENT}/n`]);
     const before = await metricValue('strata_collector_cgroup_vanished_total');
     for (const d of [...hierarchyDirs].reverse()) rmdirSync(cg(d, 'c'));
     const { samples, errors } = await gather(c);
     await c.shutdown();
     expect(errors.filter((e) => e.key.includes(PARENT))).toEqual([]);
     const got = [...samples.keys()].filter((id) => id.startsWith(`/${PARENT}/`));
-    expect(got.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`]);
+    expect(got.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/n`]);
     // ≥: another engineer's container vanishing in the same tick would also count
     expect(await metricValue('strata_collector_cgroup_vanished_total')).toBeGreaterThanOrEqual(before + 1);
   });
