@@ -57,7 +57,7 @@ export function registerAgentCommand(program: Command): void {
     )
     .option(
       '--brokers <list>',
-      'Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092, the stack's]',
+      "Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092, the stack's]",
     )
     .option('--topic <name>', 'samples topic [env STRATA_SAMPLES_TOPIC; default strata.samples]')
     .option('--client-id <id>', 'Kafka client id [env STRATA_KAFKA_CLIENT_ID; default strata-agent]')
@@ -92,8 +92,9 @@ export function registerAgentCommand(program: Command): void {
       'after',
       '\nEvery key, env var and default: docs/agent.md. Example:\n  strata agent --once --output ndjson | jq .samples[0].entity',
     )
-    .action(async (flags: AgentFlags) => 
-      await runAgent(flags););
+    .action(async (flags: AgentFlags) => {
+      await runAgent(flags);
+    });
 }
 
 async function runAgent(flags: AgentFlags): Promise<void> {
