@@ -7,7 +7,8 @@
 // CPU (process.cpuUsage delta) per entity-sample and per tick, and RSS. Prints a table; it is not
 // a test. Needs root (cgroup creation). Everything it created is removed at the end.
 //
-//   npm run bench:agent                          # N = 1, 50, 200, 20 s each
+//   npm run bench:agent                          # N = 1, 50, 200, 20 s each, bundle and tsx rows
+//   npm run bench:agent -- --no-tsx              # bundle rows only
 //   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile
 //   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -192,9 +193,10 @@ async function removeCgroups(roots: string[], sleepers: ChildProcess[]): Promise
 }
 
 /**
- * The agent's own cost is measured from an esbuild bundle of this file run by plain node: under
- * tsx (how `strata agent` runs from the sources) the ESM loader thread and source-map support add
- * a fixed ~30 MB RSS and some CPU that are not the agent's. One extra row shows the tsx figure.
+ * Each N runs twice: from an esbuild bundle of this file run by plain node (the same options as
+ * `npm run build`'s dist/strata.mjs, which production runs: Dockerfile, systemd units), and from
+ * the sources under tsx (how `strata agent` runs in a clone), whose ESM loader thread adds ≈ 40 MB
+ * RSS and some CPU that are not the agent's.
  */
 async function bundle(): Promise<string | undefined> {
   const self = fileURLToPath(import.meta.url);
@@ -276,11 +278,9 @@ async function parent(): Promise<void> {
       roots = createCgroups(n, sleepers);
       process.stderr.write(`bench: N=${n}: ${n} cgroups created, sampling for ${seconds} s...\n`);
       rows.push(await runChild(n, seconds, bundled, cpuProf, nodeFlags));
-      if (bundled && n === largest) {
-        if (!process.argv.includes('--no-tsx')) {
-          process.stderr.write(`bench: N=${n} again under tsx...\n`);
-          rows.push(await runChild(n, seconds, undefined));
-        }
+      if (bundled && !process.argv.includes('--no-tsx')) {
+        process.stderr.write(`bench: N=${n} again under tsx...\n`);
+        rows.push(await runChild(n, seconds, undefined));
       }
     } finally {
       await removeCgroups(roots, sleepers);
@@ -290,19 +290,19 @@ async function parent(): Promise<void> {
   const lines = [
     `strata agent collect path: host + cgroup collectors, 1 s ticks, ${seconds} s per row, no-op output (${new Date().toISOString()})`,
     '',
-    `${pad('run', 5)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)}`,
+    `${pad('run', 5)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)}`,
   ];
   for (const r of rows) {
     const cpuUs = r.cpuUserUs + r.cpuSystemUs;
     lines.push(
-      `${pad(r.mode, 5)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)}`,
+      `${pad(r.mode, 5)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((r.cpuUserUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((r.cpuSystemUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)}`,
     );
   }
   lines.push(
     '',
-    'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups); target ≤ 50 µs and ≤ 80 MB RSS at 200.',
+    'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups), user and sys its two parts; target ≤ 50 µs and ≤ 80 MB RSS at 200.',
     'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
-    'run node = the agent code bundled with esbuild, run by plain node; tsx = run from the TypeScript sources as `strata agent` does today.',
+    'run node = the agent code bundled with esbuild (as `npm run build` bundles dist/strata.mjs: node_modules external), run by plain node, as production runs; tsx = from the TypeScript sources, as `strata agent` runs in a clone. --no-tsx skips the tsx rows.',
     `memory at the largest N: ${rows
       .filter((r) => r.entities === largest)
       .map(
