@@ -111,9 +111,229 @@ export function validateSampleMessage(json: unknown): DecodeResult {
       reason: `v: unsupported schema version ${JSON.stringify(version)} (this build reads ${SCHEMA_VERSION})`,
     };
   }
+  const fast = fastSampleMessage(json);
+  if (fast !== undefined) return { ok: true, message: fast };
   const parsed = SampleMessage.safeParse(json);
   if (parsed.success) return { ok: true, message: parsed.data };
   return { ok: false, reason: formatIssues(parsed.error.issues) };
+}
+
+// ---- Fast path ----------------------------------------------------------------------------------
+// zod is the definition of the wire format, but running it over every message costs more CPU than
+// the whole processing pipeline (docs/processor.md, "Cost"). fastSampleMessage is a hand-written
+// check of the same rules for the common case: it accepts only messages the zod schema accepts
+// (anything unusual — an unknown key, a wrong type, a `__proto__` key, an integer beyond 2^53 —
+// makes it return undefined, and zod then decides and words the reason), and fills the same
+// defaults. test/unit/schema-fast.test.ts checks it against zod on the recorded messages under
+// testdata/ and on thousands of mutations of them.
+
+const METRIC_NAME = /^[a-z][a-z0-9_]*$/;
+const LAYER_SET: ReadonlySet<unknown> = new Set(LAYERS);
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isNonNegInt(v: unknown): boolean {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isNonEmptyString(v: unknown): boolean {
+  return typeof v === 'string' && v.length > 0;
+}
+
+/** record(string, string) */
+function stringRecord(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) {
+    if (k === '__proto__' || typeof v[k] !== 'string') return false;
+  }
+  return true;
+}
+
+/** record(metricName, finite number), nonnegative for counters. */
+function metricRecord(v: unknown, nonnegative: boolean): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) {
+    const x = v[k];
+    if (typeof x !== 'number' || x - x !== 0 || (nonnegative && x < 0)) return false;
+    if (!METRIC_NAME.test(k)) return false;
+  }
+  return true;
+}
+
+function instanceRecord(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  for (const k in v) {
+    if (k === '' || k === '__proto__') return false;
+    const m = v[k];
+    if (!isObj(m)) return false;
+    let counters = false;
+    for (const f in m) {
+      if (f === 'counters') {
+        if (!metricRecord(m[f], true)) return false;
+        counters = true;
+      } else if (f === 'gauges') {
+        if (!metricRecord(m[f], false)) return false;
+      } else return false;
+    }
+    if (!counters) return false;
+  }
+  return true;
+}
+
+function entityRef(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  let n = 0;
+  for (const k in v) {
+    if (k === 'layer') {
+      if (!LAYER_SET.has(v[k])) return false;
+    } else if (k === 'id') {
+      if (!isNonEmptyString(v[k])) return false;
+    } else return false;
+    n++;
+  }
+  return n === 2;
+}
+
+function entityCheck(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  let n = 0;
+  for (const k in v) {
+    const x = v[k];
+    switch (k) {
+      case 'layer':
+        if (!LAYER_SET.has(x)) return false;
+        n++;
+        break;
+      case 'kind':
+      case 'id':
+        if (!isNonEmptyString(x)) return false;
+        n++;
+        break;
+      case 'name':
+        if (typeof x !== 'string') return false;
+        n++;
+        break;
+      case 'labels':
+        if (!stringRecord(x)) return false;
+        break;
+      case 'parent':
+        if (!entityRef(x)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return n === 4;
+}
+
+function entitySample(v: unknown): boolean {
+  if (!isObj(v)) return false;
+  let n = 0;
+  for (const k in v) {
+    const x = v[k];
+    switch (k) {
+      case 'entity':
+        if (!entityCheck(x)) return false;
+        n++;
+        break;
+      case 'ts':
+        if (!isNonNegInt(x)) return false;
+        break;
+      case 'counters':
+        if (!metricRecord(x, true)) return false;
+        n++;
+        break;
+      case 'gauges':
+        if (!metricRecord(x, false)) return false;
+        break;
+      case 'devices':
+      case 'interfaces':
+        if (!instanceRecord(x)) return false;
+        break;
+      default:
+        return false;
+    }
+  }
+  return n === 2;
+}
+
+/**
+ * The message as zod would return it, or undefined when the fast check is not sure (then zod
+ * decides). Valid messages are returned as the given object with defaults filled in place, so pass
+ * a value you own (fresh from JSON.parse).
+ */
+export function fastSampleMessage(json: unknown): SampleMessage | undefined {
+  if (!isObj(json)) return undefined;
+  let n = 0;
+  for (const k in json) {
+    const x = json[k];
+    switch (k) {
+      case 'v':
+        if (x !== SCHEMA_VERSION) return undefined;
+        break;
+      case 'node': {
+        if (!isObj(x)) return undefined;
+        let m = 0;
+        for (const nk in x) {
+          const y = x[nk];
+          if (nk === 'id') {
+            if (!isNonEmptyString(y)) return undefined;
+          } else if (nk === 'hostname') {
+            if (typeof y !== 'string') return undefined;
+          } else if (nk === 'labels') {
+            if (!stringRecord(y)) return undefined;
+            continue;
+          } else return undefined;
+          m++;
+        }
+        if (m !== 2) return undefined;
+        break;
+      }
+      case 'ts':
+      case 'seq':
+        if (!isNonNegInt(x)) return undefined;
+        break;
+      case 'interval_ms':
+        if (!isNonNegInt(x) || x === 0) return undefined;
+        break;
+      case 'agent': {
+        if (!isObj(x)) return undefined;
+        let m = 0;
+        for (const ak in x) {
+          if ((ak !== 'version' && ak !== 'run_id') || typeof x[ak] !== 'string') return undefined;
+          m++;
+        }
+        if (m !== 2) return undefined;
+        break;
+      }
+      case 'samples': {
+        if (!Array.isArray(x)) return undefined;
+        for (let i = 0; i < x.length; i++) {
+          if (!entitySample(x[i])) return undefined;
+        }
+        break;
+      }
+      default:
+        return undefined;
+    }
+    n++;
+  }
+  if (n !== 7) return undefined;
+  // Valid: fill the defaults (only now, so that a message handed on to zod is untouched).
+  const node = json.node as Obj;
+  if (!('labels' in node)) node.labels = {};
+  const samples = json.samples as Obj[];
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i] as Obj;
+    const e = s.entity as Obj;
+    if (!('labels' in e)) e.labels = {};
+    if (!('gauges' in s)) s.gauges = {};
+  }
+  return json as SampleMessage;
 }
 
 /** "samples.0.entity.layer: Invalid option: expected one of ..." — the field first, always. */

@@ -16,7 +16,7 @@ import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client
 import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
-import { type EncodeStats, encodePoint, newEncodeStats } from '../line-protocol.ts';
+import { type EncodeStats, encodeSegments, newEncodeStats } from '../line-protocol.ts';
 import type { Point } from '../point.ts';
 
 /**
@@ -194,25 +194,7 @@ export class LineWriter implements PointSink {
     const segments: EncodedPoints['segments'] = [];
     const before = this.stats.droppedPoints;
     const nfBefore = this.stats.nonFiniteFields;
-    let lines: string[] = [];
-    let bytes = 0;
-    let total = 0;
-    for (const p of points) {
-      const line = encodePoint(p, this.stats);
-      if (line === undefined) continue;
-      if (
-        lines.length > 0 &&
-        (lines.length >= this.o.batchSize || bytes + line.length >= this.o.maxBatchBytes)
-      ) {
-        segments.push({ body: lines.join('\n'), lines: lines.length });
-        lines = [];
-        bytes = 0;
-      }
-      lines.push(line);
-      bytes += line.length + 1;
-      total++;
-    }
-    if (lines.length > 0) segments.push({ body: lines.join('\n'), lines: lines.length });
+    const total = encodeSegments(points, this.o.batchSize, this.o.maxBatchBytes, segments, this.stats);
     const unencodable = this.stats.droppedPoints - before;
     if (unencodable > 0) pointsDropped.inc({ sink: this.name, reason: 'unencodable' }, unencodable);
     const nf = this.stats.nonFiniteFields - nfBefore;
