@@ -28,6 +28,7 @@ import { type CgroupLayout, layoutFromMountinfo } from './mounts.ts';
 import {
   type DeviceCounters,
   devnameFromUevent,
+  type KeyedSpec,
   parseBlkioRw,
   parseFlatKeyed,
   parseIoStat,
@@ -59,8 +60,18 @@ export interface CgroupCollectorOptions {
   dockerSocket?: string;
 }
 
-/** memory.limit_in_bytes / memory.max rarely change: read them every Nth tick. */
+/**
+ * Slowly-changing values are read every Nth tick, not every tick: memory.limit_in_bytes /
+ * memory.max, and v1 cpu.cfs_quota_us, which decides whether v1 cpu.stat (throttling) can change.
+ */
 const LIMIT_EVERY_TICKS = 10;
+
+/** v1 cpu.stat throttling counters, kept between reads while the cgroup has no CFS quota. */
+interface V1Throttling {
+  cpu_periods_total?: number;
+  cpu_throttled_periods_total?: number;
+  cpu_throttled_usec_total?: number;
+}
 
 interface Target {
   path: string;
@@ -69,10 +80,17 @@ interface Target {
   primaryDir: string;
   cpuV2?: KernelFile;
   cpuV1?: KernelFile;
+  /** v1 cpu.cfs_quota_us: -1 (no quota) means the v1 cpu.stat throttling counters cannot move. */
+  cpuQuota?: KernelFile;
+  quotaCountdown: number;
+  /** The last v1 cpu.stat values while no quota is set (reused until the next quota check). */
+  v1Throttling?: V1Throttling;
   cpuacctUsage?: KernelFile;
   cpuacctStat?: KernelFile;
   memStat?: KernelFile;
   memStatV2: boolean;
+  /** memory.stat key tables, built once; `into` is pointed at the tick's records. */
+  memSpecs: [KeyedSpec, KeyedSpec];
   memUsage?: KernelFile;
   memLimit?: KernelFile;
   memLimitV2: boolean;
@@ -331,7 +349,7 @@ export class CgroupCollector implements Collector {
     const at = (dir: string | undefined, file: string): KernelFile | undefined => {
       if (dir === undefined) return undefined;
       const p = `${dir}/${file}`;
-      return existsSync(p) ? new KernelFile(p) : undefined;
+      return existsSync(p) ? new KernelFile(p, true) : undefined; // cgroupfs: single-record files
     };
     const ctl = (controller: string): string | undefined => {
       const root = v1.get(controller);
@@ -342,8 +360,13 @@ export class CgroupCollector implements Collector {
       c,
       primaryDir: `${this.primaryRoot}${path}`,
       memStatV2: false,
+      memSpecs: [
+        { wanted: V1_MEMORY_STAT_COUNTERS, into: {} },
+        { wanted: V1_MEMORY_STAT_GAUGES, into: {} },
+      ],
       memLimitV2: false,
       limitCountdown: 0,
+      quotaCountdown: 0,
       pressure: [],
       ownNetns: true,
       labels: { ...c.labels, cgroup_version: this.version, cgroup_path: path },
@@ -352,6 +375,7 @@ export class CgroupCollector implements Collector {
     // CPU: v2 cpu.stat has usage/user/system in µs (and throttling where the cpu controller is on v2).
     t.cpuV2 = at(v2dir, 'cpu.stat');
     t.cpuV1 = at(ctl('cpu'), 'cpu.stat');
+    if (t.cpuV1) t.cpuQuota = at(ctl('cpu'), 'cpu.cfs_quota_us');
     if (!t.cpuV2) {
       t.cpuacctUsage = at(ctl('cpuacct'), 'cpuacct.usage');
       t.cpuacctStat = at(ctl('cpuacct'), 'cpuacct.stat');
@@ -364,6 +388,8 @@ export class CgroupCollector implements Collector {
     } else {
       t.memStat = at(v2dir, 'memory.stat');
       t.memStatV2 = true;
+      t.memSpecs[0].wanted = V2_MEMORY_STAT_COUNTERS;
+      t.memSpecs[1].wanted = V2_MEMORY_STAT_GAUGES;
       t.memUsage = at(v2dir, 'memory.current');
       t.memLimit = at(v2dir, 'memory.max');
       t.memLimitV2 = true;
@@ -432,6 +458,7 @@ export class CgroupCollector implements Collector {
     for (const f of [
       t.cpuV2,
       t.cpuV1,
+      t.cpuQuota,
       t.cpuacctUsage,
       t.cpuacctStat,
       t.memStat,
@@ -452,36 +479,17 @@ export class CgroupCollector implements Collector {
   private read(t: Target, acc: Accumulator, ts: number): EntitySample | undefined {
     const counters: Record<string, number> = {};
     const gauges: Record<string, number> = {};
-    const problems: string[] = [];
-    let vanished = false;
-    const get = (f: KernelFile | undefined): string | undefined => {
-      if (!f || vanished) return undefined;
-      try {
-        return f.read();
-      } catch (err) {
-        if (isGone(err)) {
-          vanished = true;
-          return undefined;
-        }
-        metrics.readErrors.inc({ reason: errorCode(err) ?? 'read' });
-        acc.error('cgroup', `cgroup:${f.path}:${errorCode(err) ?? 'read'}`, err);
-        return undefined;
-      }
-    };
+    const problems = this.problems;
+    problems.length = 0;
+    this.vanished = false;
+    this.acc = acc;
+    const get = this.get;
 
     // CPU
     let text = get(t.cpuV2);
     if (text !== undefined)
       parseFlatKeyed(text, 'cpu.stat', [{ wanted: V2_CPU_STAT, into: counters }], problems);
-    text = get(t.cpuV1);
-    if (text !== undefined && counters.cpu_periods_total === undefined) {
-      parseFlatKeyed(
-        text,
-        'cpu.stat',
-        [{ wanted: V1_CPU_STAT, into: counters, factor: V1_CPU_STAT_FACTOR }],
-        problems,
-      );
-    }
+    if (t.cpuV1 && counters.cpu_periods_total === undefined) this.readV1Throttling(t, counters, problems);
     text = get(t.cpuacctUsage);
     if (text !== undefined) {
       const ns = parseSingle(text);
@@ -497,12 +505,10 @@ export class CgroupCollector implements Collector {
     // Memory
     text = get(t.memStat);
     if (text !== undefined) {
-      const v2 = t.memStatV2;
-      const specs = [
-        { wanted: v2 ? V2_MEMORY_STAT_COUNTERS : V1_MEMORY_STAT_COUNTERS, into: counters },
-        { wanted: v2 ? V2_MEMORY_STAT_GAUGES : V1_MEMORY_STAT_GAUGES, into: gauges },
-      ];
-      parseFlatKeyed(text, 'memory.stat', specs, problems);
+      t.memSpecs[0].into = counters;
+      t.memSpecs[1].into = gauges;
+      parseFlatKeyed(text, 'memory.stat', t.memSpecs, problems);
+      t.memSpecs[0].into = t.memSpecs[1].into = NO_RECORD; // keep no reference to the tick's records
     }
     text = get(t.memUsage);
     if (text !== undefined) {
@@ -541,7 +547,8 @@ export class CgroupCollector implements Collector {
       if (text !== undefined) parsePressure(text, r, problems, { counters, gauges });
     }
 
-    if (vanished) return this.vanish(t);
+    this.acc = undefined;
+    if (this.vanished) return this.vanish(t);
 
     // Network: the container's own namespace. A dead pid is not a vanished container: pick another.
     let interfaces: Record<string, InstanceMetrics> | undefined;
@@ -583,6 +590,65 @@ export class CgroupCollector implements Collector {
     if (devices) sample.devices = this.nameDevices(devices);
     if (interfaces) sample.interfaces = interfaces;
     return sample;
+  }
+
+  // Per-read state of read() (one container at a time, synchronous): fields and a bound method
+  // instead of a closure and arrays allocated per container per tick.
+  private vanished = false;
+  private acc: Accumulator | undefined;
+  private readonly problems: string[] = [];
+  private readonly get = (f: KernelFile | undefined): string | undefined => {
+    if (!f || this.vanished) return undefined;
+    try {
+      return f.read();
+    } catch (err) {
+      if (isGone(err)) {
+        this.vanished = true;
+        return undefined;
+      }
+      metrics.readErrors.inc({ reason: errorCode(err) ?? 'read' });
+      this.acc?.error('cgroup', `cgroup:${f.path}:${errorCode(err) ?? 'read'}`, err);
+      return undefined;
+    }
+  };
+
+  /**
+   * v1 cpu.stat throttling (nr_periods, nr_throttled, throttled_time). The kernel only counts
+   * periods for a cgroup with a CFS quota of its own, so while cpu.cfs_quota_us is -1 the counters
+   * cannot move: they are read at each quota check (every LIMIT_EVERY_TICKS ticks) and the last
+   * values are emitted in between. With a quota set (or no readable quota file) they are read
+   * every tick. A quota set between two checks shows its throttling at the next check (at most
+   * LIMIT_EVERY_TICKS ticks later), as counters, so nothing is lost, only delayed.
+   */
+  private readV1Throttling(t: Target, counters: Record<string, number>, problems: string[]): void {
+    let check = false;
+    if (t.cpuQuota) {
+      check = --t.quotaCountdown <= 0;
+      if (!check && t.v1Throttling) {
+        const v = t.v1Throttling;
+        if (v.cpu_periods_total !== undefined) counters.cpu_periods_total = v.cpu_periods_total;
+        if (v.cpu_throttled_periods_total !== undefined)
+          counters.cpu_throttled_periods_total = v.cpu_throttled_periods_total;
+        if (v.cpu_throttled_usec_total !== undefined)
+          counters.cpu_throttled_usec_total = v.cpu_throttled_usec_total;
+        return;
+      }
+    }
+    let noQuota = false;
+    if (check) {
+      t.quotaCountdown = LIMIT_EVERY_TICKS;
+      const q = this.get(t.cpuQuota);
+      noQuota = q !== undefined && parseSingle(q) === -1;
+    }
+    const text = this.get(t.cpuV1);
+    t.v1Throttling = undefined;
+    if (text === undefined) return;
+    const before = problems.length;
+    const into: V1Throttling & Record<string, number> = {};
+    parseFlatKeyed(text, 'cpu.stat', [{ wanted: V1_CPU_STAT, into, factor: V1_CPU_STAT_FACTOR }], problems);
+    Object.assign(counters, into);
+    // Only clean values are reused: a garbage file is read (and reported) again every tick.
+    if (noQuota && problems.length === before) t.v1Throttling = into;
   }
 
   private vanish(t: Target): undefined {
@@ -640,15 +706,19 @@ function netnsIdentity(path: string): NetnsId | undefined {
  * The network namespace that counts as "the host's" (a container in it has no interfaces of its
  * own: they are the host's, reported by the host layer). In order:
  *  1. HOST_PROC/1/ns/net, the host's init, when readable;
- *  2. else the agent's own /proc/self/ns/net: /proc/1/ns/net is often unreadable (a restricted
- *     PID 1, a user namespace, this development VM), and the agent runs in the host's network
- *     namespace (natively, or in a container with host networking, as deploy/ documents);
- *  3. else unknown: every container's /proc/PID/net/dev is read.
+ *  2. else the agent's own, HOST_PROC/self/ns/net: /proc/1/ns/net is often unreadable (a
+ *     restricted PID 1, a user namespace, this development VM), and the agent runs in the host's
+ *     network namespace (natively, or in a container with host networking, as deploy/ does).
+ *     HOST_PROC/self exists when HOST_PROC is the host's /proc seen from the agent's own PID
+ *     namespace (the default /proc, or a mounted host /proc with hostPID);
+ *  3. else unknown (e.g. a captured tree): every container's /proc/PID/net/dev is read.
  * Compared by inode and st_dev (the nsfs device), from stat, never by readlink text.
  */
 export function hostNetnsIdentity(proc: string): NetnsId | undefined {
-  return netnsIdentity(`${proc}/1/ns/net`) ?? netnsIdentity('/proc/self/ns/net');
+  return netnsIdentity(`${proc}/1/ns/net`) ?? netnsIdentity(`${proc}/self/ns/net`);
 }
+
+const NO_RECORD: Record<string, number> = {};
 
 function file(f: KernelFile | undefined): string {
   if (!f) return '';

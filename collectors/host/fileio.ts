@@ -8,8 +8,14 @@ import { closeSync, openSync, readSync } from 'node:fs';
 
 let shared = Buffer.allocUnsafe(64 * 1024);
 
-/** Reads the whole file behind `fd` from position 0 as latin1 (kernel files are ASCII). */
-export function preadAll(fd: number): string {
+/**
+ * Reads the whole file behind `fd` from position 0 as latin1 (kernel files are ASCII).
+ * `singleRecord`: the file is a seq_file with one record (every cgroupfs/kernfs attribute file,
+ * PSI files), whose first read returns all of it when the buffer is large enough: a short read is
+ * then the end, and the second read(2) that would return 0 is saved. Multi-record seq_files
+ * (/proc/PID/net/dev, /proc/diskstats) may return a page at a time and are read until 0.
+ */
+export function preadAll(fd: number, singleRecord = false): string {
   let length = 0;
   for (;;) {
     if (length === shared.length) {
@@ -19,9 +25,11 @@ export function preadAll(fd: number): string {
       shared.copy(bigger, 0, 0, length);
       shared = bigger;
     }
-    const n = readSync(fd, shared, length, shared.length - length, length);
+    const room = shared.length - length;
+    const n = readSync(fd, shared, length, room, length);
     if (n === 0) break;
     length += n;
+    if (singleRecord && n < room) break;
   }
   return shared.toString('latin1', 0, length);
 }
@@ -45,7 +53,11 @@ export function keptOpenCount(): number {
 /** One kernel file kept open between reads. `read()` throws the fs error (ENOENT, ENODEV...). */
 export class KernelFile {
   private fd = -1;
-  constructor(readonly path: string) {}
+  /** `singleRecord`: see preadAll (cgroupfs files: one read(2) per read instead of two). */
+  constructor(
+    readonly path: string,
+    private readonly singleRecord = false,
+  ) {}
 
   read(): string {
     if (this.fd < 0) {
@@ -60,7 +72,7 @@ export class KernelFile {
       keptOpen++;
     }
     try {
-      return preadAll(this.fd);
+      return preadAll(this.fd, this.singleRecord);
     } catch (err) {
       // The file may have gone (cgroup removed: ENODEV/ENOENT); reopen on the next read.
       this.close();
