@@ -19,6 +19,7 @@ export class InfluxV1Sink extends LineWriter {
       flushIntervalMs: c.flushInterval,
       maxInFlight: c.maxInFlight,
       gzipThreshold: c.gzipThreshold,
+      gzipLevel: c.gzipLevel,
       timeoutMs: c.timeout,
       minRetryDelayMs: c.minRetryDelay,
       maxRetryDelayMs: c.maxRetryDelay,

@@ -19,6 +19,7 @@ export function createInfluxV2Sink(c: InfluxV2Config): LineWriter {
     flushIntervalMs: c.flushInterval,
     maxInFlight: c.maxInFlight,
     gzipThreshold: c.gzipThreshold,
+    gzipLevel: c.gzipLevel,
     timeoutMs: c.timeout,
     minRetryDelayMs: c.minRetryDelay,
     maxRetryDelayMs: c.maxRetryDelay,

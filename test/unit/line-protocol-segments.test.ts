@@ -75,6 +75,25 @@ const tricky: Point[] = [
     timeMs: T + 0.7,
   },
   { measurement: 'm', tags: { path: 'C:\\dir\\' }, fields: { nan: Number.NaN, v: -0.5 }, timeMs: T },
+  {
+    measurement: 'm',
+    tags: { a: 'b' },
+    fields: {
+      zero: 0,
+      negZero: -0,
+      neg: -5,
+      ten: 10,
+      pow: 1e15,
+      maxSafe: Number.MAX_SAFE_INTEGER,
+      minSafe: Number.MIN_SAFE_INTEGER,
+      beyond: 2 ** 53,
+      big: 123456789012,
+      nines: 999999999999999,
+      frac: 0.1,
+      e21: 1e21,
+    },
+    timeMs: T,
+  },
   { measurement: 'm', tags: {}, fields: { inf: Number.POSITIVE_INFINITY }, timeMs: T }, // no field left
   { measurement: '', tags: {}, fields: { a: 1 }, timeMs: T }, // no measurement
   { measurement: 'm', tags: {}, fields: { a: 1 }, timeMs: Number.NaN }, // no time
@@ -126,7 +145,7 @@ describe('encodeSegments', () => {
   it('appends nothing for points that all fail to encode, counting them', () => {
     const out: EncodedSegment[] = [];
     const stats = newEncodeStats();
-    expect(encodeSegments(tricky.slice(2, 6), 10, 1000, out, stats)).toBe(0);
+    expect(encodeSegments(tricky.slice(3, 7), 10, 1000, out, stats)).toBe(0);
     expect(out).toEqual([]);
     expect(stats).toEqual({ nonFiniteFields: 1, droppedPoints: 4 });
   });
