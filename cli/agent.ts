@@ -57,7 +57,7 @@ export function registerAgentCommand(program: Command): void {
     )
     .option(
       '--brokers <list>',
-      "Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092, as strata stack up]",
+      'Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092, as strata stack up]',
     )
     .option('--topic <name>', 'samples topic [env STRATA_SAMPLES_TOPIC; default strata.samples]')
     .option('--client-id <id>', 'Kafka client id [env STRATA_KAFKA_CLIENT_ID; default strata-agent]')
