@@ -11,11 +11,19 @@ import { errorCode, InvalidDataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
-import { isGone, KernelFile, readOnce } from '../host/fileio.ts';
+import { isGone, KernelFile, readOnce, sharedBuffer } from '../host/fileio.ts';
 import { globToRegExp } from '../host/glob.ts';
-import { parseNetDev, parsePressure } from '../host/parsers.ts';
+import { PSI_NAMES, parseNetDev, parsePressure } from '../host/parsers.ts';
 import type { Accumulator, Collector, HostPaths } from '../types.ts';
 import { hostPathsFromEnv } from '../types.ts';
+import {
+  blkioBytes,
+  flatKeyedBytes,
+  type KeyedTable,
+  keyedTable,
+  pressureBytes,
+  singleBytes,
+} from './bytes.ts';
 import { type CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
 import { type Classified, scanHierarchy } from './discovery.ts';
 import {
@@ -99,7 +107,9 @@ interface Target {
   ioStat?: KernelFile;
   blkioOps?: KernelFile;
   blkioBytes?: KernelFile;
-  pressure: Array<[KernelFile, 'cpu' | 'io' | 'memory']>;
+  /** memSpecs flattened for the byte parser. */
+  memTable: KeyedTable;
+  pressure: Array<[KernelFile, 'cpu' | 'io' | 'memory', PsiNames]>;
   netdev?: KernelFile;
   /** false when the cgroup's process shares the host network namespace. */
   ownNetns: boolean;
@@ -364,6 +374,7 @@ export class CgroupCollector implements Collector {
         { wanted: V1_MEMORY_STAT_COUNTERS, into: {} },
         { wanted: V1_MEMORY_STAT_GAUGES, into: {} },
       ],
+      memTable: V1_MEM_TABLE,
       memLimitV2: false,
       limitCountdown: 0,
       quotaCountdown: 0,
@@ -390,6 +401,7 @@ export class CgroupCollector implements Collector {
       t.memStatV2 = true;
       t.memSpecs[0].wanted = V2_MEMORY_STAT_COUNTERS;
       t.memSpecs[1].wanted = V2_MEMORY_STAT_GAUGES;
+      t.memTable = V2_MEM_TABLE;
       t.memUsage = at(v2dir, 'memory.current');
       t.memLimit = at(v2dir, 'memory.max');
       t.memLimitV2 = true;
@@ -406,7 +418,7 @@ export class CgroupCollector implements Collector {
     if (this.config.pressure) {
       for (const r of ['cpu', 'io', 'memory'] as const) {
         const f = at(v2dir, `${r}.pressure`);
-        if (f) t.pressure.push([f, r]);
+        if (f) t.pressure.push([f, r, [PSI_NAMES[r].some, PSI_NAMES[r].full]]);
       }
     }
     if (!t.cpuV2 && !t.cpuV1 && !t.cpuacctUsage && !t.memStat && !t.memUsage && !t.ioStat && !t.blkioOps) {
@@ -484,35 +496,40 @@ export class CgroupCollector implements Collector {
     this.vanished = false;
     this.acc = acc;
     const get = this.get;
+    const bytes = this.bytes;
+    let text: string | undefined;
+    let len: number;
 
-    // CPU
-    let text = get(t.cpuV2);
-    if (text !== undefined)
-      parseFlatKeyed(text, 'cpu.stat', [{ wanted: V2_CPU_STAT, into: counters }], problems);
+    // CPU. Each file is parsed from the read buffer (bytes.ts) and, when its content is not the
+    // regular format, again as text by the string parser, which reports the problems.
+    len = bytes(t.cpuV2);
+    if (len >= 0 && !flatKeyedBytes(sharedBuffer(), len, V2_CPU_TABLE, counters)) {
+      parseFlatKeyed(latin1(len), 'cpu.stat', [{ wanted: V2_CPU_STAT, into: counters }], problems);
+    }
     if (t.cpuV1 && counters.cpu_periods_total === undefined) this.readV1Throttling(t, counters, problems);
-    text = get(t.cpuacctUsage);
-    if (text !== undefined) {
-      const ns = parseSingle(text);
+    len = bytes(t.cpuacctUsage);
+    if (len >= 0) {
+      const ns = singleBytes(sharedBuffer(), len) ?? parseSingle(latin1(len));
       if (Number.isNaN(ns)) problems.push('cpuacct.usage: not a number');
       else counters.cpu_usage_usec_total = Math.floor(ns / 1000);
     }
-    text = get(t.cpuacctStat);
-    if (text !== undefined) {
+    len = bytes(t.cpuacctStat);
+    if (len >= 0 && !flatKeyedBytes(sharedBuffer(), len, V1_CPUACCT_TABLE, counters)) {
       const spec = { wanted: V1_CPUACCT_STAT, into: counters, factor: V1_CPUACCT_FACTOR };
-      parseFlatKeyed(text, 'cpuacct.stat', [spec], problems);
+      parseFlatKeyed(latin1(len), 'cpuacct.stat', [spec], problems);
     }
 
     // Memory
-    text = get(t.memStat);
-    if (text !== undefined) {
+    len = bytes(t.memStat);
+    if (len >= 0 && !flatKeyedBytes(sharedBuffer(), len, t.memTable, counters, gauges)) {
       t.memSpecs[0].into = counters;
       t.memSpecs[1].into = gauges;
-      parseFlatKeyed(text, 'memory.stat', t.memSpecs, problems);
+      parseFlatKeyed(latin1(len), 'memory.stat', t.memSpecs, problems);
       t.memSpecs[0].into = t.memSpecs[1].into = NO_RECORD; // keep no reference to the tick's records
     }
-    text = get(t.memUsage);
-    if (text !== undefined) {
-      const v = parseSingle(text);
+    len = bytes(t.memUsage);
+    if (len >= 0) {
+      const v = singleBytes(sharedBuffer(), len) ?? parseSingle(latin1(len));
       if (Number.isNaN(v)) problems.push(`${file(t.memUsage)}: not a number`);
       else gauges.memory_usage_bytes = v;
     }
@@ -530,21 +547,25 @@ export class CgroupCollector implements Collector {
     let devices: DeviceCounters | undefined;
     text = get(t.ioStat);
     if (text !== undefined) devices = parseIoStat(text, problems);
-    text = get(t.blkioOps);
-    if (text !== undefined) {
+    len = bytes(t.blkioOps);
+    if (len >= 0) {
       devices ??= {};
-      parseBlkioRw(text, 'ops', devices, problems, 'blkio.throttle.io_serviced');
+      if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices))
+        parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
     }
-    text = get(t.blkioBytes);
-    if (text !== undefined) {
+    len = bytes(t.blkioBytes);
+    if (len >= 0) {
       devices ??= {};
-      parseBlkioRw(text, 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+      if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices))
+        parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
     }
 
     // PSI
-    for (const [f, r] of t.pressure) {
-      text = get(f);
-      if (text !== undefined) parsePressure(text, r, problems, { counters, gauges });
+    for (const [f, r, names] of t.pressure) {
+      len = bytes(f);
+      if (len >= 0 && !pressureBytes(sharedBuffer(), len, names, counters, gauges)) {
+        parsePressure(latin1(len), r, problems, { counters, gauges });
+      }
     }
 
     this.acc = undefined;
@@ -612,6 +633,22 @@ export class CgroupCollector implements Collector {
     }
   };
 
+  /** Like get, into sharedBuffer(): the length read, or -1 (no file, vanished, read error). */
+  private readonly bytes = (f: KernelFile | undefined): number => {
+    if (!f || this.vanished) return -1;
+    try {
+      return f.readShared();
+    } catch (err) {
+      if (isGone(err)) {
+        this.vanished = true;
+        return -1;
+      }
+      metrics.readErrors.inc({ reason: errorCode(err) ?? 'read' });
+      this.acc?.error('cgroup', `cgroup:${f.path}:${errorCode(err) ?? 'read'}`, err);
+      return -1;
+    }
+  };
+
   /**
    * v1 cpu.stat throttling (nr_periods, nr_throttled, throttled_time). The kernel only counts
    * periods for a cgroup with a CFS quota of its own, so while cpu.cfs_quota_us is -1 the counters
@@ -637,15 +674,18 @@ export class CgroupCollector implements Collector {
     let noQuota = false;
     if (check) {
       t.quotaCountdown = LIMIT_EVERY_TICKS;
-      const q = this.get(t.cpuQuota);
-      noQuota = q !== undefined && parseSingle(q) === -1;
+      const q = this.bytes(t.cpuQuota);
+      noQuota = q >= 0 && (singleBytes(sharedBuffer(), q) ?? parseSingle(latin1(q))) === -1;
     }
-    const text = this.get(t.cpuV1);
+    const len = this.bytes(t.cpuV1);
     t.v1Throttling = undefined;
-    if (text === undefined) return;
+    if (len < 0) return;
     const before = problems.length;
     const into: V1Throttling & Record<string, number> = {};
-    parseFlatKeyed(text, 'cpu.stat', [{ wanted: V1_CPU_STAT, into, factor: V1_CPU_STAT_FACTOR }], problems);
+    if (!flatKeyedBytes(sharedBuffer(), len, V1_CPU_TABLE, into)) {
+      const spec = { wanted: V1_CPU_STAT, into, factor: V1_CPU_STAT_FACTOR };
+      parseFlatKeyed(latin1(len), 'cpu.stat', [spec], problems);
+    }
     Object.assign(counters, into);
     // Only clean values are reused: a garbage file is read (and reported) again every tick.
     if (noQuota && problems.length === before) t.v1Throttling = into;
@@ -719,6 +759,21 @@ export function hostNetnsIdentity(proc: string): NetnsId | undefined {
 }
 
 const NO_RECORD: Record<string, number> = {};
+
+/** The last read's bytes as text, for the string parsers (irregular content only). */
+function latin1(len: number): string {
+  return sharedBuffer().toString('latin1', 0, len);
+}
+
+type PsiNames = readonly (readonly [string, string])[];
+
+const V2_CPU_TABLE = keyedTable([{ wanted: V2_CPU_STAT }]);
+const V1_CPU_TABLE = keyedTable([{ wanted: V1_CPU_STAT, factor: V1_CPU_STAT_FACTOR }]);
+const V1_CPUACCT_TABLE = keyedTable([{ wanted: V1_CPUACCT_STAT, factor: V1_CPUACCT_FACTOR }]);
+const V1_MEM_TABLE = keyedTable([{ wanted: V1_MEMORY_STAT_COUNTERS }, { wanted: V1_MEMORY_STAT_GAUGES }]);
+const V2_MEM_TABLE = keyedTable([{ wanted: V2_MEMORY_STAT_COUNTERS }, { wanted: V2_MEMORY_STAT_GAUGES }]);
+const BLKIO_OPS = ['reads_completed_total', 'writes_completed_total', 'discards_completed_total'] as const;
+const BLKIO_BYTES = ['read_bytes_total', 'written_bytes_total', 'discarded_bytes_total'] as const;
 
 function file(f: KernelFile | undefined): string {
   if (!f) return '';

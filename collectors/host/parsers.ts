@@ -485,7 +485,7 @@ export function defaultIncludeInterface(name: string): boolean {
 // /proc/pressure/* and cgroup v2 *.pressure
 
 // Metric names built once: template strings per tick would allocate and re-intern every key.
-const PSI_NAMES = {
+export const PSI_NAMES = {
   cpu: psiNames('cpu'),
   io: psiNames('io'),
   memory: psiNames('memory'),
