@@ -1,18 +1,9 @@
 // `strata run` (what `npm start` runs): the live per-layer view of this machine. See run/run.ts.
 import type { Command } from 'commander';
+import type { RunOptions } from '../run/run.ts';
 
-interface RunFlags {
-  config?: string;
-  interval?: string;
-  collectors?: string;
-  kafka?: string | boolean;
-  influx?: string | boolean;
-  influxApi?: string;
-  influxBucket?: string;
-  influxToken?: string;
-  output?: string;
-  ticks?: string;
-}
+/** The options of runLive as commander hands them over (--ticks still a string). */
+type RunFlags = Omit<RunOptions, 'ticks'> & { ticks?: string };
 
 export function registerRunCommand(program: Command): void {
   program
