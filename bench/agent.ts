@@ -11,6 +11,8 @@
 //   npm run bench:agent -- --no-tsx              # bundle rows only
 //   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile
 //   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
+//   npm run bench:agent -- --warmup 45           # seconds before the window (default 10): V8 is
+//                                                # still compiling the tick path at 1 Hz after 10 s
 import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -240,6 +242,7 @@ function runChild(
       '--seconds',
       String(seconds),
       ...(process.argv.includes('--no-netdev') ? ['--no-netdev'] : []),
+      ...(arg('warmup') !== undefined ? ['--warmup', arg('warmup')!] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATA_LOG_LEVEL: 'error' } },
   );
@@ -288,7 +291,7 @@ async function parent(): Promise<void> {
   }
   const pad = (s: string | number, w: number) => String(s).padStart(w);
   const lines = [
-    `strata agent collect path: host + cgroup collectors, 1 s ticks, ${seconds} s per row, no-op output (${new Date().toISOString()})`,
+    `strata agent collect path: host + cgroup collectors, 1 s ticks, ${arg('warmup') ?? 10} s warm-up then ${seconds} s per row, no-op output (${new Date().toISOString()})`,
     '',
     `${pad('run', 5)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)}`,
   ];

@@ -10,6 +10,12 @@ import type { KeyedSpec } from './parsers.ts';
 const NL = 10;
 const SPACE = 32;
 
+/** Index of the next '\n' at or after pos, or len: a JS loop (Buffer#indexOf is a C++ call per line). */
+function lineEnd(buf: Buffer, pos: number, len: number): number {
+  while (pos < len && buf[pos] !== NL) pos++;
+  return pos;
+}
+
 /** A KeyedSpec list flattened for byte matching: one slot per wanted key, in the string parser's order. */
 export interface KeyedTable {
   keys: Buffer[];
@@ -20,6 +26,8 @@ export interface KeyedTable {
   /** Per-read scratch. */
   found: Uint8Array;
   values: Float64Array;
+  /** First bytes of the keys. */
+  first: number[];
 }
 
 export function keyedTable(specs: readonly Pick<KeyedSpec, 'wanted' | 'factor'>[]): KeyedTable {
@@ -30,6 +38,7 @@ export function keyedTable(specs: readonly Pick<KeyedSpec, 'wanted' | 'factor'>[
     spec: [],
     found: new Uint8Array(0),
     values: new Float64Array(0),
+    first: [],
   };
   specs.forEach((s, i) => {
     for (const key in s.wanted) {
@@ -39,6 +48,7 @@ export function keyedTable(specs: readonly Pick<KeyedSpec, 'wanted' | 'factor'>[
       t.spec.push(i);
     }
   });
+  t.first = [...new Set(t.keys.map((k) => k[0]!))];
   t.found = new Uint8Array(t.keys.length);
   t.values = new Float64Array(t.keys.length);
   return t;
@@ -79,12 +89,16 @@ export function flatKeyedBytes(
   found.fill(0);
   let left = n;
   let pos = 0;
+  const first = t.first;
   while (pos < len && left > 0) {
-    let end = buf.indexOf(NL, pos);
-    if (end === -1 || end > len) end = len;
-    // key = up to the first space
+    if (first.indexOf(buf[pos]!) === -1) {
+      // no wanted key starts with this byte: skip the line
+      pos = lineEnd(buf, pos, len) + 1;
+      continue;
+    }
     let sp = pos;
-    while (sp < end && buf[sp] !== SPACE) sp++;
+    while (sp < len && buf[sp] !== SPACE && buf[sp] !== NL) sp++;
+    const end = lineEnd(buf, sp, len);
     if (sp < end) {
       const klen = sp - pos;
       for (let j = 0; j < n; j++) {
@@ -162,8 +176,7 @@ export function pressureBytes(
   let tot0 = 0;
   let tot1 = 0;
   while (pos < len) {
-    let end = buf.indexOf(NL, pos);
-    if (end === -1 || end > len) end = len;
+    const end = lineEnd(buf, pos, len);
     let kind: number;
     if (startsWithAt(buf, pos, end, SOME)) kind = 0;
     else if (startsWithAt(buf, pos, end, FULL)) kind = 1;
@@ -242,8 +255,7 @@ export function blkioBytes(
 ): boolean {
   let pos = 0;
   while (pos < len) {
-    let end = buf.indexOf(NL, pos);
-    if (end === -1 || end > len) end = len;
+    const end = lineEnd(buf, pos, len);
     if (end === pos) {
       pos = end + 1;
       continue;
