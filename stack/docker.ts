@@ -229,6 +229,30 @@ async function killLeftovers(runDir: string): Promise<void> {
     await stopPid(leftover, runDir, 5_000);
     await waitForExit(leftover, 5_000);
   }
+  await unmountUnder(runDir);
+}
+
+/**
+ * dockerd bind-mounts its network namespace at <exec-root>/netns/default and leaves the mount
+ * behind when it exits; the run dir could then never be deleted (EBUSY) and mounts would pile up.
+ * Lazily unmounts everything below `dir`, deepest first.
+ */
+export async function unmountUnder(dir: string): Promise<void> {
+  let mountinfo: string;
+  try {
+    mountinfo = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const prefix = `${path.resolve(dir)}/`;
+  const points = mountinfo
+    .split('\n')
+    .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((p): p is string => p !== undefined && p.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+  const umount = which('umount');
+  if (!umount) return;
+  for (const point of points) await runCommand(umount, ['-l', point]).catch(() => {});
 }
 
 /** The bridge's name is derived from the run dir, so a restart on the same dir finds it again. */
