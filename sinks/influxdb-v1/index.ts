@@ -1,5 +1,6 @@
 // InfluxDB v1-API sink: POST /write?db=&rp=&precision=ms, optional basic auth, gzip.
 import { ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { tuningOptions } from '../influxdb-v2/config.ts';
 import { LineWriter } from '../influxdb-v2/writer.ts';
 import type { InfluxV1Config } from './config.ts';
 
@@ -14,17 +15,7 @@ export class InfluxV1Sink extends LineWriter {
       url: c.url,
       path: `/write?${q}`,
       headers: authHeaders(c),
-      batchSize: c.batchSize,
-      maxBatchBytes: c.maxBatchBytes,
-      flushIntervalMs: c.flushInterval,
-      maxInFlight: c.maxInFlight,
-      gzipThreshold: c.gzipThreshold,
-      gzipLevel: c.gzipLevel,
-      timeoutMs: c.timeout,
-      minRetryDelayMs: c.minRetryDelay,
-      maxRetryDelayMs: c.maxRetryDelay,
-      maxRetryTimeMs: c.maxRetryTime,
-      maxBufferLines: c.maxBufferLines,
+      ...tuningOptions(c),
       pingPath: '/ping',
     });
   }

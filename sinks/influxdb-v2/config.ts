@@ -44,6 +44,26 @@ export const writeTuning = {
   maxBufferLines: z.number().int().positive().default(200_000),
 };
 
+const WriteTuning = z.object(writeTuning);
+export type WriteTuning = z.output<typeof WriteTuning>;
+
+/** The writer options (writer.ts) that the shared tuning keys set, for both sinks. */
+export function tuningOptions(c: WriteTuning) {
+  return {
+    batchSize: c.batchSize,
+    maxBatchBytes: c.maxBatchBytes,
+    flushIntervalMs: c.flushInterval,
+    maxInFlight: c.maxInFlight,
+    gzipThreshold: c.gzipThreshold,
+    gzipLevel: c.gzipLevel,
+    timeoutMs: c.timeout,
+    minRetryDelayMs: c.minRetryDelay,
+    maxRetryDelayMs: c.maxRetryDelay,
+    maxRetryTimeMs: c.maxRetryTime,
+    maxBufferLines: c.maxBufferLines,
+  };
+}
+
 export const InfluxV2Config = z.strictObject({
   /** Base URL of InfluxDB, e.g. http://127.0.0.1:8086 (no /api/v2). */
   url: z.url().default('http://127.0.0.1:8086'),

@@ -1,7 +1,7 @@
 // InfluxDB v2-API sink: POST /api/v2/write?org=&bucket=&precision=ms through the official
 // client's transport (see writer.ts for why not its WriteApi).
 
-import type { InfluxV2Config } from './config.ts';
+import { type InfluxV2Config, tuningOptions } from './config.ts';
 import { LineWriter } from './writer.ts';
 
 export { InfluxV2Config } from './config.ts';
@@ -14,17 +14,7 @@ export function createInfluxV2Sink(c: InfluxV2Config): LineWriter {
     url: c.url,
     path: `/api/v2/write?${q}`,
     token: c.token || undefined,
-    batchSize: c.batchSize,
-    maxBatchBytes: c.maxBatchBytes,
-    flushIntervalMs: c.flushInterval,
-    maxInFlight: c.maxInFlight,
-    gzipThreshold: c.gzipThreshold,
-    gzipLevel: c.gzipLevel,
-    timeoutMs: c.timeout,
-    minRetryDelayMs: c.minRetryDelay,
-    maxRetryDelayMs: c.maxRetryDelay,
-    maxRetryTimeMs: c.maxRetryTime,
-    maxBufferLines: c.maxBufferLines,
+    ...tuningOptions(c),
     pingPath: '/ping',
   });
 }
