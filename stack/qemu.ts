@@ -297,6 +297,11 @@ export interface TestVmOptions {
   tap?: string;
   /** The in-guest agent's interval in seconds. */
   agentIntervalS?: number;
+  /**
+   * Start a busy loop in the guest's cgroup /strata-test/busy at boot (kernel argument
+   * strata.cgbusy=1); default: a sleeping process there, like in /strata-test/idle.
+   */
+  cgroupBusyLoop?: boolean;
   /** Wait until the guest's /init reports ready (default true). */
   waitReady?: boolean;
   bootTimeoutMs?: number;
@@ -379,7 +384,7 @@ export async function startTestVm(opts: TestVmOptions): Promise<TestVm> {
     '-initrd',
     assets.initramfs,
     '-append',
-    `console=ttyS0 panic=-1 quiet strata.interval=${interval}`,
+    `console=ttyS0 panic=-1 quiet strata.interval=${interval}${opts.cgroupBusyLoop ? ' strata.cgbusy=1' : ''}`,
     '-qmp',
     `unix:${opts.qmpSocket},server=on,wait=off`,
     '-device',

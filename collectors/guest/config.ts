@@ -39,6 +39,13 @@ export const GuestCollectorConfig = z.strictObject({
    * running in the guest, the guest hangs, or another program holds the socket's single client slot.
    */
   silence_warning: durationMs.default(10_000),
+  /**
+   * Publish the guest's containers (the cgroups the in-guest agent reports, cgroup v2 guests) as
+   * `container` entities parented to the `guest` entity.
+   */
+  containers: z.boolean().default(true),
+  /** At most this many containers per guest per record; the rest are counted as dropped. */
+  max_containers: z.number().int().positive().default(256),
   /** Upper bound on guests followed; more are ignored and counted. */
   max_guests: z.number().int().positive().default(512),
 });

@@ -6,7 +6,8 @@
 // each tick parses that record with the host layer's parsers, so guest and host names match.
 // A record is published once: a tick with no new record since the last one publishes nothing for
 // that guest and counts a stale tick (the guest agent stopped, the guest hung, or it is slow).
-// The sample's timestamp is the host's receive time of the record.
+// The sample's timestamp is the host's receive time of the record. The cgroups the agent reports
+// (cgroup v2 guests) become `container` entities parented to the guest (containers.ts).
 import net from 'node:net';
 import { ConnectionError, InvalidDataError } from '../../lib/errors.ts';
 import { componentLogger } from '../../lib/log.ts';
@@ -16,6 +17,7 @@ import { type ProcFiles, procSampleFromFiles } from '../host/parsers.ts';
 import type { Accumulator, Collector } from '../types.ts';
 import { sharedVmDirectory, type VmDirectory } from '../vm/directory.ts';
 import { type GuestCollectorConfig, parseGuestConfig } from './config.ts';
+import { guestContainerSamples } from './containers.ts';
 import { type FrameDecoderStats, GuestFrameDecoder, type GuestRecord } from './framing.ts';
 
 export { GuestCollectorConfig, parseGuestConfig } from './config.ts';
@@ -30,6 +32,11 @@ const m = {
   stale: counter('strata_guest_stale_ticks_total', 'ticks with no new record from a followed guest'),
   connects: counter('strata_guest_connects_total', 'connections made to guest agent sockets'),
   overflow: counter('strata_guest_ignored_guests_total', 'guests ignored because max_guests was reached'),
+  containers: gauge('strata_guest_containers', 'containers inside guests published by the last tick'),
+  containersDropped: counter(
+    'strata_guest_containers_dropped_total',
+    'guest cgroups not published: over the in-guest agent bound (STRATA_CGROUP_MAX) or max_containers',
+  ),
 };
 
 export interface GuestTarget {
@@ -63,6 +70,7 @@ export class GuestCollector implements Collector {
   private readonly log = componentLogger('collector.guest');
   private readonly directory: VmDirectory;
   private readonly guests = new Map<string, GuestState>();
+  private readonly warnedDropped = new Set<string>();
 
   constructor(
     readonly config: GuestCollectorConfig,
@@ -174,6 +182,7 @@ export class GuestCollector implements Collector {
 
   async gather(acc: Accumulator): Promise<void> {
     this.reconcile();
+    let containers = 0;
     for (const g of this.guests.values()) {
       this.connect(g);
       if (!g.connected && g.lastError) {
@@ -208,7 +217,34 @@ export class GuestCollector implements Collector {
       }
       g.emittedAt = latest.receivedAt;
       acc.add(this.sample(acc, g.target, latest.record, latest.receivedAt));
+      if (this.config.containers)
+        containers += this.addContainers(acc, g.target, latest.record, latest.receivedAt);
     }
+    m.containers.set(containers);
+  }
+
+  /** The guest's own containers (nested `guest` → `container`); returns how many were published. */
+  private addContainers(acc: Accumulator, t: GuestTarget, record: GuestRecord, receivedAt: number): number {
+    const parts = guestContainerSamples(record, t, receivedAt, this.config.max_containers);
+    for (const { path, problem } of parts.problems) {
+      acc.error(
+        'guest',
+        `guest:${t.vmId}:cgroup${path}:${problem}`,
+        new InvalidDataError(`guest ${t.vmId} cgroup ${path || '(list)'}: ${problem}`),
+      );
+    }
+    if (parts.dropped > 0) {
+      m.containersDropped.inc(parts.dropped);
+      if (!this.warnedDropped.has(t.vmId)) {
+        this.warnedDropped.add(t.vmId);
+        this.log.warn(
+          { vm: t.vmId, dropped: parts.dropped, max_containers: this.config.max_containers },
+          'more cgroups in the guest than the in-guest agent (STRATA_CGROUP_MAX) or collectors.guest.max_containers allow; the rest are not published',
+        );
+      }
+    }
+    for (const s of parts.samples) acc.add(s);
+    return parts.samples.length;
   }
 
   /** One `guest` sample from one record (exported through the class for tests and tools). */

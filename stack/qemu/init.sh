@@ -1,8 +1,9 @@
 #!/bin/busybox sh
 # /init of strata's test VM (busybox-static initramfs built by stack/qemu.ts). It mounts the
 # pseudo filesystems, loads the virtio modules the Debian cloud kernel ships as modules (in
-# dependency order: virtio_ring before virtio, the PCI transport before the drivers), starts the
-# in-guest agent, then serves the control port so a test can run commands inside the guest.
+# dependency order: virtio_ring before virtio, the PCI transport before the drivers), mounts
+# cgroup v2 with two test cgroups, starts the in-guest agent, then serves the control port so a
+# test can run commands inside the guest.
 #
 # Control port "strata.ctl" (a second virtio-serial port): the host writes one line
 #   <id> <shell command>
@@ -23,9 +24,32 @@ for m in $(cat /lib/modules/order); do
 done
 
 interval=1
+cgbusy=0
 for arg in $(cat /proc/cmdline); do
-  case "$arg" in strata.interval=*) interval=${arg#strata.interval=} ;; esac
+  case "$arg" in
+    strata.interval=*) interval=${arg#strata.interval=} ;;
+    strata.cgbusy=*) cgbusy=${arg#strata.cgbusy=} ;;
+  esac
 done
+
+# Pure cgroup v2 with the cpu, memory, io and pids controllers, and two "containers" the in-guest
+# agent reports (nested guest -> container): /strata-test/idle holds a sleeping process;
+# /strata-test/busy holds a sleeping process too, or a busy loop with strata.cgbusy=1 on the
+# kernel command line. A test can also move a loop into it: echo $$ > .../busy/cgroup.procs.
+CG=/sys/fs/cgroup
+if mount -t cgroup2 cgroup2 $CG; then
+  echo "+cpu +memory +io +pids" >$CG/cgroup.subtree_control || echo "strata-init: cannot enable cgroup controllers"
+  mkdir -p $CG/strata-test/busy $CG/strata-test/idle
+  echo "+cpu +memory +io +pids" >$CG/strata-test/cgroup.subtree_control
+  sh -c "echo \$\$ >$CG/strata-test/idle/cgroup.procs && exec sleep 2147483647" &
+  if [ "$cgbusy" = 1 ]; then
+    sh -c "echo \$\$ >$CG/strata-test/busy/cgroup.procs && while :; do :; done" &
+  else
+    sh -c "echo \$\$ >$CG/strata-test/busy/cgroup.procs && exec sleep 2147483647" &
+  fi
+else
+  echo "strata-init: cannot mount cgroup2"
+fi
 
 port_named() {
   for d in /sys/class/virtio-ports/*; do
