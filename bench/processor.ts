@@ -9,7 +9,8 @@
 //      each tick's rate series is queryable; p50/p99.
 //
 // Servers: KAFKA_BROKERS and INFLUX_URL (default: the `npx strata stack up` ports).
-// Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20]
+// Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
+//        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --skip-in-process]
 // Messages: the host sample of every node is a real one recorded on this machine
 // (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
 // the cgroup collector emits (1 device, 1 interface each).
@@ -35,6 +36,8 @@ const { values } = parseArgs({
     'gzip-threshold': { type: 'string', default: '1000' },
     /** zlib level of the gzipped bodies (in-process figure and the sink: influxdb.gzipLevel). */
     'gzip-level': { type: 'string', default: '3' },
+    /** influxdb.gzipLoopback: gzip also to a loopback InfluxDB (off by default, as in the processor). */
+    'gzip-loopback': { type: 'boolean', default: false },
     'skip-in-process': { type: 'boolean', default: false },
   },
 });
@@ -133,6 +136,53 @@ function tick(prefix: string, node: number, t: number, ts: number): SampleMessag
 }
 
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
+
+/**
+ * CPU time (µs, user + system) of this process's threads, from /proc/self/task/<tid>/stat (Linux;
+ * empty elsewhere): `main` and `other` (Node 20 leaves every thread named `node`: the others are
+ * V8's helpers — concurrent JIT compiling, concurrent marking/sweeping — and libuv's pool, which
+ * runs the gzip). BENCH_TIDS=1 splits `other` per thread (`t<tid - pid>`: V8's helpers have the
+ * lowest numbers, libuv's pool threads start when the first gzip runs).
+ */
+function threadCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = fs.readdirSync('/proc/self/task');
+  } catch {
+    return out;
+  }
+  const tickUs = 1e6 / 100; // USER_HZ is 100 on Linux
+  for (const tid of tids) {
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended
+    }
+    const close = stat.lastIndexOf(')');
+    const name =
+      tid === String(process.pid)
+        ? 'main'
+        : process.env.BENCH_TIDS
+          ? `t${Number(tid) - process.pid}`
+          : 'other';
+    const f = stat.slice(close + 2).split(' ');
+    const us = (Number(f[11]) + Number(f[12])) * tickUs;
+    out.set(name, (out.get(name) ?? 0) + us);
+  }
+  return out;
+}
+
+/** Per-thread-name CPU-µs per entity-sample between two threadCpu() readings. */
+function threadCpuPerSample(before: Map<string, number>, after: Map<string, number>, samples: number) {
+  const out: Record<string, number> = {};
+  for (const [name, us] of after) {
+    const d = us - (before.get(name) ?? 0);
+    if (d > 0) out[name] = round(d / samples);
+  }
+  return out;
+}
 const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -262,7 +312,9 @@ async function throughStack() {
   );
   config.influxdb.gzipThreshold = Number(values['gzip-threshold']);
   config.influxdb.gzipLevel = GZIP_LEVEL;
+  config.influxdb.gzipLoopback = values['gzip-loopback'];
   const processor = createProcessor(config);
+  const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
   await processor.start();
@@ -278,12 +330,15 @@ async function throughStack() {
   }
   const backlogCpu = cpuUs(process.cpuUsage(cpu0));
   const backlogWall = performance.now() - wall0;
+  const threads1 = threadCpu();
   const backlog = {
     messages: TICKS * NODES,
     entity_samples: samples,
     process_cpu_us_per_entity_sample: round(backlogCpu / samples),
     entity_samples_per_cpu_second: Math.round(samples / (backlogCpu / 1e6)),
     wall_seconds: round(backlogWall / 1000),
+    /** 10 ms resolution per thread (/proc ticks): ±0.4 µs per thread at 25k entity-samples. */
+    thread_cpu_us_per_entity_sample: threadCpuPerSample(threads0, threads1, samples),
     note: 'includes processor start-up (group join) and the offset polling of this bench',
   };
 
@@ -344,6 +399,7 @@ const result: Record<string, unknown> = {
   containers_per_node: CONTAINERS,
   gzip_threshold_bytes: Number(values['gzip-threshold']),
   gzip_level: GZIP_LEVEL,
+  gzip_loopback: values['gzip-loopback'],
   ticks: TICKS,
   in_process: values['skip-in-process'] ? 'skipped' : inProcess(),
 };

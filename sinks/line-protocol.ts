@@ -260,9 +260,10 @@ export function encodePoints(
 
 // ---- Batch encoding into bytes ---------------------------------------------------------------
 // The writer's path: points → bodies of at most maxLines lines / maxBytes bytes. Lines are
-// written byte by byte into one reused buffer and each body is read out as one flat string, which
-// allocates far less than building every line from concatenated strings (the GC was most of the
-// encoding cost). The output is byte-for-byte what joining encodePoint's lines gives.
+// written byte by byte into one reused buffer and each body is copied out as its own Buffer (the
+// UTF-8 bytes the socket sends, so no string is made and re-encoded per body), which allocates far
+// less than building every line from concatenated strings (the GC was most of the encoding cost).
+// The output is byte-for-byte what joining encodePoint's lines gives.
 
 /** Cached UTF-8 bytes of the escaped field keys (`key=`). */
 const fieldKeyBytes = new Map<string, Uint8Array>();
@@ -305,10 +306,39 @@ function prefixBytesFor(measurement: string, tags: Record<string, string>): Uint
   return e.bytes;
 }
 
-/** An encoded body: lines joined by newlines. */
+/** An encoded body: lines joined by newlines, as UTF-8 bytes (no trailing newline). */
 export interface EncodedSegment {
-  body: string;
+  body: Buffer;
   lines: number;
+}
+
+/** A copy of b[0..end) that owns its bytes (b is the reused encode buffer). */
+function body(b: Buffer, end: number): Buffer {
+  const out = Buffer.allocUnsafe(end);
+  b.copy(out, 0, 0, end);
+  return out;
+}
+
+/**
+ * Writes the quoted, escaped string field value `"…"` at b[q..] (room for 2 + 2·3 bytes per
+ * UTF-16 unit ensured by the caller); returns the end. Same bytes as putString(quoteString(s)).
+ */
+function putQuoted(b: Buffer, q: number, s: string): number {
+  const n = s.length;
+  b[q++] = 34;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) {
+      // Rare (non-ASCII text): the general path for the rest of the string.
+      q = putString(b, q, s.slice(i).replace(/["\\]/g, '\\$&'));
+      b[q++] = 34;
+      return q;
+    }
+    if (c === 34 || c === 92) b[q++] = 92;
+    b[q++] = c;
+  }
+  b[q++] = 34;
+  return q;
 }
 
 /**
@@ -361,7 +391,15 @@ export function encodeSegments(
         }
         s = `${v}`;
       } else if (typeof v === 'string') {
-        s = quoteString(v);
+        // Written quoted and escaped straight into the buffer (no intermediate strings).
+        const kb = fieldKeyBytesFor(key);
+        const need = kb.length + 3 + v.length * 6;
+        if (q + need > b.length) b = grow(q, need);
+        b[q++] = sep;
+        sep = 44;
+        for (let i = 0; i < kb.length; i++) b[q++] = kb[i] as number;
+        q = putQuoted(b, q, v);
+        continue;
       } else if (typeof v === 'boolean') {
         s = v ? 'true' : 'false';
       } else {
@@ -390,7 +428,7 @@ export function encodeSegments(
     q = putString(b, q, lastTimeStr);
     const lineBytes = q - textStart;
     if (segLines > 0 && (segLines >= maxLines || segBytes + lineBytes >= maxBytes)) {
-      out.push({ body: b.toString('utf8', 0, lineStart), lines: segLines });
+      out.push({ body: body(b, lineStart), lines: segLines });
       // The next body starts with this line: move it to the front of the buffer.
       b.copy(b, 0, textStart, q);
       q -= textStart;
@@ -401,6 +439,6 @@ export function encodeSegments(
     segBytes += lineBytes + 1;
     total++;
   }
-  if (segLines > 0) out.push({ body: b.toString('utf8', 0, q), lines: segLines });
+  if (segLines > 0) out.push({ body: body(b, q), lines: segLines });
   return total;
 }

@@ -22,12 +22,13 @@ import { type EncodeStats, encodeSegments, newEncodeStats } from '../line-protoc
 import type { Point } from '../point.ts';
 
 /**
- * Points already encoded: line protocol joined into bodies of at most batchSize lines / maxBatchBytes.
+ * Points already encoded: line protocol joined into bodies of at most batchSize lines / maxBatchBytes,
+ * as UTF-8 bytes (what goes on the socket, so no string is made and re-encoded per body).
  * Holding these instead of Point objects while a write is pending keeps the surviving heap small
- * (a few flat strings instead of many objects and string ropes), which is most of the GC cost.
+ * (a few flat buffers instead of many objects and string ropes), which is most of the GC cost.
  */
 export interface EncodedPoints {
-  segments: { body: string; lines: number }[];
+  segments: { body: Buffer; lines: number }[];
   lines: number;
   unencodable: number;
 }
@@ -73,6 +74,11 @@ export interface WriterOptions {
   gzipThreshold: number;
   /** zlib level of gzipped bodies (1-9). */
   gzipLevel: number;
+  /**
+   * Gzip bodies also when the URL's host is loopback (127.0.0.0/8, ::1, localhost). Off: on the
+   * same host compression only costs CPU (ours to compress, the server's to decompress).
+   */
+  gzipLoopback: boolean;
   timeoutMs: number;
   minRetryDelayMs: number;
   maxRetryDelayMs: number;
@@ -128,7 +134,7 @@ interface Ticket {
 }
 
 interface Chunk {
-  body: string;
+  body: Buffer;
   lines: number;
   tickets: Ticket[];
   /** Lines of each ticket in this chunk. */
@@ -136,7 +142,7 @@ interface Chunk {
 }
 
 interface Segment {
-  body: string;
+  body: Buffer;
   lines: number;
   ticket: Ticket;
 }
@@ -164,6 +170,8 @@ export class LineWriter implements PointSink {
   private readonly log;
   private readonly once;
   private readonly stats: EncodeStats = newEncodeStats();
+  /** Whether bodies above gzipThreshold are gzipped (not to a loopback server unless gzipLoopback). */
+  readonly gzip: boolean;
   private segments: Segment[] = [];
   private buffered = 0;
   private inFlight = 0;
@@ -175,6 +183,7 @@ export class LineWriter implements PointSink {
     this.name = o.sink;
     this.log = componentLogger(`sink.${o.sink}`);
     this.once = new OnceLogger(this.log);
+    this.gzip = o.gzipLoopback || !isLoopbackUrl(o.url);
     this.transport = new InfluxDB({
       url: o.url,
       token: o.token,
@@ -262,7 +271,7 @@ export class LineWriter implements PointSink {
 
   /** Takes whole segments (each is at most batchSize lines) while the request stays within bounds. */
   private cutChunk(): Chunk {
-    const bodies: string[] = [];
+    const bodies: Buffer[] = [];
     const tickets: Ticket[] = [];
     const counts: number[] = [];
     let lines = 0;
@@ -293,7 +302,12 @@ export class LineWriter implements PointSink {
     }
     this.buffered -= lines;
     bufferedLines.set({ sink: this.name }, this.buffered);
-    return { body: bodies.length === 1 ? (bodies[0] as string) : bodies.join('\n'), lines, tickets, counts };
+    return {
+      body: bodies.length === 1 ? (bodies[0] as Buffer) : joinLines(bodies, bytes - 1),
+      lines,
+      tickets,
+      counts,
+    };
   }
 
   private sendChunk(chunk: Chunk): void {
@@ -332,7 +346,7 @@ export class LineWriter implements PointSink {
   }
 
   private async sendWithRetry(
-    body: string,
+    body: Buffer,
     lineCount: number,
     deadline: number,
   ): Promise<{ written: number; rejected: number }> {
@@ -357,10 +371,12 @@ export class LineWriter implements PointSink {
           return { written: 0, rejected: lineCount };
         }
         if (c.split && lineCount > 1) {
-          const lines = splitLines(body);
+          // Rare (a 413): the body is split as text, each half sent as its own UTF-8 body.
+          const lines = splitLines(body.toString('utf8'));
           const mid = Math.ceil(lines.length / 2);
-          const a = await this.sendWithRetry(lines.slice(0, mid).join('\n'), mid, deadline);
-          const b = await this.sendWithRetry(lines.slice(mid).join('\n'), lines.length - mid, deadline);
+          const half = (ls: string[]) => Buffer.from(ls.join('\n'), 'utf8');
+          const a = await this.sendWithRetry(half(lines.slice(0, mid)), mid, deadline);
+          const b = await this.sendWithRetry(half(lines.slice(mid)), lines.length - mid, deadline);
           return { written: a.written + b.written, rejected: a.rejected + b.rejected };
         }
         if (c.split) {
@@ -390,10 +406,9 @@ export class LineWriter implements PointSink {
     }
   }
 
-  private async send(body: string): Promise<void> {
+  private async send(raw: Buffer): Promise<void> {
     // Gzipped here rather than by the transport, which cannot be given a zlib level.
-    const raw = Buffer.from(body, 'utf8');
-    const gzip = raw.length > this.o.gzipThreshold;
+    const gzip = this.gzip && raw.length > this.o.gzipThreshold;
     const payload = gzip ? await gzipAsync(raw, { level: this.o.gzipLevel }) : raw;
     return new Promise((resolve, reject) => {
       let status = 0;
@@ -430,6 +445,29 @@ export class LineWriter implements PointSink {
     }
     this.closed = true;
   }
+}
+
+/** Bodies joined by newlines into one buffer of `size` bytes (Σ lengths + separators). */
+export function joinLines(bodies: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  let q = 0;
+  for (const b of bodies) {
+    if (q > 0) out[q++] = 10;
+    q += b.copy(out, q);
+  }
+  return q === size ? out : out.subarray(0, q);
+}
+
+/** Whether a URL's host is this machine's loopback: 127.0.0.0/8, ::1 or localhost. */
+export function isLoopbackUrl(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    return false;
+  }
+  if (host === 'localhost' || host.endsWith('.localhost') || host === '[::1]') return true;
+  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 /** Splits a body into lines; a newline inside a quoted string field does not end a line. */

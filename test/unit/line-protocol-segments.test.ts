@@ -48,7 +48,7 @@ function reference(points: readonly Point[], maxLines: number, maxBytes: number)
     if (line === undefined) continue;
     const size = Buffer.byteLength(line);
     if (lines.length > 0 && (lines.length >= maxLines || bytes + size >= maxBytes)) {
-      segments.push({ body: lines.join('\n'), lines: lines.length });
+      segments.push({ body: Buffer.from(lines.join('\n'), 'utf8'), lines: lines.length });
       lines = [];
       bytes = 0;
     }
@@ -56,7 +56,7 @@ function reference(points: readonly Point[], maxLines: number, maxBytes: number)
     bytes += size + 1;
     total++;
   }
-  if (lines.length > 0) segments.push({ body: lines.join('\n'), lines: lines.length });
+  if (lines.length > 0) segments.push({ body: Buffer.from(lines.join('\n'), 'utf8'), lines: lines.length });
   return { segments, total, stats };
 }
 
@@ -110,6 +110,21 @@ const tricky: Point[] = [
     fields: { [`long_${'x'.repeat(300)}`]: 'y'.repeat(5000) },
     timeMs: T,
   },
+  {
+    // String fields: written quoted straight into the buffer; the non-ASCII fallback mid-string.
+    measurement: 'm',
+    tags: { a: 'b' },
+    fields: {
+      empty: '',
+      quotes: '""',
+      backslashEnd: 'C:\\dir\\',
+      lateUnicode: 'ab"c\\ é "d" \\ 😀 end',
+      lone: 'x\ud800y"',
+      ctrl: 'a\tb\rc\nd',
+      many: '"\\'.repeat(2000),
+    },
+    timeMs: T,
+  },
 ];
 
 describe('encodeSegments', () => {
@@ -138,7 +153,13 @@ describe('encodeSegments', () => {
       expect(got.total).toBe(want.total);
       expect(got.stats).toEqual(want.stats);
       expect(got.segments.length).toBe(want.segments.length);
-      for (let i = 0; i < want.segments.length; i++) expect(got.segments[i]).toEqual(want.segments[i]);
+      for (let i = 0; i < want.segments.length; i++) {
+        const g = got.segments[i] as EncodedSegment;
+        const w = want.segments[i] as EncodedSegment;
+        expect(g.lines).toBe(w.lines);
+        expect(g.body.toString('utf8')).toBe(w.body.toString('utf8')); // readable diff
+        expect(Buffer.compare(g.body, w.body)).toBe(0); // and the very bytes
+      }
     });
   }
 
@@ -156,7 +177,7 @@ describe('encodeSegments', () => {
     const encode = () => {
       const out: EncodedSegment[] = [];
       encodeSegments([p], 10, 1e6, out);
-      return out[0]?.body;
+      return out[0]?.body.toString('utf8');
     };
     expect(encode()).toBe(`strata_host,layer=host,node=n1 a=1 ${T}`);
     tags.node = 'n 2';
