@@ -1,8 +1,9 @@
 // A real QEMU guest (TCG, Debian cloud kernel, busybox initramfs running the in-guest agent) seen
 // from both sides: the vm collector over QMP + the hypervisor's /proc, the guest collector over
-// the virtio-serial port. Needs qemu-system-x86, busybox-static and cpio (stack/install-apt.sh) and
-// apt access the first time (the kernel .deb is cached in ~/.cache/strata/qemu), and root (or
-// CAP_NET_ADMIN) for the tap device QEMU creates.
+// the virtio-serial port, with the guest's own containers (cgroup v2, nested guest → container).
+// Needs qemu-system-x86, busybox-static and cpio (stack/install-apt.sh) and apt access the first
+// time (the kernel .deb is cached in ~/.cache/strata/qemu), and root (or CAP_NET_ADMIN) for the tap
+// device QEMU creates.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -173,6 +174,55 @@ describe('vm + guest collectors on a real TCG guest', () => {
     }
   });
 
+  it('containers inside the guest (pure cgroup v2) arrive parented to the guest; only the busy one burns CPU', async () => {
+    const byPath = (s: EntitySample[], p: string) =>
+      s.find((x) => x.entity.layer === 'container' && x.entity.labels.cgroup_path === p);
+    const both = (s: EntitySample[]) => {
+      const busy = byPath(s, '/strata-test/busy');
+      const idle = byPath(s, '/strata-test/idle');
+      const guest = byLayer('guest')(s);
+      return busy && idle && guest ? { busy, idle, guest } : undefined;
+    };
+    const first = await waitFor('the guest and its two containers', both);
+    for (const [p, s] of [
+      ['/strata-test/busy', first.busy],
+      ['/strata-test/idle', first.idle],
+    ] as const) {
+      expect(s.entity).toEqual({
+        layer: 'container',
+        kind: 'cgroup',
+        id: `${UUID}:guest:${p}`,
+        name: p,
+        labels: { cgroup_version: 'v2', cgroup_path: p, vm_name: 'strata-it' },
+        parent: { layer: 'guest', id: first.guest.entity.id },
+      });
+      expect(s.ts).toBe(first.guest.ts); // from the same record
+      expect(s.gauges.memory_usage_bytes).toBeGreaterThan(0);
+      expect(s.counters.psi_cpu_some_usec_total).toBeGreaterThanOrEqual(0);
+    }
+    expect(first.guest.entity.parent).toEqual({ layer: 'vm', id: UUID });
+    // A busy loop moved into /strata-test/busy (its sleeping process stays, like the idle one's).
+    await vm!.exec(
+      "sh -c 'echo $$ >/sys/fs/cgroup/strata-test/busy/cgroup.procs; while :; do :; done' " +
+        '>/dev/null 2>&1 </dev/null & echo $! >/tmp/cgbusy.pid',
+    );
+    try {
+      const a = await waitFor('a fresh record with both containers', both);
+      await new Promise((r) => setTimeout(r, 4000));
+      const b = await waitFor('a fresh record with both containers', both);
+      const cpu = (s: EntitySample) => c(s, 'cpu_usage_usec_total');
+      const seconds = (b.guest.ts! - a.guest.ts!) / 1000;
+      process.stderr.write(
+        `guest containers over ${seconds.toFixed(1)} s: busy +${((cpu(b.busy) - cpu(a.busy)) / 1000).toFixed(0)} ms CPU, ` +
+          `idle +${((cpu(b.idle) - cpu(a.idle)) / 1000).toFixed(0)} ms\n`,
+      );
+      expect(cpu(b.busy) - cpu(a.busy)).toBeGreaterThan(1_000_000);
+      expect(cpu(b.idle) - cpu(a.idle)).toBeLessThan(50_000);
+    } finally {
+      await vm!.exec('kill $(cat /tmp/cgbusy.pid)');
+    }
+  });
+
   it('vm blockstats and guest diskstats both count the guest reading its disk', async () => {
     const g0 = await waitFor('a fresh guest sample', byLayer('guest'));
     const v0 = await waitFor('a vm sample', byLayer('vm'));
@@ -266,6 +316,11 @@ describe('vm + guest collectors on a real TCG guest', () => {
     expect(v?.entity).toMatchObject({ id: UUID, parent: { layer: 'host', id: NODE } });
     expect(g?.entity).toMatchObject({ id: `${UUID}:guest`, parent: { layer: 'vm', id: UUID } });
     expect(g!.counters.cpu_user_usec_total).toBeGreaterThan(0);
+    const nested = samples.filter((x) => x.entity.layer === 'container');
+    expect(nested.map((x) => [x.entity.id, x.entity.parent])).toEqual([
+      [`${UUID}:guest:/strata-test/busy`, { layer: 'guest', id: `${UUID}:guest` }],
+      [`${UUID}:guest:/strata-test/idle`, { layer: 'guest', id: `${UUID}:guest` }],
+    ]);
     // Back to this file's collectors for the remaining test.
     const directory = new VmDirectory();
     vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
