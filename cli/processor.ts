@@ -38,6 +38,7 @@ export function registerProcessorCommand(program: Command): void {
         const masked = structuredClone(config);
         if (masked.influxdb.token) masked.influxdb.token = '***';
         if (masked.influxdb.password) masked.influxdb.password = '***';
+        if (masked.kafka.sasl) masked.kafka.sasl.password = '***';
         process.stdout.write(`${JSON.stringify(masked, null, 2)}\n`);
         return;
       }
