@@ -7,35 +7,19 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationMs, parseConfig, splitList } from '../lib/config.ts';
 import { ConfigError, errorMessage } from '../lib/errors.ts';
+import {
+  applyKafkaSecurityEnv,
+  KAFKA_SECURITY_ENV,
+  KAFKA_SECURITY_ENV_NAMES,
+  KafkaSasl,
+  KafkaSsl,
+} from '../lib/kafka-security.ts';
 
 export const OUTPUTS = ['kafka', 'ndjson'] as const;
 export const COMPRESSIONS = ['gzip', 'lz4', 'zstd', 'none'] as const;
-export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export { KafkaSasl, KafkaSsl, SASL_MECHANISMS } from '../lib/kafka-security.ts';
 
 const MiB = 1024 * 1024;
-
-export const KafkaSsl = z.union([
-  /** true: TLS with the system CA store; false: plaintext. */
-  z.boolean(),
-  z.strictObject({
-    /** PEM file of the CA that signed the brokers' certificates. */
-    caFile: z.string().min(1).optional(),
-    /** PEM client certificate file (mutual TLS). */
-    certFile: z.string().min(1).optional(),
-    /** PEM client key file (mutual TLS). */
-    keyFile: z.string().min(1).optional(),
-    /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
-    rejectUnauthorized: z.boolean().default(true),
-  }),
-]);
-
-export const KafkaSasl = z.strictObject({
-  /** SASL mechanism the brokers' listener expects. */
-  mechanism: z.enum(SASL_MECHANISMS),
-  username: z.string().min(1),
-  /** Prefer the env var STRATA_KAFKA_SASL_PASSWORD over writing it into a file. */
-  password: z.string(),
-});
 
 export const KafkaConfig = z.strictObject({
   /** Bootstrap brokers, host:port. */
@@ -49,7 +33,7 @@ export const KafkaConfig = z.strictObject({
   clientId: z.string().min(1).default('strata-agent'),
   /** Record-batch compression. gzip is built in; lz4 and zstd need their codec package (docs/agent.md). */
   compression: z.enum(COMPRESSIONS).default('gzip'),
-  /** TLS to the brokers. */
+  /** TLS to the brokers (lib/kafka-security.ts, shared with the processor). */
   ssl: KafkaSsl.default(false),
   /** SASL authentication; absent = none. */
   sasl: KafkaSasl.optional(),
@@ -163,10 +147,8 @@ export const ENV_VARS: ReadonlyArray<{
   { env: 'STRATA_SAMPLES_TOPIC', key: 'kafka.topic', kind: 'string' },
   { env: 'STRATA_KAFKA_CLIENT_ID', key: 'kafka.clientId', kind: 'string' },
   { env: 'STRATA_KAFKA_COMPRESSION', key: 'kafka.compression', kind: 'string' },
-  { env: 'STRATA_KAFKA_SSL', key: 'kafka.ssl', kind: 'bool' },
-  { env: 'STRATA_KAFKA_SASL_MECHANISM', key: 'kafka.sasl.mechanism', kind: 'string' },
-  { env: 'STRATA_KAFKA_SASL_USERNAME', key: 'kafka.sasl.username', kind: 'string' },
-  { env: 'STRATA_KAFKA_SASL_PASSWORD', key: 'kafka.sasl.password', kind: 'string' },
+  // TLS and SASL: the same variables as the processor's; applied by applyKafkaSecurityEnv.
+  ...KAFKA_SECURITY_ENV.map((e) => ({ env: e.env, key: `kafka.${e.key}`, kind: e.kind })),
   { env: 'STRATA_BUFFER_MAX_TICKS', key: 'buffer.maxTicks', kind: 'number' },
   { env: 'STRATA_BUFFER_MAX_BYTES', key: 'buffer.maxBytes', kind: 'number' },
   { env: 'STRATA_SPILL_FILE', key: 'buffer.spillFile', kind: 'string' },
@@ -218,7 +200,7 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
   let selectedFrom = '';
   for (const { env: name, key, kind } of ENV_VARS) {
     const value = env[name];
-    if (value === undefined || value === '') continue;
+    if (value === undefined || value === '' || KAFKA_SECURITY_ENV_NAMES.has(name)) continue;
     if (key === '(collectors)') {
       selected = splitList(value);
       selectedFrom = `env ${name}`;
@@ -226,6 +208,13 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
     }
     setPath(raw, key, convert(value, kind));
     sources.set(key, `env ${name}`);
+  }
+  raw.kafka ??= {};
+  if (typeof raw.kafka === 'object' && raw.kafka !== null && !Array.isArray(raw.kafka)) {
+    const kafka = raw.kafka as Record<string, unknown>;
+    for (const [key, name] of applyKafkaSecurityEnv(kafka, env, 'agent.kafka')) {
+      sources.set(`kafka.${key}`, `env ${name}`);
+    }
   }
   for (const [key, value] of Object.entries(opts.flags ?? {})) {
     if (value === undefined) continue;

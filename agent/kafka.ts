@@ -7,9 +7,15 @@
 // Publisher above owns the long retry, so a send fails within seconds during an outage, the
 // buffer's drop-oldest rule applies to what is waiting, and the newest ticks go first once the
 // broker is back. A failed request rolls back kafkajs' sequence numbers, so a resend is safe.
-import fs from 'node:fs';
-import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer, type SASLOptions } from 'kafkajs';
+import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
+import {
+  describeKafkaSecurity,
+  explainKafkaSecurityError,
+  kafkaErrorChain,
+  kafkaJsSecurity,
+  kafkaPlaintextHint,
+} from '../lib/kafka-security.ts';
 import { componentLogger, type Logger } from '../lib/log.ts';
 import { HEADERS, SCHEMA_VERSION } from '../schemas/sample.ts';
 import type { Tick } from './buffer.ts';
@@ -37,32 +43,7 @@ function kafkaLogCreator(log: Logger) {
 }
 
 export function kafkaClientConfig(cfg: KafkaConfig, log: Logger): KafkaJsConfig {
-  let ssl: KafkaJsConfig['ssl'];
-  if (cfg.ssl === true) ssl = true;
-  else if (cfg.ssl !== false) {
-    const read = (file: string | undefined, key: string) => {
-      if (!file) return undefined;
-      try {
-        return fs.readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new ConfigError(`agent.kafka.ssl.${key}: cannot read ${file} (${errorMessage(err)})`);
-      }
-    };
-    ssl = {
-      rejectUnauthorized: cfg.ssl.rejectUnauthorized,
-      ca: read(cfg.ssl.caFile, 'caFile'),
-      cert: read(cfg.ssl.certFile, 'certFile'),
-      key: read(cfg.ssl.keyFile, 'keyFile'),
-    };
-  }
-  let sasl: SASLOptions | undefined;
-  if (cfg.sasl) {
-    sasl = {
-      mechanism: cfg.sasl.mechanism,
-      username: cfg.sasl.username,
-      password: cfg.sasl.password,
-    } as SASLOptions;
-  }
+  const { ssl, sasl } = kafkaJsSecurity(cfg, 'agent.kafka');
   return {
     clientId: cfg.clientId,
     brokers: cfg.brokers,
@@ -108,7 +89,7 @@ export class KafkaTransport implements Transport {
     private readonly cfg: KafkaConfig,
     private readonly log: Logger = componentLogger('agent.kafka'),
   ) {
-    this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic}`;
+    this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic} (${describeKafkaSecurity(cfg)})`;
     const kafka = new Kafka(kafkaClientConfig(cfg, log));
     this.producer = kafka.producer({
       idempotent: true,
@@ -164,7 +145,10 @@ export class KafkaTransport implements Transport {
 
   /** Turns kafkajs' nested errors into one message naming the brokers and what to do. */
   private explain(err: unknown): StrataError {
-    const chain = errorChain(err);
+    // TLS/SASL failures first: a wrong password or CA must say so, not "cannot publish".
+    const security = explainKafkaSecurityError(err, this.cfg, 'agent.kafka');
+    if (security) return security;
+    const chain = kafkaErrorChain(err);
     const brokers = this.cfg.brokers.join(',');
     if (chain.some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION')) {
       return new StrataError(
@@ -179,35 +163,10 @@ export class KafkaTransport implements Transport {
         { retriable: true, cause: err },
       );
     }
-    if (
-      chain.some(
-        (e) => e.type === 'SASL_AUTHENTICATION_FAILED' || e.name === 'KafkaJSSASLAuthenticationError',
-      )
-    ) {
-      return new StrataError(
-        `Kafka ${brokers} rejected the SASL credentials (agent.kafka.sasl): ${errorMessage(chain.at(-1))}`,
-        { retriable: true, cause: err },
-      );
-    }
     const root = chain.at(-1);
-    return new ConnectionError(`cannot publish to Kafka ${brokers}: ${errorMessage(root ?? err)}`, {
-      cause: err,
-    });
+    return new ConnectionError(
+      `cannot publish to Kafka ${brokers}: ${errorMessage(root ?? err)}${kafkaPlaintextHint(err, this.cfg, 'agent.kafka')}`,
+      { cause: err },
+    );
   }
-}
-
-type KafkaJsErrorLike = Error & { type?: string; originalError?: unknown; retriableErrors?: unknown };
-
-function errorChain(err: unknown): KafkaJsErrorLike[] {
-  const out: KafkaJsErrorLike[] = [];
-  let cur: unknown = err;
-  for (let i = 0; i < 10 && cur instanceof Error; i++) {
-    const e = cur as KafkaJsErrorLike;
-    out.push(e);
-    if (Array.isArray(e.retriableErrors)) {
-      for (const r of e.retriableErrors) if (r instanceof Error) out.push(r as KafkaJsErrorLike);
-    }
-    cur = e.originalError ?? e.cause;
-  }
-  return out;
 }

@@ -1,14 +1,30 @@
 // Apache Kafka in KRaft mode (one process that is both broker and controller), from Maven Central
 // jars rather than a tarball: Maven Central is reachable where downloads.apache.org is not.
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { StrataError } from '../lib/errors.ts';
 import {
+  addScramArgs,
+  checkUsers,
+  DEFAULT_KAFKA_USERS,
+  ensureTlsFiles,
+  type KafkaSecurityInfo,
+  type KafkaSecurityOptions,
+  type KafkaUser,
+  needsTls,
+  SASL_MECHANISMS,
+  scramFingerprint,
+  securityInfo,
+  securityProperties,
+  type TlsFiles,
+} from './kafka-security.ts';
+import {
   assertPortFree,
   defaultCacheDir,
   fileExists,
+  isPortFree,
   killPid,
   type Progress,
   requireCommand,
@@ -126,6 +142,11 @@ export interface KafkaOptions {
   readyTimeoutMs?: number;
   /** Topics to create once ready (existing ones are left alone). */
   topics?: readonly { topic: string; numPartitions: number }[];
+  /**
+   * Extra listeners: SASL_PLAINTEXT, SSL, SASL_SSL (stack/kafka-security.ts). The CA and server
+   * certificate are made in <dataDir>/tls on first use; the PLAINTEXT listener stays as it is.
+   */
+  security?: KafkaSecurityOptions;
   progress?: Progress;
 }
 
@@ -134,6 +155,8 @@ export interface KafkaHandle extends ServiceHandle {
   readonly brokers: string;
   readonly port: number;
   readonly controllerPort: number;
+  /** Addresses of the secured listeners, the CA file and the SASL users (with `security`). */
+  readonly security?: KafkaSecurityInfo;
 }
 
 /** Starts (formatting on first use) a single-node KRaft Kafka and waits until it serves metadata. */
@@ -146,17 +169,39 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
     '--kafka-controller-port',
     'STRATA_KAFKA_CONTROLLER_PORT',
   );
+  const security = options.security;
+  const securePorts: [number | undefined, string][] = [
+    [security?.saslPlaintextPort, 'the kafka SASL_PLAINTEXT listener'],
+    [security?.sslPort, 'the kafka SSL listener'],
+    [security?.saslSslPort, 'the kafka SASL_SSL listener'],
+  ];
+  for (const [p, what] of securePorts) {
+    if (p !== undefined && !(await isPortFree(p))) {
+      throw new StrataError(`port ${p} for ${what} is in use (by another process); pick another port`);
+    }
+  }
   const libs = await installKafka({ cacheDir: options.cacheDir, version: options.version, progress });
   const java = requireCommand('java', 'to run Kafka', 'apt-get install -y openjdk-17-jre-headless');
 
   const dataDir = path.resolve(options.dataDir);
   const logDir = path.join(dataDir, 'kraft-logs');
   mkdirSync(logDir, { recursive: true });
+  let tls: TlsFiles | undefined;
+  if (security && needsTls(security)) {
+    tls = await ensureTlsFiles(path.join(dataDir, 'tls'));
+  }
   const config = path.join(dataDir, 'server.properties');
-  writeFileSync(config, serverProperties(options.port, options.controllerPort, logDir));
+  writeFileSync(config, serverProperties(options.port, options.controllerPort, logDir, security, tls));
   const logFile = path.join(dataDir, 'kafka.log');
   const classpath = `${libs}/*`;
 
+  // SCRAM credentials live in the metadata log: written at format time, or (a data dir formatted
+  // before, with other users) by kafka-configs once the broker is up.
+  const users = security ? (security.users ?? DEFAULT_KAFKA_USERS) : [];
+  if (security) checkUsers(users);
+  const scramMarker = path.join(dataDir, 'scram-users.sha256');
+  const wantScram = createHash('sha256').update(scramFingerprint(users)).digest('hex');
+  let addScramLater = false;
   if (!fileExists(path.join(logDir, 'meta.properties'))) {
     const clusterId = kafkaClusterId();
     progress(`kafka: formatting ${logDir} (cluster id ${clusterId})`);
@@ -170,7 +215,11 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
       clusterId,
       '-c',
       config,
+      ...addScramArgs(users),
     ]);
+    writeFileSync(scramMarker, `${wantScram}\n`);
+  } else if (users.length && readText(scramMarker)?.trim() !== wantScram) {
+    addScramLater = true;
   }
 
   const started = Date.now();
@@ -200,6 +249,11 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
       timeoutMs: options.readyTimeoutMs ?? 120_000,
       intervalMs: 500,
     });
+    if (addScramLater) {
+      progress('kafka: adding the SCRAM users to an existing data dir (kafka-configs)');
+      await addScramUsers(brokers, users, { cacheDir: options.cacheDir, version: options.version });
+      writeFileSync(scramMarker, `${wantScram}\n`);
+    }
     if (options.topics?.length) await createTopics(brokers, options.topics);
   } catch (err) {
     await stopPid(pid, config, 10_000);
@@ -213,6 +267,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
     brokers,
     port: options.port,
     controllerPort: options.controllerPort,
+    security: security ? securityInfo(security, tls) : undefined,
     dataDir,
     logFile,
     marker: config,
@@ -226,6 +281,41 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
   };
 }
 
+/**
+ * Creates (or resets the password of) SCRAM-SHA-256/512 users on a running broker with
+ * kafka-configs (kafka.admin.ConfigCommand: one JVM, ~2-3 s, per user and mechanism) over a PLAINTEXT
+ * listener.
+ */
+export async function addScramUsers(
+  brokers: string,
+  users: readonly KafkaUser[],
+  options: { cacheDir?: string; version?: string } = {},
+): Promise<void> {
+  checkUsers(users);
+  const libs = await installKafka(options);
+  const java = requireCommand('java', 'to run Kafka', 'apt-get install -y openjdk-17-jre-headless');
+  for (const u of users) {
+    // One mechanism per request: the broker refuses to alter a user's credentials twice in one.
+    for (const m of (u.mechanisms ?? SASL_MECHANISMS).filter((x) => x !== 'PLAIN')) {
+      await runCommand(java, [
+        '-Xmx256m',
+        '-cp',
+        `${libs}/*`,
+        'kafka.admin.ConfigCommand',
+        '--bootstrap-server',
+        brokers,
+        '--alter',
+        '--entity-type',
+        'users',
+        '--entity-name',
+        u.username,
+        '--add-config',
+        `${m}=[password=${u.password}]`,
+      ]);
+    }
+  }
+}
+
 /** A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (what `random-uuid` prints). */
 export function kafkaClusterId(): string {
   for (;;) {
@@ -235,17 +325,35 @@ export function kafkaClusterId(): string {
   }
 }
 
-function serverProperties(port: number, controllerPort: number, logDir: string): string {
+function readText(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function serverProperties(
+  port: number,
+  controllerPort: number,
+  logDir: string,
+  security: KafkaSecurityOptions | undefined,
+  tls: TlsFiles | undefined,
+): string {
+  const extra = security
+    ? securityProperties(security, tls)
+    : { listeners: [], protocolMap: [], properties: '' };
+  const advertised = [`PLAINTEXT://127.0.0.1:${port}`, ...extra.listeners].join(',');
   return `# Written by strata stack on each start; edit the stack code, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:${controllerPort}
-listeners=PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}
-advertised.listeners=PLAINTEXT://127.0.0.1:${port}
+listeners=${advertised},CONTROLLER://127.0.0.1:${controllerPort}
+advertised.listeners=${advertised}
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs=${logDir}
+listener.security.protocol.map=${['CONTROLLER:PLAINTEXT', 'PLAINTEXT:PLAINTEXT', ...extra.protocolMap].join(',')}
+${extra.properties}log.dirs=${logDir}
 num.partitions=1
 default.replication.factor=1
 min.insync.replicas=1

@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
 import { ConfigError, errorMessage } from '../../lib/errors.ts';
+import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka-security.ts';
 import { writeTuning } from '../../sinks/influxdb-v2/config.ts';
 import { WebhookConfig } from '../../sinks/webhook/config.ts';
 
@@ -45,6 +46,13 @@ export const KafkaSection = z.strictObject({
    * or rebalance is not lost. Must cover the longest agent tick interval.
    */
   warmup: durationMs.default(30_000),
+  /**
+   * TLS to the brokers: true (system CAs) or {caFile, certFile, keyFile, rejectUnauthorized}.
+   * Env STRATA_KAFKA_SSL, STRATA_KAFKA_SSL_CA/_CERT/_KEY/_REJECT_UNAUTHORIZED (as the agent's).
+   */
+  ssl: KafkaSsl.default(false),
+  /** SASL {mechanism, username, password}; absent = none. Env STRATA_KAFKA_SASL_MECHANISM/_USERNAME/_PASSWORD. */
+  sasl: KafkaSasl.optional(),
 });
 
 export const InfluxSection = z.strictObject({
@@ -107,7 +115,10 @@ export interface ProcessorFlags {
   metricsListen?: string;
 }
 
-/** Env var → config path. The only env names the processor reads (besides STRATA_LOG_LEVEL). */
+/**
+ * Env var → config path. With KAFKA_SECURITY_ENV (lib/kafka-security.ts: STRATA_KAFKA_SSL*,
+ * STRATA_KAFKA_SASL_*), the only env names the processor reads (besides STRATA_LOG_LEVEL).
+ */
 export const ENV_KEYS: Record<string, readonly [string, string]> = {
   KAFKA_BROKERS: ['kafka', 'brokers'],
   STRATA_GROUP_ID: ['kafka', 'groupId'],
@@ -192,6 +203,16 @@ export function resolveProcessorConfig(
     if (v === undefined || (v === '' && !EMPTY_MEANS_DISABLE.has(name))) continue;
     setPath(raw, at, name === 'KAFKA_BROKERS' ? splitList(v) : v);
     sources.push(`env ${name}`);
+  }
+  raw.kafka ??= {};
+  if (typeof raw.kafka === 'object' && raw.kafka !== null && !Array.isArray(raw.kafka)) {
+    for (const [, name] of applyKafkaSecurityEnv(
+      raw.kafka as Record<string, unknown>,
+      env,
+      'processor.kafka',
+    )) {
+      sources.push(`env ${name}`);
+    }
   }
   for (const [flag, at] of Object.entries(FLAG_KEYS)) {
     const v = flags[flag as keyof typeof FLAG_KEYS];

@@ -25,6 +25,12 @@ import {
   type Producer,
 } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage } from '../../lib/errors.ts';
+import {
+  describeKafkaSecurity,
+  explainKafkaSecurityError,
+  kafkaJsSecurity,
+  kafkaPlaintextHint,
+} from '../../lib/kafka-security.ts';
 import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
@@ -136,6 +142,7 @@ export class ProcessorRuntime {
     this.kafka = new Kafka({
       clientId: k.clientId,
       brokers: k.brokers,
+      ...kafkaJsSecurity(k, 'processor.kafka'), // TLS/SASL (lib/kafka-security.ts, as the agent)
       logLevel: logLevel.WARN,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
       logCreator:
@@ -188,10 +195,14 @@ export class ProcessorRuntime {
       await this.producer.connect();
       await this.consumer.connect();
     } catch (err) {
-      throw new ConnectionError(
-        `Kafka is not reachable at ${k.brokers.join(',')} (${errorMessage(err)}). ` +
-          'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
-        { cause: err },
+      // A wrong password, mechanism or CA is named as such, not as an unreachable server.
+      throw (
+        explainKafkaSecurityError(err, k, 'processor.kafka') ??
+        new ConnectionError(
+          `Kafka is not reachable at ${k.brokers.join(',')} (${errorMessage(err)}${kafkaPlaintextHint(err, k, 'processor.kafka')}). ` +
+            'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
+          { cause: err },
+        )
       );
     }
     await this.ensureTopics();
@@ -230,6 +241,7 @@ export class ProcessorRuntime {
     this.log.info(
       {
         brokers: k.brokers,
+        security: describeKafkaSecurity(k),
         topic: k.samplesTopic,
         groupId: k.groupId,
         influx: this.config.influxdb.url,
