@@ -126,7 +126,8 @@ function cachedMeasurement(s: string): string {
  * per entity/device across ticks (processors/rates/rates.ts), so the prefix (sorted, escaped) is
  * cached per tags object (WeakMap: it goes when the object does). Each hit is checked against the
  * raw keys and values the prefix was built from, so a caller that mutates a tags object in place
- * still gets the right line, only without the saving.
+ * still gets the right line, only without the saving. A frozen tags object (the pipeline freezes
+ * its own) cannot have changed, so its hits skip that check.
  */
 interface PrefixEntry {
   measurement: string;
@@ -138,6 +139,8 @@ interface PrefixEntry {
   bytes: Uint8Array | undefined;
   /** Another measurement written with the same tags object. */
   next: PrefixEntry | undefined;
+  /** The tags object was frozen when the prefix was built: it cannot differ from keys/values. */
+  frozen: boolean;
 }
 const prefixCache = new WeakMap<Record<string, string>, PrefixEntry>();
 
@@ -166,7 +169,15 @@ function buildPrefix(measurement: string, tags: Record<string, string>): PrefixE
     if (!k || v === undefined || v === '') continue;
     prefix += `,${cachedKey(k)}=${cachedKey(v)}`;
   }
-  return { measurement, keys, values, prefix, bytes: undefined, next: undefined };
+  return {
+    measurement,
+    keys,
+    values,
+    prefix,
+    bytes: undefined,
+    next: undefined,
+    frozen: Object.isFrozen(tags),
+  };
 }
 
 function tagPrefix(measurement: string, tags: Record<string, string>): PrefixEntry {
@@ -175,7 +186,7 @@ function tagPrefix(measurement: string, tags: Record<string, string>): PrefixEnt
   let n = 0;
   while (e !== undefined) {
     if (e.measurement === measurement) {
-      if (sameTags(e, tags)) return e;
+      if (e.frozen || sameTags(e, tags)) return e;
       break;
     }
     e = e.next;

@@ -127,7 +127,8 @@ export class EntityState {
         this.tagValues[i] = v;
         if (v) tags[TAG_LABELS[i]!] = v;
       }
-      this.tags = tags;
+      // Frozen: the line-protocol encoder then trusts its cached prefix for this object unchecked.
+      this.tags = Object.freeze(tags);
       this.tagName = e.name;
       this.deviceTags.clear();
       this.interfaceTags.clear();
@@ -139,7 +140,7 @@ export class EntityState {
     const m = tagName === 'device' ? this.deviceTags : this.interfaceTags;
     let t = m.get(instance);
     if (t === undefined) {
-      t = { ...this.tags, [tagName]: instance };
+      t = Object.freeze({ ...this.tags, [tagName]: instance });
       if (m.size < 4096) m.set(instance, t);
     }
     return t;

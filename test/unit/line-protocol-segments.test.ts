@@ -138,6 +138,13 @@ describe('encodeSegments', () => {
     expect(real.length).toBeGreaterThan(100);
   });
 
+  it('gets frozen tags objects from the pipeline for entities and devices (their prefix is trusted unchecked)', () => {
+    const rates = real.filter((p) => p.measurement !== 'strata_overhead');
+    expect(rates.length).toBeGreaterThan(100);
+    expect(rates.filter((p) => !Object.isFrozen(p.tags))).toEqual([]);
+    expect(rates.some((p) => p.tags.device !== undefined)).toBe(true);
+  });
+
   for (const [maxLines, maxBytes] of [
     [5000, 8_388_608],
     [7, 8_388_608],
