@@ -43,6 +43,7 @@ export {
   startInfluxdb,
 } from './influxdb.ts';
 export {
+  addScramUsers,
   createTopics,
   DEFAULT_KAFKA_VERSION,
   installKafka,
@@ -52,6 +53,13 @@ export {
   STACK_TOPICS,
   startKafka,
 } from './kafka.ts';
+export {
+  DEFAULT_KAFKA_USERS,
+  ensureTlsFiles,
+  type KafkaSecurityInfo,
+  type KafkaSecurityOptions,
+  type KafkaUser,
+} from './kafka-security.ts';
 export {
   defaultCacheDir,
   freePort,
