@@ -12,9 +12,16 @@ import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { validateSampleMessage } from '../../schemas/sample.ts';
-import { freePort, influxQuery } from '../../stack/index.ts';
-import { addScramUsers, createTopics, type KafkaHandle, startKafka } from '../../stack/kafka.ts';
-import { ensureTlsFiles, type KafkaSecurityInfo } from '../../stack/kafka-security.ts';
+import {
+  addScramUsers,
+  createTopics,
+  ensureTlsFiles,
+  freePort,
+  influxQuery,
+  type KafkaHandle,
+  type KafkaSecurityInfo,
+  startKafka,
+} from '../../stack/index.ts';
 
 const STRATA = path.resolve('bin/strata.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-kafka-security-'));
