@@ -222,7 +222,14 @@ export class ProcessorRuntime {
       // because the batches in hand were not committed.
       for (const p of [...this.partitions.keys()]) this.dropPartition(p, 'consumer crashed');
       this.log.error(
-        { err: errorMessage(e.payload.error), restart: e.payload.restart, groupId: k.groupId },
+        {
+          // Credentials revoked or a certificate rotated while running: say which.
+          err: errorMessage(
+            explainKafkaSecurityError(e.payload.error, k, 'processor.kafka') ?? e.payload.error,
+          ),
+          restart: e.payload.restart,
+          groupId: k.groupId,
+        },
         'Kafka consumer crashed',
       );
     });
