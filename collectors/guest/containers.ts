@@ -100,6 +100,9 @@ export function guestContainerSamples(
   for (const path of list.paths) {
     if (seen.has(path)) continue;
     seen.add(path);
+    const files = guestCgroupFiles(record, path);
+    // Listed but no file read: removed while the agent built the record (not an error).
+    if (Object.keys(files).length === 0) continue;
     if (out.samples.length >= maxContainers) {
       out.dropped++;
       continue;
@@ -110,7 +113,7 @@ export function guestContainerSamples(
       name: path,
       labels: {},
     };
-    const parts = cgroupV2FromFiles(guestCgroupFiles(record, path), devname);
+    const parts = cgroupV2FromFiles(files, devname);
     for (const problem of parts.problems) out.problems.push({ path, problem });
     const sample: EntitySample = {
       entity: {

@@ -21,6 +21,8 @@
 #   STRATA_CGROUP_MAX      at most this many cgroups per record (default 32); the rest are
 #                          counted in the record ("dropped N")
 #   STRATA_CGROUP_DEPTH    how deep below the root to look (default 5; kubepods.slice/.../x.scope is 4)
+#   STRATA_CGROUP_RESCAN   look for cgroups every this many records (default 5); in between the
+#                          last list is sent again, less the cgroups that were removed
 #   STRATA_RECORDS         stop after this many records (tests); default: run forever
 #
 # Framing, version 1 (docs/vm.md). One record per interval, plain text, every line ends in \n:
@@ -28,12 +30,14 @@
 #   --- <file under /proc, e.g. stat, net/dev, pressure/cpu>
 #   <the file's contents, verbatim>
 #   ... more sections ...
-#   --- cgroups                       (only when cgroup v2 is there)
+#   --- cgroup<path>/<file>           (only when cgroup v2 is there: cpu.stat memory.stat
+#   <the file's contents, verbatim>    memory.current memory.max io.stat cpu.pressure io.pressure
+#   ... one section per file ...       memory.pressure, where they exist; an empty file, e.g.
+#                                      io.stat before any I/O, has its header)
+#   --- cgroups
 #   root <cgroup root>
 #   dropped <cgroups not sent because of STRATA_CGROUP_MAX>
 #   <cgroup path below the root, one per line, e.g. /strata-test/busy>
-#   --- cgroup<path>/<file>           (cpu.stat memory.stat memory.current memory.max io.stat
-#   <the file's contents, verbatim>    cpu.pressure io.pressure memory.pressure, where readable)
 #   STRATA-END <seq>
 # /proc and cgroup files never contain lines starting with "--- " or "STRATA-", so no escaping is
 # needed. The host drops a record that is cut short (a new header before STRATA-END) and resyncs
@@ -49,6 +53,8 @@ CG_ROOT=${CG_ROOT%/}
 CG_INCLUDE=${STRATA_CGROUP_INCLUDE:-}
 CG_MAX=${STRATA_CGROUP_MAX:-32}
 CG_DEPTH=${STRATA_CGROUP_DEPTH:-5}
+CG_RESCAN=${STRATA_CGROUP_RESCAN:-5}
+[ "$CG_RESCAN" -ge 1 ] 2>/dev/null || CG_RESCAN=1
 CG_FILES="cpu.stat memory.stat memory.current memory.max io.stat cpu.pressure io.pressure memory.pressure"
 RECORDS=${STRATA_RECORDS:-0}
 NL='
@@ -125,28 +131,28 @@ cg_scan() {
   done
 }
 
-# Writes the cgroups section and one section per readable cgroup file, with a single awk for all
-# of them (one process per record, however many cgroups).
+# Writes one section per cgroup file, then the cgroups section (the decoder keys sections by name,
+# so the list may come last), all from one awk process (however
+# many cgroups): awk reads each file with getline, so the shell neither forks per file nor builds
+# an argument list. A file that cannot be opened (no such controller, or the cgroup was removed
+# since the last scan) has no section; a cgroup none of whose files opened is left out of the list.
 cg_emit() {
-  echo "--- cgroups"
-  echo "root $CG_ROOT"
-  echo "dropped $CG_DROPPED"
-  printf '%s' "$CG_LIST"
-  set --
-  set -f
-  old_ifs=$IFS
-  IFS=$NL
-  for p in $CG_LIST; do
-    IFS=$old_ifs
-    for f in $CG_FILES; do
-      [ -r "$CG_ROOT$p/$f" ] && set -- "$@" "$CG_ROOT$p/$f"
-    done
-    IFS=$NL
-  done
-  IFS=$old_ifs
-  set +f
-  [ $# -gt 0 ] || return 0
-  awk -v n=${#CG_ROOT} 'FNR == 1 { print "--- cgroup" substr(FILENAME, n + 1) } { print }' "$@" 2>/dev/null
+  printf '%s' "$CG_LIST" | awk -v root="$CG_ROOT" -v names="$CG_FILES" -v dropped="$CG_DROPPED" '
+    BEGIN { n = split(names, f, " ") }
+    $0 != "" {
+      got = 0
+      for (i = 1; i <= n; i++) {
+        path = root $0 "/" f[i]
+        r = getline line < path
+        if (r < 0) continue
+        got = 1
+        print "--- cgroup" $0 "/" f[i]
+        while (r > 0) { print line; r = getline line < path }
+        close(path)
+      }
+      if (got) list = list $0 "\n"
+    }
+    END { printf "--- cgroups\nroot %s\ndropped %d\n%s", root, dropped, list }'
 }
 
 CG_ON=
@@ -174,7 +180,9 @@ while :; do
       cat "/proc/$f" 2>/dev/null
     done
     if [ -n "$CG_ON" ]; then
-      cg_scan
+      # Globbing "*/" stats every entry of every cgroup directory (≈45 files each), once per
+      # depth: the scan costs more than reading the files, so it runs every CG_RESCAN records.
+      [ $(((seq - 1) % CG_RESCAN)) -eq 0 ] && cg_scan
       cg_emit
     fi
     echo "STRATA-END $seq"

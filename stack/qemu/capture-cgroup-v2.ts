@@ -8,7 +8,8 @@
 //       testdata/capture.sh): proc/self/mountinfo, proc/<pid>/net/dev (first pid of each cgroup),
 //       sys/dev/block/*/uevent, sys/fs/cgroup/{strata-capture,strata-test,strata-test/busy,
 //       strata-test/idle}/* (every readable file)
-//   testdata/guest/containers.stream       the raw virtio-serial bytes of the agent for ≈ 5 s
+//   testdata/guest/containers.stream       the raw virtio-serial bytes of the agent: 5 records, from
+//       the first that lists /strata-capture (the agent rescans every 5 records)
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -22,13 +23,15 @@ const guestOut = path.join(root, 'testdata', 'guest', 'containers.stream');
 const work = await fs.mkdtemp('/tmp/strata-capture-v2-');
 const CGROUPS = ['strata-capture', 'strata-test', 'strata-test/busy', 'strata-test/idle'];
 
-async function captureStream(socketPath: string, ms: number): Promise<Buffer> {
+/** Reads the agent's port from now on (so the agent never blocks on it) until stop(). */
+function captureStream(socketPath: string) {
   const sock = net.createConnection(socketPath);
   const chunks: Buffer[] = [];
   sock.on('data', (d: Buffer) => chunks.push(d));
-  await new Promise((r) => setTimeout(r, ms));
-  sock.destroy();
-  return Buffer.concat(chunks);
+  return {
+    text: () => Buffer.concat(chunks).toString('latin1'),
+    stop: () => sock.destroy(),
+  };
 }
 
 /** Runs a one-line guest command that prints "=== <path> <bytes>\n<bytes>" per file; returns path → contents. */
@@ -82,20 +85,31 @@ const vm = await startTestVm({
 });
 try {
   console.log(`booted in ${vm.bootMs} ms, pid ${vm.pid}`);
+  const stream = captureStream(vm.agentSocket);
   const worker =
     "mkdir -p /sys/fs/cgroup/strata-capture && sh -c 'echo $$ >/sys/fs/cgroup/strata-capture/cgroup.procs; " +
     'while :; do dd if=/dev/zero of=/dev/vda bs=4k count=200 oflag=direct 2>/dev/null; ' +
     "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done' >/dev/null 2>&1 </dev/null &";
   const w = await vm.exec(worker);
   if (w.code !== 0) throw new Error(`worker: ${w.output}`);
-  await new Promise((r) => setTimeout(r, 2000));
-  const stream = captureStream(vm.agentSocket, 5500);
-  await fs.rm(cgroupOut, { recursive: true, force: true });
-  await snapshot(vm, path.join(cgroupOut, 'step0'));
-  await new Promise((r) => setTimeout(r, 1000));
-  await snapshot(vm, path.join(cgroupOut, 'step1'));
+  // The agent looks for new cgroups every 5 records (STRATA_CGROUP_RESCAN): keep the records from
+  // the first one that lists the worker's cgroup, 5 of them.
+  const found = (text: string) =>
+    text.split(/(?=STRATA-GUEST )/).filter((r) => /\n\/strata-capture\n/.test(r));
+  for (let i = 0; i < 300 && found(stream.text()).length < 5; i++) {
+    if (i === 20) {
+      await fs.rm(cgroupOut, { recursive: true, force: true });
+      await snapshot(vm, path.join(cgroupOut, 'step0'));
+      await new Promise((r) => setTimeout(r, 1000));
+      await snapshot(vm, path.join(cgroupOut, 'step1'));
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const records = found(stream.text());
+  if (records.length < 5) throw new Error('the agent did not report /strata-capture in 30 s');
   await fs.mkdir(path.dirname(guestOut), { recursive: true });
-  await fs.writeFile(guestOut, await stream);
+  await fs.writeFile(guestOut, records.slice(0, 5).join(''), 'latin1');
+  stream.stop();
   console.log('captured', cgroupOut, guestOut);
 } finally {
   await vm.stop();

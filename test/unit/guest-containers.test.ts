@@ -5,7 +5,8 @@
 //    /strata-test/idle with a sleeping process, /strata-capture with a disk writer);
 //  - the agent script itself (POSIX sh: /bin/sh, and busybox sh where installed) run over the real
 //    pure-v2 tree of testdata/cgroup/v2-tcg-dd and over a synthetic tree for the discovery rules.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -89,7 +90,7 @@ describe('the real test VM stream (pure cgroup v2 guest)', () => {
       // io.stat names devices MAJ:MIN; the guest's own /proc/diskstats says 254:0 is vda
       expect(Object.keys(writer!.devices ?? {})).toEqual(['vda']);
       expect(writer!.devices!.vda!.counters.writes_completed_total).toBeGreaterThan(0);
-      expect(idle!.devices).toBeUndefined(); // no I/O: empty io.stat, no section
+      expect(idle!.devices).toEqual({}); // no I/O yet: the kernel's io.stat is empty
     }
   });
 
@@ -176,8 +177,7 @@ describe.each(SHELLS.map((s) => [s.join(' '), s] as const))('the agent script un
         const h = host.find((x) => x.entity.labels.cgroup_path === g.entity.labels.cgroup_path)!;
         expect(JSON.stringify(g.counters)).toBe(JSON.stringify(h.counters));
         expect(JSON.stringify(g.gauges)).toBe(JSON.stringify(h.gauges));
-        // an empty io.stat: {} from the collector, no section from the agent
-        expect(g.devices ?? {}).toEqual(h.devices);
+        expect(g.devices).toEqual(h.devices);
       }
     }
   });
@@ -258,6 +258,50 @@ describe.each(SHELLS.map((s) => [s.join(' '), s] as const))('the agent script un
       'net/dev',
     ]);
   });
+  it('rescans every STRATA_CGROUP_RESCAN records; a removed cgroup leaves the list at once', async () => {
+    const root = path.join(tmp, `rescan-${shell.length}`);
+    for (const d of ['/keep', '/remove']) {
+      mkdirSync(`${root}${d}`, { recursive: true });
+      writeFileSync(`${root}${d}/cgroup.procs`, '5\n');
+      writeFileSync(`${root}${d}/cpu.stat`, 'usage_usec 1\n');
+    }
+    writeFileSync(`${root}/cgroup.controllers`, 'cpu\n');
+    const twoRecords = async (rescan: string) => {
+      const child = spawn(shell[0]!, [...shell.slice(1), AGENT, '-', '1'], {
+        env: {
+          PATH: process.env.PATH,
+          TMPDIR: tmp,
+          STRATA_RECORDS: '2',
+          STRATA_CGROUP_ROOT: root,
+          STRATA_CGROUP_RESCAN: rescan,
+        },
+      });
+      let out = '';
+      let changed = false;
+      child.stdout.setEncoding('latin1').on('data', (d: string) => {
+        out += d;
+        if (!changed && out.includes('STRATA-END 1\n')) {
+          // between record 1 and record 2
+          changed = true;
+          rmSync(`${root}/remove`, { recursive: true });
+          mkdirSync(`${root}/added`);
+          writeFileSync(`${root}/added/cgroup.procs`, '6\n');
+          writeFileSync(`${root}/added/cpu.stat`, 'usage_usec 1\n');
+        }
+      });
+      await once(child, 'close');
+      rmSync(`${root}/added`, { recursive: true });
+      mkdirSync(`${root}/remove`);
+      writeFileSync(`${root}/remove/cgroup.procs`, '5\n');
+      writeFileSync(`${root}/remove/cpu.stat`, 'usage_usec 1\n');
+      return decodeGuestStream(out).records.map((r) => guestCgroupList(r)!.paths);
+    };
+    expect(await twoRecords('5')).toEqual([['/keep', '/remove'], ['/keep']]);
+    expect(await twoRecords('1')).toEqual([
+      ['/keep', '/remove'],
+      ['/added', '/keep'],
+    ]);
+  });
 });
 
 describe('host-side parsing of the cgroups section', () => {
@@ -267,14 +311,15 @@ describe('host-side parsing of the cgroups section', () => {
       seq: 1,
       uptimeSec: 1,
       files: {
-        cgroups: 'root /sys/fs/cgroup\ndropped x\nbogus line\n/ok\n/bad\n/ok\n',
+        cgroups: 'root /sys/fs/cgroup\ndropped x\nbogus line\n/ok\n/bad\n/ok\n/gone\n',
         'cgroup/ok/cpu.stat': 'usage_usec 10\n',
         'cgroup/bad/cpu.stat': 'usage_usec ten\n',
         'cgroup/bad/memory.current': 'lots\n',
       },
     };
     const parts = guestContainerSamples(record, T, 5);
-    expect(parts.samples.map((s) => s.entity.id)).toEqual(['vm-1:guest:/ok', 'vm-1:guest:/bad']); // once each
+    // once each; /gone (listed, no file read: removed meanwhile) is no container and no error
+    expect(parts.samples.map((s) => s.entity.id)).toEqual(['vm-1:guest:/ok', 'vm-1:guest:/bad']);
     expect(parts.samples[0]!.counters).toEqual({ cpu_usage_usec_total: 10 });
     expect(parts.problems).toEqual([
       { path: '', problem: 'cgroups line 2: dropped: not a count' },
