@@ -52,6 +52,11 @@ function unwrap(node: unknown): unknown {
       current = current.unwrap();
     } else if (current instanceof z.ZodPipe) {
       current = current.in;
+    } else if (current instanceof z.ZodUnion) {
+      // e.g. `true | {caFile, ...}`: the keys are those of the mapping option
+      const object = current.options.find((o) => unwrap(o) instanceof z.ZodObject);
+      if (!object) break;
+      current = object;
     } else break;
   }
   return current;

@@ -10,20 +10,23 @@ import { ConfigError, ConnectionError, errorMessage, type StrataError } from './
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
-export const KafkaSsl = z.union([
-  /** true: TLS with the system CA store; false: plaintext. */
-  z.boolean(),
-  z.strictObject({
-    /** PEM file of the CA that signed the brokers' certificates. */
-    caFile: z.string().min(1).optional(),
-    /** PEM client certificate file (mutual TLS). */
-    certFile: z.string().min(1).optional(),
-    /** PEM client key file (mutual TLS). */
-    keyFile: z.string().min(1).optional(),
-    /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
-    rejectUnauthorized: z.boolean().default(true),
-  }),
-]);
+export const KafkaSsl = z.union(
+  [
+    /** true: TLS with the system CA store; false: plaintext. */
+    z.boolean(),
+    z.strictObject({
+      /** PEM file of the CA that signed the brokers' certificates. */
+      caFile: z.string().min(1).optional(),
+      /** PEM client certificate file (mutual TLS). */
+      certFile: z.string().min(1).optional(),
+      /** PEM client key file (mutual TLS). */
+      keyFile: z.string().min(1).optional(),
+      /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
+      rejectUnauthorized: z.boolean().default(true),
+    }),
+  ],
+  { error: 'expected true, false or a mapping with caFile, certFile, keyFile, rejectUnauthorized' },
+);
 export type KafkaSsl = z.output<typeof KafkaSsl>;
 
 export const KafkaSasl = z.strictObject({

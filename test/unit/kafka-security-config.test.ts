@@ -128,6 +128,17 @@ describe('Kafka TLS/SASL config (agent and processor alike)', () => {
     expect(procMsg).toContain('env STRATA_KAFKA_SASL_MECHANISM');
   });
 
+  it('names the accepted ssl keys on a typo, and what ssl accepts on a bad STRATA_KAFKA_SSL', () => {
+    const f = path.join(dir, 'typo.yaml');
+    fs.writeFileSync(f, 'processor:\n  kafka:\n    ssl: { caFle: /x.pem }\n');
+    expect(configError(() => processorKafka({}, f))).toContain(
+      'processor.kafka.ssl.caFle: unknown key; accepted keys: caFile, certFile, keyFile, rejectUnauthorized',
+    );
+    const msg = configError(() => agentKafka({ STRATA_KAFKA_SSL: 'yes' }));
+    expect(msg).toContain('agent.kafka.ssl: expected true, false or a mapping with caFile');
+    expect(msg).toContain('(set by env STRATA_KAFKA_SSL)');
+  });
+
   it('reads the PEM files into kafkajs options, and names the key and variable of an unreadable one', () => {
     const ca = path.join(dir, 'ca.pem');
     fs.writeFileSync(ca, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
