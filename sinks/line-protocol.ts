@@ -279,14 +279,10 @@ export function encodePoints(
 /** Cached UTF-8 bytes of the escaped field keys (`key=`). */
 const fieldKeyBytes = new Map<string, Uint8Array>();
 
-/** Reused across calls (encoding is synchronous); grows as needed, never shrinks. */
-let buf: Buffer = Buffer.allocUnsafe(1 << 16);
-
-/** A buffer with room for `need` bytes after the first `used` bytes of the current one (copied). */
-function grow(used: number, need: number): Buffer {
-  const next = Buffer.allocUnsafe(Math.max((used + need) * 2, buf.length));
-  buf.copy(next, 0, 0, used);
-  buf = next;
+/** A buffer with room for `need` bytes after the first `used` bytes of `old` (copied). */
+function grow(old: Buffer, used: number, need: number): Buffer {
+  const next = Buffer.allocUnsafe(Math.max((used + need) * 2, old.length));
+  old.copy(next, 0, 0, used);
   return next;
 }
 
@@ -353,11 +349,153 @@ function putQuoted(b: Buffer, q: number, s: string): number {
 }
 
 /**
- * Encodes points into bodies (appended to `out`) of at most `maxLines` lines, cutting before a
- * line that would take a body's size (each line's length + 1) to `maxBytes` or beyond; a line
- * longer than that gets a body of its own. Returns the number of lines encoded. Unencodable points
- * and non-finite fields are left out and counted in `stats`, as by encodePoint, and the bodies are
- * exactly encodePoint's lines joined by newlines.
+ * Encodes points into bodies of at most `maxLines` lines, cutting before a line that would take a
+ * body's size (each line's length + 1) to `maxBytes` or beyond; a line longer than that gets a body
+ * of its own. Unencodable points and non-finite fields are left out and counted in `stats`, as by
+ * encodePoint, and the bodies are exactly encodePoint's lines joined by newlines.
+ *
+ * Points can be added in pieces (`add` per Kafka message, as the processor runtime does): each
+ * piece's Point objects can then die young instead of living until the whole batch is encoded,
+ * which is most of the GC cost. `add` and `finish` give the same bodies as one encodeSegments call
+ * over all the points. One encoder is one body in progress at a time: `finish` before reusing it.
+ */
+export class SegmentEncoder {
+  /** Grows as needed, never shrinks; reused across bodies. */
+  private buf: Buffer = Buffer.allocUnsafe(1 << 16);
+  private out: EncodedSegment[] = [];
+  private stats: EncodeStats = newEncodeStats();
+  private maxLines = 5000;
+  private maxBytes = 8 * 1024 * 1024;
+  /** Bytes of the body in progress in buf (its lines so far, newline-separated). */
+  private q = 0;
+  private segLines = 0;
+  private segBytes = 0;
+  private total = 0;
+
+  /** Starts a batch: bodies go to `out`, counts of what could not be encoded to `stats`. */
+  begin(maxLines: number, maxBytes: number, out: EncodedSegment[], stats: EncodeStats): this {
+    this.maxLines = maxLines;
+    this.maxBytes = maxBytes;
+    this.out = out;
+    this.stats = stats;
+    this.q = 0;
+    this.segLines = 0;
+    this.segBytes = 0;
+    this.total = 0;
+    return this;
+  }
+
+  /** Encodes points into the batch; returns the number of lines added. */
+  add(points: readonly Point[]): number {
+    let total = 0;
+    let segLines = this.segLines;
+    let segBytes = this.segBytes;
+    let b = this.buf;
+    let q = this.q;
+    for (const p of points) {
+      if (!p.measurement || !Number.isFinite(p.timeMs)) {
+        this.stats.droppedPoints++;
+        continue;
+      }
+      const pb = prefixBytesFor(p.measurement, p.tags);
+      if (q + pb.length + 1 > b.length) b = grow(b, q, pb.length + 1);
+      const lineStart = q;
+      if (segLines > 0) b[q++] = 10; // \n between lines
+      const textStart = q;
+      if (pb.length > 32) {
+        b.set(pb, q);
+        q += pb.length;
+      } else {
+        for (let i = 0; i < pb.length; i++) b[q++] = pb[i] as number;
+      }
+      const fieldsStart = q;
+      let sep = 32; // ' ' before the first field, ',' between fields
+      const f = p.fields;
+      for (const key in f) {
+        if (key === '') continue;
+        const v = f[key];
+        let s: string;
+        if (typeof v === 'number') {
+          // v - v is 0 for finite numbers, NaN for NaN and ±Infinity.
+          if (v - v !== 0) {
+            this.stats.nonFiniteFields++;
+            continue;
+          }
+          s = `${v}`;
+        } else if (typeof v === 'string') {
+          // Written quoted and escaped straight into the buffer (no intermediate strings).
+          const kb = fieldKeyBytesFor(key);
+          const need = kb.length + 3 + v.length * 6;
+          if (q + need > b.length) b = grow(b, q, need);
+          b[q++] = sep;
+          sep = 44;
+          for (let i = 0; i < kb.length; i++) b[q++] = kb[i] as number;
+          q = putQuoted(b, q, v);
+          continue;
+        } else if (typeof v === 'boolean') {
+          s = v ? 'true' : 'false';
+        } else {
+          continue; // undefined/null slipped through an untyped caller: nothing to write
+        }
+        const kb = fieldKeyBytesFor(key);
+        const need = kb.length + 1 + s.length * 3;
+        if (q + need > b.length) b = grow(b, q, need);
+        b[q++] = sep;
+        sep = 44;
+        for (let i = 0; i < kb.length; i++) b[q++] = kb[i] as number;
+        q = putString(b, q, s);
+      }
+      if (q === fieldsStart) {
+        q = lineStart;
+        this.stats.droppedPoints++;
+        continue;
+      }
+      const t = p.timeMs;
+      if (t !== lastTime) {
+        lastTime = t;
+        lastTimeStr = String(Math.trunc(t));
+      }
+      if (q + lastTimeStr.length + 1 > b.length) b = grow(b, q, lastTimeStr.length + 1);
+      b[q++] = 32;
+      q = putString(b, q, lastTimeStr);
+      const lineBytes = q - textStart;
+      if (segLines > 0 && (segLines >= this.maxLines || segBytes + lineBytes >= this.maxBytes)) {
+        this.out.push({ body: body(b, lineStart), lines: segLines });
+        // The next body starts with this line: move it to the front of the buffer.
+        b.copy(b, 0, textStart, q);
+        q -= textStart;
+        segLines = 0;
+        segBytes = 0;
+      }
+      segLines++;
+      segBytes += lineBytes + 1;
+      total++;
+    }
+    this.buf = b;
+    this.q = q;
+    this.segLines = segLines;
+    this.segBytes = segBytes;
+    this.total += total;
+    return total;
+  }
+
+  /** Appends the last body and returns the number of lines of the batch. */
+  finish(): number {
+    if (this.segLines > 0) this.out.push({ body: body(this.buf, this.q), lines: this.segLines });
+    this.q = 0;
+    this.segLines = 0;
+    this.segBytes = 0;
+    this.out = [];
+    return this.total;
+  }
+}
+
+/** Reused by encodeSegments (synchronous: one batch at a time). */
+const shared = new SegmentEncoder();
+
+/**
+ * Encodes points into bodies appended to `out` (rules: SegmentEncoder); returns the number of
+ * lines encoded.
  */
 export function encodeSegments(
   points: readonly Point[],
@@ -366,90 +504,6 @@ export function encodeSegments(
   out: EncodedSegment[],
   stats: EncodeStats = newEncodeStats(),
 ): number {
-  let total = 0;
-  let segLines = 0;
-  let segBytes = 0;
-  let b = buf;
-  let q = 0;
-  for (const p of points) {
-    if (!p.measurement || !Number.isFinite(p.timeMs)) {
-      stats.droppedPoints++;
-      continue;
-    }
-    const pb = prefixBytesFor(p.measurement, p.tags);
-    if (q + pb.length + 1 > b.length) b = grow(q, pb.length + 1);
-    const lineStart = q;
-    if (segLines > 0) b[q++] = 10; // \n between lines
-    const textStart = q;
-    if (pb.length > 32) {
-      b.set(pb, q);
-      q += pb.length;
-    } else {
-      for (let i = 0; i < pb.length; i++) b[q++] = pb[i] as number;
-    }
-    const fieldsStart = q;
-    let sep = 32; // ' ' before the first field, ',' between fields
-    const f = p.fields;
-    for (const key in f) {
-      if (key === '') continue;
-      const v = f[key];
-      let s: string;
-      if (typeof v === 'number') {
-        // v - v is 0 for finite numbers, NaN for NaN and ±Infinity.
-        if (v - v !== 0) {
-          stats.nonFiniteFields++;
-          continue;
-        }
-        s = `${v}`;
-      } else if (typeof v === 'string') {
-        // Written quoted and escaped straight into the buffer (no intermediate strings).
-        const kb = fieldKeyBytesFor(key);
-        const need = kb.length + 3 + v.length * 6;
-        if (q + need > b.length) b = grow(q, need);
-        b[q++] = sep;
-        sep = 44;
-        for (let i = 0; i < kb.length; i++) b[q++] = kb[i] as number;
-        q = putQuoted(b, q, v);
-        continue;
-      } else if (typeof v === 'boolean') {
-        s = v ? 'true' : 'false';
-      } else {
-        continue; // undefined/null slipped through an untyped caller: nothing to write
-      }
-      const kb = fieldKeyBytesFor(key);
-      const need = kb.length + 1 + s.length * 3;
-      if (q + need > b.length) b = grow(q, need);
-      b[q++] = sep;
-      sep = 44;
-      for (let i = 0; i < kb.length; i++) b[q++] = kb[i] as number;
-      q = putString(b, q, s);
-    }
-    if (q === fieldsStart) {
-      q = lineStart;
-      stats.droppedPoints++;
-      continue;
-    }
-    const t = p.timeMs;
-    if (t !== lastTime) {
-      lastTime = t;
-      lastTimeStr = String(Math.trunc(t));
-    }
-    if (q + lastTimeStr.length + 1 > b.length) b = grow(q, lastTimeStr.length + 1);
-    b[q++] = 32;
-    q = putString(b, q, lastTimeStr);
-    const lineBytes = q - textStart;
-    if (segLines > 0 && (segLines >= maxLines || segBytes + lineBytes >= maxBytes)) {
-      out.push({ body: body(b, lineStart), lines: segLines });
-      // The next body starts with this line: move it to the front of the buffer.
-      b.copy(b, 0, textStart, q);
-      q -= textStart;
-      segLines = 0;
-      segBytes = 0;
-    }
-    segLines++;
-    segBytes += lineBytes + 1;
-    total++;
-  }
-  if (segLines > 0) out.push({ body: body(b, q), lines: segLines });
-  return total;
+  shared.begin(maxLines, maxBytes, out, stats).add(points);
+  return shared.finish();
 }

@@ -18,7 +18,7 @@ import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client
 import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
-import { type EncodeStats, encodeSegments, newEncodeStats } from '../line-protocol.ts';
+import { type EncodeStats, encodeSegments, newEncodeStats, SegmentEncoder } from '../line-protocol.ts';
 import type { Point } from '../point.ts';
 
 /**
@@ -46,8 +46,19 @@ export interface PointSink {
   write(points: readonly Point[] | EncodedPoints): Promise<WriteResult>;
   /** Encodes once, for callers that may write the same points again (retries). */
   encode(points: readonly Point[]): EncodedPoints;
+  /**
+   * Optional: encodes a batch in pieces (one per Kafka message), so each piece's Point objects die
+   * young; `finish()` gives what encode() of all the pieces' points together would.
+   */
+  encoder?(): PointEncoder;
   /** Waits for requests in flight, then stops. Safe before start and twice. */
   close(): Promise<void>;
+}
+
+/** A batch being encoded piece by piece (PointSink.encoder). */
+export interface PointEncoder {
+  add(points: readonly Point[]): void;
+  finish(): EncodedPoints;
 }
 
 export interface WriteResult {
@@ -178,6 +189,8 @@ export class LineWriter implements PointSink {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  /** A SegmentEncoder not in use (its buffer is kept); encoder() takes it or makes another. */
+  private spareEncoder: SegmentEncoder | undefined;
 
   constructor(private readonly o: WriterOptions) {
     this.name = o.sink;
@@ -215,6 +228,33 @@ export class LineWriter implements PointSink {
     const nf = this.stats.nonFiniteFields - nfBefore;
     if (nf > 0) nonFiniteFields.inc({ sink: this.name }, nf);
     return { segments, lines: total, unencodable };
+  }
+
+  encoder(): PointEncoder {
+    const enc = this.spareEncoder ?? new SegmentEncoder();
+    this.spareEncoder = undefined;
+    const segments: EncodedPoints['segments'] = [];
+    const stats = newEncodeStats();
+    enc.begin(this.o.batchSize, this.o.maxBatchBytes, segments, stats);
+    let done = false;
+    return {
+      add: (points) => {
+        if (done) throw new StrataError('PointEncoder.add after finish');
+        enc.add(points);
+      },
+      finish: () => {
+        if (done) throw new StrataError('PointEncoder.finish twice');
+        done = true;
+        const lines = enc.finish();
+        this.spareEncoder = enc;
+        const unencodable = stats.droppedPoints;
+        this.stats.droppedPoints += unencodable;
+        this.stats.nonFiniteFields += stats.nonFiniteFields;
+        if (unencodable > 0) pointsDropped.inc({ sink: this.name, reason: 'unencodable' }, unencodable);
+        if (stats.nonFiniteFields > 0) nonFiniteFields.inc({ sink: this.name }, stats.nonFiniteFields);
+        return { segments, lines, unencodable };
+      },
+    };
   }
 
   write(input: readonly Point[] | EncodedPoints): Promise<WriteResult> {

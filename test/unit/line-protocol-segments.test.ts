@@ -12,6 +12,7 @@ import {
   encodePoint,
   encodeSegments,
   newEncodeStats,
+  SegmentEncoder,
 } from '../../sinks/line-protocol.ts';
 import type { Point } from '../../sinks/point.ts';
 
@@ -169,6 +170,45 @@ describe('encodeSegments', () => {
       }
     });
   }
+
+  it('gives the same bodies when points are added in pieces (SegmentEncoder, one piece per message)', () => {
+    const points = [...tricky, ...real, ...tricky];
+    const enc = new SegmentEncoder();
+    for (const [maxLines, maxBytes] of [
+      [5000, 8_388_608],
+      [7, 8_388_608],
+      [5000, 4000],
+      [3, 700],
+      [5000, 1],
+    ] as const) {
+      const want = reference(points, maxLines, maxBytes);
+      // Pieces of 0..40 points (empty pieces too), the same encoder reused across batches.
+      for (const seed of [1, 2]) {
+        const stats = newEncodeStats();
+        const segments: EncodedSegment[] = [];
+        enc.begin(maxLines, maxBytes, segments, stats);
+        let added = 0;
+        let x = seed;
+        for (let i = 0; i < points.length; ) {
+          x = (x * 1103515245 + 12345) % 2147483648;
+          const n = x % 41;
+          added += enc.add(points.slice(i, i + n));
+          i += n;
+        }
+        expect(enc.finish()).toBe(want.total);
+        expect(added).toBe(want.total);
+        expect(stats).toEqual(want.stats);
+        expect(segments.map((g) => g.lines)).toEqual(want.segments.map((w) => w.lines));
+        expect(segments.map((g) => g.body.toString('utf8'))).toEqual(
+          want.segments.map((w) => w.body.toString('utf8')),
+        );
+      }
+    }
+    // finish() without points gives no body.
+    const none: EncodedSegment[] = [];
+    expect(enc.begin(10, 1000, none, newEncodeStats()).finish()).toBe(0);
+    expect(none).toEqual([]);
+  });
 
   it('appends nothing for points that all fail to encode, counting them', () => {
     const out: EncodedSegment[] = [];

@@ -135,3 +135,34 @@ describe('LineWriter requests', () => {
     expect(requests.map((r) => r.body.toString('utf8'))).toEqual([lines(a), `${lines(b)}\n${lines(c)}`]);
   });
 });
+
+describe('LineWriter.encoder (a batch encoded one message at a time)', () => {
+  const sink = createInfluxV2Sink(InfluxV2Config.parse({ url: 'http://127.0.0.1:9', batchSize: 7 }));
+  const pts = (n: number, from: number): Point[] =>
+    Array.from({ length: n }, (_, i) => ({
+      measurement: 'strata_host',
+      tags: { node: `n ${from + i}` },
+      fields: (i % 5 === 4
+        ? { bad: Number.NaN }
+        : { v: from + i, nan: Number.NaN, s: 'x"y' }) as Point['fields'],
+      timeMs: T + from + i,
+    }));
+
+  it('gives what encode() gives for all the points at once, twice in a row', () => {
+    for (let round = 0; round < 2; round++) {
+      const pieces = [pts(3, 0), [], pts(11, 3), pts(1, 14), pts(9, 15)];
+      const enc = sink.encoder();
+      for (const p of pieces) enc.add(p);
+      const got = enc.finish();
+      const want = sink.encode(pieces.flat());
+      expect(got.lines).toBe(want.lines);
+      expect(got.unencodable).toBe(want.unencodable);
+      expect(got.unencodable).toBe(3); // i % 5 === 4 within each piece
+      expect(got.segments.map((s) => s.lines)).toEqual(want.segments.map((s) => s.lines));
+      expect(got.segments.map((s) => s.body.toString('utf8'))).toEqual(
+        want.segments.map((s) => s.body.toString('utf8')),
+      );
+      expect(() => enc.add(pts(1, 0))).toThrow(/after finish/);
+    }
+  });
+});
