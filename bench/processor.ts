@@ -20,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
 import { decodeSampleMessage, type EntitySample, type SampleMessage } from '../schemas/sample.ts';
@@ -141,6 +142,16 @@ function tick(prefix: string, node: number, t: number, ts: number): SampleMessag
 }
 
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
+
+/** Sum of a metric's samples named `sample` (e.g. a histogram's _count) in this process's registry. */
+async function metricSum(name: string, sample = name): Promise<number> {
+  const m = registry.getSingleMetric(name);
+  if (!m) return 0;
+  const { values } = await m.get();
+  return values
+    .filter((v) => (v as { metricName?: string }).metricName === sample)
+    .reduce((n, v) => n + v.value, 0);
+}
 
 /**
  * CPU time (µs, user + system) of this process's threads, from /proc/self/task/<tid>/stat (Linux;
@@ -349,6 +360,14 @@ async function throughStack() {
   config.influxdb.gzipLevel = GZIP_LEVEL;
   config.influxdb.gzipLoopback = values['gzip-loopback'];
   const processor = createProcessor(config);
+  const batches0 = await metricSum(
+    'strata_processor_batch_process_seconds',
+    'strata_processor_batch_process_seconds_count',
+  );
+  const requests0 = await metricSum(
+    'strata_sink_write_request_duration_seconds',
+    'strata_sink_write_request_duration_seconds_count',
+  );
   const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
@@ -363,17 +382,34 @@ async function throughStack() {
     if (done) break;
     await new Promise((r) => setTimeout(r, 50));
   }
-  const backlogCpu = cpuUs(process.cpuUsage(cpu0));
+  const backlogUsage = process.cpuUsage(cpu0);
+  const backlogCpu = cpuUs(backlogUsage);
   const backlogWall = performance.now() - wall0;
   const threads1 = threadCpu();
+  const batches =
+    (await metricSum(
+      'strata_processor_batch_process_seconds',
+      'strata_processor_batch_process_seconds_count',
+    )) - batches0;
+  const requests =
+    (await metricSum(
+      'strata_sink_write_request_duration_seconds',
+      'strata_sink_write_request_duration_seconds_count',
+    )) - requests0;
   const backlog = {
     messages: TICKS * NODES,
     entity_samples: samples,
     process_cpu_us_per_entity_sample: round(backlogCpu / samples),
     entity_samples_per_cpu_second: Math.round(samples / (backlogCpu / 1e6)),
+    user_cpu_us_per_entity_sample: round(backlogUsage.user / samples),
+    system_cpu_us_per_entity_sample: round(backlogUsage.system / samples),
     wall_seconds: round(backlogWall / 1000),
     /** 10 ms resolution per thread (/proc ticks): ±0.4 µs per thread at 25k entity-samples. */
     thread_cpu_us_per_entity_sample: threadCpuPerSample(threads0, threads1, samples),
+    kafka_batches: batches,
+    messages_per_kafka_batch: round((TICKS * NODES) / batches, 1),
+    influxdb_write_requests: requests,
+    entity_samples_per_write_request: round(samples / requests, 1),
     note: 'includes processor start-up (group join) and the offset polling of this bench',
   };
 
