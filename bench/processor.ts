@@ -45,6 +45,9 @@ const { values } = parseArgs({
     /** influxdb.gzipLoopback: gzip also to a loopback InfluxDB (off by default, as in the processor). */
     'gzip-loopback': { type: 'boolean', default: false },
     'skip-in-process': { type: 'boolean', default: false },
+    /** Overrides of kafka.maxBytesPerPartition and influxdb.batchSize for the end-to-end run. */
+    'max-bytes-per-partition': { type: 'string' },
+    'batch-size': { type: 'string' },
   },
 });
 const NODES = Number(values.nodes);
@@ -359,6 +362,9 @@ async function throughStack() {
   config.influxdb.gzipThreshold = Number(values['gzip-threshold']);
   config.influxdb.gzipLevel = GZIP_LEVEL;
   config.influxdb.gzipLoopback = values['gzip-loopback'];
+  if (values['max-bytes-per-partition'])
+    config.kafka.maxBytesPerPartition = Number(values['max-bytes-per-partition']);
+  if (values['batch-size']) config.influxdb.batchSize = Number(values['batch-size']);
   const processor = createProcessor(config);
   const batches0 = await metricSum(
     'strata_processor_batch_process_seconds',
