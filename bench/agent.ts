@@ -2,18 +2,21 @@
 //
 // For each N: create /strata-bench/cg-0..N-1 in the v1 cpu, cpuacct, memory and blkio hierarchies
 // and in the v2 (unified) one, with a sleeping process in each (so they are live cgroups with
-// real files), then run the agent's real collect path (host + cgroup collectors, the message
+// real files; with --load active each process wakes every 250 ms instead, so every container uses
+// some CPU every tick and no per-container read can be saved as idle), then run the agent's real collect path (host + cgroup collectors, the message
 // encoded every tick, a no-op output) at 1 s ticks for ~20 s in a fresh child process, and report
 // CPU (process.cpuUsage delta) per entity-sample and per tick, and RSS. Prints a table; it is not
 // a test. Needs root (cgroup creation). Everything it created is removed at the end.
 //
 //   npm run bench:agent                          # N = 1, 50, 200, 20 s each, bundle and tsx rows
 //   npm run bench:agent -- --no-tsx              # bundle rows only
-//   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile
+//   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile of the window
 //   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
+//   BENCH_CHILD_OUT=/tmp/out npm run bench:agent -- --node-flags "--trace-gc"   # child stdout kept
+//   npm run bench:agent -- --load active         # only the active rows (default: idle,active)
 //   npm run bench:agent -- --warmup 45           # seconds before the window (default 10): V8 is
 //                                                # still compiling the tick path at 1 Hz after 10 s
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +24,7 @@ import zlib from 'node:zlib';
 
 const BENCH_ROOT = 'strata-bench';
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'blkio'];
+const BENCH_FIFO = '/tmp/strata-bench-agent.fifo';
 
 interface ChildResult {
   entities: number;
@@ -38,6 +42,9 @@ interface ChildResult {
   gzipUsPerTick: number;
   timeouts: number;
   collectErrors: number;
+  /** memory.stat reads saved as idle (per entity-sample, %). */
+  memStatReusedPct: number;
+  load: string;
 }
 
 function arg(name: string): string | undefined {
@@ -49,15 +56,19 @@ function arg(name: string): string | undefined {
 
 async function child(): Promise<void> {
   const seconds = Number(arg('seconds') ?? 20);
-  const [{ Agent }, { loadAgentConfig }, { NullTransport }, registry, { registry: prom }] = await Promise.all(
-    [
-      import('../agent/agent.ts'),
-      import('../agent/config.ts'),
-      import('../agent/ndjson.ts'),
-      import('../collectors/registry.ts'),
-      import('../lib/metrics.ts'),
-    ],
-  );
+  const [
+    { Agent },
+    { loadAgentConfig },
+    { NullTransport },
+    registry,
+    { registry: prom, enableProcessMetrics },
+  ] = await Promise.all([
+    import('../agent/agent.ts'),
+    import('../agent/config.ts'),
+    import('../agent/ndjson.ts'),
+    import('../collectors/registry.ts'),
+    import('../lib/metrics.ts'),
+  ]);
   const { config, enabled } = loadAgentConfig({
     collectorSchemas: registry.collectorSchemas(),
     defaultCollectors: registry.defaultCollectors(),
@@ -85,6 +96,8 @@ async function child(): Promise<void> {
     const m = await prom.getSingleMetric(name)?.get();
     return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
   };
+  // As deployed (deploy/, docker-compose: /metrics on): the process metrics and their event-loop timer.
+  enableProcessMetrics();
   const transport = new LastValueTransport();
   const agent = new Agent({ config, enabled, version: 'bench', transport });
   await agent.start();
@@ -94,9 +107,15 @@ async function child(): Promise<void> {
   // Entity-samples come from the agent's own counter: no bench work inside the measured window.
   const ticks0 = transport.sent;
   const samples0 = await metric('strata_agent_entity_samples_total');
+  const reused0 = await metric('strata_collector_cgroup_memory_stat_reused_total');
+  // --cpu-prof: the profile covers the measured window only (steady state), not start-up and
+  // warm-up, which --cpu-prof on the command line would mix in.
+  const profileDir = arg('cpu-prof');
+  const profiler = profileDir ? await startProfiler() : undefined;
   const cpu0 = process.cpuUsage();
   await new Promise((r) => setTimeout(r, seconds * 1000));
   const cpu = process.cpuUsage(cpu0);
+  if (profiler && profileDir) await profiler.stopInto(profileDir, `agent-${arg('entities')}.cpuprofile`);
   const ticks = transport.sent - ticks0;
   const entitySamples = (await metric('strata_agent_entity_samples_total')) - samples0;
   const mem = process.memoryUsage();
@@ -126,9 +145,34 @@ async function child(): Promise<void> {
     gzipUsPerTick: (g.user + g.system) / 20,
     timeouts: await metric('strata_agent_collect_timeouts_total'),
     collectErrors: await metric('strata_agent_collect_errors_total'),
+    memStatReusedPct:
+      (100 * ((await metric('strata_collector_cgroup_memory_stat_reused_total')) - reused0)) /
+      Math.max(1, entitySamples),
+    load: arg('load') ?? 'idle',
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
+}
+
+/** A V8 CPU profile of this process through the inspector, started and stopped on demand. */
+async function startProfiler(): Promise<{ stopInto(dir: string, file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector');
+  const session = new Session();
+  session.connect();
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) =>
+      session.post(method, (err, result) => (err ? reject(err) : resolve(result))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return {
+    async stopInto(dir, file) {
+      const { profile } = (await post('Profiler.stop')) as { profile: unknown };
+      session.disconnect();
+      fs.mkdirSync(dir, { recursive: true });
+      fs.writeFileSync(path.join(dir, file), JSON.stringify(profile));
+    },
+  };
 }
 
 // ---------------------------------------------------------------- parent: cgroups + table
@@ -143,7 +187,19 @@ function unifiedRoot(): string | undefined {
   return m?.[4];
 }
 
-function createCgroups(n: number, sleepers: ChildProcess[]): string[] {
+/**
+ * The process in each bench cgroup. idle: `sleep`, never runs. active: bash waking every 250 ms
+ * (a read with a timeout on a FIFO nobody writes: no fork per wake), so each container's CPU time
+ * moves every tick at a negligible cost to the machine.
+ */
+function tenant(load: string, fifo: string): ChildProcess {
+  if (load === 'idle') return spawn('sleep', ['3600'], { stdio: 'ignore' });
+  return spawn('bash', ['-c', `exec 3<>${fifo}; while :; do read -t 0.25 -u 3; n=$((n+1)); done`], {
+    stdio: 'ignore',
+  });
+}
+
+function createCgroups(n: number, sleepers: ChildProcess[], load = 'idle'): string[] {
   const created: string[] = [];
   const v2 = unifiedRoot();
   const roots = [
@@ -154,7 +210,7 @@ function createCgroups(n: number, sleepers: ChildProcess[]): string[] {
   for (let i = 0; i < n; i++) {
     const dirs = roots.map((r) => `${r}/cg-${i}`);
     for (const d of dirs) fs.mkdirSync(d, { recursive: true });
-    const sleeper = spawn('sleep', ['3600'], { stdio: 'ignore' });
+    const sleeper = tenant(load, BENCH_FIFO);
     sleepers.push(sleeper);
     for (const d of dirs) {
       try {
@@ -223,6 +279,7 @@ async function bundle(): Promise<string | undefined> {
 
 function runChild(
   n: number,
+  load: string,
   seconds: number,
   bundled: string | undefined,
   cpuProf?: string,
@@ -230,7 +287,6 @@ function runChild(
 ): Promise<ChildResult & { mode: string }> {
   const self = fileURLToPath(import.meta.url);
   const nodeArgs = [...v8Flags, ...(bundled ? [] : ['--import', 'tsx'])];
-  if (cpuProf) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProf}`);
   const c = spawn(
     process.execPath,
     [
@@ -241,8 +297,11 @@ function runChild(
       String(n),
       '--seconds',
       String(seconds),
+      '--load',
+      load,
       ...(process.argv.includes('--no-netdev') ? ['--no-netdev'] : []),
       ...(arg('warmup') !== undefined ? ['--warmup', arg('warmup')!] : []),
+      ...(cpuProf ? ['--cpu-prof', cpuProf] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATA_LOG_LEVEL: 'error' } },
   );
@@ -252,6 +311,7 @@ function runChild(
   c.stderr.on('data', (d) => (err += d));
   return new Promise((resolve, reject) => {
     c.on('exit', (code) => {
+      if (process.env.BENCH_CHILD_OUT) fs.writeFileSync(process.env.BENCH_CHILD_OUT, out);
       if (code !== 0) reject(new Error(`bench child for N=${n} exited ${code}: ${err.slice(-2000)}`));
       else
         resolve({
@@ -268,42 +328,53 @@ async function parent(): Promise<void> {
     process.exit(2);
   }
   const sizes = (arg('sizes') ?? '1,50,200').split(',').map(Number);
+  const loads = (arg('load') ?? 'idle,active').split(',');
+  for (const l of loads) {
+    if (l !== 'idle' && l !== 'active') {
+      process.stderr.write(`bench:agent: --load ${l}: accepted values are idle, active (comma-separated)\n`);
+      process.exit(2);
+    }
+  }
+  if (!fs.existsSync(BENCH_FIFO)) spawnSync('mkfifo', [BENCH_FIFO]);
   const seconds = Number(arg('seconds') ?? 20);
   const cpuProf = arg('cpu-prof');
   const nodeFlags = arg('node-flags')?.split(' ').filter(Boolean) ?? [];
   const bundled = await bundle();
   const rows: (ChildResult & { mode: string })[] = [];
   const largest = Math.max(...sizes);
-  for (const n of sizes) {
-    const sleepers: ChildProcess[] = [];
-    let roots: string[] = [];
-    try {
-      roots = createCgroups(n, sleepers);
-      process.stderr.write(`bench: N=${n}: ${n} cgroups created, sampling for ${seconds} s...\n`);
-      rows.push(await runChild(n, seconds, bundled, cpuProf, nodeFlags));
-      if (bundled && !process.argv.includes('--no-tsx')) {
-        process.stderr.write(`bench: N=${n} again under tsx...\n`);
-        rows.push(await runChild(n, seconds, undefined));
+  for (const load of loads) {
+    for (const n of sizes) {
+      const sleepers: ChildProcess[] = [];
+      let roots: string[] = [];
+      try {
+        roots = createCgroups(n, sleepers, load);
+        process.stderr.write(`bench: N=${n} (${load}): ${n} cgroups created, sampling for ${seconds} s...\n`);
+        rows.push(await runChild(n, load, seconds, bundled, cpuProf, nodeFlags));
+        if (bundled && !process.argv.includes('--no-tsx')) {
+          process.stderr.write(`bench: N=${n} (${load}) again under tsx...\n`);
+          rows.push(await runChild(n, load, seconds, undefined));
+        }
+      } finally {
+        await removeCgroups(roots, sleepers);
       }
-    } finally {
-      await removeCgroups(roots, sleepers);
     }
   }
   const pad = (s: string | number, w: number) => String(s).padStart(w);
   const lines = [
     `strata agent collect path: host + cgroup collectors, 1 s ticks, ${arg('warmup') ?? 10} s warm-up then ${seconds} s per row, no-op output (${new Date().toISOString()})`,
     '',
-    `${pad('run', 5)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)}`,
+    `${pad('run', 5)} ${pad('load', 6)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)} ${pad('memstat %', 10)}`,
   ];
   for (const r of rows) {
     const cpuUs = r.cpuUserUs + r.cpuSystemUs;
     lines.push(
-      `${pad(r.mode, 5)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((r.cpuUserUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((r.cpuSystemUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)}`,
+      `${pad(r.mode, 5)} ${pad(r.load, 6)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((r.cpuUserUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((r.cpuSystemUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)} ${pad(r.memStatReusedPct.toFixed(0), 10)}`,
     );
   }
   lines.push(
     '',
     'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups), user and sys its two parts; target ≤ 50 µs and ≤ 80 MB RSS at 200.',
+    'load idle = a sleeping process per cgroup; active = one waking every 250 ms (CPU time moves every tick). memstat % = memory.stat reads saved as idle, per entity-sample.',
     'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
     'run node = the agent code bundled with esbuild (as `npm run build` bundles dist/strata.mjs: node_modules external), run by plain node, as production runs; tsx = from the TypeScript sources, as `strata agent` runs in a clone. --no-tsx skips the tsx rows.',
     `memory at the largest N: ${rows
