@@ -9,7 +9,7 @@ import { Agent } from '../agent/agent.ts';
 import { loadAgentConfig } from '../agent/config.ts';
 import { VERSION } from '../cli/version.ts';
 import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/registry.ts';
-import { ConfigError, errorMessage } from '../lib/errors.ts';
+import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/config.ts';
@@ -93,7 +93,18 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   if (influxUrl) {
     const { buildSink } = await import('../processors/runtime/index.ts');
     influxSink = buildSink(processorConfig);
-    await influxSink.start(); // fails fast, naming the server and how to start it
+    try {
+      await influxSink.start(); // fails fast, naming the server and how to start it
+    } catch (err) {
+      // The sink's hint names the processor's INFLUX_URL / --influx-url; `run` takes --influx [url].
+      if (!(err instanceof ConnectionError)) throw err;
+      throw new ConnectionError(
+        `InfluxDB is not reachable at ${influxUrl} (${errorMessage(err.cause ?? err)}). ` +
+          'Start the local stack with `npx strata stack up`, or pass --influx <url> with the address of a ' +
+          'running InfluxDB (a bare --influx uses env INFLUX_URL, else http://127.0.0.1:18086).',
+        { cause: err },
+      );
+    }
     notes.push(`writing to InfluxDB at ${influxUrl}`);
   }
 
