@@ -4,6 +4,7 @@
 // are counted (strata_processor_*) and skipped.
 import { componentLogger, OnceLogger } from '../lib/log.ts';
 import { counter, gauge } from '../lib/metrics.ts';
+import type { AlertEvent } from '../schemas/alert.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
 import type { Point } from '../sinks/point.ts';
 import { type PipelineConfig, type PipelineConfigInput, parsePipelineConfig } from './config.ts';
@@ -48,6 +49,15 @@ const noisyWindowsTotal = counter(
   'device windows evaluated, by verdict',
   ['verdict'],
 );
+const noisyUnmappedTotal = counter(
+  'strata_processor_noisy_neighbor_vm_unmapped_total',
+  'VM tenants with no known host device behind their disks (not judged; each VM counted once)',
+);
+const noisyIncidentsTotal = counter(
+  'strata_processor_noisy_neighbor_incidents_total',
+  'open incidents taken over from the alerts topic (adopted) or resolved because their node went silent (node_silent)',
+  ['event'],
+);
 const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
 const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
 const errorsTotal = counter(
@@ -74,6 +84,8 @@ export class ProcessingPipeline implements Pipeline {
   private readonly overhead: OverheadStage;
   private readonly noisy: NoisyNeighborStage;
   private readonly once = new OnceLogger(log);
+  /** Outputs of evict() (node_silent resolutions) until drain() takes them. */
+  private pendingOut: PipelineOutput = { points: [], alerts: [] };
   /** Counters already pushed to prom-client (the stages keep plain numbers on the hot path). */
   private reportedEntities = 0;
   private flushed = { skipped: {} as Record<string, number>, wraps32: 0, wraps64: 0 };
@@ -84,7 +96,14 @@ export class ProcessingPipeline implements Pipeline {
     this.config = config;
     this.rates = new RatesStage(config.rates, config.maxEntities);
     this.overhead = new OverheadStage(config.overhead);
-    this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices);
+    this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices, (node, vm) =>
+      this.once.warn(
+        `nn-unmapped:${node}:${vm}`,
+        { node, vm },
+        'noisy-neighbor: VM has no known host device behind its disks (no host_device label, not in ' +
+          'overhead.vmBackingDevices); its I/O is not judged',
+      ),
+    );
   }
 
   handle(message: SampleMessage): PipelineOutput {
@@ -126,6 +145,15 @@ export class ProcessingPipeline implements Pipeline {
         node.active = false;
         node.lastActiveMs = nowMs;
       } else if (nowMs - node.lastActiveMs > horizon) {
+        // Open incidents end with the node, with a reason, instead of vanishing.
+        this.noisy.resolveNode(
+          id,
+          node.noisy,
+          node.lastTs,
+          'node_silent',
+          this.pendingOut.points,
+          this.pendingOut.alerts,
+        );
         dropped += node.rates.size();
         this.nodes.delete(id);
         continue;
@@ -147,6 +175,33 @@ export class ProcessingPipeline implements Pipeline {
     evictedTotal.inc(dropped);
     this.flushStats();
     return dropped;
+  }
+
+  drain(): PipelineOutput {
+    const out = this.pendingOut;
+    this.pendingOut = { points: [], alerts: [] };
+    return out;
+  }
+
+  adopt(open: readonly AlertEvent[]): void {
+    const byNode = new Map<string, AlertEvent[]>();
+    for (const e of open) {
+      const l = byNode.get(e.node);
+      if (l === undefined) byNode.set(e.node, [e]);
+      else l.push(e);
+    }
+    for (const id of byNode.keys()) {
+      // A node known only from the alerts topic: if it never reports, evict() resolves its
+      // incidents as node_silent after the horizon.
+      if (!this.nodes.has(id)) this.nodes.set(id, new NodeState());
+    }
+    for (const [id, node] of this.nodes) this.noisy.adopt(id, node.noisy, byNode.get(id) ?? []);
+  }
+
+  /** Open incident ids of a node (tests). */
+  openIncidents(nodeId: string): string[] {
+    const node = this.nodes.get(nodeId);
+    return node === undefined ? [] : this.noisy.openIncidents(node.noisy);
   }
 
   /** Entity states held (for tests and the gauge). */
@@ -181,6 +236,11 @@ export class ProcessingPipeline implements Pipeline {
     this.push('nn.tenants', n.tenantsDropped, (d) => noisyDroppedTotal.inc({ what: 'tenant' }, d));
     this.push('nn.devices', n.devicesDropped, (d) => noisyDroppedTotal.inc({ what: 'device' }, d));
     this.push('nn.bad', n.badWindows, (d) => noisyWindowsTotal.inc({ verdict: 'bad' }, d));
+    this.push('nn.unmapped', n.vmsUnmapped, (d) => noisyUnmappedTotal.inc(d));
+    this.push('nn.adopted', n.incidentsAdopted, (d) => noisyIncidentsTotal.inc({ event: 'adopted' }, d));
+    this.push('nn.silent', n.incidentsResolvedSilent, (d) =>
+      noisyIncidentsTotal.inc({ event: 'node_silent' }, d),
+    );
     this.push('nn.good', n.windows - n.badWindows, (d) => noisyWindowsTotal.inc({ verdict: 'good' }, d));
     // One pipeline per partition shares the gauge: report this pipeline's change, not its total.
     entitiesGauge.inc(this.rates.entities - this.reportedEntities);

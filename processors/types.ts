@@ -16,4 +16,16 @@ export interface Pipeline {
   handle(message: SampleMessage): PipelineOutput;
   /** Drops state of entities not seen since `olderThanMs` (bounded memory); returns how many. */
   evict(nowMs: number): number;
+  /**
+   * Outputs produced outside handle(): resolved events of incidents whose node evict() dropped
+   * (resolved_reason node_silent). The caller delivers them; they are returned once.
+   */
+  drain?(): PipelineOutput;
+  /**
+   * Open incidents of record (firing events never resolved, from the alerts topic) that this
+   * pipeline takes over after an assignment; incidents it holds that are not among them are
+   * dropped (fired during a warm-up replay whose outputs were discarded). Call once, between the
+   * replay and the first live message.
+   */
+  adopt?(open: readonly AlertEvent[]): void;
 }

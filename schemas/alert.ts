@@ -17,6 +17,11 @@ export const AlertEvent = z.strictObject({
   summary: z.string(),
   starts_at: z.number().int().nonnegative(),
   ends_at: z.number().int().nonnegative().optional(),
+  /**
+   * Resolved events: why it ended. `recovered` (the evidence was good for m windows) or
+   * `node_silent` (the node stopped reporting and was evicted; nothing can be judged any more).
+   */
+  resolved_reason: z.string().min(1).optional(),
   /** Sample time of the tick that produced this event. */
   ts: z.number().int().nonnegative(),
 });

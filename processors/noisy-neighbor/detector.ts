@@ -52,24 +52,41 @@ interface Tenant {
   windowStall: number | undefined;
   windowLatency: number | undefined;
   victimInBadWindow: boolean;
+  /** A VM with no known host device behind its disks (counted and reported once). */
+  unmapped: boolean;
 }
 
 interface TickRecord {
   ops: Map<string, number>;
   bytes: Map<string, number>;
   stall: Map<string, number>;
+  /** Per-op latency (ms) of VM tenants this tick: their victim signal (no PSI from the host). */
+  latency: Map<string, number>;
   deviceOps: number | undefined;
   deviceBytes: number | undefined;
   /** The tick's interval (s). */
   dtS: number;
 }
 
+/** Why an incident ended: the evidence (m good windows), or its node stopped reporting. */
+export type ResolvedReason = 'recovered' | 'node_silent';
+
 interface Incident {
   id: string;
   startsAt: number;
+  /** Tenant key (`<layer>:<id>`); '' for an adopted incident until its antagonist is seen. */
   antagonist: string;
+  /** As announced at firing: firing and resolved events carry the same names (Alertmanager identity). */
+  antagonistName: string;
+  antagonistLayer: string;
+  /** Victim tenant keys, and their names (adopted incidents know only names). */
   victims: Set<string>;
+  victimNames: Set<string>;
   evidence: Record<string, number>;
+  /** Sample time of the last window that saw the incident open. */
+  lastTs: number;
+  /** Taken over from the alerts topic (another processor, or this one before a restart). */
+  adopted: boolean;
 }
 
 interface DeviceState {
@@ -101,6 +118,12 @@ export interface NoisyStats {
   devicesDropped: number;
   windows: number;
   badWindows: number;
+  /** VM tenants seen without a host device behind their disks (each once). */
+  vmsUnmapped: number;
+  /** Open incidents taken over from the alerts topic. */
+  incidentsAdopted: number;
+  /** Incidents resolved because their node stopped reporting. */
+  incidentsResolvedSilent: number;
 }
 
 function num(f: Fields | undefined, k: string): number | undefined {
@@ -140,12 +163,22 @@ export function correlation(xs: readonly number[], ys: readonly number[]): numbe
 }
 
 export class NoisyNeighborStage {
-  readonly stats: NoisyStats = { tenantsDropped: 0, devicesDropped: 0, windows: 0, badWindows: 0 };
+  readonly stats: NoisyStats = {
+    tenantsDropped: 0,
+    devicesDropped: 0,
+    windows: 0,
+    badWindows: 0,
+    vmsUnmapped: 0,
+    incidentsAdopted: 0,
+    incidentsResolvedSilent: 0,
+  };
 
   constructor(
     private readonly cfg: NoisyNeighborConfig,
     /** VM name → host device backing its disks (shared with the overhead stage's setting). */
     private readonly vmBackingDevices: Record<string, string>,
+    /** Called once per VM tenant that has no host device (the pipeline logs it once). */
+    private readonly onUnmappedVm?: (nodeId: string, vm: string) => void,
   ) {}
 
   process(
@@ -161,6 +194,7 @@ export class NoisyNeighborStage {
     let ts = msgTs;
     const tick = new Map<string, TickRecord>();
     const stallNow = new Map<string, number>();
+    const latNow = new Map<string, number>();
     let anyTenant = false;
     let dtS = 0;
     for (const v of views) {
@@ -208,26 +242,42 @@ export class NoisyNeighborStage {
         // A VM's QMP devices are its own (virtio-disk0...), not host devices: only a known backing
         // device puts it on a host device (docs/overhead.md).
         const backing = this.vmBackingDevices[v.sample.entity.name] ?? v.sample.entity.labels.host_device;
-        if (backing === undefined || v.devices === undefined) continue;
+        if (backing === undefined) {
+          // Never attributed to a guess: no device, no verdict on or by this VM.
+          if (!t.unmapped) {
+            t.unmapped = true;
+            this.stats.vmsUnmapped++;
+            this.onUnmappedVm?.(nodeId, t.name);
+          }
+          continue;
+        }
+        if (v.devices === undefined) continue;
         let ops = 0;
         let bytes = 0;
+        let latTime = 0;
+        let latOps = 0;
         for (const f of v.devices.values()) {
           const r = num(f, 'read_iops') ?? 0;
           const w = num(f, 'write_iops') ?? 0;
           ops += (r + w) * v.dtS;
           bytes +=
             ((num(f, 'read_bytes_per_second') ?? 0) + (num(f, 'written_bytes_per_second') ?? 0)) * v.dtS;
+          // Flushes carry a guest's sync writes' wait (cache=writeback): in its latency, not its share.
           for (const [op, n] of [
             ['read', r],
             ['write', w],
+            ['flush', num(f, 'flush_iops') ?? 0],
           ] as const) {
             const lat = num(f, `${op}_latency_ms_per_op`);
             if (lat !== undefined && n > 0) {
-              t.wLatTime += lat * n * v.dtS;
-              t.wLatOps += n * v.dtS;
+              latTime += lat * n * v.dtS;
+              latOps += n * v.dtS;
             }
           }
         }
+        t.wLatTime += latTime;
+        t.wLatOps += latOps;
+        if (latOps > 0) latNow.set(t.key, latTime / latOps);
         const rec = record(tick, backing);
         rec.ops.set(t.key, (rec.ops.get(t.key) ?? 0) + ops);
         rec.bytes.set(t.key, (rec.bytes.get(t.key) ?? 0) + bytes);
@@ -243,6 +293,7 @@ export class NoisyNeighborStage {
     for (const [dev, ds] of state.devices) {
       const rec = tick.get(dev) ?? newRecord();
       rec.stall = stallNow;
+      rec.latency = latNow;
       rec.dtS = dtS;
       const hd = host?.devices?.get(dev);
       const hi = num(hd, 'iops');
@@ -284,6 +335,7 @@ export class NoisyNeighborStage {
         windowStall: undefined,
         windowLatency: undefined,
         victimInBadWindow: false,
+        unmapped: false,
       };
       state.tenants.set(key, t);
     }
@@ -378,6 +430,11 @@ export class NoisyNeighborStage {
         if (r.deviceBytes === undefined) deviceBytesKnown = false;
         else deviceBytes += r.deviceBytes;
       }
+      // A VM's QMP figures count its guest's requests before the host page cache: only what the
+      // host device itself did beyond the containers' I/O can be the VMs' (a guest reading a cached
+      // image must not "dominate" a disk it never touches).
+      if (deviceOpsKnown) tenantOps = clampVms(ops, state, deviceOps);
+      if (deviceBytesKnown) tenantBytes = clampVms(bytes, state, deviceBytes);
       // Shares of the device: of its own op count when the host reports it, else of the tenants' sum.
       const totalOps = deviceOpsKnown ? Math.max(deviceOps, tenantOps) : tenantOps;
       const totalBytes = deviceBytesKnown ? Math.max(deviceBytes, tenantBytes) : tenantBytes;
@@ -390,12 +447,15 @@ export class NoisyNeighborStage {
           if (t?.elevated && n > 0 && n / totalOps < cfg.dominantShare) victims.push(t);
         }
         if (victims.length > 0) {
-          // Mean victim stall per tick over the evidence history, for the correlation.
+          // Mean victim stall per tick over the evidence history, for the correlation; VM victims
+          // have no stall seen from the host: their per-op latency, when no container is a victim.
+          const byStall = victims.some((v) => v.layer === 'container');
           const victimStall = ds.history.map((r) => {
+            const signal = byStall ? r.stall : r.latency;
             let s = 0;
             let n = 0;
             for (const v of victims) {
-              const x = r.stall.get(v.key);
+              const x = signal.get(v.key);
               if (x !== undefined) {
                 s += x;
                 n++;
@@ -449,6 +509,9 @@ export class NoisyNeighborStage {
           }
         }
       }
+      if (!bad && ds.incident?.adopted && totalOps >= cfg.minDeviceOpsPerWindow) {
+        bad = this.holdAdopted(ds.incident, state, ops, bytes, totalOps, totalBytes);
+      }
       if (bad) this.stats.badWindows++;
       this.hysteresis(nodeId, dev, ts, ds, bad, state, points, alerts);
     }
@@ -465,6 +528,131 @@ export class NoisyNeighborStage {
       t.wLatTime = 0;
       t.wLatOps = 0;
     }
+  }
+
+  /**
+   * An adopted incident's victims have no trusted baseline in this process (their history stayed
+   * with the previous owner, and adopt() forgot what the warm-up replay learned from the attack):
+   * while its antagonist still dominates the device and a victim still does I/O on it, a window
+   * cannot count as good, and the victim's baseline must not learn the attack as its normal. It
+   * resolves once the antagonist stops dominating (or the victims leave) for m windows.
+   */
+  private holdAdopted(
+    inc: Incident,
+    state: NodeNoisy,
+    ops: Map<string, number>,
+    bytes: Map<string, number>,
+    totalOps: number,
+    totalBytes: number,
+  ): boolean {
+    if (inc.antagonist === '') {
+      for (const t of state.tenants.values()) {
+        if (t.layer === inc.antagonistLayer && t.name === inc.antagonistName) {
+          inc.antagonist = t.key;
+          break;
+        }
+      }
+      if (inc.antagonist === '') return false;
+    }
+    const a = inc.antagonist;
+    const share = Math.max(
+      (ops.get(a) ?? 0) / totalOps,
+      totalBytes > 0 ? (bytes.get(a) ?? 0) / totalBytes : 0,
+    );
+    if (share < this.cfg.dominantShare) return false;
+    let held = false;
+    for (const [k, n] of ops) {
+      if (n <= 0 || k === a) continue;
+      const t = state.tenants.get(k);
+      if (t === undefined || !(inc.victims.has(k) || inc.victimNames.has(t.name))) continue;
+      if (t.stall.n >= this.cfg.warmupWindows || t.latency.n >= this.cfg.warmupWindows) continue;
+      t.victimInBadWindow = true;
+      inc.victims.add(k);
+      held = true;
+    }
+    return held;
+  }
+
+  /**
+   * Takes over the open incidents of record for one node (firing on the alerts topic, never
+   * resolved), at the boundary between the warm-up replay and live messages. Incidents this state
+   * holds that are not of record (fired during the replay, whose outputs were discarded) are
+   * dropped: a resolved event must never follow a firing nobody saw. The victims' baselines are
+   * forgotten (the replay may have learned them from the attack), see holdAdopted().
+   */
+  adopt(nodeId: string, state: NodeNoisy, events: readonly AlertEvent[]): void {
+    const byDevice = new Map<string, AlertEvent>();
+    for (const e of events) {
+      if (e.name === ALERT_NAME && e.node === nodeId && e.labels.device) byDevice.set(e.labels.device, e);
+    }
+    for (const [dev, ds] of state.devices) {
+      if (ds.incident !== undefined && byDevice.get(dev)?.id !== ds.incident.id) {
+        ds.incident = undefined;
+        ds.badWindows = 0;
+        ds.goodWindows = 0;
+        ds.scores.clear();
+        ds.victimsSeen.clear();
+      }
+    }
+    for (const [dev, e] of byDevice) {
+      const ds = this.device(state, dev, e.ts);
+      if (ds === undefined) continue;
+      const known = ds.incident?.id === e.id ? ds.incident : undefined;
+      const victimNames = new Set((e.labels.victims ?? '').split(',').filter((x) => x !== ''));
+      ds.incident = {
+        id: e.id,
+        startsAt: e.starts_at,
+        antagonist: known?.antagonist ?? '',
+        antagonistName: e.labels.antagonist ?? '',
+        antagonistLayer: e.labels.antagonist_layer ?? '',
+        victims: new Set(known?.victims ?? []),
+        victimNames,
+        evidence: { ...e.evidence },
+        lastTs: Math.max(e.ts, known?.lastTs ?? 0),
+        adopted: true,
+      };
+      ds.goodWindows = 0;
+      ds.lastTs = Math.max(ds.lastTs, e.ts);
+      for (const t of state.tenants.values()) {
+        if (victimNames.has(t.name)) {
+          t.stall = new Ewma(this.cfg.baselineAlpha);
+          t.latency = new Ewma(this.cfg.baselineAlpha);
+        }
+      }
+      this.stats.incidentsAdopted++;
+    }
+  }
+
+  /** Open incident ids of a node (tests, logs). */
+  openIncidents(state: NodeNoisy): string[] {
+    const ids: string[] = [];
+    for (const d of state.devices.values()) if (d.incident !== undefined) ids.push(d.incident.id);
+    return ids;
+  }
+
+  /**
+   * Resolves every open incident of a node that stopped reporting (the pipeline evicts it), with
+   * the reason, at the last sample time the incident was seen: Grafana and Alertmanager get an end.
+   */
+  resolveNode(
+    nodeId: string,
+    state: NodeNoisy,
+    nodeTs: number,
+    reason: ResolvedReason,
+    points: Point[],
+    alerts: AlertEvent[],
+  ): number {
+    let n = 0;
+    for (const [dev, ds] of state.devices) {
+      const inc = ds.incident;
+      if (inc === undefined) continue;
+      const ts = Math.max(nodeTs, inc.lastTs, inc.startsAt);
+      this.emit(nodeId, dev, ts, inc, 'resolved', points, alerts, reason);
+      ds.incident = undefined;
+      if (reason === 'node_silent') this.stats.incidentsResolvedSilent++;
+      n++;
+    }
+    return n;
   }
 
   private hysteresis(
@@ -501,24 +689,33 @@ export class NoisyNeighborStage {
         id: `${ALERT_NAME}:${nodeId}:${dev}:${key}:${startsAt}`,
         startsAt,
         antagonist: key,
+        antagonistName: nameOf(state, key),
+        antagonistLayer: key.slice(0, key.indexOf(':')),
         victims: new Set(ds.victimsSeen),
+        victimNames: new Set([...ds.victimsSeen].map((k) => nameOf(state, k))),
         evidence: { ...(ds.lastEvidence.get(key) ?? {}), bad_windows: ds.badWindows },
+        lastTs: ts,
+        adopted: false,
       };
       ds.goodWindows = 0;
-      this.emit(nodeId, dev, ts, ds.incident, 'firing', state, points, alerts);
+      this.emit(nodeId, dev, ts, ds.incident, 'firing', points, alerts);
       return;
     }
     const inc = ds.incident;
+    inc.lastTs = ts;
     if (bad) {
       ds.goodWindows = 0;
-      for (const v of ds.victimsSeen) inc.victims.add(v);
+      for (const v of ds.victimsSeen) {
+        inc.victims.add(v);
+        inc.victimNames.add(nameOf(state, v));
+      }
       const ev = ds.lastEvidence.get(inc.antagonist);
       if (ev !== undefined) inc.evidence = { ...ev, bad_windows: (inc.evidence.bad_windows ?? 0) + 1 };
       return;
     }
     ds.goodWindows++;
     if (ds.goodWindows < cfg.resolveAfterWindows) return;
-    this.emit(nodeId, dev, ts, inc, 'resolved', state, points, alerts);
+    this.emit(nodeId, dev, ts, inc, 'resolved', points, alerts, 'recovered');
     ds.incident = undefined;
     ds.badWindows = 0;
     ds.goodWindows = 0;
@@ -532,13 +729,12 @@ export class NoisyNeighborStage {
     ts: number,
     inc: Incident,
     status: 'firing' | 'resolved',
-    state: NodeNoisy,
     points: Point[],
     alerts: AlertEvent[],
+    reason?: ResolvedReason,
   ): void {
-    const nameOf = (k: string) => state.tenants.get(k)?.name ?? k.slice(k.indexOf(':') + 1);
-    const antagonist = nameOf(inc.antagonist);
-    const victims = [...inc.victims].map(nameOf).sort();
+    const antagonist = inc.antagonistName;
+    const victims = [...inc.victimNames].sort();
     const ev = inc.evidence;
     const pct = (x: number | undefined) => (x === undefined ? '?' : `${Math.round(x * 100)}%`);
     const summary =
@@ -548,7 +744,9 @@ export class NoisyNeighborStage {
           (ev.victim_io_stall_ratio !== undefined
             ? ` (io stall ${pct(ev.victim_io_stall_ratio)} of time vs ${pct(ev.victim_baseline_io_stall_ratio)} baseline)`
             : '')
-        : `${antagonist} no longer hurts ${victims.join(', ')} on ${nodeId}:${dev}`;
+        : reason === 'node_silent'
+          ? `${nodeId} stopped reporting: ${antagonist} vs ${victims.join(', ')} on ${dev} can no longer be judged`
+          : `${antagonist} no longer hurts ${victims.join(', ')} on ${nodeId}:${dev}`;
     const alert: AlertEvent = {
       v: ALERT_SCHEMA_VERSION,
       id: inc.id,
@@ -558,7 +756,7 @@ export class NoisyNeighborStage {
       labels: {
         device: dev,
         antagonist,
-        antagonist_layer: inc.antagonist.slice(0, inc.antagonist.indexOf(':')),
+        antagonist_layer: inc.antagonistLayer,
         victims: victims.join(','),
       },
       evidence: { ...ev },
@@ -566,7 +764,10 @@ export class NoisyNeighborStage {
       starts_at: inc.startsAt,
       ts,
     };
-    if (status === 'resolved') alert.ends_at = ts;
+    if (status === 'resolved') {
+      alert.ends_at = ts;
+      alert.resolved_reason = reason ?? 'recovered';
+    }
     alerts.push(alert);
     const fields: Fields = {
       title: `${ALERT_NAME} ${status}: ${antagonist} on ${dev}`,
@@ -575,7 +776,10 @@ export class NoisyNeighborStage {
       victims: victims.join(','),
       starts_at_ms: inc.startsAt,
     };
-    if (status === 'resolved') fields.ends_at_ms = ts;
+    if (status === 'resolved') {
+      fields.ends_at_ms = ts;
+      fields.resolved_reason = reason ?? 'recovered';
+    }
     for (const k in ev) fields[k] = ev[k]!;
     points.push({
       measurement: 'strata_alert',
@@ -584,6 +788,28 @@ export class NoisyNeighborStage {
       timeMs: ts,
     });
   }
+}
+
+/**
+ * Scales the VM tenants' window figures down so that, with the containers', they do not exceed
+ * what the device reported; returns the tenants' new sum.
+ */
+function clampVms(m: Map<string, number>, state: NodeNoisy, device: number): number {
+  let vms = 0;
+  let others = 0;
+  for (const [k, n] of m) {
+    if (state.tenants.get(k)?.layer === 'vm') vms += n;
+    else others += n;
+  }
+  const room = Math.max(0, device - others);
+  if (vms <= room) return vms + others;
+  const f = vms > 0 ? room / vms : 0;
+  for (const [k, n] of m) if (state.tenants.get(k)?.layer === 'vm') m.set(k, n * f);
+  return room + others;
+}
+
+function nameOf(state: NodeNoisy, key: string): string {
+  return state.tenants.get(key)?.name ?? key.slice(key.indexOf(':') + 1);
 }
 
 function hasIncident(state: NodeNoisy): boolean {
@@ -596,6 +822,7 @@ function newRecord(): TickRecord {
     ops: new Map(),
     bytes: new Map(),
     stall: new Map(),
+    latency: new Map(),
     deviceOps: undefined,
     deviceBytes: undefined,
     dtS: 0,

@@ -47,6 +47,14 @@ export const KafkaSection = z.strictObject({
    */
   warmup: durationMs.default(30_000),
   /**
+   * After an assignment, the alerts topic is read back this far (by Kafka timestamp) to take over
+   * the still-open incidents of the assigned partitions (processors/runtime/incidents.ts); an
+   * incident that fired earlier is not continued. 0 disables the take-over.
+   */
+  incidentLookback: durationMs.default(7 * 24 * 3600_000),
+  /** Longest the read-back may take before the partitions go on without it. */
+  incidentReadTimeout: durationMs.default(30_000),
+  /**
    * TLS to the brokers: true (system CAs) or {caFile, certFile, keyFile, rejectUnauthorized}.
    * Env STRATA_KAFKA_SSL, STRATA_KAFKA_SSL_CA/_CERT/_KEY/_REJECT_UNAUTHORIZED (as the agent's).
    */

@@ -13,6 +13,11 @@
 //   without writing (else the first rate of every entity after a restart would be lost). A
 //   revoked partition, or a batch abandoned mid-delivery (rebalance, shutdown), drops its state so
 //   that state and committed offsets never disagree.
+// - Open incidents survive restarts and rebalances: on assignment the alerts topic is read back
+//   (incidents.ts) and the still-firing incidents of each partition are handed to its pipeline at
+//   the boundary between warm-up replay and live messages (Pipeline.adopt). Incidents of nodes that
+//   stop reporting are resolved (node_silent) when evict() drops the node; those outputs are
+//   delivered from the evict timer, retried on the next tick until acknowledged.
 // - Bad messages (not JSON, wrong schema) go to the dead-letter topic with the reason in a header.
 import {
   type Admin,
@@ -42,8 +47,9 @@ import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
 import type { Point } from '../../sinks/point.ts';
 import { WebhookSink } from '../../sinks/webhook/index.ts';
 import { createPipeline } from '../pipeline.ts';
-import type { Pipeline } from '../types.ts';
+import type { Pipeline, PipelineOutput } from '../types.ts';
 import type { ProcessorConfig } from './config.ts';
+import { type OpenIncidents, readOpenIncidents } from './incidents.ts';
 
 export { type ProcessorConfig, resolveProcessorConfig } from './config.ts';
 
@@ -104,6 +110,8 @@ interface PartitionState {
   warmed: boolean;
   /** Messages below this offset are warm-up only: through the pipeline, outputs discarded. */
   replayUntil: number;
+  /** Open incidents to hand to the pipeline before the first live message (then undefined). */
+  adopt: AlertEvent[] | undefined;
 }
 
 export interface ProcessorDeps {
@@ -129,6 +137,11 @@ export class ProcessorRuntime {
   private started = false;
   private stopped = false;
   private evictTimer: NodeJS.Timeout | undefined;
+  /** The alerts topic read back for this assignment generation (shared by its partitions). */
+  private incidentsLoad: Promise<OpenIncidents | undefined> | undefined;
+  /** Outputs of evict() (node_silent resolutions) not yet acknowledged, by partition. */
+  private sideOutputs: { partition: number; out: PipelineOutput }[] = [];
+  private sideFlushing: Promise<void> | undefined;
   private closeMetrics: (() => Promise<void>) | undefined;
 
   constructor(
@@ -208,6 +221,7 @@ export class ProcessorRuntime {
     await this.ensureTopics();
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const mine = new Set(e.payload.memberAssignment[k.samplesTopic] ?? []);
+      this.incidentsLoad = undefined;
       for (const p of this.partitions.keys()) {
         if (!mine.has(p)) this.dropPartition(p, 'revoked');
       }
@@ -242,7 +256,14 @@ export class ProcessorRuntime {
     });
     this.evictTimer = setInterval(() => {
       const now = Date.now();
-      for (const st of this.partitions.values()) st.pipeline.evict(now);
+      for (const [p, st] of this.partitions) {
+        st.pipeline.evict(now);
+        const out = st.pipeline.drain?.();
+        if (out !== undefined && (out.alerts.length > 0 || out.points.length > 0)) {
+          this.sideOutputs.push({ partition: p, out });
+        }
+      }
+      if (this.sideOutputs.length > 0) void this.flushSideOutputs();
     }, this.config.evictInterval);
     this.evictTimer.unref();
     this.log.info(
@@ -284,7 +305,7 @@ export class ProcessorRuntime {
   private state(partition: number): PartitionState {
     let st = this.partitions.get(partition);
     if (!st) {
-      st = { pipeline: this.newPipeline(), warmed: false, replayUntil: -1 };
+      st = { pipeline: this.newPipeline(), warmed: false, replayUntil: -1, adopt: undefined };
       this.partitions.set(partition, st);
     }
     return st;
@@ -292,6 +313,7 @@ export class ProcessorRuntime {
 
   private dropPartition(partition: number, why: string): void {
     if (this.partitions.delete(partition)) {
+      this.incidentsLoad = undefined; // its incidents are read back again with the new state
       this.log.info({ partition, why }, 'dropped pipeline state of partition');
       lagGauge.remove({ partition: String(partition) });
     }
@@ -306,6 +328,7 @@ export class ProcessorRuntime {
     try {
       if (!st.warmed) {
         st.warmed = true;
+        st.adopt = await this.incidentsFor(p);
         const target = await this.warmupOffset(p, messages[0] as KafkaMessage);
         if (target !== undefined) {
           st.replayUntil = Number((messages[0] as KafkaMessage).offset);
@@ -333,6 +356,10 @@ export class ProcessorRuntime {
       let warmup = 0;
       for (const m of messages) {
         const replay = Number(m.offset) < st.replayUntil;
+        if (st.adopt !== undefined && !replay) {
+          st.pipeline.adopt?.(st.adopt);
+          st.adopt = undefined;
+        }
         const d = decodeSampleMessage(m.value);
         if (!d.ok) {
           if (replay) continue; // dead-lettered before the restart
@@ -418,6 +445,71 @@ export class ProcessorRuntime {
     }
   }
 
+  /** Still-open incidents of a newly assigned partition, from the alerts topic ([] when none or unreadable). */
+  private async incidentsFor(partition: number): Promise<AlertEvent[]> {
+    const k = this.config.kafka;
+    if (!k.alertsTopic || k.incidentLookback <= 0) return [];
+    this.incidentsLoad ??= readOpenIncidents(
+      this.kafka,
+      this.admin,
+      {
+        alertsTopic: k.alertsTopic,
+        samplesTopic: k.samplesTopic,
+        lookbackMs: k.incidentLookback,
+        groupId: k.groupId,
+        timeoutMs: k.incidentReadTimeout,
+      },
+      this.log,
+    ).then((r) => {
+      if (r !== undefined && r.unattributed > 0) {
+        this.once.warn(
+          'incidents-unattributed',
+          { topic: k.alertsTopic, events: r.unattributed },
+          'alert events without source partition headers (older processor) cannot be taken over',
+        );
+      }
+      return r;
+    });
+    const open = (await this.incidentsLoad)?.byPartition.get(partition) ?? [];
+    if (open.length > 0) {
+      this.log.info(
+        { partition, incidents: open.map((a) => a.id) },
+        'taking over open incidents of partition',
+      );
+    }
+    return open;
+  }
+
+  /** Delivers evict()'s outputs (node_silent resolutions); what fails stays queued for the next tick. */
+  private flushSideOutputs(): Promise<void> {
+    this.sideFlushing ??= (async () => {
+      while (this.sideOutputs.length > 0 && !this.stopped) {
+        const { partition, out } = this.sideOutputs[0]!;
+        try {
+          await Promise.all([
+            out.points.length > 0 ? this.sink.write(this.sink.encode(out.points)) : undefined,
+            out.alerts.length > 0
+              ? this.alertsSink?.send(out.alerts, { topic: this.config.kafka.samplesTopic, partition })
+              : undefined,
+          ]);
+        } catch (err) {
+          this.once.warn(
+            'side-outputs',
+            { err: errorMessage(err), alerts: out.alerts.length },
+            'delivering resolved events of silent nodes failed; retrying at the next eviction',
+          );
+          return;
+        }
+        this.sideOutputs.shift();
+        alertsTotal.inc(out.alerts.length);
+        if (out.alerts.length && this.webhook) this.webhook.enqueue(out.alerts);
+      }
+    })().finally(() => {
+      this.sideFlushing = undefined;
+    });
+    return this.sideFlushing;
+  }
+
   /** The offset to re-read from after an assignment, or undefined when nothing needs re-reading. */
   private async warmupOffset(partition: number, first: KafkaMessage): Promise<number | undefined> {
     const warmupMs = this.config.kafka.warmup;
@@ -461,7 +553,11 @@ export class ProcessorRuntime {
             : this.producer
                 .send({ topic: this.config.kafka.dlqTopic, acks: -1, messages: dlq })
                 .then(() => (dlqDone = true)),
-          alertsDone ? undefined : this.alertsSink?.send(alerts).then(() => (alertsDone = true)),
+          alertsDone
+            ? undefined
+            : this.alertsSink
+                ?.send(alerts, { topic: payload.batch.topic, partition: payload.batch.partition })
+                .then(() => (alertsDone = true)),
         ]);
         if (this.paused) this.setPaused(false);
         return true;
@@ -502,6 +598,7 @@ export class ProcessorRuntime {
     if (this.stopped) return;
     this.stopped = true;
     if (this.evictTimer) clearInterval(this.evictTimer);
+    await this.sideFlushing;
     await this.consumer
       .disconnect()
       .catch((err: unknown) => this.log.warn({ err: errorMessage(err) }, 'consumer disconnect'));

@@ -1,6 +1,9 @@
 // Alert events (schemas/alert.ts) to a Kafka topic, keyed by node id so one node's firing and
 // resolved events stay in order on one partition. Uses the caller's connected producer (the
 // processor shares one for DLQ and alerts); send() resolves when the brokers acknowledged (acks=all).
+// Each event carries the samples topic and partition it was computed from (headers below): a
+// processor that takes over a partition reads its still-open incidents back from this topic
+// (processors/runtime/incidents.ts, docs/processor.md "Open incidents across restarts").
 import type { Producer } from 'kafkajs';
 import { counter } from '../../lib/metrics.ts';
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
@@ -8,6 +11,18 @@ import { HEADERS } from '../../schemas/sample.ts';
 import type { KafkaAlertsConfig } from './config.ts';
 
 export { KafkaAlertsConfig } from './config.ts';
+
+/** Headers naming the samples topic partition whose pipeline produced the event. */
+export const ALERT_HEADERS = {
+  sourceTopic: 'strata-source-topic',
+  sourcePartition: 'strata-source-partition',
+} as const;
+
+/** Where an event was computed: the samples topic and partition (its node's partition). */
+export interface AlertSource {
+  topic: string;
+  partition: number;
+}
 
 const sentTotal = counter('strata_sink_alerts_sent_total', 'Alert events acknowledged by a sink.', ['sink']);
 
@@ -17,7 +32,7 @@ export class KafkaAlertsSink {
     private readonly producer: Producer,
   ) {}
 
-  async send(alerts: readonly AlertEvent[]): Promise<void> {
+  async send(alerts: readonly AlertEvent[], source?: AlertSource): Promise<void> {
     if (alerts.length === 0) return;
     await this.producer.send({
       topic: this.config.topic,
@@ -28,6 +43,12 @@ export class KafkaAlertsSink {
         headers: {
           [HEADERS.contentType]: 'application/json',
           [HEADERS.schemaVersion]: String(ALERT_SCHEMA_VERSION),
+          ...(source
+            ? {
+                [ALERT_HEADERS.sourceTopic]: source.topic,
+                [ALERT_HEADERS.sourcePartition]: String(source.partition),
+              }
+            : {}),
         },
       })),
     });

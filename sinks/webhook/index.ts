@@ -27,12 +27,24 @@ export interface AlertmanagerAlert {
   generatorURL?: string;
 }
 
-/** Alertmanager requires a label set that identifies the alert: alertname + node + our labels. */
+/**
+ * Labels that may grow while an incident is open (victims join it): annotations, not labels, since
+ * Alertmanager identifies an alert by its label set and a resolved event must match its firing one.
+ */
+const VOLATILE_LABELS = new Set(['victims']);
+
+/** Alertmanager requires a label set that identifies the alert: alertname + node + our stable labels. */
 export function toAlertmanager(a: AlertEvent, generatorUrl = ''): AlertmanagerAlert {
   const annotations: Record<string, string> = { summary: a.summary, alert_id: a.id };
+  const labels: Record<string, string> = {};
+  for (const [k, v] of Object.entries(a.labels)) {
+    if (VOLATILE_LABELS.has(k)) annotations[k] = v;
+    else labels[k] = v;
+  }
   for (const [k, v] of Object.entries(a.evidence)) annotations[k] = String(v);
+  if (a.resolved_reason !== undefined) annotations.resolved_reason = a.resolved_reason;
   const out: AlertmanagerAlert = {
-    labels: { ...a.labels, alertname: a.name, node: a.node, source: 'strata' },
+    labels: { ...labels, alertname: a.name, node: a.node, source: 'strata' },
     annotations,
     startsAt: new Date(a.starts_at).toISOString(),
   };

@@ -67,11 +67,11 @@ describe('Alertmanager mapping', () => {
         source: 'strata',
         device: 'vda',
         antagonist: 'fio-writer',
-        victims: 'redis',
       },
       annotations: {
         summary: 'fio-writer dominates vda; redis latency ×4.2',
         alert_id: 'nn-node1-vda-1',
+        victims: 'redis',
         antagonist_iops_share_ratio: '0.93',
         victim_latency_increase_ratio: '4.2',
       },
@@ -80,6 +80,14 @@ describe('Alertmanager mapping', () => {
     });
     expect(toAlertmanager(resolved).endsAt).toBe('2026-11-22T04:44:19.000Z');
     expect(toAlertmanager(resolved).generatorURL).toBeUndefined();
+  });
+
+  it('firing and resolved share one label set even when victims joined meanwhile; the reason is an annotation', () => {
+    const later = { ...resolved, labels: { ...resolved.labels, victims: 'redis,postgres' } };
+    const end = toAlertmanager({ ...later, resolved_reason: 'node_silent' });
+    expect(end.labels).toEqual(toAlertmanager(firing).labels);
+    expect(end.annotations.victims).toBe('redis,postgres');
+    expect(end.annotations.resolved_reason).toBe('node_silent');
   });
 });
 
