@@ -131,6 +131,8 @@ interface Target {
   netdev?: KernelFile;
   /** false when the cgroup's process shares the host network namespace. */
   ownNetns: boolean;
+  /** Its network namespace ("dev:ino" of /proc/PID/ns/net) when known: containers sharing one are grouped. */
+  netnsKey?: string;
   labels: Record<string, string>;
   name: string;
 }
@@ -322,8 +324,42 @@ export class CgroupCollector implements Collector {
       this.targets.set(path, t);
       if (c.kind === 'docker' && !this.docker.has(c.id)) unknownDocker = true;
     }
+    this.groupSharedNetns();
     this.applyDockerInfo();
     return unknownDocker;
+  }
+
+  /**
+   * Containers that share one network namespace (the containers of a Kubernetes pod, which all
+   * join the pod sandbox's; `docker run --network container:X`) would each report the same
+   * interfaces: summed per node or per pod, the traffic would count once per container. The
+   * namespace's interfaces are read and reported once, by the first container of the group in
+   * cgroup path order (stable across ticks); the others report none and carry the label
+   * `netns_shared_with` = that container's cgroup path. One /proc/PID/net/dev read per namespace
+   * per tick instead of one per container. Regrouped at every discovery (a vanished reporter makes
+   * the next tick rescan).
+   */
+  private groupSharedNetns(): void {
+    const reporter = new Map<string, Target>();
+    const sorted = [...this.targets.values()].sort((a, b) =>
+      a.path < b.path ? -1 : a.path > b.path ? 1 : 0,
+    );
+    for (const t of sorted) {
+      const key = t.netnsKey;
+      const first = key === undefined ? undefined : reporter.get(key);
+      if (key === undefined || first === undefined) {
+        if (key !== undefined) reporter.set(key, t);
+        if (t.labels.netns_shared_with !== undefined) {
+          // It reports its namespace again (the former reporter went away): reopen its net/dev.
+          delete t.labels.netns_shared_with;
+          if (this.config.network) this.openNetdev(t);
+        }
+        continue;
+      }
+      t.netdev?.close();
+      t.netdev = undefined;
+      t.labels.netns_shared_with = first.path;
+    }
   }
 
   private async refreshDocker(): Promise<void> {
@@ -480,8 +516,10 @@ export class CgroupCollector implements Collector {
         }
         if (ns && ns.ino === this.hostNetns.ino && ns.dev === this.hostNetns.dev) {
           t.ownNetns = false; // host networking: its interfaces are the host's, reported there
+          t.netnsKey = undefined;
           return;
         }
+        t.netnsKey = ns ? `${ns.dev}:${ns.ino}` : undefined;
       }
       if (existsSync(`${base}/net/dev`)) {
         t.ownNetns = true;

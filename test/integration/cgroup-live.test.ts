@@ -12,8 +12,8 @@ import type { EntitySample } from '../../schemas/sample.ts';
 const PARENT = `strata-test-${process.pid}`;
 // a: CPU + direct-I/O worker, b: a sleeper in the host's network namespace, c: removed by a test,
 // n: a sleeper in a network namespace of its own (unshare -n) with one bridge interface (no dummy
-// module on every kernel).
-const CHILDREN = ['a', 'b', 'c', 'n'];
+// module on every kernel); p: a sleeper that joined n's namespace (as a pod's containers share one).
+const CHILDREN = ['a', 'b', 'c', 'n', 'p'];
 const NETNS_IF = 'strd0';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -46,6 +46,7 @@ let v2Pure = false;
 let worker: ChildProcess | undefined;
 let sleeper: ChildProcess | undefined;
 let netnsSleeper: ChildProcess | undefined;
+let netnsJoiner: ChildProcess | undefined;
 let work: string;
 const mounted: string[] = [];
 
@@ -95,6 +96,13 @@ beforeAll(() => {
     'n',
     `exec unshare -n sh -c 'ip link add ${NETNS_IF} type bridge; exec sleep 600'`,
   );
+  // p waits until n's namespace has its interface, then joins it (nsenter execs in place too).
+  const npid = netnsSleeper.pid!;
+  netnsJoiner = spawnInto(
+    'p',
+    `while ! grep -q '${NETNS_IF}:' /proc/${npid}/net/dev 2>/dev/null; do sleep 0.05; done; ` +
+      `exec nsenter --net=/proc/${npid}/ns/net sleep 600`,
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -105,10 +113,10 @@ afterAll(async () => {
       // already gone
     }
   }
-  for (const p of [worker, sleeper, netnsSleeper]) {
-    if (p?.pid) {
+  for (const child of [worker, sleeper, netnsSleeper, netnsJoiner]) {
+    if (child?.pid) {
       try {
-        process.kill(-p.pid, 'SIGKILL');
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
         // exited
       }
@@ -192,19 +200,59 @@ describe('cgroup collector on live cgroups', () => {
     expect(n.interfaces![NETNS_IF]!.counters.rx_bytes_total).toBe(0);
   });
 
+  it('containers sharing one network namespace (a pod) report its interfaces once, on the first by cgroup path', async () => {
+    const npid = netnsSleeper!.pid!;
+    const joined = () => {
+      const pid = readFileSync(`${cg(hierarchyDirs[0]!, 'p')}/cgroup.procs`, 'utf8')
+        .trim()
+        .split('\n')[0];
+      if (!pid) return false;
+      try {
+        return (
+          execFileSync('readlink', [`/proc/${pid}/ns/net`], { encoding: 'utf8' }) ===
+          execFileSync('readlink', [`/proc/${npid}/ns/net`], { encoding: 'utf8' })
+        );
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 200 && !joined(); i++) await sleep(50);
+    expect(joined()).toBe(true);
+    const c = collector();
+    await c.start();
+    const { samples } = await gather(c);
+    const again = await gather(c);
+    await c.shutdown();
+    // n sorts before p: n reports the namespace's interface, p none (and names n).
+    for (const tick of [samples, again.samples]) {
+      const n = tick.get(`/${PARENT}/n`)!;
+      const p = tick.get(`/${PARENT}/p`)!;
+      expect(Object.keys(n.interfaces ?? {})).toEqual([NETNS_IF]);
+      expect(p.interfaces).toBeUndefined();
+      expect(p.entity.labels?.netns_shared_with).toBe(`/${PARENT}/n`);
+      expect(n.entity.labels?.netns_shared_with).toBeUndefined();
+    }
+  });
+
   it('a cgroup deleted between discovery and read is counted as vanished, not an error; the others come out', async () => {
     const c = collector();
     await c.start();
     c.discover();
     const ours = c.cgroupPaths().filter((p) => p.startsWith(`/${PARENT}/`));
-    expect(ours.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/c`, `/${PARENT}/n`]);
+    expect(ours.sort()).toEqual([
+      `/${PARENT}/a`,
+      `/${PARENT}/b`,
+      `/${PARENT}/c`,
+      `/${PARENT}/n`,
+      `/${PARENT}/p`,
+    ]);
     const before = await metricValue('strata_collector_cgroup_vanished_total');
     for (const d of [...hierarchyDirs].reverse()) rmdirSync(cg(d, 'c'));
     const { samples, errors } = await gather(c);
     await c.shutdown();
     expect(errors.filter((e) => e.key.includes(PARENT))).toEqual([]);
     const got = [...samples.keys()].filter((id) => id.startsWith(`/${PARENT}/`));
-    expect(got.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/n`]);
+    expect(got.sort()).toEqual([`/${PARENT}/a`, `/${PARENT}/b`, `/${PARENT}/n`, `/${PARENT}/p`]);
     // ≥: another engineer's container vanishing in the same tick would also count
     expect(await metricValue('strata_collector_cgroup_vanished_total')).toBeGreaterThanOrEqual(before + 1);
   });
