@@ -11,6 +11,7 @@
 //   npm run bench:agent                          # N = 1, 50, 200, 20 s each, bundle and tsx rows
 //   npm run bench:agent -- --no-tsx              # bundle rows only
 //   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile of the window
+//   npm run bench:agent -- --netns              # each cgroup's process in its own network namespace
 //   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
 //   BENCH_CHILD_OUT=/tmp/out npm run bench:agent -- --node-flags "--trace-gc"   # child stdout kept
 //   npm run bench:agent -- --load active         # only the active rows (default: idle,active)
@@ -193,10 +194,14 @@ function unifiedRoot(): string | undefined {
  * moves every tick at a negligible cost to the machine.
  */
 function tenant(load: string, fifo: string): ChildProcess {
-  if (load === 'idle') return spawn('sleep', ['3600'], { stdio: 'ignore' });
-  return spawn('bash', ['-c', `exec 3<>${fifo}; while :; do read -t 0.25 -u 3; n=$((n+1)); done`], {
-    stdio: 'ignore',
-  });
+  const cmd =
+    load === 'idle'
+      ? ['sleep', '3600']
+      : ['bash', '-c', `exec 3<>${fifo}; while :; do read -t 0.25 -u 3; n=$((n+1)); done`];
+  // --netns: each tenant in a network namespace of its own (as Docker containers are), so the
+  // agent also reads its /proc/PID/net/dev every tick (only `lo` in it here).
+  if (process.argv.includes('--netns')) cmd.unshift('unshare', '--net', '--');
+  return spawn(cmd[0]!, cmd.slice(1), { stdio: 'ignore' });
 }
 
 function createCgroups(n: number, sleepers: ChildProcess[], load = 'idle'): string[] {
