@@ -14,8 +14,8 @@
 //   revoked partition, or a batch abandoned mid-delivery (rebalance, shutdown), drops its state so
 //   that state and committed offsets never disagree.
 // - Open incidents survive restarts and rebalances: on assignment the alerts topic is read back
-//   (incidents.ts) and the still-firing incidents of each partition are handed to its pipeline at
-//   the boundary between warm-up replay and live messages (Pipeline.adopt). Incidents of nodes that
+//   (incidents.ts) and the still-firing incidents of each partition are handed to its pipeline
+//   (Pipeline.adopt) at once, and again at the boundary between warm-up replay and live messages. Incidents of nodes that
 //   stop reporting are resolved (node_silent) when evict() drops the node; those outputs are
 //   delivered from the evict timer, retried on the next tick until acknowledged.
 // - Bad messages (not JSON, wrong schema) go to the dead-letter topic with the reason in a header.
@@ -112,6 +112,8 @@ interface PartitionState {
   replayUntil: number;
   /** Open incidents to hand to the pipeline before the first live message (then undefined). */
   adopt: AlertEvent[] | undefined;
+  /** Open incidents were handed over at assignment, before any batch (logged then). */
+  adoptedEarly: boolean;
 }
 
 export interface ProcessorDeps {
@@ -225,6 +227,9 @@ export class ProcessorRuntime {
       for (const p of this.partitions.keys()) {
         if (!mine.has(p)) this.dropPartition(p, 'revoked');
       }
+      // Open incidents of newly assigned partitions are read back now, not at their first batch:
+      // a partition whose nodes all went silent never gets one, yet its incidents must end.
+      for (const p of mine) if (!this.partitions.has(p)) void this.adoptEarly(p, this.state(p));
       assignedGauge.set(mine.size);
       this.log.info(
         { partitions: [...mine].sort((a, b) => a - b), groupId: k.groupId },
@@ -305,7 +310,13 @@ export class ProcessorRuntime {
   private state(partition: number): PartitionState {
     let st = this.partitions.get(partition);
     if (!st) {
-      st = { pipeline: this.newPipeline(), warmed: false, replayUntil: -1, adopt: undefined };
+      st = {
+        pipeline: this.newPipeline(),
+        warmed: false,
+        replayUntil: -1,
+        adopt: undefined,
+        adoptedEarly: false,
+      };
       this.partitions.set(partition, st);
     }
     return st;
@@ -329,6 +340,8 @@ export class ProcessorRuntime {
       if (!st.warmed) {
         st.warmed = true;
         st.adopt = await this.incidentsFor(p);
+        // adoptEarly() awaited the same read first: it has logged them already if it took them.
+        if (!st.adoptedEarly) this.logTakeOver(p, st.adopt);
         const target = await this.warmupOffset(p, messages[0] as KafkaMessage);
         if (target !== undefined) {
           st.replayUntil = Number((messages[0] as KafkaMessage).offset);
@@ -470,14 +483,25 @@ export class ProcessorRuntime {
       }
       return r;
     });
-    const open = (await this.incidentsLoad)?.byPartition.get(partition) ?? [];
-    if (open.length > 0) {
-      this.log.info(
-        { partition, incidents: open.map((a) => a.id) },
-        'taking over open incidents of partition',
-      );
-    }
-    return open;
+    return (await this.incidentsLoad)?.byPartition.get(partition) ?? [];
+  }
+
+  private logTakeOver(partition: number, open: readonly AlertEvent[]): void {
+    if (open.length === 0) return;
+    this.log.info({ partition, incidents: open.map((a) => a.id) }, 'taking over open incidents of partition');
+  }
+
+  /**
+   * Hands a newly assigned partition's open incidents to its pipeline before any batch arrives
+   * (so that evict() can end those of silent nodes). When a batch has started meanwhile, its
+   * replay/live boundary does it instead (eachBatch), which also re-applies them after the replay.
+   */
+  private async adoptEarly(partition: number, st: PartitionState): Promise<void> {
+    const open = await this.incidentsFor(partition);
+    if (this.partitions.get(partition) !== st || st.warmed || open.length === 0) return;
+    st.pipeline.adopt?.(open);
+    st.adoptedEarly = true;
+    this.logTakeOver(partition, open);
   }
 
   /** Delivers evict()'s outputs (node_silent resolutions); what fails stays queued for the next tick. */

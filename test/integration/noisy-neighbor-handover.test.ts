@@ -5,8 +5,9 @@
 // (5 s) far too short to rebuild the victims' baselines, reads the alerts topic back, and:
 // - node A keeps reporting: its incident resolves (recovered) once the antagonist has stopped,
 //   with the original id and start;
-// - node B never reports again: its incident resolves with resolved_reason node_silent when the
-//   processor evicts the node.
+// - node B never reports again (nor does anything else on its partition, so that partition never
+//   gets a batch): its incident resolves with resolved_reason node_silent when the processor
+//   evicts the node.
 // In the alerts topic and in InfluxDB strata_alert: exactly one firing and one resolved per incident.
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -76,6 +77,8 @@ async function produce(msgs: SampleMessage[]): Promise<void> {
     acks: -1,
     messages: msgs.map((m) => ({
       key: m.node.id,
+      // Node A on partition 0, node B on 1: after the kill, partition 1 receives nothing at all.
+      partition: m.node.id === nodeA ? 0 : 1,
       value: JSON.stringify(m),
       timestamp: String(m.ts), // the agent's tick time: the warm-up is measured on it
       headers: { 'strata-schema-version': '1', 'content-type': 'application/json' },

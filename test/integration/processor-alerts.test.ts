@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS } from '../../schemas/sample.ts';
-import { KafkaAlertsConfig, KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
+import { ALERT_HEADERS, KafkaAlertsConfig, KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
 import { createTopic, kafkaClient, testProducer, waitFor } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -43,7 +43,7 @@ describe('kafka-alerts sink', () => {
     };
     const other = { ...firing, id: 'nn-node-b-vda-1', node: 'node-b' };
     await sink.send([firing, other]);
-    await sink.send([resolved]);
+    await sink.send([resolved], { topic: 'strata.samples', partition: 3 });
 
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
@@ -68,5 +68,9 @@ describe('kafka-alerts sink', () => {
     expect(got.find((g) => g.key === 'node-b')?.event.id).toBe('nn-node-b-vda-1');
     expect(got[0]?.headers[HEADERS.contentType]).toBe('application/json');
     expect(got[0]?.headers[HEADERS.schemaVersion]).toBe('1');
+    // The samples partition the event was computed from (read back by a new owner of it).
+    expect(nodeA[1]?.headers[ALERT_HEADERS.sourceTopic]).toBe('strata.samples');
+    expect(nodeA[1]?.headers[ALERT_HEADERS.sourcePartition]).toBe('3');
+    expect(nodeA[0]?.headers[ALERT_HEADERS.sourcePartition]).toBeUndefined();
   });
 });
