@@ -575,7 +575,8 @@ export class NoisyNeighborStage {
 
   /**
    * Takes over the open incidents of record for one node (firing on the alerts topic, never
-   * resolved), at the boundary between the warm-up replay and live messages. Incidents this state
+   * resolved): at assignment, and again at the boundary between the warm-up replay and live
+   * messages (undoing whatever the replay did to them). Incidents this state
    * holds that are not of record (fired during the replay, whose outputs were discarded) are
    * dropped: a resolved event must never follow a firing nobody saw. The victims' baselines are
    * forgotten (the replay may have learned them from the attack), see holdAdopted().
@@ -619,7 +620,7 @@ export class NoisyNeighborStage {
           t.latency = new Ewma(this.cfg.baselineAlpha);
         }
       }
-      this.stats.incidentsAdopted++;
+      if (!known?.adopted) this.stats.incidentsAdopted++; // adopted again after the replay: once
     }
   }
 

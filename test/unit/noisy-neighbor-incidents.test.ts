@@ -105,8 +105,9 @@ describe('a new pipeline takes over an open incident', () => {
   const restartAt = i + 3; // the old owner processed up to i+2 (a little after firing), then died
 
   /** Replays `warmTicks` before restartAt (outputs discarded), adopts `open`, then runs live. */
-  function takeOver(warmTicks: number, open: AlertEvent[] | undefined) {
+  function takeOver(warmTicks: number, open: AlertEvent[] | undefined, early = false) {
     const p = createPipeline();
+    if (early && open !== undefined) p.adopt(open); // at assignment, as the runtime does
     for (const m of heavy.slice(Math.max(0, restartAt - warmTicks), restartAt)) p.handle(m);
     if (open !== undefined) p.adopt(open);
     const alerts: AlertEvent[] = [];
@@ -121,6 +122,16 @@ describe('a new pipeline takes over an open incident', () => {
     ]);
     expect(alerts[0]!.ends_at).toBeGreaterThan(antagonistLast);
     expect(alerts[0]!.labels).toEqual(firing.labels);
+  });
+
+  it('adopted at assignment and again after the replay (as the runtime does): the same single end', () => {
+    for (const warm of [30, 5]) {
+      const alerts = takeOver(warm, [firing], true);
+      expect(alerts.map((a) => [a.status, a.id, a.starts_at])).toEqual([
+        ['resolved', firing.id, firing.starts_at],
+      ]);
+      expect(alerts[0]!.ends_at).toBeGreaterThan(antagonistLast);
+    }
   });
 
   it('with a 5 s warm-up (no baseline at all): still held while the antagonist runs, then resolved', () => {
