@@ -11,6 +11,8 @@ import type { NoisyNeighborConfig } from './config.ts';
 
 export const ALERT_NAME = 'NoisyNeighborIO';
 const MAX_DEVICES_PER_NODE = 64;
+/** Shared by ticks without VM latencies (never written to). */
+const NO_LATENCY: ReadonlyMap<string, number> = new Map();
 
 /** EWMA mean and variance (West's incremental form). */
 export class Ewma {
@@ -61,7 +63,7 @@ interface TickRecord {
   bytes: Map<string, number>;
   stall: Map<string, number>;
   /** Per-op latency (ms) of VM tenants this tick: their victim signal (no PSI from the host). */
-  latency: Map<string, number>;
+  latency: ReadonlyMap<string, number>;
   deviceOps: number | undefined;
   deviceBytes: number | undefined;
   /** The tick's interval (s). */
@@ -194,7 +196,7 @@ export class NoisyNeighborStage {
     let ts = msgTs;
     const tick = new Map<string, TickRecord>();
     const stallNow = new Map<string, number>();
-    const latNow = new Map<string, number>();
+    let latNow: Map<string, number> | undefined; // only when a VM tenant did I/O this tick
     let anyTenant = false;
     let dtS = 0;
     for (const v of views) {
@@ -277,7 +279,7 @@ export class NoisyNeighborStage {
         }
         t.wLatTime += latTime;
         t.wLatOps += latOps;
-        if (latOps > 0) latNow.set(t.key, latTime / latOps);
+        if (latOps > 0) (latNow ??= new Map()).set(t.key, latTime / latOps);
         const rec = record(tick, backing);
         rec.ops.set(t.key, (rec.ops.get(t.key) ?? 0) + ops);
         rec.bytes.set(t.key, (rec.bytes.get(t.key) ?? 0) + bytes);
@@ -293,7 +295,7 @@ export class NoisyNeighborStage {
     for (const [dev, ds] of state.devices) {
       const rec = tick.get(dev) ?? newRecord();
       rec.stall = stallNow;
-      rec.latency = latNow;
+      rec.latency = latNow ?? NO_LATENCY;
       rec.dtS = dtS;
       const hd = host?.devices?.get(dev);
       const hi = num(hd, 'iops');
@@ -823,7 +825,7 @@ function newRecord(): TickRecord {
     ops: new Map(),
     bytes: new Map(),
     stall: new Map(),
-    latency: new Map(),
+    latency: NO_LATENCY,
     deviceOps: undefined,
     deviceBytes: undefined,
     dtS: 0,
