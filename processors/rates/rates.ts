@@ -337,11 +337,14 @@ export class RatesStage {
         }
         if (reset) this.stats.skipped.reset++;
         for (const l of LATENCIES) {
+          // The time counter first: absent on most instances (interfaces, cgroup devices), and
+          // every lookup here is a megamorphic keyed load.
           const ct = cc[l.time];
+          if (ct === undefined) continue;
           const pt = pc[l.time];
           const co = cc[l.ops];
           const po = pc[l.ops];
-          if (ct === undefined || pt === undefined || co === undefined || po === undefined) continue;
+          if (pt === undefined || co === undefined || po === undefined) continue;
           const ops = counterDelta(po, co, this.cfg, allow32);
           if (ops <= 0) continue; // idle: no latency, never 0 ms (and none across a reset)
           const time = counterDelta(pt, ct, this.cfg, allow32);
