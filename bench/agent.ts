@@ -351,6 +351,11 @@ async function parent(): Promise<void> {
     for (const n of sizes) {
       const sleepers: ChildProcess[] = [];
       let roots: string[] = [];
+      // Interrupted (Ctrl-C, timeout): the tenant processes and cgroups go too, not only on success.
+      const onSignal = () => {
+        void removeCgroups(roots, sleepers).finally(() => process.exit(130));
+      };
+      process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
         roots = createCgroups(n, sleepers, load);
         process.stderr.write(`bench: N=${n} (${load}): ${n} cgroups created, sampling for ${seconds} s...\n`);
@@ -360,6 +365,7 @@ async function parent(): Promise<void> {
           rows.push(await runChild(n, load, seconds, undefined));
         }
       } finally {
+        process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
         await removeCgroups(roots, sleepers);
       }
     }
