@@ -248,7 +248,7 @@ export async function unmountUnder(dir: string): Promise<void> {
   const points = mountinfo
     .split('\n')
     .map((line) => line.split(' ')[4]?.replace(/\\040/g, ' '))
-    .filter((p): p is string => p !== undefined && p.startsWith(prefix))
+    .filter((p): p is string => p?.startsWith(prefix) === true)
     .sort((a, b) => b.length - a.length);
   const umount = which('umount');
   if (!umount) return;

@@ -279,7 +279,10 @@ export class NoisyNeighborStage {
         }
         t.wLatTime += latTime;
         t.wLatOps += latOps;
-        if (latOps > 0) (latNow ??= new Map()).set(t.key, latTime / latOps);
+        if (latOps > 0) {
+          latNow ??= new Map();
+          latNow.set(t.key, latTime / latOps);
+        }
         const rec = record(tick, backing);
         rec.ops.set(t.key, (rec.ops.get(t.key) ?? 0) + ops);
         rec.bytes.set(t.key, (rec.bytes.get(t.key) ?? 0) + bytes);
