@@ -9,6 +9,7 @@
 // broker is back. A failed request rolls back kafkajs' sequence numbers, so a resend is safe.
 import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
+import { installGzipCodec } from '../lib/kafka-gzip.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
@@ -58,8 +59,12 @@ export function kafkaClientConfig(cfg: KafkaConfig, log: Logger): KafkaJsConfig 
   };
 }
 
-export async function ensureCodec(compression: KafkaConfig['compression']): Promise<void> {
-  if (compression === 'none' || compression === 'gzip') return;
+export async function ensureCodec(compression: KafkaConfig['compression'], gzipLevel = 1): Promise<void> {
+  if (compression === 'none') return;
+  if (compression === 'gzip') {
+    installGzipCodec(gzipLevel);
+    return;
+  }
   const type = COMPRESSION[compression];
   if (CompressionCodecs[type]) return;
   const pkg = compression === 'lz4' ? 'kafkajs-lz4' : '@kafkajs/zstd';
@@ -101,7 +106,7 @@ export class KafkaTransport implements Transport {
   }
 
   async start(): Promise<void> {
-    await ensureCodec(this.cfg.compression);
+    await ensureCodec(this.cfg.compression, this.cfg.gzipLevel);
     try {
       await this.connect();
     } catch {

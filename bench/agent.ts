@@ -4,7 +4,7 @@
 // and in the v2 (unified) one, with a sleeping process in each (so they are live cgroups with
 // real files; with --load active each process wakes every 250 ms instead, so every container uses
 // some CPU every tick and no per-container read can be saved as idle), then run the agent's real collect path (host + cgroup collectors, the message
-// encoded every tick, a no-op output) at 1 s ticks for ~20 s in a fresh child process, and report
+// encoded and gzipped every tick as the Kafka output does, no network send) at 1 s ticks for ~20 s in a fresh child process, and report
 // CPU (process.cpuUsage delta) per entity-sample and per tick, and RSS. Prints a table; it is not
 // a test. Needs root (cgroup creation). Everything it created is removed at the end.
 //
@@ -15,6 +15,8 @@
 //   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
 //   BENCH_CHILD_OUT=/tmp/out npm run bench:agent -- --node-flags "--trace-gc"   # child stdout kept
 //   npm run bench:agent -- --load active         # only the active rows (default: idle,active)
+//   npm run bench:agent -- --gzip-level 6        # each tick gzipped at zlib level 6 (0: not compressed;
+//                                               # default: the agent's kafka.gzipLevel, as deployed)
 //   npm run bench:agent -- --warmup 45           # seconds before the window (default 10): V8 is
 //                                                # still compiling the tick path at 1 Hz after 10 s
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -63,12 +65,14 @@ async function child(): Promise<void> {
     { NullTransport },
     registry,
     { registry: prom, enableProcessMetrics },
+    { gzipCodec },
   ] = await Promise.all([
     import('../agent/agent.ts'),
     import('../agent/config.ts'),
     import('../agent/ndjson.ts'),
     import('../collectors/registry.ts'),
     import('../lib/metrics.ts'),
+    import('../lib/kafka-gzip.ts'),
   ]);
   const { config, enabled } = loadAgentConfig({
     collectorSchemas: registry.collectorSchemas(),
@@ -85,11 +89,16 @@ async function child(): Promise<void> {
     network: !process.argv.includes('--no-netdev'),
   };
   collectors.host = { inventory: false };
+  const gzipLevel = Number(arg('gzip-level') ?? config.kafka.gzipLevel);
+  const compress = arg('gzip-level') === '0' ? undefined : gzipCodec(gzipLevel)();
 
+  // Compresses each tick as the Kafka output does (kafkajs calls the same codec on the record
+  // batch), so the figure is what a deployed agent spends; only the network send is left out.
   class LastValueTransport extends NullTransport {
     lastValue: Buffer | undefined;
     override async send(ticks: readonly { value: Buffer }[]): Promise<void> {
       this.lastValue = ticks[ticks.length - 1]?.value;
+      if (compress) for (const t of ticks) await compress.compress({ buffer: t.value });
       await super.send(ticks as never);
     }
   }
@@ -128,7 +137,7 @@ async function child(): Promise<void> {
   if (fs.existsSync(path.dirname(keep)) && keep.includes('.cache')) fs.writeFileSync(keep, value);
   const g0 = process.cpuUsage();
   let gz = Buffer.alloc(0);
-  for (let i = 0; i < 20; i++) gz = zlib.gzipSync(value);
+  for (let i = 0; i < 20; i++) gz = zlib.gzipSync(value, { level: compress ? gzipLevel : 6 });
   const g = process.cpuUsage(g0);
   const result: ChildResult = {
     entities: Number(arg('entities')),
@@ -306,6 +315,7 @@ function runChild(
       load,
       ...(process.argv.includes('--no-netdev') ? ['--no-netdev'] : []),
       ...(arg('warmup') !== undefined ? ['--warmup', arg('warmup')!] : []),
+      ...(arg('gzip-level') !== undefined ? ['--gzip-level', arg('gzip-level')!] : []),
       ...(cpuProf ? ['--cpu-prof', cpuProf] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATA_LOG_LEVEL: 'error' } },
@@ -385,6 +395,7 @@ async function parent(): Promise<void> {
   lines.push(
     '',
     'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups), user and sys its two parts; target ≤ 50 µs and ≤ 80 MB RSS at 200.',
+    "Each tick is gzipped inside the window as kafkajs does before sending (--gzip-level, default the agent's kafka.gzipLevel); gzip KB/ms = one tick at that level, measured apart.",
     'load idle = a sleeping process per cgroup; active = one waking every 250 ms (CPU time moves every tick). memstat % = memory.stat reads saved as idle, per entity-sample.',
     'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
     'run node = the agent code bundled with esbuild (as `npm run build` bundles dist/strata.mjs: node_modules external), run by plain node, as production runs; tsx = from the TypeScript sources, as `strata agent` runs in a clone. --no-tsx skips the tsx rows.',

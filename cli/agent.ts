@@ -19,6 +19,7 @@ interface AgentFlags {
   topic?: string;
   clientId?: string;
   compression?: string;
+  gzipLevel?: number | string;
   bufferMaxTicks?: number | string;
   bufferMaxBytes?: number | string;
   spillFile?: string;
@@ -66,6 +67,11 @@ export function registerAgentCommand(program: Command): void {
         '--compression <codec>',
         'Kafka batch compression [env STRATA_KAFKA_COMPRESSION; default gzip]',
       ).choices(['gzip', 'lz4', 'zstd', 'none']),
+    )
+    .option(
+      '--gzip-level <1-9>',
+      'zlib level when compression is gzip (Kafka: compression.gzip.level) [env STRATA_KAFKA_GZIP_LEVEL; default 1]',
+      num,
     )
     .option(
       '--buffer-max-ticks <n>',
@@ -124,6 +130,7 @@ async function runAgent(flags: AgentFlags): Promise<void> {
       'kafka.topic': flags.topic,
       'kafka.clientId': flags.clientId,
       'kafka.compression': flags.compression,
+      'kafka.gzipLevel': flags.gzipLevel,
       'buffer.maxTicks': flags.bufferMaxTicks,
       'buffer.maxBytes': flags.bufferMaxBytes,
       'buffer.spillFile': flags.spillFile,

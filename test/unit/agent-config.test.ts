@@ -38,6 +38,7 @@ describe('agent config', () => {
       brokers: ['127.0.0.1:19092'],
       topic: 'strata.samples',
       compression: 'gzip',
+      gzipLevel: 1,
     });
     expect(config.buffer.maxTicks).toBe(3600);
     expect(enabled).toContain('host');
@@ -82,6 +83,13 @@ describe('agent config', () => {
     const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_COMPRESSION: 'snappy' } }));
     expect(msg).toMatch(/agent\.kafka\.compression: .*accepted: "gzip", "lz4", "zstd", "none"/);
     expect(msg).toContain('(set by env STRATA_KAFKA_COMPRESSION)');
+  });
+
+  it('takes the gzip level from env or flag and rejects one outside zlib\'s 1-9', () => {
+    expect(loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '6' } }).config.kafka.gzipLevel).toBe(6);
+    expect(loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 9 } }).config.kafka.gzipLevel).toBe(9);
+    const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '10' } }));
+    expect(msg).toMatch(/agent\.kafka\.gzipLevel: .*<=9.*\(set by env STRATA_KAFKA_GZIP_LEVEL\)/);
   });
 
   it('rejects a bad duration and a non-numeric count, naming flag and key', () => {
