@@ -85,8 +85,10 @@ describe('agent config', () => {
     expect(msg).toContain('(set by env STRATA_KAFKA_COMPRESSION)');
   });
 
-  it('takes the gzip level from env or flag and rejects one outside zlib\'s 1-9', () => {
-    expect(loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '6' } }).config.kafka.gzipLevel).toBe(6);
+  it("takes the gzip level from env or flag and rejects one outside zlib's 1-9", () => {
+    expect(loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '6' } }).config.kafka.gzipLevel).toBe(
+      6,
+    );
     expect(loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 9 } }).config.kafka.gzipLevel).toBe(9);
     const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '10' } }));
     expect(msg).toMatch(/agent\.kafka\.gzipLevel: .*<=9.*\(set by env STRATA_KAFKA_GZIP_LEVEL\)/);
