@@ -3,6 +3,7 @@
 // and one explanation of the failures a secured cluster gives (bad credentials, a mechanism the
 // listener does not offer, an untrusted certificate, TLS against a plaintext port and back), each
 // naming the broker, the mechanism and what to check.
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type { KafkaConfig as KafkaJsConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod';
@@ -14,16 +15,29 @@ export const KafkaSsl = z.union(
   [
     /** true: TLS with the system CA store; false: plaintext. */
     z.boolean(),
-    z.strictObject({
-      /** PEM file of the CA that signed the brokers' certificates. */
-      caFile: z.string().min(1).optional(),
-      /** PEM client certificate file (mutual TLS). */
-      certFile: z.string().min(1).optional(),
-      /** PEM client key file (mutual TLS). */
-      keyFile: z.string().min(1).optional(),
-      /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
-      rejectUnauthorized: z.boolean().default(true),
-    }),
+    z
+      .strictObject({
+        /** PEM file of the CA that signed the brokers' certificates. */
+        caFile: z.string().min(1).optional(),
+        /** PEM client certificate file (mutual TLS). */
+        certFile: z.string().min(1).optional(),
+        /** PEM client key file (mutual TLS). */
+        keyFile: z.string().min(1).optional(),
+        /** Verify the brokers' certificates. Turn off only for a throwaway test cluster. */
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .superRefine((s, ctx) => {
+        if (!s.certFile === !s.keyFile) return;
+        const [set, unset] = s.certFile ? ['certFile', 'keyFile'] : ['keyFile', 'certFile'];
+        ctx.addIssue({
+          code: 'custom',
+          path: [set],
+          input: s,
+          message:
+            `${set} is set but ${unset} is not: mutual TLS needs both the client certificate ` +
+            '(certFile, env STRATA_KAFKA_SSL_CERT) and its private key (keyFile, env STRATA_KAFKA_SSL_KEY)',
+        });
+      }),
   ],
   { error: 'expected true, false or a mapping with caFile, certFile, keyFile, rejectUnauthorized' },
 );
@@ -136,15 +150,16 @@ export function kafkaJsSecurity(cfg: KafkaSecurity, where: string): Pick<KafkaJs
         );
       }
     };
-    ssl = {
-      rejectUnauthorized: cfg.ssl.rejectUnauthorized,
-      ca: read(cfg.ssl.caFile, 'caFile'),
-      cert: read(cfg.ssl.certFile, 'certFile'),
-      key: read(cfg.ssl.keyFile, 'keyFile'),
-    };
-    if (cfg.ssl.certFile && !cfg.ssl.keyFile) {
-      throw new ConfigError(`${where}.ssl: certFile is set but keyFile is not; mutual TLS needs both`);
+    if (!cfg.ssl.certFile !== !cfg.ssl.keyFile) {
+      throw new ConfigError(
+        `${where}.ssl: ${cfg.ssl.certFile ? 'certFile is set but keyFile is not' : 'keyFile is set but certFile is not'}; ` +
+          'mutual TLS needs both (STRATA_KAFKA_SSL_CERT and STRATA_KAFKA_SSL_KEY)',
+      );
     }
+    const cert = read(cfg.ssl.certFile, 'certFile');
+    const key = read(cfg.ssl.keyFile, 'keyFile');
+    if (cert && key) checkClientPair(cert, key, cfg.ssl.certFile!, cfg.ssl.keyFile!, where);
+    ssl = { rejectUnauthorized: cfg.ssl.rejectUnauthorized, ca: read(cfg.ssl.caFile, 'caFile'), cert, key };
   }
   const sasl: SASLOptions | undefined = cfg.sasl
     ? ({
@@ -154,6 +169,58 @@ export function kafkaJsSecurity(cfg: KafkaSecurity, where: string): Pick<KafkaJs
       } as SASLOptions)
     : undefined;
   return { ssl, sasl };
+}
+
+/**
+ * A client certificate and key that TLS would refuse before any byte reaches a broker (not PEM,
+ * an encrypted key, a key of another certificate) are ConfigErrors naming the key and variable.
+ */
+function checkClientPair(certPem: string, keyPem: string, certFile: string, keyFile: string, where: string) {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(certPem);
+  } catch (err) {
+    throw new ConfigError(
+      `${where}.ssl.certFile: ${certFile} is not a PEM certificate (${errorMessage(err)}); ` +
+        'set it (or STRATA_KAFKA_SSL_CERT) to the client certificate ("-----BEGIN CERTIFICATE-----")',
+    );
+  }
+  let key: ReturnType<typeof createPrivateKey>;
+  try {
+    key = createPrivateKey(keyPem);
+  } catch (err) {
+    throw new ConfigError(
+      `${where}.ssl.keyFile: ${keyFile} is not an unencrypted PEM private key (${errorMessage(err)}); ` +
+        'set it (or STRATA_KAFKA_SSL_KEY) to the key of certFile (a passphrase-protected key is not supported)',
+    );
+  }
+  if (!cert.checkPrivateKey(key)) {
+    throw new ConfigError(
+      `${where}.ssl.keyFile: ${keyFile} is not the private key of certFile ${certFile}; ` +
+        'set STRATA_KAFKA_SSL_CERT and STRATA_KAFKA_SSL_KEY to a matching pair ' +
+        '(`openssl x509 -noout -pubkey -in CERT` and `openssl pkey -pubout -in KEY` print the same key)',
+    );
+  }
+}
+
+/** "subject CN=a, issued by CN=b, valid until <date>" of a PEM certificate file; '' if unreadable. */
+export function describeCertificateFile(file: string): string {
+  try {
+    const cert = new X509Certificate(fs.readFileSync(file));
+    const oneLine = (dn: string) => dn.split('\n').join(', ');
+    const until = new Date(cert.validTo);
+    const from = new Date(cert.validFrom);
+    const now = Date.now();
+    const validity =
+      until.getTime() < now
+        ? `EXPIRED on ${until.toISOString()}`
+        : from.getTime() > now
+          ? `not valid before ${from.toISOString()}`
+          : `valid until ${until.toISOString()}`;
+    return `subject ${oneLine(cert.subject)}, issued by ${oneLine(cert.issuer)}, ${validity}`;
+  } catch {
+    return '';
+  }
 }
 
 /** One line describing how a client talks to the brokers, for logs: "TLS (CA /etc/ca.pem), SASL SCRAM-SHA-512 as strata". */
@@ -201,6 +268,12 @@ const UNTRUSTED = new Set([
   'CERT_SIGNATURE_FAILURE',
 ]);
 const EXPIRED = new Set(['CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID']);
+/**
+ * TLS alerts a broker sends when it refuses the client's certificate (mutual TLS): Java sends
+ * bad_certificate when none was presented and certificate_unknown when it does not trust it.
+ */
+const CLIENT_CERT_ALERT =
+  /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_ALERT_(BAD_CERTIFICATE|CERTIFICATE_UNKNOWN|UNKNOWN_CA|CERTIFICATE_REQUIRED|CERTIFICATE_EXPIRED|CERTIFICATE_REVOKED|UNSUPPORTED_CERTIFICATE|HANDSHAKE_FAILURE|ACCESS_DENIED)$/;
 
 /**
  * The security failure behind a kafkajs error, explained (broker, mechanism, what to check), or
@@ -262,6 +335,32 @@ export function explainKafkaSecurityError(
         : `the broker's certificate is not signed by a CA this machine trusts (${code}); ` +
           `set ${where}.ssl.caFile (STRATA_KAFKA_SSL_CA) to the PEM of the CA that signed the brokers' certificates`;
     return new ConnectionError(`TLS to Kafka ${brokerOf(tlsErr)} failed: ${what}`, {
+      retriable: false,
+      cause: err,
+    });
+  }
+  const alertErr = chain.find((e) => typeof e.code === 'string' && CLIENT_CERT_ALERT.test(e.code));
+  if (alertErr) {
+    const alert = CLIENT_CERT_ALERT.exec(String(alertErr.code))![1]!.toLowerCase();
+    const certFile = cfg.ssl !== false && cfg.ssl !== true ? cfg.ssl.certFile : undefined;
+    const keys = `${where}.ssl.certFile and ${where}.ssl.keyFile (STRATA_KAFKA_SSL_CERT / STRATA_KAFKA_SSL_KEY)`;
+    let what: string;
+    if (!certFile) {
+      what =
+        alert === 'handshake_failure'
+          ? `the broker refused the TLS handshake (SSL alert ${alert}) and no client certificate is set; ` +
+            `if the listener requires one (ssl.client.auth=required), set ${keys} to a PEM certificate signed by a CA the brokers trust and its private key`
+          : `the broker requires a client certificate (mutual TLS, ssl.client.auth=required) and none is set (SSL alert ${alert}); ` +
+            `set ${keys} to a PEM certificate signed by a CA the brokers trust and its private key`;
+    } else {
+      const about = describeCertificateFile(certFile);
+      what =
+        `the broker rejected the client certificate ${certFile}${about ? ` (${about})` : ''} (SSL alert ${alert}); ` +
+        "it must be signed by a CA in the brokers' truststore (listener setting ssl.truststore.location), " +
+        `be within its validity period and allow clientAuth: set ${keys} to such a certificate and its key, ` +
+        "or add its CA to the brokers' truststore";
+    }
+    return new ConnectionError(`TLS to Kafka ${brokerOf(alertErr)} failed: ${what}`, {
       retriable: false,
       cause: err,
     });

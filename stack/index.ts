@@ -54,7 +54,9 @@ export {
   startKafka,
 } from './kafka.ts';
 export {
+  type ClientTlsFiles,
   DEFAULT_KAFKA_USERS,
+  ensureClientTlsFiles,
   ensureTlsFiles,
   type KafkaSecurityInfo,
   type KafkaSecurityOptions,

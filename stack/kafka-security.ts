@@ -1,6 +1,7 @@
-// Secured listeners for the stack's Kafka (startKafka's `security` option): SASL_PLAINTEXT, SSL
-// and SASL_SSL beside the PLAINTEXT one, with a CA and a server certificate that this file makes
-// with `openssl` on first use of a data dir, and SASL users for PLAIN (in the broker's JAAS
+// Secured listeners for the stack's Kafka (startKafka's `security` option): SASL_PLAINTEXT, SSL,
+// SASL_SSL and MTLS (SSL that requires a client certificate) beside the PLAINTEXT one, with a CA,
+// a server certificate and client certificates that this file makes with `openssl` on first use
+// of a data dir, and SASL users for PLAIN (in the broker's JAAS
 // config) and SCRAM-SHA-256/512 (written into the metadata log when the data dir is formatted).
 // For tests of the clients' TLS and SASL options against a real broker; not a hardened setup.
 import { randomBytes, X509Certificate } from 'node:crypto';
@@ -29,6 +30,11 @@ export interface KafkaSecurityOptions {
   sslPort?: number;
   /** SASL_SSL listener (TLS + the SASL mechanisms) on 127.0.0.1. Absent: none. */
   saslSslPort?: number;
+  /**
+   * Listener named MTLS on 127.0.0.1: SSL with `ssl.client.auth=required` and the test CA as its
+   * truststore, so a client must present a certificate signed by that CA. Absent: none.
+   */
+  mtlsPort?: number;
   /** SASL users. Default DEFAULT_KAFKA_USERS. */
   users?: readonly KafkaUser[];
 }
@@ -39,10 +45,18 @@ export interface KafkaSecurityInfo {
   saslPlaintext?: string;
   ssl?: string;
   saslSsl?: string;
+  /** The MTLS listener (client certificate required). */
+  mtls?: string;
   /** PEM of the CA that signed the broker's certificate: the clients' `caFile`. */
   caFile: string;
   /** PEM server certificate (SAN IP:127.0.0.1, DNS:localhost). */
   certFile: string;
+  /** PEM client certificate and key (CN=strata-client) signed by `caFile`: accepted on `mtls`. '' without mtlsPort. */
+  clientCertFile: string;
+  clientKeyFile: string;
+  /** PEM client certificate and key signed by another CA, one the broker does not trust: refused on `mtls`. */
+  untrustedClientCertFile: string;
+  untrustedClientKeyFile: string;
   users: readonly KafkaUser[];
 }
 
@@ -53,6 +67,17 @@ export interface TlsFiles {
   /** PKCS#12 keystore (server key + certificate chain) for the broker. */
   keystoreFile: string;
   keystorePassword: string;
+}
+
+/** Client certificates for the MTLS listener, in <tls dir>/clients. */
+export interface ClientTlsFiles {
+  /** Signed by the stack CA (TlsFiles.caFile). */
+  certFile: string;
+  keyFile: string;
+  /** A CA of its own, not in the broker's truststore, and a client certificate it signed. */
+  untrustedCaFile: string;
+  untrustedCertFile: string;
+  untrustedKeyFile: string;
 }
 
 const SAFE = /^[A-Za-z0-9._-]+$/;
@@ -207,13 +232,126 @@ authorityKeyIdentifier = keyid
   return { ...files, keystorePassword: password };
 }
 
-function validForADay(certFile: string): boolean {
+function validForADay(certFile: string, issuerFile?: string): boolean {
   try {
     const cert = new X509Certificate(readFileSync(certFile));
+    if (issuerFile && !cert.verify(new X509Certificate(readFileSync(issuerFile)).publicKey)) return false;
     return new Date(cert.validTo).getTime() > Date.now() + 86_400_000;
   } catch {
     return false;
   }
+}
+
+/**
+ * Client certificates for the MTLS listener in <tls dir>/clients: one signed by the stack CA and
+ * one signed by a CA of its own that the broker does not trust (for tests of the refusal). Made
+ * with openssl once and reused while valid for another day and (the first) signed by the current
+ * CA: a CA remade by ensureTlsFiles remakes them too. EC P-256 keys, PKCS#8 PEM, no passphrase.
+ */
+export async function ensureClientTlsFiles(tls: TlsFiles): Promise<ClientTlsFiles> {
+  const dir = path.join(path.dirname(tls.caFile), 'clients');
+  const files: ClientTlsFiles = {
+    certFile: path.join(dir, 'client.pem'),
+    keyFile: path.join(dir, 'client.key'),
+    untrustedCaFile: path.join(dir, 'untrusted-ca.pem'),
+    untrustedCertFile: path.join(dir, 'untrusted-client.pem'),
+    untrustedKeyFile: path.join(dir, 'untrusted-client.key'),
+  };
+  if (
+    Object.values(files).every(fileExists) &&
+    validForADay(files.certFile, tls.caFile) &&
+    validForADay(files.untrustedCertFile, files.untrustedCaFile)
+  ) {
+    return files;
+  }
+  const openssl = requireCommand(
+    'openssl',
+    'to make the Kafka test client certificates',
+    'apt-get install -y openssl',
+  );
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  writeFileSync(
+    path.join(tmp, 'openssl.cnf'),
+    `# Written by strata stack (stack/kafka-security.ts).
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = strata-client
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[client]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+authorityKeyIdentifier = keyid
+`,
+  );
+  const run = (args: string[]) => runCommand(openssl, args, { cwd: tmp });
+  const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  const sign = async (name: string, caFile: string, caKeyFile: string, cn: string) => {
+    await run([
+      'req',
+      '-new',
+      ...ecKey,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.csr`,
+      '-config',
+      'openssl.cnf',
+      '-subj',
+      `/CN=${cn}`,
+    ]);
+    await run([
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      caFile,
+      '-CAkey',
+      caKeyFile,
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '825',
+      '-extfile',
+      'openssl.cnf',
+      '-extensions',
+      'client',
+      '-out',
+      `${name}.pem`,
+    ]);
+    rmSync(path.join(tmp, `${name}.csr`));
+  };
+  await sign('client', tls.caFile, tls.caKeyFile, 'strata-client');
+  await run([
+    'req',
+    '-x509',
+    ...ecKey,
+    '-keyout',
+    'untrusted-ca.key',
+    '-out',
+    'untrusted-ca.pem',
+    '-days',
+    '3650',
+    '-config',
+    'openssl.cnf',
+    '-extensions',
+    'ca',
+    '-subj',
+    `/CN=strata untrusted test CA ${randomBytes(4).toString('hex')}`,
+  ]);
+  await sign('untrusted-client', 'untrusted-ca.pem', 'untrusted-ca.key', 'strata-untrusted-client');
+  rmSync(path.join(tmp, 'untrusted-ca.key'));
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return files;
 }
 
 /** Listener lines and the security settings for server.properties. */
@@ -246,6 +384,15 @@ export function securityProperties(
     listeners.push(`SASL_SSL://127.0.0.1:${security.saslSslPort}`);
     sasl('SASL_SSL');
   }
+  if (security.mtlsPort !== undefined && tls) {
+    // SSL with a client certificate required; only this listener has a truststore (the test CA).
+    listeners.push(`MTLS://127.0.0.1:${security.mtlsPort}`);
+    lines.push(
+      'listener.name.mtls.ssl.client.auth=required',
+      'listener.name.mtls.ssl.truststore.type=PEM',
+      `listener.name.mtls.ssl.truststore.location=${tls.caFile}`,
+    );
+  }
   if (tls) {
     lines.push(
       'ssl.keystore.type=PKCS12',
@@ -257,7 +404,7 @@ export function securityProperties(
   }
   const protocolMap = listeners.map((l) => {
     const name = l.split(':')[0]!;
-    return `${name}:${name}`;
+    return `${name}:${name === 'MTLS' ? 'SSL' : name}`;
   });
   return { listeners, protocolMap, properties: lines.length ? `${lines.join('\n')}\n` : '' };
 }
@@ -283,20 +430,28 @@ export function scramFingerprint(users: readonly KafkaUser[]): string {
 }
 
 export function needsTls(security: KafkaSecurityOptions): boolean {
-  return security.sslPort !== undefined || security.saslSslPort !== undefined;
+  return (
+    security.sslPort !== undefined || security.saslSslPort !== undefined || security.mtlsPort !== undefined
+  );
 }
 
 export function securityInfo(
   security: KafkaSecurityOptions,
   tls: TlsFiles | undefined,
+  clients?: ClientTlsFiles,
 ): KafkaSecurityInfo | undefined {
   const addr = (p: number | undefined) => (p === undefined ? undefined : `127.0.0.1:${p}`);
   return {
     saslPlaintext: addr(security.saslPlaintextPort),
     ssl: addr(security.sslPort),
     saslSsl: addr(security.saslSslPort),
+    mtls: addr(security.mtlsPort),
     caFile: tls?.caFile ?? '',
     certFile: tls?.certFile ?? '',
+    clientCertFile: clients?.certFile ?? '',
+    clientKeyFile: clients?.keyFile ?? '',
+    untrustedClientCertFile: clients?.untrustedCertFile ?? '',
+    untrustedClientKeyFile: clients?.untrustedKeyFile ?? '',
     users: security.users ?? DEFAULT_KAFKA_USERS,
   };
 }

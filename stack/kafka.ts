@@ -7,8 +7,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import { StrataError } from '../lib/errors.ts';
 import {
   addScramArgs,
+  type ClientTlsFiles,
   checkUsers,
   DEFAULT_KAFKA_USERS,
+  ensureClientTlsFiles,
   ensureTlsFiles,
   type KafkaSecurityInfo,
   type KafkaSecurityOptions,
@@ -143,8 +145,9 @@ export interface KafkaOptions {
   /** Topics to create once ready (existing ones are left alone). */
   topics?: readonly { topic: string; numPartitions: number }[];
   /**
-   * Extra listeners: SASL_PLAINTEXT, SSL, SASL_SSL (stack/kafka-security.ts). The CA and server
-   * certificate are made in <dataDir>/tls on first use; the PLAINTEXT listener stays as it is.
+   * Extra listeners: SASL_PLAINTEXT, SSL, SASL_SSL, MTLS (stack/kafka-security.ts). The CA and
+   * server certificate are made in <dataDir>/tls on first use, client certificates (MTLS) in
+   * <dataDir>/tls/clients; the PLAINTEXT listener stays as it is.
    */
   security?: KafkaSecurityOptions;
   progress?: Progress;
@@ -174,6 +177,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
     [security?.saslPlaintextPort, 'the kafka SASL_PLAINTEXT listener'],
     [security?.sslPort, 'the kafka SSL listener'],
     [security?.saslSslPort, 'the kafka SASL_SSL listener'],
+    [security?.mtlsPort, 'the kafka MTLS listener'],
   ];
   for (const [p, what] of securePorts) {
     if (p !== undefined && !(await isPortFree(p))) {
@@ -187,8 +191,10 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
   const logDir = path.join(dataDir, 'kraft-logs');
   mkdirSync(logDir, { recursive: true });
   let tls: TlsFiles | undefined;
+  let clients: ClientTlsFiles | undefined;
   if (security && needsTls(security)) {
     tls = await ensureTlsFiles(path.join(dataDir, 'tls'));
+    if (security.mtlsPort !== undefined) clients = await ensureClientTlsFiles(tls);
   }
   const config = path.join(dataDir, 'server.properties');
   writeFileSync(config, serverProperties(options.port, options.controllerPort, logDir, security, tls));
@@ -267,7 +273,7 @@ export async function startKafka(options: KafkaOptions): Promise<KafkaHandle> {
     brokers,
     port: options.port,
     controllerPort: options.controllerPort,
-    security: security ? securityInfo(security, tls) : undefined,
+    security: security ? securityInfo(security, tls, clients) : undefined,
     dataDir,
     logFile,
     marker: config,
