@@ -19,7 +19,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
+import { KafkaConfig as AgentKafkaConfig } from '../agent/config.ts';
+import { installGzipCodec } from '../lib/kafka-gzip.ts';
 import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
@@ -48,8 +50,21 @@ const { values } = parseArgs({
     /** Overrides of kafka.maxBytesPerPartition and influxdb.batchSize for the end-to-end run. */
     'max-bytes-per-partition': { type: 'string' },
     'batch-size': { type: 'string' },
+    /**
+     * How the backlog is produced: `agent` (default) = as agents do, one gzipped record batch per
+     * node per tick at the agent's default level, so the processor inflates each message as in
+     * production; `none` = uncompressed, several messages per batch (the figures before 2026-12).
+     */
+    'kafka-compression': { type: 'string', default: 'agent' },
   },
 });
+if (!['agent', 'none'].includes(values['kafka-compression'] ?? '')) {
+  process.stderr.write(
+    `bench:processor: --kafka-compression accepts agent, none (got ${values['kafka-compression']})\n`,
+  );
+  process.exit(2);
+}
+const AGENT_LIKE = values['kafka-compression'] === 'agent';
 const NODES = Number(values.nodes);
 const CONTAINERS = Number(values.containers);
 const TICKS = Number(values.ticks);
@@ -333,6 +348,9 @@ async function throughStack() {
   await influxQl(`CREATE DATABASE "${db}"`);
   const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
   await producer.connect();
+  // The agent's codec and default level (agent.kafka.gzipLevel); the processor in this process
+  // inflates with the same codec, as `strata processor` installs it.
+  installGzipCodec(AgentKafkaConfig.parse({}).gzipLevel);
 
   // Backlog: all ticks in Kafka before the processor starts.
   const t0 = Date.now() - TICKS * 1000 - 120_000;
@@ -344,7 +362,12 @@ async function throughStack() {
       samples += m.samples.length;
       msgs.push({ key: m.node.id, value: JSON.stringify(m) });
     }
-    await producer.send({ topic, messages: msgs });
+    if (AGENT_LIKE) {
+      // One send per node: each agent's tick is its own gzipped record batch, as in production.
+      await Promise.all(
+        msgs.map((msg) => producer.send({ topic, compression: CompressionTypes.GZIP, messages: [msg] })),
+      );
+    } else await producer.send({ topic, messages: msgs });
   }
   const end = await admin.fetchTopicOffsets(topic);
   const config = resolveProcessorConfig(
@@ -429,7 +452,11 @@ async function throughStack() {
       const m = tick(prefix, n, t, ts);
       msgs.push({ key: m.node.id, value: JSON.stringify(m) });
     }
-    await producer.send({ topic, messages: msgs });
+    if (AGENT_LIKE) {
+      await Promise.all(
+        msgs.map((msg) => producer.send({ topic, compression: CompressionTypes.GZIP, messages: [msg] })),
+      );
+    } else await producer.send({ topic, messages: msgs });
     if (t === 0) {
       await new Promise((r) => setTimeout(r, 1000));
       continue; // the first tick has no rates

@@ -30,6 +30,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { installGzipCodec } from '../../lib/kafka-gzip.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
@@ -154,6 +155,8 @@ export class ProcessorRuntime {
     this.once = new OnceLogger(this.log);
     const k = config.kafka;
     const kafkaLog = componentLogger('kafkajs');
+    // Agents gzip their ticks: inflate them on this thread, not on libuv's pool (lib/kafka-gzip.ts).
+    installGzipCodec();
     this.kafka = new Kafka({
       clientId: k.clientId,
       brokers: k.brokers,
