@@ -355,7 +355,9 @@ export function explainKafkaSecurityError(
     } else {
       const about = describeCertificateFile(certFile);
       what =
-        `the broker rejected the client certificate ${certFile}${about ? ` (${about})` : ''} (SSL alert ${alert}); ` +
+        (alert === 'handshake_failure'
+          ? `the broker refused the TLS handshake with the client certificate ${certFile}${about ? ` (${about})` : ''} (SSL alert ${alert}; also the alert of a cipher or protocol mismatch); if it refused the certificate, `
+          : `the broker rejected the client certificate ${certFile}${about ? ` (${about})` : ''} (SSL alert ${alert}); `) +
         "it must be signed by a CA in the brokers' truststore (listener setting ssl.truststore.location), " +
         `be within its validity period and allow clientAuth: set ${keys} to such a certificate and its key, ` +
         "or add its CA to the brokers' truststore";

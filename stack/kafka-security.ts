@@ -1,8 +1,8 @@
 // Secured listeners for the stack's Kafka (startKafka's `security` option): SASL_PLAINTEXT, SSL,
 // SASL_SSL and MTLS (SSL that requires a client certificate) beside the PLAINTEXT one, with a CA,
 // a server certificate and client certificates that this file makes with `openssl` on first use
-// of a data dir, and SASL users for PLAIN (in the broker's JAAS
-// config) and SCRAM-SHA-256/512 (written into the metadata log when the data dir is formatted).
+// of a data dir, and SASL users for PLAIN (in the broker's JAAS config) and SCRAM-SHA-256/512
+// (written into the metadata log when the data dir is formatted).
 // For tests of the clients' TLS and SASL options against a real broker; not a hardened setup.
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';

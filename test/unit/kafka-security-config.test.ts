@@ -397,5 +397,16 @@ describe('mutual TLS client certificate', () => {
       expect(e?.message).toContain("it must be signed by a CA in the brokers' truststore");
       expect(e?.message).toContain('processor.kafka.ssl.certFile and processor.kafka.ssl.keyFile');
     }
+    const refused = explainKafkaSecurityError(
+      alert('ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE', 'handshake failure'),
+      withCert,
+      'processor.kafka',
+    );
+    expect(refused?.message).toContain(
+      `the broker refused the TLS handshake with the client certificate ${clients.untrustedCertFile}`,
+    );
+    expect(refused?.message).toContain(
+      "if it refused the certificate, it must be signed by a CA in the brokers' truststore",
+    );
   });
 });
