@@ -302,6 +302,11 @@ export interface TestVmOptions {
    * strata.cgbusy=1); default: a sleeping process there, like in /strata-test/idle.
    */
   cgroupBusyLoop?: boolean;
+  /**
+   * Pure cgroup v1 instead of v2 (kernel argument strata.cgv1=1): /init mounts a tmpfs on
+   * /sys/fs/cgroup and the cpu,cpuacct, memory, blkio and pids hierarchies, no cgroup2.
+   */
+  cgroupV1?: boolean;
   /** Wait until the guest's /init reports ready (default true). */
   waitReady?: boolean;
   bootTimeoutMs?: number;
@@ -384,7 +389,7 @@ export async function startTestVm(opts: TestVmOptions): Promise<TestVm> {
     '-initrd',
     assets.initramfs,
     '-append',
-    `console=ttyS0 panic=-1 quiet strata.interval=${interval}${opts.cgroupBusyLoop ? ' strata.cgbusy=1' : ''}`,
+    `console=ttyS0 panic=-1 quiet strata.interval=${interval}${opts.cgroupBusyLoop ? ' strata.cgbusy=1' : ''}${opts.cgroupV1 ? ' strata.cgv1=1' : ''}`,
     '-qmp',
     `unix:${opts.qmpSocket},server=on,wait=off`,
     '-device',

@@ -7,21 +7,21 @@
 //   testdata/cgroup/v2-tcg-dd/step{0,1}/   1 s apart, a mirror rooted like the host (as
 //       testdata/capture.sh): proc/self/mountinfo, proc/<pid>/net/dev (first pid of each cgroup),
 //       sys/dev/block/*/uevent, sys/fs/cgroup/{strata-capture,strata-test,strata-test/busy,
-//       strata-test/idle}/* (every readable file)
+//       strata-test/idle}/* (every readable file; capture-cgroup.ts, shared with capture-cgroup-v1.ts)
 //   testdata/guest/containers.stream       the raw virtio-serial bytes of the agent: 5 records, from
 //       the first that lists /strata-capture (the agent rescans every 5 records)
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startTestVm, type TestVm } from '../qemu.ts';
+import { startTestVm } from '../qemu.ts';
+import { snapshotSteps, startCaptureWorker } from './capture-cgroup.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CASE = process.env.CGCASE ?? 'v2-tcg-dd';
 const cgroupOut = path.join(root, 'testdata', 'cgroup', CASE);
 const guestOut = path.join(root, 'testdata', 'guest', 'containers.stream');
 const work = await fs.mkdtemp('/tmp/strata-capture-v2-');
-const CGROUPS = ['strata-capture', 'strata-test', 'strata-test/busy', 'strata-test/idle'];
 
 /** Reads the agent's port from now on (so the agent never blocks on it) until stop(). */
 function captureStream(socketPath: string) {
@@ -32,46 +32,6 @@ function captureStream(socketPath: string) {
     text: () => Buffer.concat(chunks).toString('latin1'),
     stop: () => sock.destroy(),
   };
-}
-
-/** Runs a one-line guest command that prints "=== <path> <bytes>\n<bytes>" per file; returns path → contents. */
-async function readGuestFiles(vm: TestVm, globs: string): Promise<Map<string, string>> {
-  const cmd =
-    `for f in ${globs}; do [ -f "$f" ] || continue; ` +
-    'if cat "$f" >/tmp/cap.one 2>/dev/null; then echo "=== $f $(wc -c </tmp/cap.one)"; cat /tmp/cap.one; fi; done';
-  const { code, output } = await vm.exec(cmd);
-  if (code !== 0) throw new Error(`capture command failed (${code}): ${output.slice(0, 500)}`);
-  const buf = Buffer.from(output, 'utf8');
-  const files = new Map<string, string>();
-  let p = 0;
-  while (p < buf.length) {
-    const nl = buf.indexOf(10, p);
-    const m = /^=== (\S+)\s+(\d+)\s*$/.exec(buf.subarray(p, nl).toString('utf8'));
-    if (!m) throw new Error(`unexpected capture output at ${p}: ${buf.subarray(p, p + 80).toString()}`);
-    const len = Number(m[2]);
-    files.set(m[1]!, buf.subarray(nl + 1, nl + 1 + len).toString('utf8'));
-    p = nl + 1 + len;
-  }
-  return files;
-}
-
-async function snapshot(vm: TestVm, dest: string): Promise<void> {
-  // One guest command for the cgroup files, so the step is as close to one moment as the guest allows.
-  const cg = await readGuestFiles(vm, CGROUPS.map((c) => `/sys/fs/cgroup/${c}/*`).join(' '));
-  const other = await readGuestFiles(vm, '/proc/self/mountinfo /sys/dev/block/*/uevent');
-  const pids = new Set<string>();
-  for (const c of CGROUPS) {
-    const first = cg.get(`/sys/fs/cgroup/${c}/cgroup.procs`)?.split('\n')[0]?.trim();
-    if (first) pids.add(first);
-  }
-  const net = pids.size
-    ? await readGuestFiles(vm, [...pids].map((p) => `/proc/${p}/net/dev`).join(' '))
-    : new Map<string, string>();
-  for (const [p, text] of [...cg, ...other, ...net]) {
-    const out = path.join(dest, p.replace(/^\/proc\/self\//, '/proc/self/'));
-    await fs.mkdir(path.dirname(out), { recursive: true });
-    await fs.writeFile(out, text);
-  }
 }
 
 const vm = await startTestVm({
@@ -86,22 +46,14 @@ const vm = await startTestVm({
 try {
   console.log(`booted in ${vm.bootMs} ms, pid ${vm.pid}`);
   const stream = captureStream(vm.agentSocket);
-  const worker =
-    "mkdir -p /sys/fs/cgroup/strata-capture && sh -c 'echo $$ >/sys/fs/cgroup/strata-capture/cgroup.procs; " +
-    'while :; do dd if=/dev/zero of=/dev/vda bs=4k count=200 oflag=direct 2>/dev/null; ' +
-    "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; done' >/dev/null 2>&1 </dev/null &";
-  const w = await vm.exec(worker);
-  if (w.code !== 0) throw new Error(`worker: ${w.output}`);
+  await startCaptureWorker(vm, ['/sys/fs/cgroup']);
   // The agent looks for new cgroups every 5 records (STRATA_CGROUP_RESCAN): keep the records from
   // the first one that lists the worker's cgroup, 5 of them.
   const found = (text: string) =>
     text.split(/(?=STRATA-GUEST )/).filter((r) => /\n\/strata-capture\n/.test(r));
   for (let i = 0; i < 300 && found(stream.text()).length < 5; i++) {
     if (i === 20) {
-      await fs.rm(cgroupOut, { recursive: true, force: true });
-      await snapshot(vm, path.join(cgroupOut, 'step0'));
-      await new Promise((r) => setTimeout(r, 1000));
-      await snapshot(vm, path.join(cgroupOut, 'step1'));
+      await snapshotSteps(vm, cgroupOut, ['/sys/fs/cgroup']);
     }
     await new Promise((r) => setTimeout(r, 100));
   }

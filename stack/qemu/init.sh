@@ -2,8 +2,8 @@
 # /init of strata's test VM (busybox-static initramfs built by stack/qemu.ts). It mounts the
 # pseudo filesystems, loads the virtio modules the Debian cloud kernel ships as modules (in
 # dependency order: virtio_ring before virtio, the PCI transport before the drivers), mounts
-# cgroup v2 with two test cgroups, starts the in-guest agent, then serves the control port so a
-# test can run commands inside the guest.
+# cgroup v2 (or pure v1 with strata.cgv1=1) with two test cgroups, starts the in-guest agent,
+# then serves the control port so a test can run commands inside the guest.
 #
 # Control port "strata.ctl" (a second virtio-serial port): the host writes one line
 #   <id> <shell command>
@@ -25,10 +25,12 @@ done
 
 interval=1
 cgbusy=0
+cgv1=0
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     strata.interval=*) interval=${arg#strata.interval=} ;;
     strata.cgbusy=*) cgbusy=${arg#strata.cgbusy=} ;;
+    strata.cgv1=*) cgv1=${arg#strata.cgv1=} ;;
   esac
 done
 
@@ -37,7 +39,35 @@ done
 # /strata-test/busy holds a sleeping process too, or a busy loop with strata.cgbusy=1 on the
 # kernel command line. A test can also move a loop into it: echo $$ > .../busy/cgroup.procs.
 CG=/sys/fs/cgroup
-if mount -t cgroup2 cgroup2 $CG; then
+if [ "$cgv1" = 1 ]; then
+  # Pure cgroup v1 instead (strata.cgv1=1), laid out like Debian 9 / RHEL 7: a tmpfs on
+  # /sys/fs/cgroup, one hierarchy per controller group, cpu and cpuacct symlinks to the co-mounted
+  # one, and no cgroup2 mount at all. The same /strata-test/{busy,idle} cgroups in every hierarchy;
+  # a test joins one by writing a pid to <hierarchy>/<cgroup>/cgroup.procs of each hierarchy
+  # (awk '$3=="cgroup"{print $2}' /proc/mounts lists them).
+  mount -t tmpfs -o mode=755 cgroup $CG
+  for h in cpu,cpuacct memory blkio pids; do
+    mkdir -p $CG/$h
+    if mount -t cgroup -o $h cgroup $CG/$h; then
+      mkdir -p $CG/$h/strata-test/busy $CG/$h/strata-test/idle
+    else
+      echo "strata-init: cannot mount cgroup v1 $h"
+      rmdir $CG/$h
+    fi
+  done
+  [ -d $CG/cpu,cpuacct ] && ln -s cpu,cpuacct $CG/cpu && ln -s cpu,cpuacct $CG/cpuacct
+  cgjoin() { # <pid> <cgroup path>
+    for d in $(awk '$3=="cgroup"{print $2}' /proc/mounts); do echo "$1" >"$d$2/cgroup.procs"; done
+  }
+  sleep 2147483647 &
+  cgjoin $! /strata-test/idle
+  if [ "$cgbusy" = 1 ]; then
+    sh -c 'while :; do :; done' &
+  else
+    sleep 2147483647 &
+  fi
+  cgjoin $! /strata-test/busy
+elif mount -t cgroup2 cgroup2 $CG; then
   echo "+cpu +memory +io +pids" >$CG/cgroup.subtree_control || echo "strata-init: cannot enable cgroup controllers"
   mkdir -p $CG/strata-test/busy $CG/strata-test/idle
   echo "+cpu +memory +io +pids" >$CG/strata-test/cgroup.subtree_control
