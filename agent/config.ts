@@ -289,7 +289,21 @@ export function collectorSubConfig(config: AgentConfig, name: string): unknown {
   return (config.collectors as Record<string, unknown>)[name] ?? {};
 }
 
+/** Config keys whose flag is not the key spelled in kebab case (cli/agent.ts). */
+const FLAG_FOR_KEY: Readonly<Record<string, string>> = {
+  'kafka.brokers': 'brokers',
+  'kafka.topic': 'topic',
+  'kafka.clientId': 'client-id',
+  'kafka.compression': 'compression',
+  'kafka.gzipLevel': 'gzip-level',
+  'buffer.spillFile': 'spill-file',
+  'buffer.maxSpillBytes': 'spill-max-bytes',
+};
+
+/** The command-line flag (without --) that sets a config key, as errors name it. */
 export function flagName(key: string): string {
+  const named = FLAG_FOR_KEY[key];
+  if (named) return named;
   return key
     .split('.')
     .map((p) => p.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))

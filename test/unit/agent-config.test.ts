@@ -3,8 +3,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Command } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
 import { flagName, loadAgentConfig } from '../../agent/config.ts';
+import { registerAgentCommand } from '../../cli/agent.ts';
 import { collectorSchemas, defaultCollectors } from '../../collectors/registry.ts';
 import { ConfigError } from '../../lib/errors.ts';
 
@@ -143,8 +145,32 @@ describe('agent config', () => {
     );
   });
 
-  it('maps config keys to flag names', () => {
-    expect(flagName('kafka.clientId')).toBe('kafka-client-id');
-    expect(flagName('metricsListen')).toBe('metrics-listen');
+  it('names the flag `strata agent` really has for every key a flag sets', () => {
+    const program = new Command();
+    registerAgentCommand(program);
+    const agent = program.commands.find((c) => c.name() === 'agent');
+    const flags = new Set(agent?.options.map((o) => o.long));
+    const keys = [
+      'nodeId',
+      'interval',
+      'collectTimeout',
+      'output',
+      'kafka.brokers',
+      'kafka.topic',
+      'kafka.clientId',
+      'kafka.compression',
+      'kafka.gzipLevel',
+      'buffer.maxTicks',
+      'buffer.maxBytes',
+      'buffer.spillFile',
+      'buffer.maxSpillBytes',
+      'metricsListen',
+      'shutdownTimeout',
+    ];
+    for (const key of keys) expect(flags, key).toContain(`--${flagName(key)}`);
+    expect(flagName('kafka.clientId')).toBe('client-id');
+    expect(errorOf(() => loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 12 } }))).toContain(
+      '(set by flag --gzip-level)',
+    );
   });
 });
