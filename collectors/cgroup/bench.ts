@@ -1,5 +1,6 @@
 // Measures the cgroup collector's per-tick CPU cost per container on real cgroups:
-//   npx tsx collectors/cgroup/bench.ts [count=50]   (root; creates and removes /strata-bench-PID/*; PRESSURE=0 skips PSI)
+//   npx tsx collectors/cgroup/bench.ts [count=50]   (root; creates and removes /strata-bench-PID/*; PRESSURE=0 skips PSI;
+//   KERNEL_RELEASE=6.1.0 reads v1 blkio as that kernel would need: the rule files at each discovery)
 // Each cgroup gets one sleeping process. Prints CPU µs per entity-sample (user+system).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -16,6 +17,7 @@ const make = () =>
     }),
     {
       nodeId: 'bench',
+      ...(process.env.KERNEL_RELEASE ? { kernelRelease: process.env.KERNEL_RELEASE } : {}),
     },
   );
 const probe = make();

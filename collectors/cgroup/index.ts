@@ -17,6 +17,17 @@ import { PSI_NAMES, parseNetDev, parsePressure } from '../host/parsers.ts';
 import type { Accumulator, Collector, HostPaths } from '../types.ts';
 import { hostPathsFromEnv } from '../types.ts';
 import {
+  BLKIO_BOTH,
+  BLKIO_READ,
+  BLKIO_WRITE,
+  type BlkioAccounting,
+  blkioAccounting,
+  blkioAccountingReason,
+  blkioDevices,
+  inheritedRules,
+  usedDisks,
+} from './blkio-trust.ts';
+import {
   blkioBytes,
   flatKeyedBytes,
   type KeyedTable,
@@ -66,6 +77,8 @@ export interface CgroupCollectorOptions {
   mountinfo?: string;
   /** Docker socket override (tests); default from config, DOCKER_HOST, /var/run/docker.sock. */
   dockerSocket?: string;
+  /** Kernel release, for tests; default HOST_PROC/sys/kernel/osrelease (unreadable: unknown). */
+  kernelRelease?: string;
 }
 
 /**
@@ -122,6 +135,13 @@ interface Target {
   ioStat?: KernelFile;
   blkioOps?: KernelFile;
   blkioBytes?: KernelFile;
+  /**
+   * v1 blkio devices ("MAJ:MIN") whose counters the kernel keeps for this cgroup, and for which
+   * directions (BLKIO_READ | BLKIO_WRITE); undefined: all (blkio-trust.ts). Set at each discovery.
+   */
+  blkioTrust?: Map<string, number>;
+  /** The io_accounting label's value, when not every disk's counters are kept: the files are not read when unavailable. */
+  ioAccounting?: 'partial' | 'unavailable';
   /** memSpecs flattened for the byte parser. */
   memTable: KeyedTable;
   /** The last clean memory.stat read, reused while the container is idle (readMemoryStat). */
@@ -157,6 +177,11 @@ const metrics = {
     'cgroup file reads or parses that failed (unreadable, garbage)',
     ['reason'],
   ),
+  ioAccountingMissing: counter(
+    'strata_collector_cgroup_io_accounting_missing_total',
+    'Container samples sent without (io_accounting=unavailable) or with only some (partial) v1 blkio device counters: the kernel does not count that I/O (no blk-throttle rule)',
+    ['io_accounting'],
+  ),
   dockerErrors: counter(
     'strata_collector_cgroup_docker_errors_total',
     'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts); request = list | events',
@@ -184,6 +209,11 @@ export class CgroupCollector implements Collector {
   private dockerInFlight: Promise<void> | undefined;
   private dockerFailing = false;
   private stopEvents: (() => void) | undefined;
+  private readonly kernelRelease: string | undefined;
+  private readonly blkioMode: BlkioAccounting;
+  /** Per tick: samples with io_accounting partial / unavailable (counted once per tick). */
+  private ioPartial = 0;
+  private ioUnavailable = 0;
 
   constructor(
     readonly config: CgroupCollectorConfig,
@@ -207,6 +237,8 @@ export class CgroupCollector implements Collector {
       );
     }
     this.hostNetns = hostNetnsIdentity(this.paths.proc);
+    this.kernelRelease = opts.kernelRelease ?? readRelease(this.paths.proc);
+    this.blkioMode = blkioAccounting(this.kernelRelease);
   }
 
   private readMountinfo(): string {
@@ -237,6 +269,8 @@ export class CgroupCollector implements Collector {
         v1: Object.fromEntries(this.layout.v1),
         v2: this.layout.v2,
         docker: this.dockerSocket,
+        kernel: this.kernelRelease,
+        ...(this.layout.v1.has('blkio') ? { blkio_accounting: this.blkioMode } : {}),
       },
       'cgroup layout',
     );
@@ -282,12 +316,16 @@ export class CgroupCollector implements Collector {
   gatherSync(acc: Accumulator): void {
     const ts = Date.now();
     this.memStatReused = 0;
+    this.ioPartial = this.ioUnavailable = 0;
     for (const t of this.targets.values()) {
       const sample = this.read(t, acc, ts);
       if (sample) acc.add(sample);
     }
     metrics.entities.set(this.targets.size);
     if (this.memStatReused) metrics.memoryStatReused.inc(this.memStatReused);
+    if (this.ioPartial) metrics.ioAccountingMissing.inc({ io_accounting: 'partial' }, this.ioPartial);
+    if (this.ioUnavailable)
+      metrics.ioAccountingMissing.inc({ io_accounting: 'unavailable' }, this.ioUnavailable);
   }
 
   /** Forces a discovery scan; returns true when a docker container id unknown to the API cache appeared. */
@@ -325,8 +363,65 @@ export class CgroupCollector implements Collector {
       if (c.kind === 'docker' && !this.docker.has(c.id)) unknownDocker = true;
     }
     this.groupSharedNetns();
+    this.refreshBlkioTrust();
     this.applyDockerInfo();
     return unknownDocker;
+  }
+
+  /**
+   * Decides, per container and v1 blkio device, whether the kernel counts its I/O (blkio-trust.ts),
+   * at each discovery: one read of the root's blkio.throttle.io_serviced (kernels >= 6.10), or the
+   * four rule files of each container and of its ancestors, each directory once (5.16-6.4 and
+   * unknown), plus /sys/block/{dev,stat} of the disks. Nothing on kernels that count everything.
+   * Containers not counted on some disk or direction get the label io_accounting (partial /
+   * unavailable), and their uncounted device counters are not sent (read() filters them).
+   */
+  private refreshBlkioTrust(): void {
+    const root = this.layout.v1.get('blkio');
+    if (this.blkioMode === 'all' || root === undefined) return;
+    let active: Map<string, number> | undefined;
+    if (this.blkioMode === 'activated') {
+      active = new Map();
+      try {
+        for (const d of blkioDevices(readOnce(`${root}/blkio.throttle.io_serviced`)))
+          active.set(d, BLKIO_BOTH);
+      } catch {
+        // unreadable root file: no disk is known to be counted
+      }
+    }
+    const used = usedDisks(this.paths.sys);
+    const cache = new Map<string, Map<string, number>>();
+    let missing = 0;
+    for (const t of this.targets.values()) {
+      if (!t.blkioOps && !t.blkioBytes) continue;
+      const trust = active ?? inheritedRules(root, t.path, cache);
+      let full = used !== undefined;
+      if (used) for (const d of used) if (trust.get(d) !== BLKIO_BOTH) full = false;
+      t.blkioTrust = trust;
+      t.ioAccounting = full ? undefined : trust.size === 0 ? 'unavailable' : 'partial';
+      if (t.ioAccounting === undefined) delete t.labels.io_accounting;
+      else {
+        t.labels.io_accounting = t.ioAccounting;
+        missing++;
+      }
+    }
+    if (missing) {
+      this.once.warn(
+        'blkio-accounting',
+        {
+          kernel: this.kernelRelease ?? 'unknown',
+          blkio_accounting: this.blkioMode,
+          containers: missing,
+        },
+        `cgroup v1 blkio: ${blkioAccountingReason(this.blkioMode, this.kernelRelease)}; ` +
+          `${missing} container(s) get the label io_accounting=partial|unavailable and no number for the disks ` +
+          'and directions not counted (never a 0). Remedies: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), ' +
+          'or set a throttle limit nothing reaches on a parent cgroup, e.g. ' +
+          'echo "MAJ:MIN 1000000000" > /sys/fs/cgroup/blkio/docker/blkio.throttle.write_iops_device ' +
+          '(and read_iops_device), or per container: docker run --device-write-iops /dev/vda:1000000000 ' +
+          '--device-read-iops /dev/vda:1000000000',
+      );
+    }
   }
 
   /**
@@ -607,17 +702,24 @@ export class CgroupCollector implements Collector {
     let devices: DeviceCounters | undefined;
     text = get(t.ioStat);
     if (text !== undefined) devices = parseIoStat(text, problems);
-    len = bytes(t.blkioOps);
-    if (len >= 0) {
-      devices ??= {};
-      if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices))
-        parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
-    }
-    len = bytes(t.blkioBytes);
-    if (len >= 0) {
-      devices ??= {};
-      if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices))
-        parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+    if (t.ioAccounting !== 'unavailable') {
+      len = bytes(t.blkioOps);
+      if (len >= 0) {
+        devices ??= {};
+        if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices))
+          parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
+      }
+      len = bytes(t.blkioBytes);
+      if (len >= 0) {
+        devices ??= {};
+        if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices))
+          parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+      }
+      // none left (every line was a disk not counted): no devices rather than an empty, idle-looking set
+      if (devices && t.blkioTrust && !keepCounted(devices, t.blkioTrust)) devices = undefined;
+      if (t.ioAccounting === 'partial') this.ioPartial++;
+    } else {
+      this.ioUnavailable++;
     }
 
     // PSI
@@ -889,6 +991,51 @@ export function hostNetnsIdentity(proc: string): NetnsId | undefined {
 }
 
 const NO_RECORD: Record<string, number> = {};
+
+/**
+ * Removes from v1 blkio device counters the devices and directions the kernel does not count;
+ * false when it removed every device (there were some). A file without device lines ("Total 0")
+ * stays an empty set, as before.
+ */
+function keepCounted(devices: DeviceCounters, trust: Map<string, number>): boolean {
+  let left = false;
+  let removed = false;
+  for (const dev in devices) {
+    const bits = trust.get(dev) ?? 0;
+    if (bits === BLKIO_BOTH) {
+      left = true;
+      continue;
+    }
+    if (bits === 0) {
+      delete devices[dev];
+      removed = true;
+      continue;
+    }
+    const c = devices[dev]!;
+    if (!(bits & BLKIO_READ)) {
+      delete c.reads_completed_total;
+      delete c.read_bytes_total;
+    }
+    if (!(bits & BLKIO_WRITE)) {
+      // a discard is a write to blk-throttle (op_is_write)
+      delete c.writes_completed_total;
+      delete c.written_bytes_total;
+      delete c.discards_completed_total;
+      delete c.discarded_bytes_total;
+    }
+    left = true;
+  }
+  return left || !removed;
+}
+
+/** HOST_PROC/sys/kernel/osrelease, or undefined (a captured tree without it). */
+function readRelease(proc: string): string | undefined {
+  try {
+    return readOnce(`${proc}/sys/kernel/osrelease`).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The last read's bytes as text, for the string parsers (irregular content only). */
 function latin1(len: number): string {

@@ -33,7 +33,7 @@ export function layoutFromMountinfo(text: string, cgroupRoot = '/sys/fs/cgroup')
       continue;
     }
     for (const opt of (right[2] ?? '').split(',')) {
-      if (opt === 'rw' || opt === 'ro' || opt.includes('=') || opt === 'clone_children') continue;
+      if (opt.includes('=') || NOT_CONTROLLERS.has(opt)) continue;
       if (!v1.has(opt)) v1.set(opt, dir);
     }
   }
@@ -43,6 +43,24 @@ export function layoutFromMountinfo(text: string, cgroupRoot = '/sys/fs/cgroup')
   if (v2 !== undefined) layout.v2 = v2;
   return layout;
 }
+
+/**
+ * Super options of a v1 cgroup mount that are not controllers (the kernel's cgroup1_show_options
+ * and cgroup1_parse_param), besides name=/release_agent=: "rw,xattr,name=systemd" is systemd's
+ * named hierarchy without any controller.
+ */
+const NOT_CONTROLLERS = new Set([
+  'rw',
+  'ro',
+  'xattr',
+  'noprefix',
+  'clone_children',
+  'cpuset_v2_mode',
+  'favordynmods',
+  'nofavordynmods',
+  'none',
+  'all',
+]);
 
 function reroot(mountpoint: string, cgroupRoot: string): string {
   if (mountpoint === '/sys/fs/cgroup') return cgroupRoot;

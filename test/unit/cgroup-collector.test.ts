@@ -203,6 +203,36 @@ describe('layoutFromMountinfo', () => {
     expect(l.v1.get('cpu')).toBe('/sys/fs/cgroup/cpu,cpuacct');
     expect(l.v1.get('cpuacct')).toBe('/sys/fs/cgroup/cpu,cpuacct');
     expect(l.v1.has('name=systemd')).toBe(false);
+    expect(l.v1.has('xattr')).toBe(false);
+  });
+
+  // systemd's named v1 hierarchy ("rw,xattr,name=systemd") carries no controller: next to a
+  // cgroup2 mount it is still v2, not hybrid. Other non-controller options as the kernel prints them.
+  it.each([
+    [
+      'v2 + systemd named hierarchy (xattr)',
+      '25 24 0:23 / /sys/fs/cgroup/systemd rw,nosuid,nodev,noexec,relatime shared:5 - cgroup cgroup rw,xattr,name=systemd',
+      'v2',
+      [],
+    ],
+    [
+      'v2 + named hierarchy with noprefix, clone_children, release_agent',
+      '26 24 0:24 / /sys/fs/cgroup/x rw - cgroup cgroup rw,noprefix,clone_children,release_agent=/bin/true,name=x',
+      'v2',
+      [],
+    ],
+    [
+      'v2 + cpuset with cpuset_v2_mode and favordynmods',
+      '27 24 0:25 / /sys/fs/cgroup/cpuset rw - cgroup cgroup rw,cpuset,cpuset_v2_mode,favordynmods',
+      'hybrid',
+      ['cpuset'],
+    ],
+  ] as const)('%s', (_name, line, mode, controllers) => {
+    const cgroup2 = '35 24 0:30 / /sys/fs/cgroup rw,nosuid shared:9 - cgroup2 cgroup2 rw,nsdelegate\n';
+    const l = layoutFromMountinfo(`${cgroup2}${line}\n`);
+    expect(l.mode).toBe(mode);
+    expect([...l.v1.keys()]).toEqual(controllers);
+    expect(l.v2).toBe('/sys/fs/cgroup');
   });
 });
 

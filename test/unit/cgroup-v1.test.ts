@@ -6,10 +6,16 @@
 // any rule; /strata-test/busy a busy loop, /strata-test/idle a sleeping process; two snapshots 1 s
 // apart). The cgroup collector reads the tree as it would read the host's (HOST_PROC/HOST_SYS/
 // HOST_CGROUP pointed at it); the expected numbers below were read by hand from the captured files.
+// That kernel counts v1 blkio only for a cgroup with a throttle rule for the direction (its own or
+// an ancestor's): /strata-capture's write rule makes its writes (and discards) counted, not its
+// reads; the three others have no rule, and their blkio counters are not sent at all
+// (label io_accounting: partial / unavailable; collectors/cgroup/blkio-trust.ts).
 import { readFileSync, readlinkSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { blkioAccounting } from '../../collectors/cgroup/blkio-trust.ts';
 import { CgroupCollector, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
 import { layoutFromMountinfo } from '../../collectors/cgroup/mounts.ts';
+import { registry } from '../../lib/metrics.ts';
 import { EntitySample } from '../../schemas/sample.ts';
 
 const CASE = new URL('../../testdata/cgroup/v1-tcg-dd/', import.meta.url).pathname;
@@ -30,7 +36,10 @@ const blkio = (text: string, op: string) => Number(new RegExp(`^254:0 ${op} (\\d
 const deviceWrites = (step: string) =>
   Number(readFileSync(`${CASE}${step}/sys/block/vda/stat`, 'utf8').trim().split(/\s+/)[4]);
 
-async function collect(step: string) {
+/** The capture's kernel (docs/collectors.md); the tree has no proc/sys/kernel/osrelease. */
+const CAPTURED_KERNEL = '6.1.0-57-cloud-amd64';
+
+async function collect(step: string, kernelRelease?: string) {
   const dir = `${CASE}${step}`;
   const c = new CgroupCollector(
     parseCgroupConfig({ include: ['/strata-capture*', '/strata-test/*'], docker: { enabled: false } }),
@@ -38,6 +47,7 @@ async function collect(step: string) {
       nodeId: 'node-1',
       paths: { proc: `${dir}/proc`, sys: `${dir}/sys`, cgroup: `${dir}/sys/fs/cgroup` },
       mountinfo: readFileSync(`${dir}/proc/self/mountinfo`, 'utf8'),
+      ...(kernelRelease === undefined ? {} : { kernelRelease }),
     },
   );
   await c.start();
@@ -107,7 +117,11 @@ describe('pure cgroup v1 captured from the test VM', () => {
           layer: 'container',
           kind: 'cgroup',
           id: cg,
-          labels: { cgroup_version: 'v1', cgroup_path: cg },
+          labels: {
+            cgroup_version: 'v1',
+            cgroup_path: cg,
+            io_accounting: cg === '/strata-capture' ? 'partial' : 'unavailable',
+          },
           parent: { layer: 'host', id: 'node-1' },
         });
         const acct = raw(step, 'cpu,cpuacct', cg, 'cpuacct.stat');
@@ -137,26 +151,25 @@ describe('pure cgroup v1 captured from the test VM', () => {
         expect(s.interfaces).toEqual({});
       }
       // the writers' cgroups have one device line (named from sys/dev/block/254:0/uevent), the
-      // others' blkio files hold only "Total 0"
-      for (const cg of ['/strata-capture', '/strata-capture-norule']) {
-        const ops = raw(step, 'blkio', cg, 'blkio.throttle.io_serviced_recursive');
-        const bytes = raw(step, 'blkio', cg, 'blkio.throttle.io_service_bytes_recursive');
-        expect(byPath.get(cg)!.devices).toEqual({
-          vda: {
-            counters: {
-              reads_completed_total: blkio(ops, 'Read'),
-              writes_completed_total: blkio(ops, 'Write'),
-              discards_completed_total: blkio(ops, 'Discard'),
-              read_bytes_total: blkio(bytes, 'Read'),
-              written_bytes_total: blkio(bytes, 'Write'),
-              discarded_bytes_total: blkio(bytes, 'Discard'),
-            },
+      // others' blkio files hold only "Total 0". Only the rule-holder's write-side counters are sent
+      // (its rule is blkio.throttle.write_bps_device: reads are not counted by this kernel)
+      const ops = raw(step, 'blkio', '/strata-capture', 'blkio.throttle.io_serviced_recursive');
+      const bytes = raw(step, 'blkio', '/strata-capture', 'blkio.throttle.io_service_bytes_recursive');
+      expect(byPath.get('/strata-capture')!.devices).toEqual({
+        vda: {
+          counters: {
+            writes_completed_total: blkio(ops, 'Write'),
+            discards_completed_total: blkio(ops, 'Discard'),
+            written_bytes_total: blkio(bytes, 'Write'),
+            discarded_bytes_total: blkio(bytes, 'Discard'),
           },
-        });
+        },
+      });
+      for (const cg of ['/strata-capture-norule', '/strata-test/busy', '/strata-test/idle']) {
+        expect(byPath.get(cg)!.devices).toBeUndefined();
       }
       for (const cg of ['/strata-test/busy', '/strata-test/idle']) {
         expect(raw(step, 'blkio', cg, 'blkio.throttle.io_serviced_recursive')).toBe('Total 0\n');
-        expect(byPath.get(cg)!.devices).toEqual({});
       }
     });
   });
@@ -219,12 +232,17 @@ describe('pure cgroup v1 captured from the test VM', () => {
       vda(b, '/strata-capture').written_bytes_total! - vda(a, '/strata-capture').written_bytes_total!;
     expect(ops).toBe(200); // one dd of 200 direct writes
     expect(bytes).toBe(ops * 4096);
-    expect(vda(a, '/strata-capture').read_bytes_total).toBe(0);
+    // no read rule: the file's "Read 0" is not a count of its reads, and is not sent
+    expect(blkio(raw('step0', 'blkio', '/strata-capture', 'blkio.throttle.io_service_bytes'), 'Read')).toBe(
+      0,
+    );
+    expect(vda(a, '/strata-capture').read_bytes_total).toBeUndefined();
+    expect(vda(a, '/strata-capture').reads_completed_total).toBeUndefined();
   });
 
-  it('kernel 6.1 counts v1 blkio.throttle stats only for a cgroup with a throttle rule: the no-rule writer reads 0', async () => {
-    const a = (await collect('step0')).byPath;
-    const b = (await collect('step1')).byPath;
+  it('kernel 6.1 counts v1 blkio.throttle stats only for a cgroup with a throttle rule: the no-rule writer reads 0, and the collector sends no number for it', async () => {
+    const a = (await collect('step0', CAPTURED_KERNEL)).byPath;
+    const b = (await collect('step1', CAPTURED_KERNEL)).byPath;
     const norule = (m: typeof a) => m.get('/strata-capture-norule')!;
     // it did run its dd loop (CPU time, page faults grow) ...
     expect(norule(b).counters.cpu_usage_usec_total).toBeGreaterThan(norule(a).counters.cpu_usage_usec_total!);
@@ -234,13 +252,69 @@ describe('pure cgroup v1 captured from the test VM', () => {
     const disk = deviceWrites('step1') - deviceWrites('step0');
     expect(disk).toBe(400);
     expect(disk - (ruled(b) - ruled(a))).toBe(200);
-    // but its blkio counters stay 0, and the collector reports exactly that
+    // but its blkio files say 0 writes: the collector sends no device counters for it, and says why
+    for (const step of STEPS) {
+      const text = raw(step, 'blkio', '/strata-capture-norule', 'blkio.throttle.io_serviced_recursive');
+      expect(blkio(text, 'Write')).toBe(0);
+    }
     for (const m of [a, b]) {
-      expect(Object.values(norule(m).devices!.vda!.counters)).toEqual([0, 0, 0, 0, 0, 0]);
+      expect(norule(m).devices).toBeUndefined();
+      expect(norule(m).entity.labels.io_accounting).toBe('unavailable');
+      expect(m.get('/strata-capture')!.entity.labels.io_accounting).toBe('partial');
     }
     expect(raw('step1', 'blkio', '/strata-capture-norule', 'blkio.throttle.write_bps_device')).toBe('');
+    for (const f of ['read_bps_device', 'read_iops_device', 'write_iops_device']) {
+      expect(raw('step1', 'blkio', '/strata-capture', `blkio.throttle.${f}`)).toBe('');
+    }
     expect(raw('step1', 'blkio', '/strata-capture', 'blkio.throttle.write_bps_device')).toBe(
       '254:0 1073741824\n',
     );
+  });
+});
+
+describe('which kernels count v1 blkio for cgroups without a throttle rule', () => {
+  it.each([
+    ['3.10.0-1160.el7.x86_64', 'all'],
+    ['5.15.0-91-generic', 'all'],
+    ['5.16.0', 'ruled'],
+    [CAPTURED_KERNEL, 'ruled'],
+    ['6.4.16', 'ruled'],
+    ['6.5.0-44-generic', 'all'],
+    ['6.9.12', 'all'],
+    ['6.10.0', 'activated'],
+    ['6.18.44-fc-v657', 'activated'],
+    ['', 'ruled'],
+    [undefined, 'ruled'],
+  ] as const)('%s → %s', (release, mode) => {
+    expect(blkioAccounting(release)).toBe(mode);
+  });
+
+  it('the capture read as the kernel it came from gives the same samples as with the kernel unknown (this tree has no osrelease)', async () => {
+    for (const step of STEPS) {
+      const known = (await collect(step, CAPTURED_KERNEL)).samples;
+      const unknown = (await collect(step)).samples;
+      expect(known.map(({ ts: _, ...s }) => s)).toEqual(unknown.map(({ ts: _, ...s }) => s));
+    }
+  });
+
+  it('a kernel that counts every bio (6.6) sends the files as they are, with no io_accounting label', async () => {
+    const { byPath } = await collect('step0', '6.6.30');
+    for (const s of byPath.values()) expect(s.entity.labels.io_accounting).toBeUndefined();
+    expect(byPath.get('/strata-capture-norule')!.devices!.vda!.counters).toMatchObject({
+      writes_completed_total: 0,
+      reads_completed_total: 0,
+    });
+    expect(byPath.get('/strata-test/idle')!.devices).toEqual({});
+  });
+
+  it('every tick counts the samples sent without (some of) their blkio counters', async () => {
+    const value = async (label: string) => {
+      const v = await registry.getSingleMetric('strata_collector_cgroup_io_accounting_missing_total')?.get();
+      return v?.values.find((x) => x.labels.io_accounting === label)?.value ?? 0;
+    };
+    const before = [await value('partial'), await value('unavailable')];
+    await collect('step1', CAPTURED_KERNEL);
+    expect((await value('partial')) - before[0]!).toBe(1);
+    expect((await value('unavailable')) - before[1]!).toBe(3);
   });
 });
