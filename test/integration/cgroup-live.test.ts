@@ -5,6 +5,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { blkioAccounting, blkioDevices } from '../../collectors/cgroup/blkio-trust.ts';
 import { CgroupCollector, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
 import { registry } from '../../lib/metrics.ts';
 import type { EntitySample } from '../../schemas/sample.ts';
@@ -78,7 +79,7 @@ beforeAll(() => {
   }
   work = mkdtempSync('/var/tmp/strata-cgroup-live-');
   if (!v2Pure) {
-    // Kernels >= 6.9 account v1 blkio.throttle.* only once a throttle rule exists on the device's
+    // Kernels >= 6.10 account v1 blkio.throttle.* only once a throttle rule exists on the device's
     // queue; a limit nothing reaches turns the accounting on without throttling anything.
     const dev = execFileSync('stat', ['-c', '%Hd:%Ld', work], { encoding: 'utf8' }).trim();
     const blkio = hierarchyDirs.find((d) => d.startsWith(l.v1.get('blkio')!))!;
@@ -171,6 +172,85 @@ describe('cgroup collector on live cgroups', () => {
     const b2 = second.samples.get(`/${PARENT}/b`)!;
     expect(writes(b2)).toBe(0);
   });
+
+  // Kernels >= 6.10 count v1 blkio on a disk only once a throttle rule was written for it on some
+  // cgroup (and from then on for every cgroup, even after the rule is removed). A loop device made
+  // for the test (a new queue: LOOP_CTL_REMOVE at the end, so the next run gets a new one too) is
+  // such a disk: b's direct writes to it are not counted and the collector sends no number for it
+  // (label io_accounting: partial); after a never-binding rule on another cgroup (p) they are.
+  it('v1 blkio on a kernel >= 6.10: a disk without any throttle rule gets no number; a rule on another cgroup turns counting on', async () => {
+    const release = readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
+    const mode = blkioAccounting(release);
+    if (v2Pure || mode !== 'activated') {
+      // not this machine's case (6.18, hybrid): the collector must not label anything for it
+      const { samples } = await gather(collector());
+      expect(samples.get(`/${PARENT}/b`)!.entity.labels.io_accounting).not.toBe('unavailable');
+      return;
+    }
+    const blkioRoot = collector().layout.v1.get('blkio')!;
+    let index = 200 + (process.pid % 300);
+    while (existsSync(`/sys/block/loop${index}`)) index++;
+    const loop = `/dev/loop${index}`;
+    const file = `${work}/loop.img`;
+    writeFileSync(file, Buffer.alloc(8 << 20));
+    execFileSync('losetup', [loop, file]);
+    const dev = readFileSync(`/sys/block/loop${index}/dev`, 'utf8').trim();
+    const rule = `${cg(hierarchyDirs.find((d) => d.startsWith(blkioRoot))!, 'p')}/blkio.throttle.write_iops_device`;
+    const writeFromB = async (count: number) => {
+      const dd = spawnInto('b', `dd if=/dev/zero of=${loop} bs=4k count=${count} oflag=direct 2>/dev/null`);
+      await new Promise((r) => dd.on('exit', r));
+    };
+    const bFile = () =>
+      readFileSync(
+        `${cg(hierarchyDirs.find((d) => d.startsWith(blkioRoot))!, 'b')}/blkio.throttle.io_serviced`,
+        'utf8',
+      );
+    try {
+      await writeFromB(100);
+      // the kernel: no line for the new disk anywhere, though the disk completed the writes
+      expect(blkioDevices(readFileSync(`${blkioRoot}/blkio.throttle.io_serviced`, 'utf8')).has(dev)).toBe(
+        false,
+      );
+      expect(blkioDevices(bFile()).has(dev)).toBe(false);
+      expect(
+        Number(readFileSync(`/sys/block/loop${index}/stat`, 'utf8').trim().split(/\s+/)[4]),
+      ).toBeGreaterThanOrEqual(100);
+      const c1 = collector();
+      await c1.start();
+      const before = (await gather(c1)).samples.get(`/${PARENT}/b`)!;
+      await c1.shutdown();
+      expect(before.entity.labels.io_accounting).toBe('partial');
+      expect(Object.keys(before.devices ?? {})).not.toContain(`loop${index}`);
+
+      writeFileSync(rule, `${dev} 1000000000`);
+      await writeFromB(100);
+      writeFileSync(rule, `${dev} 0`); // removed: counting stays on for this disk
+      expect(readFileSync(rule, 'utf8')).toBe('');
+      await writeFromB(50);
+      const c2 = collector();
+      await c2.start();
+      const after = (await gather(c2)).samples.get(`/${PARENT}/b`)!;
+      await c2.shutdown();
+      // exactly the writes made after the rule was written (before and after its removal)
+      expect(after.devices?.[`loop${index}`]?.counters.writes_completed_total).toBe(150);
+      expect(after.devices?.[`loop${index}`]?.counters.written_bytes_total).toBe(150 * 4096);
+      // b has no rule of its own: counted because p's rule activated the disk's queue
+      expect(readFileSync(rule.replace('/p/', '/b/'), 'utf8')).toBe('');
+    } finally {
+      try {
+        writeFileSync(rule, `${dev} 0`);
+      } catch {
+        // already removed
+      }
+      execFileSync('losetup', ['-d', loop]);
+      // LOOP_CTL_REMOVE (0x4C81): the next run's loop device is a new queue, never activated
+      execFileSync('python3', [
+        '-c',
+        `import os,fcntl\nfd=os.open('/dev/loop-control',os.O_RDWR)\nfcntl.ioctl(fd,0x4C81,${index})`,
+      ]);
+      rmSync(file, { force: true });
+    }
+  }, 30_000);
 
   it("network: a process in the host's netns has no interfaces; one in its own netns has its own (lo excluded)", async () => {
     // Wait until n's process is inside its new netns with the bridge interface (readiness, not time).
