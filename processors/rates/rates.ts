@@ -96,8 +96,12 @@ const TAG_LABELS = [
   'vm_name',
   'accel',
 ] as const;
-/** Labels that churn (paths, sockets): written as string fields, never tags. */
-const FIELD_LABELS = ['cgroup_path', 'qmp_socket'] as const;
+/**
+ * Labels written as string fields, never tags: those that churn (paths, sockets), and
+ * io_accounting (cgroup v1 block I/O the kernel does not count: `partial`/`unavailable`, see
+ * docs/collectors.md), which can appear and go with a disk's use and must not split the series.
+ */
+const FIELD_LABELS = ['cgroup_path', 'qmp_socket', 'io_accounting'] as const;
 
 export class EntityState {
   prev: Prev | undefined;

@@ -93,6 +93,17 @@ describe('pipeline rates', () => {
       cgroup_path: '/docker/c0ffee',
       memory_usage_bytes: 42,
     });
+    // A container whose v1 block I/O the kernel does not count says so in a field, not a tag.
+    const uncounted = container({ cpu_usage_usec_total: 1 });
+    uncounted.entity = {
+      ...uncounted.entity,
+      id: 'bead',
+      name: 'db',
+      labels: { io_accounting: 'unavailable' },
+    };
+    const u = entityPoint(createPipeline().handle(msg(T0, [uncounted])).points);
+    expect(u.tags).not.toHaveProperty('io_accounting');
+    expect(u.fields.io_accounting).toBe('unavailable');
     // 1.25 s later (a late tick): Δcpu = 500_000 µs → 0.5 s / 1.25 s = 0.4 cores; faults 10→60: 50 / 1.25 = 40/s
     const b = p.handle(
       msg(T0 + 1250, [container({ cpu_usage_usec_total: 1_500_000, page_faults_total: 60 })]),
