@@ -17,6 +17,14 @@ export const CgroupCollectorConfig = z.strictObject({
   include: z.array(z.string().startsWith('/', 'cgroup path globs start with "/"')).default([]),
   /** Read the *.pressure files (PSI) where the kernel has them. */
   pressure: z.boolean().default(true),
+  /**
+   * Which cgroup v1 blkio counters the kernel keeps (collectors/cgroup/blkio-trust.ts): `auto`
+   * decides from the kernel release (mainline behaviour); a distribution kernel with backports can
+   * be told what it does: `all` (every cgroup counted), `ruled` (only cgroups with a throttle rule,
+   * their own or an ancestor's, per direction: mainline 5.16-6.4), `activated` (disks a rule was
+   * ever written for: mainline 6.10+). A wrong choice can publish zeros for uncounted I/O.
+   */
+  blkio_accounting: z.enum(['auto', 'all', 'ruled', 'activated']).default('auto'),
   /** Read each container's /proc/PID/net/dev (its own network namespace; skipped when it shares the host's). */
   network: z.boolean().default(true),
   docker: z

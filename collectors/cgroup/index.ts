@@ -238,7 +238,8 @@ export class CgroupCollector implements Collector {
     }
     this.hostNetns = hostNetnsIdentity(this.paths.proc);
     this.kernelRelease = opts.kernelRelease ?? readRelease(this.paths.proc);
-    this.blkioMode = blkioAccounting(this.kernelRelease);
+    this.blkioMode =
+      config.blkio_accounting === 'auto' ? blkioAccounting(this.kernelRelease) : config.blkio_accounting;
   }
 
   private readMountinfo(): string {
@@ -413,7 +414,7 @@ export class CgroupCollector implements Collector {
           blkio_accounting: this.blkioMode,
           containers: missing,
         },
-        `cgroup v1 blkio: ${blkioAccountingReason(this.blkioMode, this.kernelRelease)}; ` +
+        `cgroup v1 blkio: ${this.config.blkio_accounting === 'auto' ? blkioAccountingReason(this.blkioMode, this.kernelRelease) : `collectors.cgroup.blkio_accounting is "${this.blkioMode}"`}; ` +
           `${missing} container(s) get the label io_accounting=partial|unavailable and no number for the disks ` +
           'and directions not counted (never a 0). Remedies: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), ' +
           'or set a throttle limit nothing reaches on a parent cgroup, e.g. ' +

@@ -39,10 +39,14 @@ const deviceWrites = (step: string) =>
 /** The capture's kernel (docs/collectors.md); the tree has no proc/sys/kernel/osrelease. */
 const CAPTURED_KERNEL = '6.1.0-57-cloud-amd64';
 
-async function collect(step: string, kernelRelease?: string) {
+async function collect(step: string, kernelRelease?: string, extra: Record<string, unknown> = {}) {
   const dir = `${CASE}${step}`;
   const c = new CgroupCollector(
-    parseCgroupConfig({ include: ['/strata-capture*', '/strata-test/*'], docker: { enabled: false } }),
+    parseCgroupConfig({
+      include: ['/strata-capture*', '/strata-test/*'],
+      docker: { enabled: false },
+      ...extra,
+    }),
     {
       nodeId: 'node-1',
       paths: { proc: `${dir}/proc`, sys: `${dir}/sys`, cgroup: `${dir}/sys/fs/cgroup` },
@@ -305,6 +309,18 @@ describe('which kernels count v1 blkio for cgroups without a throttle rule', () 
       reads_completed_total: 0,
     });
     expect(byPath.get('/strata-test/idle')!.devices).toEqual({});
+  });
+
+  it('blkio_accounting overrides the release: "all" on the captured 6.1 sends the files as they are, "ruled" on a 6.6 drops the no-rule writer', async () => {
+    const all = (await collect('step0', CAPTURED_KERNEL, { blkio_accounting: 'all' })).byPath;
+    expect(all.get('/strata-capture-norule')!.entity.labels.io_accounting).toBeUndefined();
+    expect(all.get('/strata-capture-norule')!.devices!.vda!.counters.writes_completed_total).toBe(0);
+    const ruled = (await collect('step0', '6.6.30', { blkio_accounting: 'ruled' })).byPath;
+    expect(ruled.get('/strata-capture-norule')!.entity.labels.io_accounting).toBe('unavailable');
+    expect(ruled.get('/strata-capture-norule')!.devices).toBeUndefined();
+    expect(() => parseCgroupConfig({ blkio_accounting: 'sometimes' })).toThrow(
+      /collectors\.cgroup\.blkio_accounting: .*"auto"\|"all"\|"ruled"\|"activated"/,
+    );
   });
 
   it('every tick counts the samples sent without (some of) their blkio counters', async () => {
