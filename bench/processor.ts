@@ -10,7 +10,7 @@
 //
 // Servers: KAFKA_BROKERS and INFLUX_URL (default: the `npx strata stack up` ports).
 // Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
-//        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --skip-in-process]
+//        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none --skip-in-process]
 // Messages: the host sample of every node is a real one recorded on this machine
 // (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
 // the cgroup collector emits (1 device, 1 interface each).
