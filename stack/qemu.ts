@@ -295,6 +295,13 @@ export interface TestVmOptions {
    * it by that ifname on the command line.
    */
   tap?: string;
+  /**
+   * With `tap`: open the tap the way libvirt does instead. A python3 wrapper opens /dev/net/tun,
+   * TUNSETIFF(tap, IFF_TAP|IFF_NO_PI), brings the link up, and execs QEMU (same pid) with the fd
+   * inherited: `-netdev {"type":"tap","id":"net0","fd":"N"}`, no ifname on the command line. The tap
+   * is not persistent: it goes away with QEMU. `args` then shows the fd as @TAPFD@.
+   */
+  tapFd?: boolean;
   /** The in-guest agent's interval in seconds. */
   agentIntervalS?: number;
   /**
@@ -331,6 +338,17 @@ export interface TestVm {
   /** SIGTERM, then SIGKILL after 3 s; safe to call twice. */
   stop(): Promise<void>;
 }
+
+/** argv: tap, ip, qemu, qemu args...; opens the tap, sets it up, execs QEMU with the fd (@TAPFD@). */
+const TAP_FD_WRAPPER = `
+import fcntl, os, struct, subprocess, sys
+tap, ip, qemu, args = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+fd = os.open('/dev/net/tun', os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack('16sH', tap.encode(), 0x0002 | 0x1000))
+subprocess.run([ip, 'link', 'set', 'dev', tap, 'up'], check=True)
+os.set_inheritable(fd, True)
+os.execv(qemu, [qemu] + [a.replace('@TAPFD@', str(fd)) for a in args])
+`;
 
 const live = new Set<number>();
 let exitHookInstalled = false;
@@ -411,14 +429,23 @@ export async function startTestVm(opts: TestVmOptions): Promise<TestVm> {
     ...(opts.tap
       ? [
           '-netdev',
-          `tap,id=net0,ifname=${opts.tap},script=no,downscript=no`,
+          opts.tapFd
+            ? '{"type":"tap","id":"net0","fd":"@TAPFD@"}'
+            : `tap,id=net0,ifname=${opts.tap},script=no,downscript=no`,
           '-device',
           'virtio-net-pci,netdev=net0,id=nic0',
         ]
       : []),
     ...(opts.extraArgs ?? []),
   ];
-  const child = spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child =
+    opts.tap && opts.tapFd
+      ? spawn(
+          await requireTool('python3', 'python3'),
+          ['-c', TAP_FD_WRAPPER, opts.tap, await requireTool('ip', 'iproute2'), qemu, ...args],
+          { stdio: ['ignore', 'ignore', 'pipe'] },
+        )
+      : spawn(qemu, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 8192) stderr += d;

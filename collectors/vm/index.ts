@@ -5,7 +5,8 @@
 //                                refreshed when a thread is gone or on reconnect)
 //   query-blockstats             per-drive ops, bytes and total time (the hypervisor's I/O view)
 //   qom-get <balloon> guest-stats  the guest's own fault counts via the balloon driver
-//   host /proc/net/dev           the VM's tap devices (names from -netdev tap,ifname=)
+//   host /proc/net/dev           the VM's tap devices (names from -netdev tap,ifname= and, for taps
+//                                passed as fds like libvirt does, from /proc/PID/fdinfo: tapfds.ts)
 // Identity (once per connection): query-uuid when non-zero, else query-name, else the socket's
 // basename; accel from query-kvm. Names on the wire: docs/metrics.md, layer vm.
 import fs from 'node:fs/promises';
@@ -36,6 +37,7 @@ import {
   vcpuThreadIds,
 } from './parsers.ts';
 import { QmpClient } from './qmp.ts';
+import { tunFdTaps } from './tapfds.ts';
 
 export { parseVmConfig, VmCollectorConfig } from './config.ts';
 export { sharedVmDirectory, VmDirectory, type VmInfo } from './directory.ts';
@@ -45,6 +47,11 @@ const m = {
   qmpErrors: counter('strata_vm_qmp_errors_total', 'QMP commands that failed or timed out', ['command']),
   qmpConnects: counter('strata_vm_qmp_connects_total', 'QMP connections established (reconnects included)'),
   overflow: counter('strata_vm_ignored_vms_total', 'QMP sockets ignored because max_vms was reached'),
+  fdScanErrors: counter(
+    'strata_vm_tap_fd_scan_errors_total',
+    'QEMU fd directories that could not be read for tap names (command-line names used alone)',
+    ['code'],
+  ),
 };
 
 export interface VmCollectorOptions {
@@ -83,6 +90,8 @@ export class VmCollector implements Collector {
   private readonly vms = new Map<string, VmState>();
   private lastDiscovery = 0;
   private netdev: KernelFile | undefined;
+  /** The first unreadable /proc/PID/fd is logged at warn; later ones are only counted. */
+  private fdScanWarned = false;
 
   constructor(
     readonly config: VmCollectorConfig,
@@ -284,6 +293,34 @@ export class VmCollector implements Collector {
       st.agentSocket = cmd.agentSocket;
     } catch (err) {
       acc.error('vm', `vm:${st.qmpSocket}:cmdline`, err);
+    }
+    await this.findFdTaps(st, st.pid);
+  }
+
+  /**
+   * Adds the taps QEMU holds as /dev/net/tun fds (libvirt passes `-netdev tap,fd=N`: no name on the
+   * command line) to the command line's. Once per PID lookup (start, QEMU restarted), never per tick.
+   */
+  private async findFdTaps(st: VmState, pid: number): Promise<void> {
+    try {
+      const scan = await tunFdTaps(this.paths.proc, pid);
+      const before = st.taps.length;
+      st.taps = [...new Set([...st.taps, ...scan.taps])];
+      if (st.taps.length > before) {
+        this.log.info({ qmpSocket: st.qmpSocket, pid, taps: st.taps, fds: scan.fds }, 'taps found from fds');
+      }
+    } catch (err) {
+      const code = errorCode(err) ?? 'unknown';
+      m.fdScanErrors.inc({ code });
+      if (!this.fdScanWarned) {
+        this.fdScanWarned = true;
+        this.log.warn(
+          { qmpSocket: st.qmpSocket, pid, code, err: (err as Error)?.message, taps: st.taps },
+          `cannot list ${this.paths.proc}/${pid}/fd (not root, hidepid?): taps passed as fds (libvirt) ` +
+            'are not attributed, only -netdev ifname= ones; logged once, then counted in ' +
+            'strata_vm_tap_fd_scan_errors_total',
+        );
+      }
     }
   }
 

@@ -180,7 +180,7 @@ export interface QemuCmdline {
   socketPaths: string[];
   /** -accel / -enable-kvm / -machine accel=, when stated. */
   accel?: 'kvm' | 'tcg';
-  /** Tap device names from -netdev tap,ifname=... (absent when the tap came as an fd, as from libvirt). */
+  /** Tap device names from -netdev tap,ifname=... (absent when the tap came as an fd, as from libvirt: see tunFdTaps). */
   taps: string[];
   /** Host socket path of the virtio-serial port named `portName` (the in-guest agent's port). */
   agentSocket?: string;
@@ -259,4 +259,19 @@ export function blockImageFiles(ret: unknown): { device: string; file: string }[
     out.push({ device: blockDeviceKey(b) ?? '', file });
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tap devices held as file descriptors (/proc/PID/fd → /dev/net/tun, /proc/PID/fdinfo/FD)
+
+/**
+ * The interface a /dev/net/tun fd is attached to, from its fdinfo text: the tun driver
+ * (tun_chr_show_fdinfo) appends `iff:\t<ifname>` after the generic pos/flags/mnt_id/ino lines.
+ * undefined when there is no such line, the name is empty (fd opened but no TUNSETIFF yet) or is
+ * not a possible interface name (1-15 bytes, no '/' or whitespace).
+ */
+export function parseTunFdinfo(text: string): string | undefined {
+  const m = /^iff:[ \t]*(.*)$/m.exec(text);
+  const name = m?.[1]?.trim();
+  return name && name.length <= 15 && !/[\s/]/.test(name) ? name : undefined;
 }
