@@ -32,12 +32,16 @@ export const KafkaSection = z.strictObject({
   heartbeatInterval: durationMs.default(3_000),
   /** Partitions processed at the same time by this process (each one batch at a time). */
   partitionsConsumedConcurrently: z.number().int().positive().default(4),
-  /** Most bytes fetched per partition per request: bounds the memory of one batch. */
+  /**
+   * Most bytes fetched per partition per request: bounds the memory of one batch. Compressed bytes:
+   * agents gzip their ticks (≈ 13× on real ones at level 1), so 256 KiB is ≈ 3.3 MiB of JSON, ~100
+   * ticks of 21 entities. 1 MiB held 4× that for no CPU gain (docs/processor.md, fourth round).
+   */
   maxBytesPerPartition: z
     .number()
     .int()
     .positive()
-    .default(1024 * 1024),
+    .default(256 * 1024),
   /** Longest a fetch waits for new data when the partition is caught up (adds to latency only when idle). */
   maxWaitTime: durationMs.default(100),
   /**
