@@ -59,7 +59,10 @@ export function kafkaClientConfig(cfg: KafkaConfig, log: Logger): KafkaJsConfig 
   };
 }
 
-export async function ensureCodec(compression: KafkaConfig['compression'], gzipLevel = 1): Promise<void> {
+export async function ensureCodec(
+  compression: KafkaConfig['compression'],
+  gzipLevel: KafkaConfig['gzipLevel'],
+): Promise<void> {
   if (compression === 'none') return;
   if (compression === 'gzip') {
     installGzipCodec(gzipLevel);

@@ -150,12 +150,7 @@ export function kafkaJsSecurity(cfg: KafkaSecurity, where: string): Pick<KafkaJs
         );
       }
     };
-    if (!cfg.ssl.certFile !== !cfg.ssl.keyFile) {
-      throw new ConfigError(
-        `${where}.ssl: ${cfg.ssl.certFile ? 'certFile is set but keyFile is not' : 'keyFile is set but certFile is not'}; ` +
-          'mutual TLS needs both (STRATA_KAFKA_SSL_CERT and STRATA_KAFKA_SSL_KEY)',
-      );
-    }
+    // A certificate without its key (or the reverse) never gets here: KafkaSsl refuses it.
     const cert = read(cfg.ssl.certFile, 'certFile');
     const key = read(cfg.ssl.keyFile, 'keyFile');
     if (cert && key) checkClientPair(cert, key, cfg.ssl.certFile!, cfg.ssl.keyFile!, where);

@@ -125,15 +125,7 @@ export async function ensureTlsFiles(
   ) {
     return { ...files, keystorePassword: readFileSync(passwordFile, 'utf8').trim() };
   }
-  const openssl = requireCommand(
-    'openssl',
-    'to make the Kafka test CA and certificates',
-    'apt-get install -y openssl',
-  );
-  // Made in a private dir and renamed: a half-written set is never picked up.
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  const { tmp, run, publish } = opensslWorkDir(dir, 'to make the Kafka test CA and certificates');
   const at = (f: string) => path.join(tmp, f);
   const password = randomBytes(12).toString('hex');
   const san = [...hosts.ips.map((ip) => `IP:${ip}`), ...hosts.dns.map((d) => `DNS:${d}`)].join(',');
@@ -157,7 +149,6 @@ subjectAltName = ${san}
 authorityKeyIdentifier = keyid
 `,
   );
-  const run = (args: string[]) => runCommand(openssl, args, { cwd: tmp });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   await run([
     'req',
@@ -227,8 +218,7 @@ authorityKeyIdentifier = keyid
   ]);
   writeFileSync(at('keystore.password'), `${password}\n`, { mode: 0o600 });
   rmSync(at('server.csr'));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  publish();
   return { ...files, keystorePassword: password };
 }
 
@@ -264,14 +254,7 @@ export async function ensureClientTlsFiles(tls: TlsFiles): Promise<ClientTlsFile
   ) {
     return files;
   }
-  const openssl = requireCommand(
-    'openssl',
-    'to make the Kafka test client certificates',
-    'apt-get install -y openssl',
-  );
-  const tmp = `${dir}.tmp-${process.pid}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
+  const { tmp, run, publish } = opensslWorkDir(dir, 'to make the Kafka test client certificates');
   writeFileSync(
     path.join(tmp, 'openssl.cnf'),
     `# Written by strata stack (stack/kafka-security.ts).
@@ -291,7 +274,6 @@ extendedKeyUsage = clientAuth
 authorityKeyIdentifier = keyid
 `,
   );
-  const run = (args: string[]) => runCommand(openssl, args, { cwd: tmp });
   const ecKey = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   const sign = async (name: string, caFile: string, caKeyFile: string, cn: string) => {
     await run([
@@ -349,9 +331,27 @@ authorityKeyIdentifier = keyid
   ]);
   await sign('untrusted-client', 'untrusted-ca.pem', 'untrusted-ca.key', 'strata-untrusted-client');
   rmSync(path.join(tmp, 'untrusted-ca.key'));
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(tmp, dir);
+  publish();
   return files;
+}
+
+/**
+ * A private directory to make a set of certificates in with openssl, and `publish()`, which
+ * renames it to `dir` (replacing the old set): a half-written set is never picked up.
+ */
+function opensslWorkDir(dir: string, why: string) {
+  const openssl = requireCommand('openssl', why, 'apt-get install -y openssl');
+  const tmp = `${dir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  return {
+    tmp,
+    run: (args: string[]) => runCommand(openssl, args, { cwd: tmp }),
+    publish: () => {
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(tmp, dir);
+    },
+  };
 }
 
 /** Listener lines and the security settings for server.properties. */

@@ -398,7 +398,10 @@ export class CgroupCollector implements Collector {
       const trust = active ?? inheritedRules(root, t.path, cache);
       let full = used !== undefined;
       if (used) for (const d of used) if (trust.get(d) !== BLKIO_BOTH) full = false;
-      t.blkioTrust = trust;
+      // 6.10+: a disk has lines in these files only once blk-throttle counts it, so every line read
+      // is counted and read() needs no per-tick filter (one that would also hide a disk activated
+      // after this scan until the next one); the trust map only decides the label.
+      t.blkioTrust = active ? undefined : trust;
       t.ioAccounting = full ? undefined : trust.size === 0 ? 'unavailable' : 'partial';
       if (t.ioAccounting === undefined) delete t.labels.io_accounting;
       else {
