@@ -7,6 +7,10 @@
 //   float would otherwise be a type conflict that InfluxDB rejects for the whole shard (400
 //   "field type conflict"); rates and ratios are floats anyway, and a float64 holds every counter
 //   value up to 2^53 exactly.
+// - Non-integer numbers are written rounded to 9 significant digits (putNumber below): rates come
+//   from millisecond timestamps over ~1 s intervals, so their own resolution is ~1e-3 relative,
+//   and V8 prints a double's shortest round-trip form (up to 17 digits) at ~100 ns each, which was
+//   the processor's largest single cost with real (non-integer) rates. Integers are exact.
 // - Non-finite numbers (NaN, ±Infinity) are not representable: the field is left out and counted.
 //   A point left without fields (or without a measurement) is dropped and counted.
 // - Tag keys are sorted (byte order), as InfluxDB recommends: the server then skips its own sort.
@@ -213,6 +217,111 @@ let lastTimeStr = '';
 let lastTimeBytes: Uint8Array = new Uint8Array(0);
 let lastTimeBytesOf: string | undefined;
 
+// ---- Numbers ----------------------------------------------------------------------------------
+/** Significant digits of non-integer numbers (see the header). 10^9 < 2^31: int32 digit arithmetic. */
+const SIGNIFICANT_DIGITS = 9;
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+/** Longest `${v}` of a finite double ("-1.2345678901234567e-308"): the room putNumber needs. */
+export const MAX_NUMBER_BYTES = 24;
+
+/** Writes the decimal digits of the integer 0 ≤ m < 2^31 ending just before `end`; returns the start. */
+function putDigitsBackwards(b: Uint8Array, end: number, m: number): number {
+  let p = end;
+  do {
+    const u = (m / 10) | 0;
+    b[--p] = 48 + m - u * 10;
+    m = u;
+  } while (m > 0);
+  return p;
+}
+
+/**
+ * Writes finite v at b[q..] (MAX_NUMBER_BYTES of room ensured by the caller); returns the end.
+ *   - integers: exact (as `${v}` writes them);
+ *   - non-integers with 1e-6 ≤ |v| < 1e9: rounded to 9 significant digits, fixed notation,
+ *     trailing zeros dropped (7140.667381225592 → 7140.66738; 0.1 → 0.1);
+ *   - |v| ≥ 1e9: rounded to an integer (still ≥ 10 significant digits);
+ *   - |v| < 1e-6: as `${v}` (rare; exponent notation, which InfluxDB parses).
+ * Deterministic, so a replay rewrites identical points.
+ */
+export function putNumber(b: Buffer, q: number, v: number): number {
+  const a = v < 0 ? -v : v;
+  if (a < 1e9 && Number.isInteger(a)) {
+    if (v < 0) b[q++] = 45;
+    const end = q + digitCount(a);
+    putDigitsBackwards(b, end, a);
+    return end;
+  }
+  if (a >= 1e9) return putString(b, q, `${Math.sign(v) * Math.round(a)}`);
+  if (a < 1e-6) return putString(b, q, `${v}`);
+  // d = decimals for 9 significant digits: a in [10^e, 10^(e+1)) → d = 8 − e.
+  let d: number;
+  if (a >= 1) {
+    let e = 0;
+    while (e < 8 && a >= (POW10[e + 1] as number)) e++;
+    d = SIGNIFICANT_DIGITS - 1 - e;
+  } else {
+    let e = 1; // a in [10^-e, 10^(1-e))
+    while (a * (POW10[e] as number) < 1) e++;
+    d = SIGNIFICANT_DIGITS - 1 + e;
+  }
+  let m = Math.round(a * (POW10[d] as number));
+  if (m >= 1e9) {
+    // Rounding carried into a 10th digit (9.9999999996 → 10.0000000): one decimal fewer.
+    if (d === 0) return putString(b, q, `${Math.sign(v) * m}`);
+    m = Math.round(m / 10);
+    d--;
+  }
+  while (d > 0 && m % 10 === 0) {
+    m = (m / 10) | 0;
+    d--;
+  }
+  if (m === 0) {
+    b[q++] = 48;
+    return q;
+  }
+  if (v < 0) b[q++] = 45;
+  if (d === 0) {
+    const end = q + digitCount(m);
+    putDigitsBackwards(b, end, m);
+    return end;
+  }
+  const n = digitCount(m);
+  if (n <= d) {
+    // 0.000ddd: leading zeros after the point.
+    b[q++] = 48;
+    b[q++] = 46;
+    for (let z = d - n; z > 0; z--) b[q++] = 48;
+    const end = q + n;
+    putDigitsBackwards(b, end, m);
+    return end;
+  }
+  // iii.ddd: the fraction's d digits, the point, then the integer part.
+  const end = q + n + 1;
+  const frac = m % (POW10[d] as number);
+  let p = end;
+  for (let k = 0, f = frac; k < d; k++) {
+    const u = (f / 10) | 0;
+    b[--p] = 48 + f - u * 10;
+    f = u;
+  }
+  b[--p] = 46;
+  putDigitsBackwards(b, p, (m - frac) / (POW10[d] as number));
+  return end;
+}
+
+function digitCount(m: number): number {
+  let n = 1;
+  while (n < 16 && m >= (POW10[n] as number)) n++;
+  return n;
+}
+
+const numberScratch = Buffer.allocUnsafe(MAX_NUMBER_BYTES);
+/** v as putNumber writes it, as a string (encodePoint's path). */
+export function formatNumber(v: number): string {
+  return numberScratch.toString('latin1', 0, putNumber(numberScratch, 0, v));
+}
+
 /** Encodes one point, or returns undefined (and counts why) when it cannot be represented. */
 export function encodePoint(p: Point, stats: EncodeStats = newEncodeStats()): string | undefined {
   if (!p.measurement || !Number.isFinite(p.timeMs)) {
@@ -230,7 +339,8 @@ export function encodePoint(p: Point, stats: EncodeStats = newEncodeStats()): st
         stats.nonFiniteFields++;
         continue;
       }
-      fields = fields === '' ? cachedFieldKey(key) + v : `${fields},${cachedFieldKey(key)}${v}`;
+      const n = formatNumber(v);
+      fields = fields === '' ? cachedFieldKey(key) + n : `${fields},${cachedFieldKey(key)}${n}`;
       continue;
     }
     let enc: string;
@@ -417,38 +527,32 @@ export class SegmentEncoder {
       for (const key in f) {
         if (key === '') continue;
         const v = f[key];
-        let s: string;
+        // Room the value may need after `key=`: its longest form.
+        let need: number;
         if (typeof v === 'number') {
           // v - v is 0 for finite numbers, NaN for NaN and ±Infinity.
           if (v - v !== 0) {
             this.stats.nonFiniteFields++;
             continue;
           }
-          s = `${v}`;
+          need = MAX_NUMBER_BYTES;
         } else if (typeof v === 'string') {
-          // Written quoted and escaped straight into the buffer (no intermediate strings).
-          const kb = fieldKeyBytesFor(key);
-          const need = kb.length + 3 + v.length * 6;
-          if (q + need > b.length) b = grow(b, q, need);
-          b[q++] = sep;
-          sep = 44;
-          b.set(kb, q); // faster than a byte loop even for short keys (encode −0.6 µs/entity-sample)
-          q += kb.length;
-          q = putQuoted(b, q, v);
-          continue;
+          need = 2 + v.length * 6; // quoted, every UTF-16 unit escaped or 3 UTF-8 bytes
         } else if (typeof v === 'boolean') {
-          s = v ? 'true' : 'false';
+          need = 5;
         } else {
           continue; // undefined/null slipped through an untyped caller: nothing to write
         }
         const kb = fieldKeyBytesFor(key);
-        const need = kb.length + 1 + s.length * 3;
-        if (q + need > b.length) b = grow(b, q, need);
+        if (q + kb.length + 1 + need > b.length) b = grow(b, q, kb.length + 1 + need);
         b[q++] = sep;
         sep = 44;
-        b.set(kb, q);
+        b.set(kb, q); // faster than a byte loop even for short keys (encode −0.6 µs/entity-sample)
         q += kb.length;
-        q = putString(b, q, s);
+        // Numbers and strings go straight into the buffer (no intermediate strings).
+        if (typeof v === 'number') q = putNumber(b, q, v);
+        else if (typeof v === 'string') q = putQuoted(b, q, v);
+        else q = putString(b, q, v ? 'true' : 'false');
       }
       if (q === fieldsStart) {
         q = lineStart;

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
+import { formatNumber } from '../../sinks/line-protocol.ts';
 import type { Point } from '../../sinks/point.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -51,12 +52,22 @@ export function seriesKey(p: { measurement: string; tags: Record<string, string>
 }
 
 /** What the processor must store: the same pipeline run in-process over the same messages, in order. */
+/**
+ * The points a processor stores for these ticks: the pipeline's, with every number as the line
+ * protocol writes it (9 significant digits for non-integers, sinks/line-protocol.ts), so the
+ * comparison with InfluxDB stays exact.
+ */
 export function expectedPoints(ticks: SampleMessage[][]): Map<string, Point> {
   const pipeline = createPipeline();
   const out = new Map<string, Point>();
   for (const tick of ticks) {
     for (const m of tick) {
-      for (const p of pipeline.handle(structuredClone(m)).points) out.set(seriesKey(p), p);
+      for (const p of pipeline.handle(structuredClone(m)).points) {
+        const fields: Point['fields'] = {};
+        for (const [f, v] of Object.entries(p.fields))
+          fields[f] = typeof v === 'number' && Number.isFinite(v) ? Number(formatNumber(v)) : v;
+        out.set(seriesKey(p), { ...p, fields });
+      }
     }
   }
   return out;

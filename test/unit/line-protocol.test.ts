@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest';
 import {
   encodePoint,
   encodePoints,
+  encodeSegments,
   escapeKey,
   escapeMeasurement,
+  formatNumber,
   newEncodeStats,
   quoteString,
 } from '../../sinks/line-protocol.ts';
@@ -115,5 +117,56 @@ describe('encodePoint', () => {
     );
     expect(n).toBe(1);
     expect(out).toEqual(['existing', `m a=1 ${T}`]);
+  });
+});
+
+describe('numbers', () => {
+  it.each([
+    // [value, written, why]
+    [7140.667381225592, '7140.66738', 'a real rate: 9 significant digits (4 + 5 decimals)'],
+    [0.003797527833303025, '0.00379752783', 'below 1: 9 significant digits after the leading zeros'],
+    [0.30000000000000004, '0.3', 'float noise beyond the 9th digit goes, trailing zeros too'],
+    [0.1, '0.1', 'decimal inputs of ≤ 9 digits come back as written'],
+    [-3.25, '-3.25', 'negative (an added latency can be)'],
+    [9.9999999996, '10', 'rounding carries into a new digit: 10, not 10.0000000'],
+    [999999999.6, '1000000000', 'just below 1e9 rounding up to it'],
+    [12345678901.5, '12345678902', '≥ 1e9: rounded to an integer (11 significant digits)'],
+    [-12345678901.5, '-12345678902', 'and negative'],
+    [42, '42', 'integers are exact'],
+    [2 ** 53, '9007199254740992', 'integers are exact up to 2^53'],
+    [1e21, '1e+21', 'huge integers as JavaScript prints them (InfluxDB parses it)'],
+    [5e-7, '5e-7', 'below 1e-6: as JavaScript prints it'],
+    [0.000001, '0.000001', '1e-6 itself: fixed notation'],
+    [-0, '0', 'negative zero'],
+  ])('%d → %s (%s)', (v, written) => {
+    expect(formatNumber(v)).toBe(written);
+  });
+
+  it('stays within 5e-9 relative of the value, never longer than needed, over 100k random values', () => {
+    // Deterministic pseudo-random values over 1e-6 … 1e9, both signs.
+    let x = 12345;
+    const rnd = () => {
+      x = (x * 1103515245 + 12345) % 2 ** 31;
+      return x / 2 ** 31;
+    };
+    const bad: string[] = [];
+    for (let i = 0; i < 100_000; i++) {
+      const v = (rnd() < 0.2 ? -1 : 1) * 10 ** (rnd() * 15 - 6);
+      if (Math.abs(v) < 1e-6) continue;
+      const s = formatNumber(v);
+      const tolerance = Math.abs(v) * 5e-9 + (Math.abs(v) >= 1e9 ? 0.5 : 0);
+      if (!(Math.abs(Number(s) - v) <= tolerance) || !/^-?\d+(\.\d*[1-9])?$/.test(s)) bad.push(`${v} → ${s}`);
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('the string and byte encoders write the same digits', () => {
+    const fields: Record<string, number> = {};
+    for (let i = 0; i < 50; i++) fields[`f${i}`] = ((i % 2 ? 1 : -1) * (i + 0.123456789123) ** (i % 7)) / 7;
+    const p: Point = { measurement: 'm', tags: { node: 'n' }, fields, timeMs: T };
+    const out: { body: Buffer; lines: number }[] = [];
+    encodeSegments([p], 10, 1 << 20, out);
+    expect(out[0]?.body.toString('utf8')).toBe(encodePoint(p));
+    expect(encodePoint(p)).toContain(`f1=${formatNumber(1.123456789123 ** 1 / 7)}`);
   });
 });
