@@ -42,8 +42,23 @@ export const KafkaSection = z.strictObject({
     .int()
     .positive()
     .default(256 * 1024),
-  /** Longest a fetch waits for new data when the partition is caught up (adds to latency only when idle). */
-  maxWaitTime: durationMs.default(100),
+  /**
+   * Kafka's fetch.min.bytes: the broker answers a fetch once this many (compressed) bytes are ready
+   * or maxWaitTime has passed. With agents ticking at 1 Hz, answering at the first byte (Kafka's
+   * default of 1) gave batches of ~5 messages, each paying a fetch, an InfluxDB request and an
+   * offset commit: at 300 nodes 27–31 CPU-µs per entity-sample against 24–25 with 1 MiB and 250 ms
+   * (docs/processor.md, "Cost"). A large fleet fills 1 MiB sooner than maxWaitTime.
+   */
+  minBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024),
+  /**
+   * Kafka's fetch.max.wait.ms: longest a fetch waits for minBytes. Below minBytes per this long
+   * (a small fleet) it is what the data waits in the broker: part of the sample → queryable latency.
+   */
+  maxWaitTime: durationMs.default(250),
   /**
    * After a partition is assigned, messages this far back (by Kafka timestamp) before the
    * committed offset are re-read only to rebuild counter state, so the first rate after a restart

@@ -176,6 +176,7 @@ export class ProcessorRuntime {
       sessionTimeout: k.sessionTimeout,
       heartbeatInterval: k.heartbeatInterval,
       maxBytesPerPartition: k.maxBytesPerPartition,
+      minBytes: k.minBytes,
       maxWaitTimeInMs: k.maxWaitTime,
     });
     this.producer = this.kafka.producer({
