@@ -187,6 +187,59 @@ describe('pipeline rates', () => {
     expect(nic.tags).toMatchObject({ node: 'n1', layer: 'host', interface: 'eth0' });
   });
 
+  it('counters and devices that change order, appear or vanish between samples still pair by name', () => {
+    // Pairing is by counter and device name: a changed layout never pairs a counter with a
+    // neighbour, and what the previous sample lacked gives no rate.
+    const p = createPipeline();
+    const host = (counters: Record<string, number>, devices: Record<string, Record<string, number>>) =>
+      ({
+        entity: { layer: 'host', kind: 'node', id: 'n1', name: 'n1', labels: {} },
+        counters,
+        gauges: {},
+        devices: Object.fromEntries(Object.entries(devices).map(([d, c]) => [d, { counters: c }])),
+      }) as EntitySample;
+    p.handle(
+      msg(T0, [
+        host(
+          { context_switches_total: 1000, processes_forked_total: 10 },
+          { sda: { reads_completed_total: 100 }, sdb: { reads_completed_total: 5000 } },
+        ),
+      ]),
+    );
+    const b = p.handle(
+      msg(T0 + 2000, [
+        host(
+          // Order swapped, and a counter the previous sample did not have (no rate for it yet).
+          { processes_forked_total: 30, page_faults_total: 7, context_switches_total: 3000 },
+          // sdb first now, sda gone, sdc new.
+          { sdb: { reads_completed_total: 5400 }, sdc: { reads_completed_total: 1 } },
+        ),
+      ]),
+    );
+    const e = entityPoint(b.points);
+    expect(e.fields.context_switches_per_second).toBe(1000); // 2000 / 2 s
+    expect(e.fields.processes_forked_per_second).toBe(10); // 20 / 2 s
+    expect(e.fields).not.toHaveProperty('page_faults_per_second');
+    const dev = (d: string) => b.points.find((pt) => pt.tags.device === d);
+    expect(dev('sdb')?.fields.read_iops).toBe(200); // 400 / 2 s
+    expect(dev('sdc')).toBeUndefined(); // first sample of sdc: no rate, no gauges, no row
+    expect(dev('sda')).toBeUndefined();
+    // Third sample: back to the first layout; sda reappears (paired with nothing: no rate).
+    const c = p.handle(
+      msg(T0 + 3000, [
+        host(
+          { context_switches_total: 3500, processes_forked_total: 31, page_faults_total: 17 },
+          { sda: { reads_completed_total: 150 }, sdb: { reads_completed_total: 5500 } },
+        ),
+      ]),
+    );
+    const e3 = entityPoint(c.points);
+    expect(e3.fields.context_switches_per_second).toBe(500);
+    expect(e3.fields.page_faults_per_second).toBe(10);
+    expect(c.points.find((pt) => pt.tags.device === 'sdb')?.fields.read_iops).toBe(100);
+    expect(c.points.find((pt) => pt.tags.device === 'sda')).toBeUndefined();
+  });
+
   it('device rows: IOPS, bytes/s, latency per op only when ops > 0, utilisation, 32-bit wrap', () => {
     const p = createPipeline();
     const host = (d: Record<string, number>): EntitySample => ({
