@@ -14,9 +14,11 @@
 // Messages: the host sample of every node is a real one recorded on this machine
 // (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
 // the cgroup collector emits (1 device, 1 interface each).
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
@@ -25,7 +27,7 @@ import { installGzipCodec } from '../lib/kafka-gzip.ts';
 import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
-import { decodeSampleMessage, type EntitySample, type SampleMessage } from '../schemas/sample.ts';
+import { decodeSampleMessage, type SampleMessage } from '../schemas/sample.ts';
 import {
   type EncodedSegment,
   encodeSegments,
@@ -33,6 +35,7 @@ import {
   SegmentEncoder,
 } from '../sinks/line-protocol.ts';
 import type { Point } from '../sinks/point.ts';
+import { jitteredTs, tick } from './processor-messages.ts';
 
 const { values } = parseArgs({
   options: {
@@ -41,14 +44,22 @@ const { values } = parseArgs({
     ticks: { type: 'string', default: '60' },
     'live-ticks': { type: 'string', default: '20' },
     'live-nodes': { type: 'string', default: '10' },
+    /** Sustained phase: this many agents at 1 Hz (another process) for this long; 0 s skips it. */
+    'sustained-nodes': { type: 'string', default: '300' },
+    'sustained-seconds': { type: 'string', default: '40' },
     'gzip-threshold': { type: 'string', default: '1000' },
     /** zlib level of the gzipped bodies (in-process figure and the sink: influxdb.gzipLevel). */
     'gzip-level': { type: 'string', default: '3' },
     /** influxdb.gzipLoopback: gzip also to a loopback InfluxDB (off by default, as in the processor). */
     'gzip-loopback': { type: 'boolean', default: false },
     'skip-in-process': { type: 'boolean', default: false },
+    /** Only the in-process figures (no Kafka, no InfluxDB). */
+    'skip-stack': { type: 'boolean', default: false },
     /** Overrides of kafka.maxBytesPerPartition and influxdb.batchSize for the end-to-end run. */
     'max-bytes-per-partition': { type: 'string' },
+    /** Overrides of kafka.minBytes and kafka.maxWaitTime (ms). */
+    'min-bytes': { type: 'string' },
+    'max-wait': { type: 'string' },
     'batch-size': { type: 'string' },
     /**
      * How the backlog is produced: `agent` (default) = as agents do, one gzipped record batch per
@@ -70,94 +81,31 @@ const CONTAINERS = Number(values.containers);
 const TICKS = Number(values.ticks);
 const LIVE_TICKS = Number(values['live-ticks']);
 const LIVE_NODES = Number(values['live-nodes']);
+const SUSTAINED_NODES = Number(values['sustained-nodes']);
+const SUSTAINED_SECONDS = Number(values['sustained-seconds']);
+/** Seconds of the sustained phase left out of its figures (JIT, heap growth, consumer catch-up). */
+const SUSTAINED_WARMUP_S = 10;
 const GZIP_LEVEL = Number(values['gzip-level']);
 const BROKERS = process.env.KAFKA_BROKERS ?? '127.0.0.1:19092';
 const INFLUX = process.env.INFLUX_URL ?? 'http://127.0.0.1:18086';
 
-const recorded = fs
-  .readFileSync(path.join(import.meta.dirname, '../testdata/processor/agent-host-1s.ndjson'), 'utf8')
-  .trim()
-  .split('\n')
-  .map((l) => JSON.parse(l) as SampleMessage);
-const host = recorded[0]?.samples[0] as EntitySample;
-
-function grow(counters: Record<string, number>, t: number, k: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const key in counters) out[key] = (counters[key] as number) + t * (k + 1) * 1000;
-  return out;
-}
-
-function tick(prefix: string, node: number, t: number, ts: number): SampleMessage {
-  const id = `${prefix}-${node}`;
-  const samples: EntitySample[] = [
-    {
-      ...host,
-      entity: { ...host.entity, id, name: id },
-      ts,
-      counters: grow(host.counters, t, 0),
-      devices: Object.fromEntries(
-        Object.entries(host.devices ?? {}).map(([d, m]) => [
-          d,
-          { counters: grow(m.counters, t, 1), gauges: m.gauges ?? {} },
-        ]),
-      ),
-      interfaces: Object.fromEntries(
-        Object.entries(host.interfaces ?? {}).map(([d, m]) => [d, { counters: grow(m.counters, t, 2) }]),
-      ),
-    },
-  ];
-  for (let c = 0; c < CONTAINERS; c++) {
-    samples.push({
-      entity: {
-        layer: 'container',
-        kind: 'docker',
-        id: `${id}-c${c}`,
-        name: `app-${c}`,
-        labels: { image: 'busybox', cgroup_version: 'hybrid', cgroup_path: `/docker/${id}-c${c}` },
-        parent: { layer: 'host', id },
-      },
-      ts,
-      counters: {
-        cpu_usage_usec_total: t * 10_000 * (c + 1),
-        cpu_user_usec_total: t * 6000 * (c + 1),
-        cpu_system_usec_total: t * 4000 * (c + 1),
-        page_faults_total: t * 100,
-        psi_io_some_usec_total: t * 1000,
-        psi_io_full_usec_total: t * 500,
-      },
-      gauges: { memory_usage_bytes: 1e7, psi_io_some_avg10_pct: 0.1 },
-      devices: {
-        vda: {
-          counters: {
-            reads_completed_total: t * 10,
-            writes_completed_total: t * 20 * (c % 3),
-            read_bytes_total: t * 40960,
-            written_bytes_total: t * 81920 * (c % 3),
-          },
-        },
-      },
-      interfaces: {
-        eth0: {
-          counters: {
-            rx_bytes_total: t * 1e5,
-            rx_packets_total: t * 100,
-            tx_bytes_total: t * 5e4,
-            tx_packets_total: t * 80,
-          },
-        },
-      },
-    });
-  }
+/** Kafka batches processed and InfluxDB write requests made so far by the processor in this process. */
+async function processorIo(): Promise<{ batches: number; requests: number }> {
   return {
-    v: 1,
-    node: { id, hostname: id, labels: {} },
-    ts,
-    interval_ms: 1000,
-    seq: t,
-    agent: { version: 'bench', run_id: `${prefix}-r${node}` },
-    samples,
+    batches: await metricSum(
+      'strata_processor_batch_process_seconds',
+      'strata_processor_batch_process_seconds_count',
+    ),
+    requests: await metricSum(
+      'strata_sink_write_request_duration_seconds',
+      'strata_sink_write_request_duration_seconds_count',
+    ),
   };
 }
+const diffIo = (a: { batches: number; requests: number }, b: { batches: number; requests: number }) => ({
+  batches: a.batches - b.batches,
+  requests: a.requests - b.requests,
+});
 
 const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
 
@@ -239,7 +187,8 @@ function inProcess() {
   const t0 = 1_795_322_559_000;
   const wire: string[] = [];
   for (let t = 0; t < TICKS; t++)
-    for (let n = 0; n < NODES; n++) wire.push(JSON.stringify(tick('bench', n, t, t0 + t * 1000)));
+    for (let n = 0; n < NODES; n++)
+      wire.push(JSON.stringify(tick('bench', n, t, jitteredTs(t0, n, t), CONTAINERS)));
   // Streamed one tick (all nodes) at a time, as the processor sees batches, each phase timed on
   // its own; nothing is kept beyond a tick (retaining every line would bill the GC to encoding).
   const run = () => {
@@ -358,7 +307,7 @@ async function throughStack() {
   for (let t = 0; t < TICKS; t++) {
     const msgs = [];
     for (let n = 0; n < NODES; n++) {
-      const m = tick(`e2e-${id}`, n, t, t0 + t * 1000);
+      const m = tick(`e2e-${id}`, n, t, jitteredTs(t0, n, t), CONTAINERS);
       samples += m.samples.length;
       msgs.push({ key: m.node.id, value: JSON.stringify(m) });
     }
@@ -387,20 +336,20 @@ async function throughStack() {
   config.influxdb.gzipLoopback = values['gzip-loopback'];
   if (values['max-bytes-per-partition'])
     config.kafka.maxBytesPerPartition = Number(values['max-bytes-per-partition']);
+  if (values['min-bytes']) config.kafka.minBytes = Number(values['min-bytes']);
+  if (values['max-wait']) config.kafka.maxWaitTime = Number(values['max-wait']);
   if (values['batch-size']) config.influxdb.batchSize = Number(values['batch-size']);
   const processor = createProcessor(config);
-  const batches0 = await metricSum(
-    'strata_processor_batch_process_seconds',
-    'strata_processor_batch_process_seconds_count',
-  );
-  const requests0 = await metricSum(
-    'strata_sink_write_request_duration_seconds',
-    'strata_sink_write_request_duration_seconds_count',
-  );
+  const io0 = await processorIo();
   const threads0 = threadCpu();
   const cpu0 = process.cpuUsage();
   const wall0 = performance.now();
   await processor.start();
+  // Steady state: from the first poll that sees ≥ 25 % of the backlog committed to the end, so
+  // group join, JIT compilation and heap growth (one-offs of a processor that runs for days) are
+  // out of that figure. Every message carries the same number of entity-samples.
+  const totalMessages = end.reduce((s, p) => s + Number(p.offset), 0);
+  let steady: { cpu: NodeJS.CpuUsage; threads: Map<string, number>; committed: number } | undefined;
   for (;;) {
     const [c] = await admin.fetchOffsets({ groupId: `bench-${id}`, topics: [topic] });
     // A partition no node hashed to has end offset 0 and no committed offset (-1): done too.
@@ -409,22 +358,18 @@ async function throughStack() {
       return e === '0' || p.offset === e;
     });
     if (done) break;
+    const committed = c?.partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0) ?? 0;
+    if (!steady && committed >= totalMessages / 4)
+      steady = { cpu: process.cpuUsage(), threads: threadCpu(), committed };
     await new Promise((r) => setTimeout(r, 50));
   }
+  const steadyUsage = steady && process.cpuUsage(steady.cpu);
+  const steadyThreads = steady && threadCpu();
   const backlogUsage = process.cpuUsage(cpu0);
   const backlogCpu = cpuUs(backlogUsage);
   const backlogWall = performance.now() - wall0;
   const threads1 = threadCpu();
-  const batches =
-    (await metricSum(
-      'strata_processor_batch_process_seconds',
-      'strata_processor_batch_process_seconds_count',
-    )) - batches0;
-  const requests =
-    (await metricSum(
-      'strata_sink_write_request_duration_seconds',
-      'strata_sink_write_request_duration_seconds_count',
-    )) - requests0;
+  const { batches, requests } = diffIo(await processorIo(), io0);
   const backlog = {
     messages: TICKS * NODES,
     entity_samples: samples,
@@ -441,6 +386,17 @@ async function throughStack() {
     entity_samples_per_write_request: round(samples / requests, 1),
     note: 'includes processor start-up (group join) and the offset polling of this bench',
   };
+  const steadySamples = steady ? (totalMessages - steady.committed) * (CONTAINERS + 1) : 0;
+  const steadyState =
+    steady && steadyUsage && steadyThreads && steadySamples > 0
+      ? {
+          entity_samples: steadySamples,
+          process_cpu_us_per_entity_sample: round(cpuUs(steadyUsage) / steadySamples),
+          entity_samples_per_cpu_second: Math.round(steadySamples / (cpuUs(steadyUsage) / 1e6)),
+          thread_cpu_us_per_entity_sample: threadCpuPerSample(steady.threads, steadyThreads, steadySamples),
+          note: 'from the first offset poll with ≥ 25 % of the backlog committed to the end: no group join, less JIT warm-up',
+        }
+      : 'backlog drained before the first poll saw 25 % committed (use more --ticks)';
 
   // Live: one tick per second, sample time = now; poll until each tick's CPU rates are queryable.
   const latencies: number[] = [];
@@ -449,7 +405,7 @@ async function throughStack() {
     const ts = Date.now();
     const msgs = [];
     for (let n = 0; n < LIVE_NODES; n++) {
-      const m = tick(prefix, n, t, ts);
+      const m = tick(prefix, n, t, ts, CONTAINERS);
       msgs.push({ key: m.node.id, value: JSON.stringify(m) });
     }
     if (AGENT_LIKE) {
@@ -479,6 +435,7 @@ async function throughStack() {
     }
     await new Promise((r) => setTimeout(r, Math.max(0, ts + 1000 - Date.now())));
   }
+  const sustained = SUSTAINED_SECONDS > SUSTAINED_WARMUP_S ? await sustainedLoad(topic, id) : 'skipped';
   await processor.stop();
   await producer.disconnect();
   await admin.deleteTopics({ topics: [topic] }).catch(() => {});
@@ -486,6 +443,8 @@ async function throughStack() {
   await influxQl(`DROP DATABASE "${db}"`);
   return {
     backlog,
+    steady_state: steadyState,
+    sustained,
     live: {
       nodes: LIVE_NODES,
       entity_samples_per_tick: LIVE_NODES * (CONTAINERS + 1),
@@ -495,6 +454,102 @@ async function throughStack() {
       sample_to_queryable_ms_max: Math.max(...latencies),
       note: 'poll granularity ~5 ms + one InfluxQL round trip; includes the Kafka produce',
     },
+  };
+}
+
+// ---- 4. sustained: agents at 1 Hz, as in production -------------------------------------------
+// The backlog drain above measures throughput, but a deployed processor sees each node once a
+// second: the previous sample it keeps for the rates lives a whole second instead of a few
+// milliseconds, which changes what the GC does. Here a separate process plays SUSTAINED_NODES
+// agents at 1 Hz (sample time = now) while this process runs the processor; the figures cover the
+// seconds after SUSTAINED_WARMUP_S, with the messages counted by strata_processor_messages_total.
+async function sustainedLoad(topic: string, id: string) {
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      path.join(import.meta.dirname, 'processor-load.ts'),
+      '--brokers',
+      BROKERS,
+      '--topic',
+      topic,
+      '--prefix',
+      `sustained-${id}`,
+      '--nodes',
+      String(SUSTAINED_NODES),
+      '--containers',
+      String(CONTAINERS),
+      '--seconds',
+      String(SUSTAINED_SECONDS),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number>((r) => child.on('exit', (code) => r(code ?? 1)));
+  const okMessages = async () => {
+    const { values: vs } = (await registry.getSingleMetric('strata_processor_messages_total')?.get()) ?? {
+      values: [],
+    };
+    return vs.filter((v) => v.labels.result === 'ok').reduce((n, v) => n + v.value, 0);
+  };
+  // The child connects, then starts on the next whole second + 1 s.
+  await new Promise((r) => setTimeout(r, (SUSTAINED_WARMUP_S + 3) * 1000));
+  const gc = { minorMs: 0, majorMs: 0, minor: 0, major: 0 };
+  const obs = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      // NODE_PERFORMANCE_GC_MINOR = 1 (scavenge), MAJOR = 4 (mark-compact), INCREMENTAL = 8, WEAKCB = 16.
+      if (kind === 1) {
+        gc.minor++;
+        gc.minorMs += e.duration;
+      } else {
+        gc.major++;
+        gc.majorMs += e.duration;
+      }
+    }
+  });
+  obs.observe({ entryTypes: ['gc'] });
+  const m0 = await okMessages();
+  const io0 = await processorIo();
+  const threads0 = threadCpu();
+  const cpu0 = process.cpuUsage();
+  const wall0 = performance.now();
+  const code = await exited;
+  const usage = process.cpuUsage(cpu0);
+  const threads1 = threadCpu();
+  const wall = (performance.now() - wall0) / 1000;
+  // Let the last ticks through before counting (their CPU is in the window already or negligible).
+  await new Promise((r) => setTimeout(r, 500));
+  const messages = (await okMessages()) - m0;
+  const { batches, requests } = diffIo(await processorIo(), io0);
+  obs.disconnect();
+  if (code !== 0) return { error: `processor-load exited with ${code}` };
+  const samples = messages * (CONTAINERS + 1);
+  const load = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { produced?: number; late_ticks?: number };
+  return {
+    nodes: SUSTAINED_NODES,
+    entity_samples_per_second: Math.round(samples / wall),
+    measured_seconds: round(wall, 1),
+    entity_samples: samples,
+    process_cpu_us_per_entity_sample: round(cpuUs(usage) / samples),
+    entity_samples_per_cpu_second: Math.round(samples / (cpuUs(usage) / 1e6)),
+    cpu_share_of_one_core: round(cpuUs(usage) / 1e6 / wall, 3),
+    thread_cpu_us_per_entity_sample: threadCpuPerSample(threads0, threads1, samples),
+    gc_main_thread_pause_us_per_entity_sample: {
+      scavenge: round((gc.minorMs * 1000) / samples),
+      mark_compact: round((gc.majorMs * 1000) / samples),
+      scavenges: gc.minor,
+      mark_compacts: gc.major,
+    },
+    kafka_batches_per_second: round(batches / wall, 1),
+    messages_per_kafka_batch: round(messages / batches, 1),
+    influxdb_write_requests_per_second: round(requests / wall, 1),
+    load_late_slots: load.late_ticks,
+    note: `${SUSTAINED_NODES} agents × (1 host + ${CONTAINERS} containers) at 1 Hz from another process; the first ${SUSTAINED_WARMUP_S} s left out`,
   };
 }
 
@@ -508,7 +563,7 @@ const result: Record<string, unknown> = {
   in_process: values['skip-in-process'] ? 'skipped' : inProcess(),
 };
 try {
-  result.through_kafka_and_influxdb = await throughStack();
+  if (!values['skip-stack']) result.through_kafka_and_influxdb = await throughStack();
 } catch (err) {
   result.through_kafka_and_influxdb = {
     error: `${(err as Error).message} (is the stack up? npx strata stack up)`,
