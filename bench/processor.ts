@@ -4,16 +4,20 @@
 //
 //   1. in-process: decode (JSON + schema) → pipeline → line protocol, CPU-µs per entity-sample;
 //   2. end to end: a backlog in Kafka drained by the processor into InfluxDB, CPU-µs per
-//      entity-sample of the whole process (kafkajs fetch, decode, pipeline, encode, HTTP, gzip);
-//   3. latency: live ticks (ts = now) → Kafka → processor → InfluxDB, polled with InfluxQL until
+//      entity-sample of the whole process (kafkajs fetch, decode, pipeline, encode, HTTP, gzip),
+//      over the whole drain and over its steady state (after 25 % is committed);
+//   3. sustained: --sustained-nodes agents at 1 Hz from another process (processor-load.ts), as a
+//      deployed processor sees them: CPU per entity-sample, batches and requests per second, GC;
+//   4. latency: live ticks (ts = now) → Kafka → processor → InfluxDB, polled with InfluxQL until
 //      each tick's rate series is queryable; p50/p99.
 //
 // Servers: KAFKA_BROKERS and INFLUX_URL (default: the `npx strata stack up` ports).
 // Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
-//        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none --skip-in-process]
-// Messages: the host sample of every node is a real one recorded on this machine
-// (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
-// the cgroup collector emits (1 device, 1 interface each).
+//        --sustained-nodes 300 --sustained-seconds 40 --min-bytes N --max-wait MS
+//        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none
+//        --skip-in-process --skip-stack]
+// Messages: bench/processor-messages.ts (a real recorded host sample per node, with its counters
+// advancing, and containers of the shape the cgroup collector emits; sample times jittered).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
