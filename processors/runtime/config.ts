@@ -46,7 +46,7 @@ export const KafkaSection = z.strictObject({
    * Kafka's fetch.min.bytes: the broker answers a fetch once this many (compressed) bytes are ready
    * or maxWaitTime has passed. With agents ticking at 1 Hz, answering at the first byte (Kafka's
    * default of 1) gave batches of ~5 messages, each paying a fetch, an InfluxDB request and an
-   * offset commit: at 300 nodes 27–31 CPU-µs per entity-sample against 24–25 with 1 MiB and 250 ms
+   * offset commit: at 300 nodes 27–31 CPU-µs per entity-sample against 24–27 with 1 MiB and 250 ms
    * (docs/processor.md, "Cost"). A large fleet fills 1 MiB sooner than maxWaitTime.
    */
   minBytes: z
