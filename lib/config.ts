@@ -23,11 +23,46 @@ function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, where: string
   if (issue.code === 'invalid_value' && 'values' in issue) {
     return `${path}: ${issue.message} (accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')})`;
   }
+  // A word, a fraction or an out-of-range value for a number key: one message naming what is
+  // accepted (zod says "expected number, received string" or "expected number to be <=9" alone).
+  const numberIssue =
+    (issue.code === 'invalid_type' && (issue.expected === 'number' || issue.expected === 'int')) ||
+    ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number');
+  const node = numberIssue ? nodeAt(schema, issue.path) : undefined;
+  if (node instanceof z.ZodNumber) return `${path}: ${describeNumber(node)}`;
   return `${path}: ${issue.message}`;
+}
+
+/** "expected a whole number from 1 to 9", "expected a number ≥ 0"... from the schema's checks. */
+function describeNumber(node: z.ZodNumber): string {
+  let min: string | undefined;
+  let max: string | undefined;
+  for (const check of node._zod.def.checks ?? []) {
+    const d = check._zod.def as { check: string; value?: unknown; inclusive?: boolean };
+    if (typeof d.value !== 'number') continue;
+    // Whole numbers: an exclusive bound is the next whole number in.
+    if (d.check === 'greater_than')
+      min = d.inclusive ? `${d.value}` : node.isInt ? `${d.value + 1}` : `> ${d.value}`;
+    if (d.check === 'less_than')
+      max = d.inclusive ? `${d.value}` : node.isInt ? `${d.value - 1}` : `< ${d.value}`;
+  }
+  const what = node.isInt ? 'a whole number' : 'a number';
+  const bare = (b: string) => !b.startsWith('>') && !b.startsWith('<');
+  if (min !== undefined && max !== undefined && bare(min) && bare(max))
+    return `expected ${what} from ${min} to ${max}`;
+  const bounds = [min && (bare(min) ? `≥ ${min}` : min), max && (bare(max) ? `≤ ${max}` : max)];
+  const range = bounds.filter(Boolean).join(' and ');
+  return `expected ${what}${range ? ` ${range}` : ''}`;
 }
 
 /** The keys an object schema accepts at `path`, for "accepted keys" in error messages. */
 export function objectKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  const node = nodeAt(schema, path);
+  return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+}
+
+/** The schema at `path` inside objects, arrays and records (optional/default/... unwrapped). */
+function nodeAt(schema: z.ZodType, path: readonly PropertyKey[]): unknown {
   let node: unknown = schema;
   for (const key of [...path, undefined]) {
     node = unwrap(node);
@@ -35,9 +70,9 @@ export function objectKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): s
     if (node instanceof z.ZodObject) node = node.shape[String(key)];
     else if (node instanceof z.ZodArray) node = node.element;
     else if (node instanceof z.ZodRecord) node = node.valueType;
-    else return [];
+    else return undefined;
   }
-  return node instanceof z.ZodObject ? Object.keys(node.shape) : [];
+  return node;
 }
 
 function unwrap(node: unknown): unknown {

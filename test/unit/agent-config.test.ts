@@ -94,11 +94,11 @@ describe('agent config', () => {
     expect(loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 9 } }).config.kafka.gzipLevel).toBe(9);
     const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_GZIP_LEVEL: '10' } }));
     expect(msg).toMatch(
-      /agent\.kafka\.gzipLevel: expected a whole number from 1 \(fastest\) to 9 \(smallest\).*\(set by env STRATA_KAFKA_GZIP_LEVEL\)/,
+      /agent\.kafka\.gzipLevel: expected a whole number from 1 to 9.*\(set by env STRATA_KAFKA_GZIP_LEVEL\)/,
     );
     // A word gets the same words, not zod's "expected number, received string".
     expect(errorOf(() => loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 'abc' } }))).toMatch(
-      /agent\.kafka\.gzipLevel: expected a whole number from 1 \(fastest\) to 9 \(smallest\).*\(set by flag --gzip-level\)/,
+      /agent\.kafka\.gzipLevel: expected a whole number from 1 to 9.*\(set by flag --gzip-level\)/,
     );
   });
 
