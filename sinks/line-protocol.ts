@@ -276,11 +276,7 @@ export function putNumber(b: Buffer, q: number, v: number): number {
     m = (m / 10) | 0;
     d--;
   }
-  if (m === 0) {
-    b[q++] = 48;
-    return q;
-  }
-  if (v < 0) b[q++] = 45;
+  if (v < 0) b[q++] = 45; // m ≥ 100 here (|v| ≥ 1e-6 at 9 digits): never "-0".
   if (d === 0) {
     const end = q + digitCount(m);
     putDigitsBackwards(b, end, m);
