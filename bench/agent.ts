@@ -47,6 +47,10 @@ interface ChildResult {
   collectErrors: number;
   /** memory.stat reads saved as idle (per entity-sample, %). */
   memStatReusedPct: number;
+  /** PSI file reads saved (cpu, io, memory), per container-sample (%, of 3 files). */
+  psiReusedPct: [number, number, number];
+  /** v1 blkio file pairs not re-read, per container-sample (%). */
+  blkioReusedPct: number;
   load: string;
 }
 
@@ -102,9 +106,11 @@ async function child(): Promise<void> {
       await super.send(ticks as never);
     }
   }
-  const metric = async (name: string) => {
+  const metric = async (name: string, labels: Record<string, string> = {}) => {
     const m = await prom.getSingleMetric(name)?.get();
-    return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
+    const matches = (v: { labels: Partial<Record<string, string | number>> }) =>
+      Object.entries(labels).every(([k, want]) => v.labels[k] === want);
+    return (m?.values ?? []).filter(matches).reduce((s, v) => s + v.value, 0);
   };
   // As deployed (deploy/, docker-compose: /metrics on): the process metrics and their event-loop timer.
   enableProcessMetrics();
@@ -118,6 +124,9 @@ async function child(): Promise<void> {
   const ticks0 = transport.sent;
   const samples0 = await metric('strata_agent_entity_samples_total');
   const reused0 = await metric('strata_collector_cgroup_memory_stat_reused_total');
+  const psiReused = (r: string) => metric('strata_collector_cgroup_pressure_reused_total', { resource: r });
+  const blkio0 = await metric('strata_collector_cgroup_blkio_reused_total');
+  const psi0 = [await psiReused('cpu'), await psiReused('io'), await psiReused('memory')];
   // --cpu-prof: the profile covers the measured window only (steady state), not start-up and
   // warm-up, which --cpu-prof on the command line would mix in.
   const profileDir = arg('cpu-prof');
@@ -158,6 +167,14 @@ async function child(): Promise<void> {
     memStatReusedPct:
       (100 * ((await metric('strata_collector_cgroup_memory_stat_reused_total')) - reused0)) /
       Math.max(1, entitySamples),
+    psiReusedPct: [
+      (100 * ((await psiReused('cpu')) - psi0[0]!)) / Math.max(1, entitySamples - ticks),
+      (100 * ((await psiReused('io')) - psi0[1]!)) / Math.max(1, entitySamples - ticks),
+      (100 * ((await psiReused('memory')) - psi0[2]!)) / Math.max(1, entitySamples - ticks),
+    ],
+    blkioReusedPct:
+      (100 * ((await metric('strata_collector_cgroup_blkio_reused_total')) - blkio0)) /
+      Math.max(1, entitySamples - ticks),
     load: arg('load') ?? 'idle',
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
@@ -384,19 +401,19 @@ async function parent(): Promise<void> {
   const lines = [
     `strata agent collect path: host + cgroup collectors, 1 s ticks, ${arg('warmup') ?? 10} s warm-up then ${seconds} s per row, no-op output (${new Date().toISOString()})`,
     '',
-    `${pad('run', 5)} ${pad('load', 6)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)} ${pad('memstat %', 10)}`,
+    `${pad('run', 5)} ${pad('load', 6)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)} ${pad('memstat %', 10)} ${pad('psi % cpu/io/mem', 16)} ${pad('blkio %', 7)}`,
   ];
   for (const r of rows) {
     const cpuUs = r.cpuUserUs + r.cpuSystemUs;
     lines.push(
-      `${pad(r.mode, 5)} ${pad(r.load, 6)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((r.cpuUserUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((r.cpuSystemUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)} ${pad(r.memStatReusedPct.toFixed(0), 10)}`,
+      `${pad(r.mode, 5)} ${pad(r.load, 6)} ${pad(r.entities, 8)} ${pad(r.ticks, 6)} ${pad((r.entitySamples / Math.max(1, r.ticks)).toFixed(1), 12)} ${pad((cpuUs / Math.max(1, r.entitySamples)).toFixed(1), 14)} ${pad((r.cpuUserUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((r.cpuSystemUs / Math.max(1, r.entitySamples)).toFixed(0), 5)} ${pad((cpuUs / Math.max(1, r.ticks) / 1000).toFixed(2), 12)} ${pad(((cpuUs / (seconds * 1e6)) * 100).toFixed(2), 6)} ${pad((r.rssBytes / 1e6).toFixed(1), 7)} ${pad((r.maxRssBytes / 1e6).toFixed(1), 9)} ${pad((r.messageBytes / 1024).toFixed(1), 7)} ${pad((r.gzipBytes / 1024).toFixed(1), 8)} ${pad((r.gzipUsPerTick / 1000).toFixed(2), 8)} ${pad(r.timeouts, 8)} ${pad(r.collectErrors, 6)} ${pad(r.memStatReusedPct.toFixed(0), 10)} ${pad(r.psiReusedPct.map((v) => v.toFixed(0)).join('/'), 16)} ${pad(r.blkioReusedPct.toFixed(0), 7)}`,
     );
   }
   lines.push(
     '',
     'µs CPU/sample = process CPU (user+sys) over the window ÷ entity-samples (host + cgroups), user and sys its two parts; target ≤ 50 µs and ≤ 80 MB RSS at 200.',
     "Each tick is gzipped inside the window as kafkajs does before sending (--gzip-level, default the agent's kafka.gzipLevel); gzip KB/ms = one tick at that level, measured apart.",
-    'load idle = a sleeping process per cgroup; active = one waking every 250 ms (CPU time moves every tick). memstat % = memory.stat reads saved as idle, per entity-sample.',
+    "load idle = a sleeping process per cgroup; active = one waking every 250 ms (CPU time moves every tick). memstat % = memory.stat reads saved as idle, per entity-sample; psi % = cpu/io/memory.pressure reads saved (the system-wide PSI still), blkio % = v1 blkio file pairs saved (the root's counters still), per container-sample.",
     'Extra node flags for a row: --node-flags "--max-semi-space-size=1" (marked *).',
     'run node = the agent code bundled with esbuild (as `npm run build` bundles dist/strata.mjs: node_modules external), run by plain node, as production runs; tsx = from the TypeScript sources, as `strata agent` runs in a clone. --no-tsx skips the tsx rows.',
     `memory at the largest N: ${rows

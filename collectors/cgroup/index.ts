@@ -13,9 +13,10 @@ import { counter, gauge } from '../../lib/metrics.ts';
 import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
 import { isGone, KernelFile, readOnce, sharedBuffer } from '../host/fileio.ts';
 import { globToRegExp } from '../host/glob.ts';
-import { PSI_NAMES, parseNetDev, parsePressure } from '../host/parsers.ts';
+import { parseNetDev } from '../host/parsers.ts';
 import type { Accumulator, Collector, HostPaths } from '../types.ts';
 import { hostPathsFromEnv } from '../types.ts';
+import { BLKIO_MAX_AGE, type BlkioLastRead, keep, SystemBlkio } from './blkio-still.ts';
 import {
   BLKIO_BOTH,
   BLKIO_READ,
@@ -27,14 +28,7 @@ import {
   inheritedRules,
   usedDisks,
 } from './blkio-trust.ts';
-import {
-  blkioBytes,
-  flatKeyedBytes,
-  type KeyedTable,
-  keyedTable,
-  pressureBytes,
-  singleBytes,
-} from './bytes.ts';
+import { blkioBytes, flatKeyedBytes, type KeyedTable, keyedTable, singleBytes } from './bytes.ts';
 import { type CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
 import { type Classified, scanHierarchy } from './discovery.ts';
 import {
@@ -64,6 +58,14 @@ import {
   V2_MEMORY_STAT_COUNTERS,
   V2_MEMORY_STAT_GAUGES,
 } from './parsers.ts';
+import {
+  PSI_RESOURCES,
+  type PsiFile,
+  type PsiResource,
+  psiFile,
+  readPsi,
+  SystemPressure,
+} from './pressure.ts';
 
 export { CgroupCollectorConfig, parseCgroupConfig } from './config.ts';
 export { classifyCgroup } from './discovery.ts';
@@ -79,6 +81,8 @@ export interface CgroupCollectorOptions {
   dockerSocket?: string;
   /** Kernel release, for tests; default HOST_PROC/sys/kernel/osrelease (unreadable: unknown). */
   kernelRelease?: string;
+  /** The sample time source (ms), for tests; default Date.now. */
+  clock?: () => number;
 }
 
 /**
@@ -140,6 +144,8 @@ interface Target {
    * directions (BLKIO_READ | BLKIO_WRITE); undefined: all (blkio-trust.ts). Set at each discovery.
    */
   blkioTrust?: Map<string, number>;
+  /** The last clean read of the two blkio files, reused while the root's counters are still (blkio-still.ts). */
+  blkioLast?: BlkioLastRead;
   /** The io_accounting label's value, when not every disk's counters are kept: the files are not read when unavailable. */
   ioAccounting?: 'partial' | 'unavailable';
   /** memSpecs flattened for the byte parser. */
@@ -147,7 +153,8 @@ interface Target {
   /** The last clean memory.stat read, reused while the container is idle (readMemoryStat). */
   memStatLast?: MemoryStatRead;
   memStatCountdown: number;
-  pressure: Array<[KernelFile, 'cpu' | 'io' | 'memory', PsiNames]>;
+  /** cpu/io/memory.pressure, reused while the system's PSI proves them unchanged (pressure.ts). */
+  pressure: PsiFile[];
   netdev?: KernelFile;
   /** false when the cgroup's process shares the host network namespace. */
   ownNetns: boolean;
@@ -168,6 +175,15 @@ const metrics = {
     'Containers not read because max_entities was reached',
   ),
   scans: counter('strata_collector_cgroup_discovery_scans_total', 'cgroup tree scans'),
+  pressureReused: counter(
+    'strata_collector_cgroup_pressure_reused_total',
+    "PSI file reads saved (cpu/io/memory.pressure): the system-wide PSI total of that resource has not moved, so no cgroup's can have; last values sent",
+    ['resource'],
+  ),
+  blkioReused: counter(
+    'strata_collector_cgroup_blkio_reused_total',
+    "v1 blkio file pairs not re-read: the root's blkio.throttle.io_serviced_recursive had not moved, so no cgroup's counters can have; last values sent",
+  ),
   memoryStatReused: counter(
     'strata_collector_cgroup_memory_stat_reused_total',
     'memory.stat reads saved: container idle since the last read (CPU time and memory usage unchanged), last values sent',
@@ -211,6 +227,14 @@ export class CgroupCollector implements Collector {
   private stopEvents: (() => void) | undefined;
   private readonly kernelRelease: string | undefined;
   private readonly blkioMode: BlkioAccounting;
+  /** The system-wide PSI, read once per tick: while it is still, containers' PSI files are not re-read. */
+  private readonly systemPressure: SystemPressure | undefined;
+  /** v1 blkio: the root's recursive ops, read once per tick: while still, containers' blkio files are not re-read. */
+  private readonly systemBlkio: SystemBlkio | undefined;
+  /** Containers whose blkio files were not re-read this tick. */
+  private blkioReused = 0;
+  /** PSI file reads saved this tick, per resource (counted once per tick). */
+  private readonly psiReused: Record<PsiResource, number> = { cpu: 0, io: 0, memory: 0 };
   /** Per tick: samples with io_accounting partial / unavailable (counted once per tick). */
   private ioPartial = 0;
   private ioUnavailable = 0;
@@ -240,6 +264,9 @@ export class CgroupCollector implements Collector {
     this.kernelRelease = opts.kernelRelease ?? readRelease(this.paths.proc);
     this.blkioMode =
       config.blkio_accounting === 'auto' ? blkioAccounting(this.kernelRelease) : config.blkio_accounting;
+    if (config.pressure && this.layout.v2) this.systemPressure = new SystemPressure(this.paths.proc);
+    const blkioRoot = this.layout.v1.get('blkio');
+    if (blkioRoot !== undefined) this.systemBlkio = new SystemBlkio(blkioRoot);
   }
 
   private readMountinfo(): string {
@@ -315,15 +342,25 @@ export class CgroupCollector implements Collector {
 
   /** Reads every known container (no discovery); the bench calls it directly. */
   gatherSync(acc: Accumulator): void {
-    const ts = Date.now();
+    const ts = this.opts.clock ? this.opts.clock() : Date.now();
     this.memStatReused = 0;
     this.ioPartial = this.ioUnavailable = 0;
+    const reused = this.psiReused;
+    reused.cpu = reused.io = reused.memory = 0;
+    // Before any container: a stall that starts after this read shows at the next tick (pressure.ts).
+    this.blkioReused = 0;
+    if (this.targets.size) {
+      this.systemPressure?.refresh(ts);
+      this.systemBlkio?.refresh(ts);
+    }
     for (const t of this.targets.values()) {
       const sample = this.read(t, acc, ts);
       if (sample) acc.add(sample);
     }
     metrics.entities.set(this.targets.size);
     if (this.memStatReused) metrics.memoryStatReused.inc(this.memStatReused);
+    for (const r of PSI_RESOURCES) if (reused[r]) metrics.pressureReused.inc({ resource: r }, reused[r]);
+    if (this.blkioReused) metrics.blkioReused.inc(this.blkioReused);
     if (this.ioPartial) metrics.ioAccountingMissing.inc({ io_accounting: 'partial' }, this.ioPartial);
     if (this.ioUnavailable)
       metrics.ioAccountingMissing.inc({ io_accounting: 'unavailable' }, this.ioUnavailable);
@@ -578,7 +615,7 @@ export class CgroupCollector implements Collector {
     if (this.config.pressure) {
       for (const r of ['cpu', 'io', 'memory'] as const) {
         const f = at(v2dir, `${r}.pressure`);
-        if (f) t.pressure.push([f, r, [PSI_NAMES[r].some, PSI_NAMES[r].full]]);
+        if (f) t.pressure.push(psiFile(f, r));
       }
     }
     if (!t.cpuV2 && !t.cpuV1 && !t.cpuacctUsage && !t.memStat && !t.memUsage && !t.ioStat && !t.blkioOps) {
@@ -642,7 +679,7 @@ export class CgroupCollector implements Collector {
       t.blkioOps,
       t.blkioBytes,
       t.netdev,
-      ...t.pressure.map(([f]) => f),
+      ...t.pressure.map((p) => p.file),
     ]) {
       f?.close();
     }
@@ -707,17 +744,38 @@ export class CgroupCollector implements Collector {
     text = get(t.ioStat);
     if (text !== undefined) devices = parseIoStat(text, problems);
     if (t.ioAccounting !== 'unavailable') {
-      len = bytes(t.blkioOps);
-      if (len >= 0) {
+      const still = this.systemBlkio ? this.systemBlkio.stillSince : -1;
+      const last = t.blkioLast;
+      if (last && still >= 0 && last.stillSince === still && --last.countdown > 0) {
+        // No cgroup's counters moved since the last read (blkio-still.ts): its bytes, parsed again.
         devices ??= {};
-        if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices))
-          parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
-      }
-      len = bytes(t.blkioBytes);
-      if (len >= 0) {
-        devices ??= {};
-        if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices))
-          parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+        blkioBytes(last.ops, last.opsLen, BLKIO_OPS, devices);
+        blkioBytes(last.bytes, last.bytesLen, BLKIO_BYTES, devices);
+        this.blkioReused++;
+      } else {
+        if (last) last.stillSince = -1;
+        let clean = true;
+        len = bytes(t.blkioOps);
+        if (len >= 0) {
+          devices ??= {};
+          if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices)) {
+            clean = false;
+            parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
+          } else if (still >= 0) this.keepBlkio(t, 'ops', len);
+        } else clean = false;
+        len = bytes(t.blkioBytes);
+        if (len >= 0) {
+          devices ??= {};
+          if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices)) {
+            clean = false;
+            parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
+          } else if (still >= 0 && clean) this.keepBlkio(t, 'bytes', len);
+        } else clean = false;
+        // Only a clean read of both files is reused: garbage is read (and reported) every tick.
+        if (clean && still >= 0 && t.blkioLast) {
+          t.blkioLast.stillSince = still;
+          t.blkioLast.countdown = BLKIO_MAX_AGE;
+        }
       }
       // none left (every line was a disk not counted): no devices rather than an empty, idle-looking set
       if (devices && t.blkioTrust && !keepCounted(devices, t.blkioTrust)) devices = undefined;
@@ -726,11 +784,10 @@ export class CgroupCollector implements Collector {
       this.ioUnavailable++;
     }
 
-    // PSI
-    for (const [f, r, names] of t.pressure) {
-      len = bytes(f);
-      if (len >= 0 && !pressureBytes(sharedBuffer(), len, names, counters, gauges)) {
-        parsePressure(latin1(len), r, problems, { counters, gauges });
+    // PSI: not re-read while the system's own PSI proves the file unchanged (pressure.ts)
+    for (const p of t.pressure) {
+      if (readPsi(p, this.systemPressure, ts, bytes, counters, gauges, problems)) {
+        this.psiReused[p.resource]++;
       }
     }
 
@@ -816,6 +873,26 @@ export class CgroupCollector implements Collector {
       return -1;
     }
   };
+
+  /** Copies the blkio file just read (sharedBuffer) into the container's last read. */
+  private keepBlkio(t: Target, which: 'ops' | 'bytes', len: number): void {
+    t.blkioLast ??= {
+      stillSince: -1,
+      countdown: 0,
+      ops: Buffer.alloc(0),
+      opsLen: 0,
+      bytes: Buffer.alloc(0),
+      bytesLen: 0,
+    };
+    const last = t.blkioLast;
+    if (which === 'ops') {
+      last.ops = keep(last.ops, sharedBuffer(), len);
+      last.opsLen = len;
+    } else {
+      last.bytes = keep(last.bytes, sharedBuffer(), len);
+      last.bytesLen = len;
+    }
+  }
 
   /**
    * memory.stat (page faults; anon and file bytes) costs the kernel ≈ 7 µs per read in a tight loop
@@ -959,6 +1036,8 @@ export class CgroupCollector implements Collector {
     this.stopEvents?.();
     this.stopEvents = undefined;
     for (const t of [...this.targets.values()]) this.drop(t);
+    this.systemPressure?.close();
+    this.systemBlkio?.close();
     if (this.dockerInFlight) await this.dockerInFlight.catch(() => undefined);
   }
 }
@@ -1045,8 +1124,6 @@ function readRelease(proc: string): string | undefined {
 function latin1(len: number): string {
   return sharedBuffer().toString('latin1', 0, len);
 }
-
-type PsiNames = readonly (readonly [string, string])[];
 
 const V2_CPU_TABLE = keyedTable([{ wanted: V2_CPU_STAT }]);
 const V1_CPU_TABLE = keyedTable([{ wanted: V1_CPU_STAT, factor: V1_CPU_STAT_FACTOR }]);

@@ -153,3 +153,208 @@ describe('cgroup collector: memory.stat read again only when the container did s
     await c.shutdown();
   });
 });
+
+// PSI: a stall in a container is a stall in every ancestor, up to the system-wide
+// /proc/pressure/<resource>. While that total is still, a container's pressure file cannot change
+// (its avg10 reading 0.00, the read made ≥ 5 s into the still stretch): it is not re-read.
+const PROC_PRESSURE = new URL('../../testdata/proc/hybrid-host/step0/pressure', import.meta.url).pathname;
+const psi = (avg10: number, total: number) =>
+  `some avg10=${avg10.toFixed(2)} avg60=0.00 avg300=0.00 total=${total}\n` +
+  `full avg10=0.00 avg60=0.00 avg300=0.00 total=${Math.floor(total / 2)}\n`;
+
+async function psiReused(resource: string): Promise<number> {
+  const m = await registry.getSingleMetric('strata_collector_cgroup_pressure_reused_total')?.get();
+  return (m?.values ?? []).filter((v) => v.labels.resource === resource).reduce((s, v) => s + v.value, 0);
+}
+
+describe('cgroup collector: PSI files read again only when the system-wide PSI moved', () => {
+  function setup() {
+    dir = mkdtempSync(`${tmpdir()}/strata-cgcost-`);
+    cpSync(STEP0, dir, { recursive: true });
+    cpSync(PROC_PRESSURE, `${dir}/proc/pressure`, { recursive: true });
+    let now = 1_000_000;
+    const c = new CgroupCollector(
+      parseCgroupConfig({ include: ['/strata-capture'], docker: { enabled: false } }),
+      {
+        nodeId: 'node-1',
+        paths: { proc: `${dir}/proc`, sys: `${dir}/sys`, cgroup: `${dir}/sys/fs/cgroup` },
+        mountinfo: readFileSync(`${dir}/proc/self/mountinfo`, 'utf8'),
+        clock: () => now,
+      },
+    );
+    const unified = `${dir}/sys/fs/cgroup/unified/strata-capture`;
+    return {
+      c,
+      /** One tick, 1 s after the last. */
+      next: async () => {
+        now += 1000;
+        return tick(c);
+      },
+      setSystem: (r: string, total: number) => writeFileSync(`${dir}/proc/pressure/${r}`, psi(0, total)),
+      setContainer: (r: string, avg10: number, total: number) =>
+        writeFileSync(`${unified}/${r}.pressure`, psi(avg10, total)),
+    };
+  }
+
+  it('reused once settled 5 s into a still stretch, at most 10 ticks; read at once when the system total moves', async () => {
+    const { c, next, setSystem, setContainer } = setup();
+    setSystem('memory', 0);
+    setContainer('memory', 0, 7);
+    await c.start();
+    const first = await next();
+    expect(first.counters.psi_memory_some_usec_total).toBe(7);
+    expect(first.counters.psi_memory_full_usec_total).toBe(3);
+
+    // The first 5 s of the still stretch: read every tick (a stall just before it may not have
+    // reached avg10 yet). The kernel would not change the file; here a change shows it is read.
+    for (let i = 1; i <= 5; i++) {
+      setContainer('memory', 0, 7 + i);
+      expect((await next()).counters.psi_memory_some_usec_total).toBe(7 + i);
+    }
+    // Settled: the last read (12) is sent while the system total stays at 0.
+    const reused0 = await psiReused('memory');
+    setContainer('memory', 0, 99);
+    const reused = await next();
+    expect(reused.counters.psi_memory_some_usec_total).toBe(12);
+    expect(reused.counters.psi_memory_full_usec_total).toBe(6);
+    expect(reused.gauges?.psi_memory_some_avg10_pct).toBe(0);
+    expect(Object.keys(reused.counters)).toEqual(Object.keys(first.counters)); // same fields, same order
+    expect(Object.keys(reused.gauges ?? {})).toEqual(Object.keys(first.gauges ?? {}));
+    expect((await psiReused('memory')) - reused0).toBe(1);
+
+    // Another resource's system total moving does not matter.
+    setSystem('io', 123);
+    expect((await next()).counters.psi_memory_some_usec_total).toBe(12);
+
+    // The system total moved: read this tick, and again every tick for 5 s.
+    setSystem('memory', 50);
+    expect((await next()).counters.psi_memory_some_usec_total).toBe(99);
+    setContainer('memory', 0, 100);
+    expect((await next()).counters.psi_memory_some_usec_total).toBe(100);
+
+    // Still for good: a change the rule cannot see is picked up within 10 ticks of the last read.
+    for (let i = 0; i < 4; i++) await next();
+    setContainer('memory', 0, 101);
+    const seen: number[] = [];
+    for (let i = 0; i < 10; i++) seen.push((await next()).counters.psi_memory_some_usec_total!);
+    expect(seen.at(-1)).toBe(101);
+    expect(seen.every((v) => v === 100 || v === 101)).toBe(true);
+    expect(seen.filter((v) => v === 100).length).toBeGreaterThan(0);
+    await c.shutdown();
+  });
+
+  it('never reuses a read whose avg10 is above 0 (it decays without any stall), nor without a readable system file', async () => {
+    const { c, next, setSystem, setContainer } = setup();
+    setSystem('io', 500);
+    setContainer('io', 0.25, 1000);
+    await c.start();
+    for (let i = 0; i < 8; i++) {
+      setContainer('io', 0.25 - i * 0.01, 1000 + i);
+      const s = await next();
+      expect(s.counters.psi_io_some_usec_total).toBe(1000 + i);
+      expect(s.gauges?.psi_io_some_avg10_pct).toBeCloseTo(0.25 - i * 0.01, 5);
+    }
+    // avg10 at 0 and settled, but the system file is garbage: read every tick.
+    writeFileSync(`${dir}/proc/pressure/io`, 'some total=x\n');
+    for (let i = 0; i < 8; i++) {
+      setContainer('io', 0, 2000 + i);
+      expect((await next()).counters.psi_io_some_usec_total).toBe(2000 + i);
+    }
+    await c.shutdown();
+  });
+});
+
+// v1 blkio: the root's blkio.throttle.io_serviced_recursive sums every cgroup's counters. While
+// its bytes do not change, no container's blkio files can have: they are parsed again from the
+// last read instead of re-read, at most for 10 ticks.
+describe('cgroup collector: v1 blkio files read again only when the root counters moved', () => {
+  const serviced = (writes: number) =>
+    `254:0 Read 0\n254:0 Write ${writes}\n254:0 Sync ${writes}\n254:0 Async 0\n254:0 Discard 0\n254:0 Total ${writes}\nTotal ${writes}\n`;
+
+  function setup() {
+    dir = mkdtempSync(`${tmpdir()}/strata-cgcost-`);
+    cpSync(STEP0, dir, { recursive: true });
+    const root = `${dir}/sys/fs/cgroup/blkio`;
+    const c = new CgroupCollector(
+      // every disk counted (this capture's kernel); the rule-based filtering is tested in cgroup-v1
+      parseCgroupConfig({
+        include: ['/strata-capture'],
+        docker: { enabled: false },
+        blkio_accounting: 'all',
+      }),
+      {
+        nodeId: 'node-1',
+        paths: { proc: `${dir}/proc`, sys: `${dir}/sys`, cgroup: `${dir}/sys/fs/cgroup` },
+        mountinfo: readFileSync(`${dir}/proc/self/mountinfo`, 'utf8'),
+      },
+    );
+    const writes = (s: EntitySample) => Object.values(s.devices ?? {})[0]?.counters.writes_completed_total;
+    return {
+      c,
+      writes,
+      setRoot: (n: number) => writeFileSync(`${root}/blkio.throttle.io_serviced_recursive`, serviced(n)),
+      setContainer: (n: number) =>
+        writeFileSync(`${root}/strata-capture/blkio.throttle.io_serviced_recursive`, serviced(n)),
+    };
+  }
+
+  async function blkioReused(): Promise<number> {
+    const m = await registry.getSingleMetric('strata_collector_cgroup_blkio_reused_total')?.get();
+    return (m?.values ?? []).reduce((s, v) => s + v.value, 0);
+  }
+
+  it('root still: the last read is sent (same values, same fields); root moved: read at once; at most 10 ticks', async () => {
+    const { c, writes, setRoot, setContainer } = setup();
+    setRoot(10_000);
+    setContainer(7600);
+    await c.start();
+    const first = await tick(c);
+    expect(writes(first)).toBe(7600);
+
+    // The kernel would not change a container's counters without the root's; here it shows the
+    // file is not re-read.
+    const reused0 = await blkioReused();
+    setContainer(9999);
+    const reused = await tick(c);
+    expect(reused.devices).toEqual(first.devices);
+    expect((await blkioReused()) - reused0).toBe(1);
+
+    setRoot(12_399);
+    expect(writes(await tick(c))).toBe(9999);
+
+    // Still for good: a change the rule cannot see is picked up within 10 ticks.
+    setContainer(10_000);
+    const seen: number[] = [];
+    for (let i = 0; i < 10; i++) seen.push(writes(await tick(c))!);
+    expect(seen.at(-1)).toBe(10_000);
+    expect(seen.every((v) => v === 9999 || v === 10_000)).toBe(true);
+    expect(seen.filter((v) => v === 9999).length).toBeGreaterThan(0);
+    await c.shutdown();
+  });
+
+  it('without a readable root file, or with garbage in the container file, read every tick', async () => {
+    const { c, writes, setContainer } = setup();
+    setContainer(100); // no root file: this kernel has no _recursive files at the root, say
+    await c.start();
+    for (let i = 1; i <= 3; i++) {
+      setContainer(100 + i);
+      expect(writes(await tick(c))).toBe(100 + i);
+    }
+    await c.shutdown();
+    rmSync(dir, { recursive: true, force: true });
+
+    const again = setup();
+    again.setRoot(5);
+    writeFileSync(
+      `${dir}/sys/fs/cgroup/blkio/strata-capture/blkio.throttle.io_serviced_recursive`,
+      '254:0 Write x\n',
+    );
+    const errors: string[] = [];
+    await again.c.start();
+    for (let i = 0; i < 3; i++) {
+      await again.c.gather({ add: () => undefined, error: (_s, key) => errors.push(key) });
+    }
+    expect(errors.filter((k) => k.includes('blkio'))).toHaveLength(3);
+    await again.c.shutdown();
+  });
+});
