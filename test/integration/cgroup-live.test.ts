@@ -236,6 +236,22 @@ describe('cgroup collector on live cgroups', () => {
       expect(after.devices?.[`loop${index}`]?.counters.written_bytes_total).toBe(150 * 4096);
       // b has no rule of its own: counted because p's rule activated the disk's queue
       expect(readFileSync(rule.replace('/p/', '/b/'), 'utf8')).toBe('');
+
+      // Under blkio-still.ts (b's last read sent again while the root's io_serviced_recursive is
+      // still): b's real writes move the root, so the very next tick reads them. Whether a tick
+      // without them is reused depends on the rest of this host's I/O on activated disks.
+      const c3 = collector();
+      await c3.start();
+      const loopWrites = async () =>
+        (await gather(c3)).samples.get(`/${PARENT}/b`)!.devices?.[`loop${index}`]?.counters
+          .writes_completed_total;
+      expect(await loopWrites()).toBe(150);
+      expect(await loopWrites()).toBe(150);
+      await writeFromB(20);
+      expect(await loopWrites()).toBe(170);
+      await writeFromB(5);
+      expect(await loopWrites()).toBe(175);
+      await c3.shutdown();
     } finally {
       try {
         writeFileSync(rule, `${dev} 0`);
