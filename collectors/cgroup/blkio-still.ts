@@ -20,14 +20,15 @@ export class SystemBlkio {
   private file: KernelFile | undefined;
   private last: Buffer = Buffer.alloc(0);
   private lastLen = -1;
-  /** The time of the first read that showed the current bytes; -1: unknown (no reuse). */
-  stillSince = -1;
+  /** Which still stretch this is (+1 each time the bytes change; not a time: two ticks can share a millisecond); -1: unknown (no reuse). */
+  stretch = -1;
+  private stretches = 0;
 
   constructor(root: string) {
     this.file = new KernelFile(`${root}/blkio.throttle.io_serviced_recursive`, true);
   }
 
-  refresh(now: number): void {
+  refresh(): void {
     let len: number;
     try {
       if (!this.file) throw new Error('closed');
@@ -36,12 +37,12 @@ export class SystemBlkio {
       // Kernels without the _recursive files, or unreadable: containers' files are read every tick.
       this.file?.close();
       this.file = undefined;
-      this.stillSince = -1;
+      this.stretch = -1;
       return;
     }
     const buf = sharedBuffer();
-    if (len !== this.lastLen || buf.compare(this.last, 0, len, 0, len) !== 0 || this.stillSince < 0) {
-      this.stillSince = now;
+    if (len !== this.lastLen || buf.compare(this.last, 0, len, 0, len) !== 0 || this.stretch < 0) {
+      this.stretch = this.stretches++;
       this.last = keep(this.last, buf, len);
       this.lastLen = len;
     }
@@ -55,8 +56,8 @@ export class SystemBlkio {
 
 /** What a container's last clean blkio read keeps: its two files' bytes. */
 export interface BlkioLastRead {
-  /** SystemBlkio.stillSince when read; -1: read next tick. */
-  stillSince: number;
+  /** SystemBlkio.stretch when read; -1: read next tick. */
+  stretch: number;
   countdown: number;
   ops: Buffer;
   opsLen: number;

@@ -347,11 +347,11 @@ export class CgroupCollector implements Collector {
     this.ioPartial = this.ioUnavailable = 0;
     const reused = this.psiReused;
     reused.cpu = reused.io = reused.memory = 0;
-    // Before any container: a stall that starts after this read shows at the next tick (pressure.ts).
     this.blkioReused = 0;
+    // Before any container: a stall or I/O after these reads shows at the next tick (pressure.ts).
     if (this.targets.size) {
       this.systemPressure?.refresh(ts);
-      this.systemBlkio?.refresh(ts);
+      this.systemBlkio?.refresh();
     }
     for (const t of this.targets.values()) {
       const sample = this.read(t, acc, ts);
@@ -744,16 +744,16 @@ export class CgroupCollector implements Collector {
     text = get(t.ioStat);
     if (text !== undefined) devices = parseIoStat(text, problems);
     if (t.ioAccounting !== 'unavailable') {
-      const still = this.systemBlkio ? this.systemBlkio.stillSince : -1;
+      const still = this.systemBlkio ? this.systemBlkio.stretch : -1;
       const last = t.blkioLast;
-      if (last && still >= 0 && last.stillSince === still && --last.countdown > 0) {
+      if (last && still >= 0 && last.stretch === still && --last.countdown > 0) {
         // No cgroup's counters moved since the last read (blkio-still.ts): its bytes, parsed again.
         devices ??= {};
         blkioBytes(last.ops, last.opsLen, BLKIO_OPS, devices);
         blkioBytes(last.bytes, last.bytesLen, BLKIO_BYTES, devices);
         this.blkioReused++;
       } else {
-        if (last) last.stillSince = -1;
+        if (last) last.stretch = -1;
         let clean = true;
         len = bytes(t.blkioOps);
         if (len >= 0) {
@@ -773,7 +773,7 @@ export class CgroupCollector implements Collector {
         } else clean = false;
         // Only a clean read of both files is reused: garbage is read (and reported) every tick.
         if (clean && still >= 0 && t.blkioLast) {
-          t.blkioLast.stillSince = still;
+          t.blkioLast.stretch = still;
           t.blkioLast.countdown = BLKIO_MAX_AGE;
         }
       }
@@ -877,7 +877,7 @@ export class CgroupCollector implements Collector {
   /** Copies the blkio file just read (sharedBuffer) into the container's last read. */
   private keepBlkio(t: Target, which: 'ops' | 'bytes', len: number): void {
     t.blkioLast ??= {
-      stillSince: -1,
+      stretch: -1,
       countdown: 0,
       ops: Buffer.alloc(0),
       opsLen: 0,

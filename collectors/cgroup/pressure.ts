@@ -36,8 +36,8 @@ export interface PsiFile {
   file: KernelFile;
   resource: PsiResource;
   names: PsiNames;
-  /** The system quiet stretch (its start, ms) the last clean all-zero read was made in; -1: read next tick. */
-  quietSince: number;
+  /** The system's still stretch (SystemPressure.stretch) the last clean all-zero read was made in; -1: read next tick. */
+  stretch: number;
   countdown: number;
   someTotal: number | undefined;
   fullTotal: number | undefined;
@@ -49,7 +49,7 @@ export function psiFile(file: KernelFile, resource: PsiResource): PsiFile {
     file,
     resource,
     names: [n.some, n.full],
-    quietSince: -1,
+    stretch: -1,
     countdown: 0,
     someTotal: undefined,
     fullTotal: undefined,
@@ -64,8 +64,11 @@ export class SystemPressure {
     io: undefined,
     memory: undefined,
   };
-  /** Per resource: the time of the first read that showed the current total; -1: unknown (no reuse). */
+  /** Per resource: the time of the first read that showed the current total (ms); -1: unknown (no reuse). */
   readonly quietSince: Record<PsiResource, number> = { cpu: -1, io: -1, memory: -1 };
+  /** Per resource: which still stretch this is (+1 each time the total moves); -1: unknown. */
+  readonly stretch: Record<PsiResource, number> = { cpu: -1, io: -1, memory: -1 };
+  private stretches = 0;
   private readonly scratch = { counters: {} as Record<string, number>, gauges: {} as Record<string, number> };
 
   constructor(proc: string) {
@@ -78,9 +81,11 @@ export class SystemPressure {
     for (const r of PSI_RESOURCES) {
       const total = this.readSome(r);
       if (total === undefined) {
-        this.quietSince[r] = -1;
-      } else if (total !== this.last[r] || this.quietSince[r] < 0) {
+        this.quietSince[r] = this.stretch[r] = -1;
+      } else if (total !== this.last[r] || this.stretch[r] < 0) {
+        // A new stretch: its own id, since two ticks can fall in the same millisecond.
         this.quietSince[r] = now;
+        this.stretch[r] = this.stretches++;
       }
       this.last[r] = total;
     }
@@ -124,8 +129,8 @@ export function readPsi(
   gauges: Record<string, number>,
   problems: string[],
 ): boolean {
-  const quietSince = system ? system.quietSince[p.resource] : -1;
-  if (p.quietSince >= 0 && p.quietSince === quietSince && --p.countdown > 0) {
+  const stretch = system ? system.stretch[p.resource] : -1;
+  if (p.stretch >= 0 && p.stretch === stretch && --p.countdown > 0) {
     // The file's own key order: some, then full.
     if (p.someTotal !== undefined) {
       counters[p.names[0]![0]] = p.someTotal;
@@ -137,7 +142,7 @@ export function readPsi(
     }
     return true;
   }
-  p.quietSince = -1;
+  p.stretch = -1;
   const len = read(p.file);
   if (len < 0) return false;
   const before = problems.length;
@@ -145,7 +150,8 @@ export function readPsi(
     parsePressure(sharedBuffer().toString('latin1', 0, len), p.resource, problems, { counters, gauges });
   }
   // Reusable: a clean read, made settled into the system's quiet stretch, with both averages at 0.
-  if (quietSince < 0 || now - quietSince < PSI_SETTLE_MS || problems.length !== before) return false;
+  const quietSince = system ? system.quietSince[p.resource] : -1;
+  if (stretch < 0 || now - quietSince < PSI_SETTLE_MS || problems.length !== before) return false;
   const [some, full] = p.names as [readonly [string, string], readonly [string, string]];
   const someAvg = gauges[some[1]];
   const fullAvg = gauges[full[1]];
@@ -153,7 +159,7 @@ export function readPsi(
   p.someTotal = counters[some[0]];
   p.fullTotal = counters[full[0]];
   if (p.someTotal === undefined) return false;
-  p.quietSince = quietSince;
+  p.stretch = stretch;
   p.countdown = PSI_MAX_AGE;
   return false;
 }

@@ -190,6 +190,8 @@ describe('cgroup collector: PSI files read again only when the system-wide PSI m
         now += 1000;
         return tick(c);
       },
+      /** One tick in the same millisecond as the last. */
+      same: () => tick(c),
       setSystem: (r: string, total: number) => writeFileSync(`${dir}/proc/pressure/${r}`, psi(0, total)),
       setContainer: (r: string, avg10: number, total: number) =>
         writeFileSync(`${unified}/${r}.pressure`, psi(avg10, total)),
@@ -197,7 +199,7 @@ describe('cgroup collector: PSI files read again only when the system-wide PSI m
   }
 
   it('reused once settled 5 s into a still stretch, at most 10 ticks; read at once when the system total moves', async () => {
-    const { c, next, setSystem, setContainer } = setup();
+    const { c, next, same, setSystem, setContainer } = setup();
     setSystem('memory', 0);
     setContainer('memory', 0, 7);
     await c.start();
@@ -226,9 +228,10 @@ describe('cgroup collector: PSI files read again only when the system-wide PSI m
     setSystem('io', 123);
     expect((await next()).counters.psi_memory_some_usec_total).toBe(12);
 
-    // The system total moved: read this tick, and again every tick for 5 s.
+    // The system total moved (in the same millisecond as the last tick, even): read this tick, and
+    // again every tick for 5 s.
     setSystem('memory', 50);
-    expect((await next()).counters.psi_memory_some_usec_total).toBe(99);
+    expect((await same()).counters.psi_memory_some_usec_total).toBe(99);
     setContainer('memory', 0, 100);
     expect((await next()).counters.psi_memory_some_usec_total).toBe(100);
 
