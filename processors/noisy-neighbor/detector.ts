@@ -522,11 +522,27 @@ export class NoisyNeighborStage {
     }
 
     // Baselines learn from every window in which the tenant was not a victim of a detected
-    // antagonist, so a sustained attack does not become the new normal.
+    // antagonist, so a sustained attack does not become the new normal. Once warmed up, a window
+    // counts at most up to the tenant's own threshold (mean + zThreshold × sd, the sd floors as in
+    // the judgement): an attack that ramps up more slowly than one window, or rises just short of
+    // the absolute minimums at first, cannot drag the baseline up and hide itself before it is
+    // judged (seen live: a VM's writes raised a victim's latency 0.075 → 0.25 → 0.35 ms/op, and the
+    // unclipped baseline followed, 0.075 → 0.11 → 0.16). A lasting new normal is still learned,
+    // one clipped step per window.
     for (const t of state.tenants.values()) {
       if (!t.victimInBadWindow) {
-        if (t.windowStall !== undefined) t.stall.add(t.windowStall);
-        if (t.windowLatency !== undefined) t.latency.add(t.windowLatency);
+        if (t.windowStall !== undefined) {
+          const b = t.stall;
+          const cap =
+            b.n >= cfg.warmupWindows ? b.mean + cfg.zThreshold * Math.max(b.sd, cfg.minStallSd) : Infinity;
+          b.add(Math.min(t.windowStall, cap));
+        }
+        if (t.windowLatency !== undefined) {
+          const b = t.latency;
+          const cap =
+            b.n >= cfg.warmupWindows ? b.mean + cfg.zThreshold * Math.max(b.sd, 0.05 * b.mean) : Infinity;
+          b.add(Math.min(t.windowLatency, cap));
+        }
       }
       t.wStallSum = 0;
       t.wStallN = 0;

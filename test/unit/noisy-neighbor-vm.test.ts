@@ -10,7 +10,11 @@
 // - noisy-vm-victim: the guest does one 4 KiB O_DIRECT write + fsync every 50 ms; the container
 //   writes 1 MiB O_DIRECT blocks from 8 loops (host vda 4–7.7k writes/s);
 // - noisy-vm-antagonist-cached: as the first, without fsync: QMP ~1,100 writes/s that stay in the
-//   host page cache (host vda ~30 ops/s, the container unaffected).
+//   host page cache (host vda ~30 ops/s, the container unaffected);
+// - noisy-vm-antagonist-ramp: as the first, recorded by test/integration/noisy-neighbor-vm.test.ts
+//   on a run where the attack hurt less at first (the container's latency 0.075 → 0.25 → 0.35 →
+//   0.56 ms/op over the heavy windows, its stall 0.0015 → 0.005–0.011): an unclipped baseline
+//   followed it up and nothing fired.
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -76,6 +80,7 @@ async function unmappedCount(): Promise<number> {
 const vmAntagonist = recording('noisy-vm-antagonist.ndjson.gz');
 const vmVictim = recording('noisy-vm-victim.ndjson.gz');
 const cached = recording('noisy-vm-antagonist-cached.ndjson.gz');
+const ramp = recording('noisy-vm-antagonist-ramp.ndjson.gz');
 
 describe('VM tenants on the host device behind their image (real recordings)', () => {
   it.each([
@@ -89,6 +94,14 @@ describe('VM tenants on the host device behind their image (real recordings)', (
       'nnvm-victim',
     ],
     ['container antagonist, VM victim', vmVictim, {}, 'nnvm-antagonist', 'container', 'nnvm'],
+    [
+      'VM antagonist whose harm ramps up (the victim baseline must not learn it)',
+      ramp,
+      {},
+      'nnvm-b1e089',
+      'vm',
+      'nnvm-b1e089-victim',
+    ],
   ] as const)(
     '%s: one firing, one resolved, on vda, naming both',
     (_, msgs, config, antagonist, layer, victim) => {
