@@ -8,9 +8,9 @@
 // The averages are the subtle part. The kernel folds stall time into avg10 at most every 2 s
 // (PSI_FREQ), on its worker or on a read, so a container's avg10 can turn non-zero up to ≈ 2 s after
 // its stall ended, with no further stall anywhere. A read is therefore only reused when it was
-// made SETTLE_MS into a quiet stretch of the system total (every stall before the stretch already
+// made PSI_SETTLE_MS into a quiet stretch of the system total (every stall before the stretch already
 // folded), and never when one of its avg10 values was above 0 (a decaying average changes every
-// 2 s without any stall). A reused file is still read at least every MAX_AGE ticks.
+// 2 s without any stall). A reused file is still read at least every PSI_MAX_AGE ticks.
 //
 // What a reuse can get wrong, and why it does not matter: a stall that begins between this tick's
 // read of the system file and the container's own read is not seen this tick; the system total
