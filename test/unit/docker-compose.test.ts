@@ -51,8 +51,18 @@ describe('docker-compose.yml', () => {
   it('gives the agent only env vars it reads, with mounts where HOST_PROC/HOST_SYS/DOCKER_HOST point', () => {
     const agent = svc('agent');
     const env = agent.environment ?? {};
-    const accepted = new Set([...AGENT_ENV.map((e) => e.env), ...COMMON_ENV, ...AGENT_EXTRA_ENV]);
+    // NODE_OPTIONS is node's own: the agent's young-generation cap, as in the systemd unit and the DaemonSet.
+    const accepted = new Set([
+      ...AGENT_ENV.map((e) => e.env),
+      ...COMMON_ENV,
+      ...AGENT_EXTRA_ENV,
+      'NODE_OPTIONS',
+    ]);
     for (const key of Object.keys(env)) expect(accepted, `agent env ${key}`).toContain(key);
+    expect(env.NODE_OPTIONS).toBe('--max-semi-space-size=2');
+    expect(
+      readFileSync(new URL('../../deploy/systemd/strata-agent.service', import.meta.url), 'utf8'),
+    ).toContain('ExecStart=/usr/bin/node --max-semi-space-size=2 ');
     expect(agent.privileged).toBe(true);
     expect(agent.pid).toBe('host');
     const mounts = new Map((agent.volumes ?? []).map((v) => [v.split(':')[1], v]));
