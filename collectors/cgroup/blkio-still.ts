@@ -54,15 +54,13 @@ export class SystemBlkio {
   }
 }
 
-/** What a container's last clean blkio read keeps: its two files' bytes. */
+/** What a container's last clean blkio read keeps: its two files' bytes (ops, then bytes). */
 export interface BlkioLastRead {
   /** SystemBlkio.stretch when read; -1: read next tick. */
   stretch: number;
   countdown: number;
-  ops: Buffer;
-  opsLen: number;
-  bytes: Buffer;
-  bytesLen: number;
+  copies: [Buffer, Buffer];
+  lens: [number, number];
 }
 
 /** Copies the first `len` bytes of `from` into `into` (reallocated only when too small). */

@@ -749,28 +749,27 @@ export class CgroupCollector implements Collector {
       if (last && still >= 0 && last.stretch === still && --last.countdown > 0) {
         // No cgroup's counters moved since the last read (blkio-still.ts): its bytes, parsed again.
         devices ??= {};
-        blkioBytes(last.ops, last.opsLen, BLKIO_OPS, devices);
-        blkioBytes(last.bytes, last.bytesLen, BLKIO_BYTES, devices);
+        for (let i = 0; i < 2; i++)
+          blkioBytes(last.copies[i]!, last.lens[i]!, BLKIO_FILES[i]!.names, devices);
         this.blkioReused++;
       } else {
         if (last) last.stretch = -1;
         let clean = true;
-        len = bytes(t.blkioOps);
-        if (len >= 0) {
-          devices ??= {};
-          if (!blkioBytes(sharedBuffer(), len, BLKIO_OPS, devices)) {
+        for (let i = 0; i < 2; i++) {
+          const f = BLKIO_FILES[i]!;
+          len = bytes(t[f.file]);
+          if (len < 0) {
             clean = false;
-            parseBlkioRw(latin1(len), 'ops', devices, problems, 'blkio.throttle.io_serviced');
-          } else if (still >= 0) this.keepBlkio(t, 'ops', len);
-        } else clean = false;
-        len = bytes(t.blkioBytes);
-        if (len >= 0) {
+            continue;
+          }
           devices ??= {};
-          if (!blkioBytes(sharedBuffer(), len, BLKIO_BYTES, devices)) {
+          if (blkioBytes(sharedBuffer(), len, f.names, devices)) {
+            if (clean && still >= 0) this.keepBlkio(t, i, len);
+          } else {
             clean = false;
-            parseBlkioRw(latin1(len), 'bytes', devices, problems, 'blkio.throttle.io_service_bytes');
-          } else if (still >= 0 && clean) this.keepBlkio(t, 'bytes', len);
-        } else clean = false;
+            parseBlkioRw(latin1(len), f.kind, devices, problems, f.name);
+          }
+        }
         // Only a clean read of both files is reused: garbage is read (and reported) every tick.
         if (clean && still >= 0 && t.blkioLast) {
           t.blkioLast.stretch = still;
@@ -875,23 +874,10 @@ export class CgroupCollector implements Collector {
   };
 
   /** Copies the blkio file just read (sharedBuffer) into the container's last read. */
-  private keepBlkio(t: Target, which: 'ops' | 'bytes', len: number): void {
-    t.blkioLast ??= {
-      stretch: -1,
-      countdown: 0,
-      ops: Buffer.alloc(0),
-      opsLen: 0,
-      bytes: Buffer.alloc(0),
-      bytesLen: 0,
-    };
-    const last = t.blkioLast;
-    if (which === 'ops') {
-      last.ops = keep(last.ops, sharedBuffer(), len);
-      last.opsLen = len;
-    } else {
-      last.bytes = keep(last.bytes, sharedBuffer(), len);
-      last.bytesLen = len;
-    }
+  private keepBlkio(t: Target, i: number, len: number): void {
+    t.blkioLast ??= { stretch: -1, countdown: 0, copies: [Buffer.alloc(0), Buffer.alloc(0)], lens: [0, 0] };
+    t.blkioLast.copies[i] = keep(t.blkioLast.copies[i]!, sharedBuffer(), len);
+    t.blkioLast.lens[i] = len;
   }
 
   /**
@@ -1132,6 +1118,11 @@ const V1_MEM_TABLE = keyedTable([{ wanted: V1_MEMORY_STAT_COUNTERS }, { wanted: 
 const V2_MEM_TABLE = keyedTable([{ wanted: V2_MEMORY_STAT_COUNTERS }, { wanted: V2_MEMORY_STAT_GAUGES }]);
 const BLKIO_OPS = ['reads_completed_total', 'writes_completed_total', 'discards_completed_total'] as const;
 const BLKIO_BYTES = ['read_bytes_total', 'written_bytes_total', 'discarded_bytes_total'] as const;
+/** The two v1 blkio files of a container, in read order (ops, then bytes: the message's key order). */
+const BLKIO_FILES = [
+  { file: 'blkioOps', names: BLKIO_OPS, kind: 'ops', name: 'blkio.throttle.io_serviced' },
+  { file: 'blkioBytes', names: BLKIO_BYTES, kind: 'bytes', name: 'blkio.throttle.io_service_bytes' },
+] as const;
 
 function file(f: KernelFile | undefined): string {
   if (!f) return '';

@@ -37,6 +37,16 @@ export class Ewma {
   }
 }
 
+/** A window's stall above this (and the ratio and minimum tests) is elevated; baselines learn at most this. */
+function stallThreshold(b: Ewma, cfg: NoisyNeighborConfig): number {
+  return b.mean + cfg.zThreshold * Math.max(b.sd, cfg.minStallSd);
+}
+
+/** The same for per-op latency, its sd floored at 5 % of the mean. */
+function latencyThreshold(b: Ewma, cfg: NoisyNeighborConfig): number {
+  return b.mean + cfg.zThreshold * Math.max(b.sd, 0.05 * b.mean);
+}
+
 interface Tenant {
   key: string;
   name: string;
@@ -387,7 +397,7 @@ export class NoisyNeighborStage {
         const b = t.stall;
         const s = t.windowStall;
         if (
-          s > b.mean + cfg.zThreshold * Math.max(b.sd, cfg.minStallSd) &&
+          s > stallThreshold(b, cfg) &&
           s > b.mean * cfg.ratioThreshold &&
           s - b.mean >= cfg.minStallIncreaseRatio
         ) {
@@ -398,7 +408,7 @@ export class NoisyNeighborStage {
         const b = t.latency;
         const l = t.windowLatency;
         if (
-          l > b.mean + cfg.zThreshold * Math.max(b.sd, 0.05 * b.mean) &&
+          l > latencyThreshold(b, cfg) &&
           l > b.mean * cfg.ratioThreshold &&
           l - b.mean >= cfg.minLatencyIncreaseMs
         ) {
@@ -533,15 +543,13 @@ export class NoisyNeighborStage {
       if (!t.victimInBadWindow) {
         if (t.windowStall !== undefined) {
           const b = t.stall;
-          const cap =
-            b.n >= cfg.warmupWindows ? b.mean + cfg.zThreshold * Math.max(b.sd, cfg.minStallSd) : Infinity;
-          b.add(Math.min(t.windowStall, cap));
+          b.add(b.n >= cfg.warmupWindows ? Math.min(t.windowStall, stallThreshold(b, cfg)) : t.windowStall);
         }
         if (t.windowLatency !== undefined) {
           const b = t.latency;
-          const cap =
-            b.n >= cfg.warmupWindows ? b.mean + cfg.zThreshold * Math.max(b.sd, 0.05 * b.mean) : Infinity;
-          b.add(Math.min(t.windowLatency, cap));
+          b.add(
+            b.n >= cfg.warmupWindows ? Math.min(t.windowLatency, latencyThreshold(b, cfg)) : t.windowLatency,
+          );
         }
       }
       t.wStallSum = 0;
