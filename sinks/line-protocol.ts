@@ -23,6 +23,7 @@
 //   cannot be written: it is removed (`C:\dir\` is stored as `C:\dir`). Other backslashes pass
 //   through unchanged. (Verified against influxd 1.6.7 in test/integration/influx-v1.test.ts.)
 // - Timestamps are integer milliseconds (write with precision=ms).
+import type { BodyPool } from './body-pool.ts';
 import type { Point } from './point.ts';
 
 /** Counts of what could not be encoded; the sinks export them as metrics. */
@@ -428,13 +429,6 @@ export interface EncodedSegment {
   lines: number;
 }
 
-/** A copy of b[0..end) that owns its bytes (b is the reused encode buffer). */
-function body(b: Buffer, end: number): Buffer {
-  const out = Buffer.allocUnsafe(end);
-  b.copy(out, 0, 0, end);
-  return out;
-}
-
 /**
  * Writes the quoted, escaped string field value `"…"` at b[q..] (room for 2 + 2·3 bytes per
  * UTF-16 unit ensured by the caller); returns the end. Same bytes as putString(quoteString(s)).
@@ -469,6 +463,9 @@ function putQuoted(b: Buffer, q: number, s: string): number {
  * over all the points. One encoder is one body in progress at a time: `finish` before reusing it.
  */
 export class SegmentEncoder {
+  /** Where bodies are copied to: recycled memory when the owner gives bodies back (sinks/body-pool.ts). */
+  constructor(private readonly bodies?: BodyPool) {}
+
   /** Grows as needed, never shrinks; reused across bodies. */
   private buf: Buffer = Buffer.allocUnsafe(1 << 16);
   private out: EncodedSegment[] = [];
@@ -569,7 +566,7 @@ export class SegmentEncoder {
       q += lastTimeBytes.length;
       const lineBytes = q - textStart;
       if (segLines > 0 && (segLines >= this.maxLines || segBytes + lineBytes >= this.maxBytes)) {
-        this.out.push({ body: body(b, lineStart), lines: segLines });
+        this.out.push({ body: this.body(b, lineStart), lines: segLines });
         // The next body starts with this line: move it to the front of the buffer.
         b.copy(b, 0, textStart, q);
         q -= textStart;
@@ -588,9 +585,16 @@ export class SegmentEncoder {
     return total;
   }
 
+  /** A copy of b[0..end) that owns its bytes (b is the reused encode buffer). */
+  private body(b: Buffer, end: number): Buffer {
+    const out = this.bodies ? this.bodies.take(end) : Buffer.allocUnsafe(end);
+    b.copy(out, 0, 0, end);
+    return out;
+  }
+
   /** Appends the last body and returns the number of lines of the batch. */
   finish(): number {
-    if (this.segLines > 0) this.out.push({ body: body(this.buf, this.q), lines: this.segLines });
+    if (this.segLines > 0) this.out.push({ body: this.body(this.buf, this.q), lines: this.segLines });
     this.q = 0;
     this.segLines = 0;
     this.segBytes = 0;

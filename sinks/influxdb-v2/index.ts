@@ -1,5 +1,5 @@
-// InfluxDB v2-API sink: POST /api/v2/write?org=&bucket=&precision=ms through the official
-// client's transport (see writer.ts for why not its WriteApi).
+// InfluxDB v2-API sink: POST /api/v2/write?org=&bucket=&precision=ms with `Authorization: Token`
+// (see writer.ts for why not the official client's WriteApi or Transport).
 
 import { type InfluxV2Config, tuningOptions } from './config.ts';
 import { LineWriter } from './writer.ts';

@@ -5,20 +5,27 @@
 // but batches it cuts on its own (batchSize reached) swallow their errors, and failed lines go to
 // an internal retry buffer that drops the oldest lines when full. The processor commits Kafka
 // offsets only after InfluxDB acknowledged the points of those messages, so it needs "this set of
-// points is stored" as a promise, and nothing dropped behind its back. We therefore use the
-// client's Transport (HTTP, gzip, timeouts, HttpError parsing) and do batching and retries here.
+// points is stored" as a promise, and nothing dropped behind its back. So batching and retries are
+// done here. The client's Transport checks the server at start; writes are POSTed with node:http
+// because the Transport copies every body it is given (Buffer.from), and bodies live in memory
+// recycled after each acknowledgement (sinks/body-pool.ts): both to keep ArrayBuffer allocations,
+// which start V8's full collections, off the hot path. Failures are the client's HttpError and
+// RequestTimedOutError, as from the Transport.
 //
 // Batching is adaptive (Nagle off): lines go out as soon as a request slot is free (low latency
 // at low load); while `maxInFlight` requests are busy, new lines accumulate and leave as one larger
 // request (up to `batchSize` lines) when a slot frees up (throughput at high load). With
 // `flushIntervalMs` > 0 a lone small batch waits up to that long for company first.
+import http from 'node:http';
+import https from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import { HttpError, InfluxDB, type Transport } from '@influxdata/influxdb-client';
+import { HttpError, InfluxDB, RequestTimedOutError, type Transport } from '@influxdata/influxdb-client';
 import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
-import { type EncodeStats, encodeSegments, newEncodeStats, SegmentEncoder } from '../line-protocol.ts';
+import { BodyPool } from '../body-pool.ts';
+import { type EncodeStats, newEncodeStats, SegmentEncoder } from '../line-protocol.ts';
 import type { Point } from '../point.ts';
 
 /**
@@ -51,6 +58,11 @@ export interface PointSink {
    * young; `finish()` gives what encode() of all the pieces' points together would.
    */
   encoder?(): PointEncoder;
+  /**
+   * Optional: gives back the memory of encoded points the caller will not write again, once their
+   * write has settled. Never while a write of them may still be sending (an abandoned batch).
+   */
+  release?(encoded: EncodedPoints): void;
   /** Waits for requests in flight, then stops. Safe before start and twice. */
   close(): Promise<void>;
 }
@@ -146,6 +158,8 @@ interface Ticket {
 
 interface Chunk {
   body: Buffer;
+  /** The body was joined from several segments for this request (given back when it settles). */
+  joined: boolean;
   lines: number;
   tickets: Ticket[];
   /** Lines of each ticket in this chunk. */
@@ -189,8 +203,16 @@ export class LineWriter implements PointSink {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private idleWaiters: (() => void)[] = [];
+  /** Memory of bodies, recycled once acknowledged (release(), and chunks joined here). */
+  private readonly bodies = new BodyPool();
   /** A SegmentEncoder not in use (its buffer is kept); encoder() takes it or makes another. */
   private spareEncoder: SegmentEncoder | undefined;
+  /** encode()'s own (encode is synchronous: one batch at a time). */
+  private readonly wholeEncoder = new SegmentEncoder(this.bodies);
+  private readonly post: typeof http.request;
+  private readonly agent: http.Agent;
+  private readonly target: { hostname: string; port: string; path: string };
+  private readonly headers: Record<string, string>;
 
   constructor(private readonly o: WriterOptions) {
     this.name = o.sink;
@@ -203,6 +225,21 @@ export class LineWriter implements PointSink {
       timeout: o.timeoutMs,
       headers: o.headers,
     }).transport;
+    // The URL as the Transport reads it: a path in it prefixes every request (a reverse proxy).
+    const u = new URL(o.url);
+    const tls = u.protocol === 'https:';
+    this.post = tls ? https.request : http.request;
+    this.agent = new (tls ? https.Agent : http.Agent)({ keepAlive: true, maxSockets: o.maxInFlight });
+    this.target = {
+      hostname: u.hostname.replace(/^\[(.*)\]$/, '$1'), // [::1] → ::1
+      port: u.port,
+      path: u.pathname.replace(/\/+$/, '') + o.path,
+    };
+    this.headers = {
+      'content-type': 'text/plain; charset=utf-8',
+      ...(o.token ? { authorization: `Token ${o.token}` } : {}),
+      ...o.headers,
+    };
   }
 
   async start(): Promise<void> {
@@ -222,7 +259,8 @@ export class LineWriter implements PointSink {
     const segments: EncodedPoints['segments'] = [];
     const before = this.stats.droppedPoints;
     const nfBefore = this.stats.nonFiniteFields;
-    const total = encodeSegments(points, this.o.batchSize, this.o.maxBatchBytes, segments, this.stats);
+    this.wholeEncoder.begin(this.o.batchSize, this.o.maxBatchBytes, segments, this.stats).add(points);
+    const total = this.wholeEncoder.finish();
     const unencodable = this.stats.droppedPoints - before;
     if (unencodable > 0) pointsDropped.inc({ sink: this.name, reason: 'unencodable' }, unencodable);
     const nf = this.stats.nonFiniteFields - nfBefore;
@@ -231,7 +269,7 @@ export class LineWriter implements PointSink {
   }
 
   encoder(): PointEncoder {
-    const enc = this.spareEncoder ?? new SegmentEncoder();
+    const enc = this.spareEncoder ?? new SegmentEncoder(this.bodies);
     this.spareEncoder = undefined;
     const segments: EncodedPoints['segments'] = [];
     const stats = newEncodeStats();
@@ -257,9 +295,22 @@ export class LineWriter implements PointSink {
     };
   }
 
+  release(encoded: EncodedPoints): void {
+    for (const seg of encoded.segments) this.bodies.give(seg.body);
+  }
+
   write(input: readonly Point[] | EncodedPoints): Promise<WriteResult> {
     if (this.closed) return Promise.reject(new StrataError(`sink ${this.name} is closed`));
-    const enc = Array.isArray(input) ? this.encode(input as readonly Point[]) : (input as EncodedPoints);
+    if (!Array.isArray(input)) return this.writeEncoded(input as EncodedPoints);
+    // Encoded here: the bodies are ours to give back once the write settles.
+    const enc = this.encode(input as readonly Point[]);
+    const done = this.writeEncoded(enc);
+    const release = () => this.release(enc);
+    done.then(release, release);
+    return done;
+  }
+
+  private writeEncoded(enc: EncodedPoints): Promise<WriteResult> {
     const unencodable = enc.unencodable;
     if (enc.lines === 0) return Promise.resolve({ written: 0, rejected: 0, unencodable });
     if (this.buffered + enc.lines > this.o.maxBufferLines) {
@@ -342,8 +393,10 @@ export class LineWriter implements PointSink {
     }
     this.buffered -= lines;
     bufferedLines.set({ sink: this.name }, this.buffered);
+    const joined = bodies.length > 1;
     return {
-      body: bodies.length === 1 ? (bodies[0] as Buffer) : joinLines(bodies, bytes - 1),
+      body: joined ? joinLines(bodies, bytes - 1, this.bodies) : (bodies[0] as Buffer),
+      joined,
       lines,
       tickets,
       counts,
@@ -371,6 +424,7 @@ export class LineWriter implements PointSink {
       )
       .finally(() => {
         this.inFlight--;
+        if (chunk.joined) this.bodies.give(chunk.body);
         for (const t of chunk.tickets) {
           t.pending--;
           if (t.pending === 0 && t.sealed) {
@@ -447,32 +501,54 @@ export class LineWriter implements PointSink {
   }
 
   private async send(raw: Buffer): Promise<void> {
-    // Gzipped here rather than by the transport, which cannot be given a zlib level.
+    // Gzipped here: the level is ours to choose (influxdb.gzipLevel).
     const gzip = this.gzip && raw.length > this.o.gzipThreshold;
     const payload = gzip ? await gzipAsync(raw, { level: this.o.gzipLevel }) : raw;
     return new Promise((resolve, reject) => {
-      let status = 0;
-      this.transport.send(
-        this.o.path,
-        // The transport sends a Buffer as is (Buffer.from copies it); its type says string.
-        payload as unknown as string,
+      const req = this.post(
         {
+          ...this.target,
           method: 'POST',
-          headers: gzip
-            ? { 'content-type': 'text/plain; charset=utf-8', 'content-encoding': 'gzip' }
-            : { 'content-type': 'text/plain; charset=utf-8' },
+          agent: this.agent,
+          headers: {
+            ...this.headers,
+            'content-length': String(payload.length),
+            ...(gzip ? { 'content-encoding': 'gzip' } : {}),
+          },
         },
-        {
-          responseStarted(_headers, statusCode) {
-            status = statusCode ?? 0;
-          },
-          error: reject,
-          complete() {
-            if (status >= 200 && status < 300) resolve();
-            else reject(new HttpError(status, `unexpected status ${status}`));
-          },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          res.on('error', reject);
+          if (status >= 200 && status < 300) {
+            res.on('end', resolve);
+            res.resume();
+            return;
+          }
+          // InfluxDB says why in the body (JSON {"error"|"message"} or text): kept for the log.
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => {
+            if (text.length < 1000) text += c;
+          });
+          res.on('end', () => {
+            const why = text.slice(0, 1000) || String(res.headers['x-influxdb-error'] ?? '');
+            reject(
+              new HttpError(
+                status,
+                res.statusMessage,
+                why,
+                res.headers['retry-after'],
+                res.headers['content-type'],
+                undefined,
+                res.headers,
+              ),
+            );
+          });
         },
       );
+      req.setTimeout(this.o.timeoutMs, () => req.destroy(new RequestTimedOutError()));
+      req.on('error', reject);
+      req.end(payload);
     });
   }
 
@@ -484,12 +560,13 @@ export class LineWriter implements PointSink {
       await new Promise<void>((r) => this.idleWaiters.push(r));
     }
     this.closed = true;
+    this.agent.destroy();
   }
 }
 
 /** Bodies joined by newlines into one buffer of `size` bytes (Σ lengths + separators). */
-export function joinLines(bodies: readonly Buffer[], size: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
+export function joinLines(bodies: readonly Buffer[], size: number, pool?: BodyPool): Buffer {
+  const out = pool ? pool.take(size) : Buffer.allocUnsafe(size);
   let q = 0;
   for (const b of bodies) {
     if (q > 0) out[q++] = 10;

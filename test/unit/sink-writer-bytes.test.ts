@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InfluxV2Config } from '../../sinks/influxdb-v2/config.ts';
 import { createInfluxV2Sink } from '../../sinks/influxdb-v2/index.ts';
-import { isLoopbackUrl, joinLines, LineWriter } from '../../sinks/influxdb-v2/writer.ts';
+import { classify, isLoopbackUrl, joinLines, LineWriter } from '../../sinks/influxdb-v2/writer.ts';
 import { encodePoint } from '../../sinks/line-protocol.ts';
 import type { Point } from '../../sinks/point.ts';
 
@@ -164,5 +164,117 @@ describe('LineWriter.encoder (a batch encoded one message at a time)', () => {
       );
       expect(() => enc.add(pts(1, 0))).toThrow(/after finish/);
     }
+  });
+});
+
+describe('LineWriter HTTP', () => {
+  /** What the server saw, and how it answers the next requests (204 when the script runs out). */
+  const seen: { url: string | undefined; auth: string | undefined; body: string }[] = [];
+  let script: ((res: http.ServerResponse) => void)[] = [];
+  let server: http.Server;
+  let base = '';
+  beforeAll(async () => {
+    server = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        seen.push({ url: req.url, auth: req.headers.authorization, body: Buffer.concat(chunks).toString() });
+        const answer = script.shift();
+        if (answer) answer(res);
+        else {
+          res.statusCode = 204;
+          res.end();
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  });
+
+  const pts = (n: number): Point[] =>
+    Array.from({ length: n }, (_, i) => ({
+      measurement: 'strata_host',
+      tags: { node: 'n1' },
+      fields: { v: i + 0.5 },
+      timeMs: T + i,
+    }));
+  const writer = (url: string, o: { token?: string; timeoutMs?: number; maxRetryTimeMs?: number } = {}) =>
+    new LineWriter({
+      sink: 'test',
+      url,
+      path: '/api/v2/write?org=o&bucket=b&precision=ms',
+      token: o.token,
+      batchSize: 5000,
+      maxBatchBytes: 8 * 1024 * 1024,
+      flushIntervalMs: 0,
+      maxInFlight: 2,
+      gzipThreshold: 1e9,
+      gzipLevel: 3,
+      gzipLoopback: false,
+      timeoutMs: o.timeoutMs ?? 5000,
+      minRetryDelayMs: 10,
+      maxRetryDelayMs: 50,
+      maxRetryTimeMs: o.maxRetryTimeMs ?? 2000,
+      maxBufferLines: 10_000,
+      pingPath: '/ping',
+    });
+
+  it('posts under the URL’s path with the token, and retries a 503 until it is stored', async () => {
+    seen.length = 0;
+    script = [
+      (res) => {
+        res.statusCode = 503;
+        res.setHeader('content-type', 'application/json');
+        res.end('{"code":"unavailable","message":"overloaded"}');
+      },
+    ];
+    const sink = writer(`${base}/influx/`, { token: 's3cret' });
+    expect(await sink.write(pts(3))).toEqual({ written: 3, rejected: 0, unencodable: 0 });
+    await sink.close();
+    expect(seen).toHaveLength(2);
+    expect(seen[1]).toEqual({
+      url: '/influx/api/v2/write?org=o&bucket=b&precision=ms',
+      auth: 'Token s3cret',
+      body: pts(3)
+        .map((p) => encodePoint(p))
+        .join('\n'),
+    });
+    expect(seen[0]?.body).toBe(seen[1]?.body);
+  });
+
+  it('fails with InfluxDB’s own words for an error status, and as a timeout when nothing answers', async () => {
+    script = Array.from({ length: 50 }, () => (res: http.ServerResponse) => {
+      res.statusCode = 401;
+      res.setHeader('content-type', 'application/json');
+      res.end('{"code":"unauthorized","message":"unauthorized access"}');
+    });
+    const denied = writer(base, { maxRetryTimeMs: 100 });
+    const err = await denied.write(pts(1)).catch((e: Error) => e);
+    expect(String(err)).toMatch(/unauthorized access/);
+    expect(classify((err as Error).cause).kind).toBe('auth');
+    await denied.close();
+
+    script = Array.from({ length: 50 }, () => () => {}); // never answers
+    const silent = writer(base, { timeoutMs: 100, maxRetryTimeMs: 150 });
+    const late = await silent.write(pts(1)).catch((e: Error) => e);
+    expect(classify((late as Error).cause).kind).toBe('timeout');
+    await silent.close();
+    script = [];
+  });
+
+  it('reuses the memory of bodies given back once written, and only then', async () => {
+    const sink = writer(base);
+    const first = sink.encode(pts(100));
+    await sink.write(first);
+    const kept = sink.encode(pts(100));
+    expect(kept.segments[0]?.body.buffer).not.toBe(first.segments[0]?.body.buffer);
+    sink.release(first);
+    const next = sink.encode(pts(100));
+    expect(next.segments[0]?.body.buffer).toBe(first.segments[0]?.body.buffer);
+    await sink.close();
   });
 });
