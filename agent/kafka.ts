@@ -10,6 +10,7 @@
 import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
 import { installGzipCodec } from '../lib/kafka-gzip.ts';
+import { fixIdleRequestQueue } from '../lib/kafka-request-queue.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
@@ -98,6 +99,7 @@ export class KafkaTransport implements Transport {
     private readonly log: Logger = componentLogger('agent.kafka'),
   ) {
     this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic} (${describeKafkaSecurity(cfg)})`;
+    fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer (≈ 40 ms of CPU per second)
     const kafka = new Kafka(kafkaClientConfig(cfg, log));
     this.producer = kafka.producer({
       idempotent: true,

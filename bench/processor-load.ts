@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { KafkaConfig as AgentKafkaConfig } from '../agent/config.ts';
 import { installGzipCodec } from '../lib/kafka-gzip.ts';
+import { fixIdleRequestQueue } from '../lib/kafka-request-queue.ts';
 import { tick } from './processor-messages.ts';
 
 const { values } = parseArgs({
@@ -29,6 +30,7 @@ const CONTAINERS = Number(values.containers);
 const SECONDS = Number(values.seconds);
 
 installGzipCodec(AgentKafkaConfig.parse({}).gzipLevel);
+fixIdleRequestQueue(); // as the agents do
 const kafka = new Kafka({
   clientId: 'strata-bench-load',
   brokers: [values.brokers],

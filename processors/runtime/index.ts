@@ -31,6 +31,7 @@ import {
 } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage } from '../../lib/errors.ts';
 import { installGzipCodec } from '../../lib/kafka-gzip.ts';
+import { fixIdleRequestQueue } from '../../lib/kafka-request-queue.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
@@ -157,6 +158,7 @@ export class ProcessorRuntime {
     const kafkaLog = componentLogger('kafkajs');
     // Agents gzip their ticks: inflate them on this thread, not on libuv's pool (lib/kafka-gzip.ts).
     installGzipCodec();
+    fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer each (lib/kafka-request-queue.ts)
     this.kafka = new Kafka({
       clientId: k.clientId,
       brokers: k.brokers,
