@@ -19,6 +19,10 @@
 //                                               # default: the agent's kafka.gzipLevel, as deployed)
 //   npm run bench:agent -- --warmup 45           # seconds before the window (default 10): V8 is
 //                                                # still compiling the tick path at 1 Hz after 10 s
+//   npm run bench:agent -- --kafka               # ticks really published (the agent's Kafka output,
+//                                                # kafkajs compressing) to KAFKA_BROKERS (default the
+//                                                # stack's), topic strata-bench-agent, created and
+//                                                # deleted by the bench: the whole agent's cost
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -34,6 +38,14 @@ const BENCH_ROOT = 'strata-bench';
 const AGENT_NODE_FLAGS = '--max-semi-space-size=2';
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'blkio'];
 const BENCH_FIFO = '/tmp/strata-bench-agent.fifo';
+/** --kafka: the topic the children publish to (created before, deleted after). */
+const BENCH_TOPIC = 'strata-bench-agent';
+/** --kafka: the brokers the children publish to (the parent's flag; the child gets them as its value). */
+const KAFKA = process.argv.includes('--kafka')
+  ? arg('kafka')?.startsWith('--') === false
+    ? arg('kafka')
+    : process.env.KAFKA_BROKERS || '127.0.0.1:19092'
+  : undefined;
 
 interface ChildResult {
   entities: number;
@@ -76,6 +88,7 @@ async function child(): Promise<void> {
     registry,
     { registry: prom, enableProcessMetrics },
     { gzipCodec },
+    { KafkaTransport },
   ] = await Promise.all([
     import('../agent/agent.ts'),
     import('../agent/config.ts'),
@@ -83,6 +96,7 @@ async function child(): Promise<void> {
     import('../collectors/registry.ts'),
     import('../lib/metrics.ts'),
     import('../lib/kafka-gzip.ts'),
+    import('../agent/kafka.ts'),
   ]);
   const { config, enabled } = loadAgentConfig({
     collectorSchemas: registry.collectorSchemas(),
@@ -120,7 +134,23 @@ async function child(): Promise<void> {
   };
   // As deployed (deploy/, docker-compose: /metrics on): the process metrics and their event-loop timer.
   enableProcessMetrics();
-  const transport = new LastValueTransport();
+  // --kafka: the agent's own Kafka output, publishing for real (kafkajs runs the same codec).
+  const kafkaBrokers = arg('kafka');
+  let transport:
+    | LastValueTransport
+    | (InstanceType<typeof KafkaTransport> & { lastValue?: Buffer; sent: number });
+  if (kafkaBrokers) {
+    class CountingKafka extends KafkaTransport {
+      sent = 0;
+      lastValue: Buffer | undefined;
+      override async send(ticks: readonly { value: Buffer }[]): Promise<void> {
+        this.lastValue = ticks[ticks.length - 1]?.value;
+        await super.send(ticks as never);
+        this.sent += ticks.length;
+      }
+    }
+    transport = new CountingKafka({ ...config.kafka, brokers: kafkaBrokers.split(','), topic: BENCH_TOPIC });
+  } else transport = new LastValueTransport();
   const agent = new Agent({ config, enabled, version: 'bench', transport });
   await agent.start();
   // Warm-up: the first ticks open files, run discovery and JIT (V8 compiles hot code in the first
@@ -185,6 +215,29 @@ async function child(): Promise<void> {
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
+}
+
+/** Creates or deletes the --kafka bench topic; an unreachable Kafka ends the bench with the address and the fix. */
+async function benchTopic(brokers: string, action: 'create' | 'delete'): Promise<void> {
+  const { Kafka, logLevel } = (await import('kafkajs')).default;
+  const admin = new Kafka({
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 2 },
+  }).admin();
+  try {
+    await admin.connect();
+    if (action === 'create') await admin.createTopics({ topics: [{ topic: BENCH_TOPIC, numPartitions: 1 }] });
+    else await admin.deleteTopics({ topics: [BENCH_TOPIC] });
+  } catch (err) {
+    process.stderr.write(
+      `bench:agent --kafka: Kafka at ${brokers} (${action} topic ${BENCH_TOPIC}): ${(err as Error).message}. ` +
+        'Start the stack with `npx strata stack up`, or set KAFKA_BROKERS to running brokers.\n',
+    );
+    process.exit(2);
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 /** A V8 CPU profile of this process through the inspector, started and stopped on demand. */
@@ -341,6 +394,7 @@ function runChild(
       ...(arg('warmup') !== undefined ? ['--warmup', arg('warmup')!] : []),
       ...(arg('gzip-level') !== undefined ? ['--gzip-level', arg('gzip-level')!] : []),
       ...(cpuProf ? ['--cpu-prof', cpuProf] : []),
+      ...(KAFKA ? ['--kafka', KAFKA] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STRATA_LOG_LEVEL: 'error' } },
   );
@@ -355,7 +409,7 @@ function runChild(
       else
         resolve({
           ...(JSON.parse(out.trim().split('\n').at(-1)!) as ChildResult),
-          mode: (bundled ? 'node' : 'tsx') + (v8Flags.length ? '*' : ''),
+          mode: (bundled ? 'node' : 'tsx') + (v8Flags.length ? '*' : '') + (KAFKA ? '+kafka' : ''),
         });
     });
   });
@@ -381,6 +435,7 @@ async function parent(): Promise<void> {
   const bundled = await bundle();
   const rows: (ChildResult & { mode: string })[] = [];
   const largest = Math.max(...sizes);
+  if (KAFKA) await benchTopic(KAFKA, 'create');
   for (const load of loads) {
     for (const n of sizes) {
       const sleepers: ChildProcess[] = [];
@@ -404,9 +459,11 @@ async function parent(): Promise<void> {
       }
     }
   }
+  if (KAFKA) await benchTopic(KAFKA, 'delete');
   const pad = (s: string | number, w: number) => String(s).padStart(w);
+  const output = KAFKA ? `published to Kafka ${KAFKA} topic ${BENCH_TOPIC}` : 'no-op output';
   const lines = [
-    `strata agent collect path: host + cgroup collectors, 1 s ticks, ${arg('warmup') ?? 10} s warm-up then ${seconds} s per row, no-op output (${new Date().toISOString()})`,
+    `strata agent collect path: host + cgroup collectors, 1 s ticks, ${arg('warmup') ?? 10} s warm-up then ${seconds} s per row, ${output} (${new Date().toISOString()})`,
     '',
     `${pad('run', 5)} ${pad('load', 6)} ${pad('cgroups', 8)} ${pad('ticks', 6)} ${pad('samples/tick', 12)} ${pad('µs CPU/sample', 14)} ${pad('user', 5)} ${pad('sys', 5)} ${pad('ms CPU/tick', 12)} ${pad('%core', 6)} ${pad('RSS MB', 7)} ${pad('maxRSS MB', 9)} ${pad('msg KB', 7)} ${pad('gzip KB', 8)} ${pad('gzip ms', 8)} ${pad('timeouts', 8)} ${pad('errors', 6)} ${pad('memstat %', 10)} ${pad('psi % cpu/io/mem', 16)} ${pad('blkio %', 7)}`,
   ];
