@@ -572,25 +572,28 @@ export class ProcessorRuntime {
     dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[],
     payload: EachBatchPayload,
   ): Promise<boolean> {
-    let influxDone = encoded.lines === 0;
-    let dlqDone = dlq.length === 0;
-    let alertsDone = alerts.length === 0 || !this.alertsSink;
+    // One delivery of each kind at a time: a leg still in flight when another failed is awaited in
+    // the next round, not started again. For the points this is a must, not a saving: their
+    // bodies go back to the sink's memory pool once this returns true, so no write of them may
+    // still be sending then. (It also keeps a dead letter or an alert from going out twice.)
+    const legs: Leg[] = [
+      { done: encoded.lines === 0, inFlight: undefined, start: () => this.sink.write(encoded) },
+      {
+        done: dlq.length === 0,
+        inFlight: undefined,
+        start: () => this.producer.send({ topic: this.config.kafka.dlqTopic, acks: -1, messages: dlq }),
+      },
+      {
+        done: alerts.length === 0 || !this.alertsSink,
+        inFlight: undefined,
+        start: () =>
+          this.alertsSink!.send(alerts, { topic: payload.batch.topic, partition: payload.batch.partition }),
+      },
+    ];
     for (let attempt = 0; ; attempt++) {
       if (!payload.isRunning() || payload.isStale() || this.stopped) return false;
       try {
-        await Promise.all([
-          influxDone ? undefined : this.sink.write(encoded).then(() => (influxDone = true)),
-          dlqDone
-            ? undefined
-            : this.producer
-                .send({ topic: this.config.kafka.dlqTopic, acks: -1, messages: dlq })
-                .then(() => (dlqDone = true)),
-          alertsDone
-            ? undefined
-            : this.alertsSink
-                ?.send(alerts, { topic: payload.batch.topic, partition: payload.batch.partition })
-                .then(() => (alertsDone = true)),
-        ]);
+        await Promise.all(legs.map(runLeg));
         if (this.paused) this.setPaused(false);
         return true;
       } catch (err) {
@@ -685,6 +688,27 @@ function stringHeaders(h: KafkaMessage['headers']): Record<string, string | Buff
     out[k] = Array.isArray(v) ? (v[0] ?? '') : v;
   }
   return out;
+}
+
+/** One of a batch's deliveries (InfluxDB, dead letters, alerts), retried until done. */
+interface Leg {
+  done: boolean;
+  inFlight: Promise<void> | undefined;
+  start(): Promise<unknown>;
+}
+
+/** The leg's delivery in flight, started if none is (undefined when done). */
+function runLeg(leg: Leg): Promise<void> | undefined {
+  if (leg.done) return undefined;
+  leg.inFlight ??= leg
+    .start()
+    .then(() => {
+      leg.done = true;
+    })
+    .finally(() => {
+      leg.inFlight = undefined;
+    });
+  return leg.inFlight;
 }
 
 function sleep(ms: number): Promise<void> {
