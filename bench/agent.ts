@@ -135,11 +135,10 @@ async function child(): Promise<void> {
   // As deployed (deploy/, docker-compose: /metrics on): the process metrics and their event-loop timer.
   enableProcessMetrics();
   // --kafka: the agent's own Kafka output, publishing for real (kafkajs runs the same codec).
-  const kafkaBrokers = arg('kafka');
   let transport:
     | LastValueTransport
     | (InstanceType<typeof KafkaTransport> & { lastValue?: Buffer; sent: number });
-  if (kafkaBrokers) {
+  if (KAFKA) {
     class CountingKafka extends KafkaTransport {
       sent = 0;
       lastValue: Buffer | undefined;
@@ -149,7 +148,7 @@ async function child(): Promise<void> {
         this.sent += ticks.length;
       }
     }
-    transport = new CountingKafka({ ...config.kafka, brokers: kafkaBrokers.split(','), topic: BENCH_TOPIC });
+    transport = new CountingKafka({ ...config.kafka, brokers: KAFKA.split(','), topic: BENCH_TOPIC });
   } else transport = new LastValueTransport();
   const agent = new Agent({ config, enabled, version: 'bench', transport });
   await agent.start();

@@ -13,6 +13,19 @@ import type { Point } from '../../sinks/point.ts';
 
 const T = 1_732_250_400_000;
 
+/** A plain HTTP server on 127.0.0.1 that hands each whole request body to `answer`. */
+async function captureServer(
+  answer: (req: http.IncomingMessage, body: Buffer, res: http.ServerResponse) => void,
+): Promise<{ server: http.Server; url: string }> {
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => answer(req, Buffer.concat(chunks), res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
 describe('isLoopbackUrl', () => {
   it('knows 127.0.0.0/8, ::1 and localhost, and nothing else', () => {
     for (const u of [
@@ -52,17 +65,11 @@ describe('LineWriter requests', () => {
   let server: http.Server;
   let url = '';
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        requests.push({ encoding: req.headers['content-encoding'], body: Buffer.concat(chunks) });
-        res.statusCode = 204;
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url } = await captureServer((req, body, res) => {
+      requests.push({ encoding: req.headers['content-encoding'], body });
+      res.statusCode = 204;
+      res.end();
+    }));
   });
   afterAll(async () => {
     await new Promise((r) => server.close(r));
@@ -174,21 +181,15 @@ describe('LineWriter HTTP', () => {
   let server: http.Server;
   let base = '';
   beforeAll(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        seen.push({ url: req.url, auth: req.headers.authorization, body: Buffer.concat(chunks).toString() });
-        const answer = script.shift();
-        if (answer) answer(res);
-        else {
-          res.statusCode = 204;
-          res.end();
-        }
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ server, url: base } = await captureServer((req, body, res) => {
+      seen.push({ url: req.url, auth: req.headers.authorization, body: body.toString() });
+      const answer = script.shift();
+      if (answer) answer(res);
+      else {
+        res.statusCode = 204;
+        res.end();
+      }
+    }));
   });
   afterAll(async () => {
     server.closeAllConnections();
