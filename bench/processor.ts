@@ -6,6 +6,8 @@
 //   2. end to end: a backlog in Kafka drained by the processor into InfluxDB, CPU-µs per
 //      entity-sample of the whole process (kafkajs fetch, decode, pipeline, encode, HTTP, gzip),
 //      over the whole drain and over its steady state (after 25 % is committed);
+//      with --floors, the same backlog drained again by processes that stop after each stage
+//      (bench/processor-floor.ts): what each stage costs in place;
 //   3. sustained: --sustained-nodes agents at 1 Hz from another process (processor-load.ts), as a
 //      deployed processor sees them: CPU per entity-sample, batches and requests per second, GC;
 //   4. latency: live ticks (ts = now) → Kafka → processor → InfluxDB, polled with InfluxQL until
@@ -15,12 +17,11 @@
 // Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
 //        --sustained-nodes 300 --sustained-seconds 40 --min-bytes N --max-wait MS
 //        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none
-//        --skip-in-process --skip-stack]
+//        --floors --skip-in-process --skip-stack]
 // Messages: bench/processor-messages.ts (a real recorded host sample per node, with its counters
 // advancing, and containers of the shape the cgroup collector emits; sample times jittered).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -39,6 +40,8 @@ import {
   SegmentEncoder,
 } from '../sinks/line-protocol.ts';
 import type { Point } from '../sinks/point.ts';
+import { cpuUs, round, threadCpu, threadCpuPerSample } from './cpu.ts';
+import { FLOOR_STAGES } from './processor-floor-stages.ts';
 import { jitteredTs, tick } from './processor-messages.ts';
 
 const { values } = parseArgs({
@@ -57,6 +60,8 @@ const { values } = parseArgs({
     /** influxdb.gzipLoopback: gzip also to a loopback InfluxDB (off by default, as in the processor). */
     'gzip-loopback': { type: 'boolean', default: false },
     'skip-in-process': { type: 'boolean', default: false },
+    /** After the backlog drain: drain it again stopping after each stage (bench/processor-floor.ts). */
+    floors: { type: 'boolean', default: false },
     /** Only the in-process figures (no Kafka, no InfluxDB). */
     'skip-stack': { type: 'boolean', default: false },
     /** Overrides of kafka.maxBytesPerPartition and influxdb.batchSize for the end-to-end run. */
@@ -111,8 +116,6 @@ const diffIo = (a: { batches: number; requests: number }, b: { batches: number; 
   requests: a.requests - b.requests,
 });
 
-const cpuUs = (u: NodeJS.CpuUsage) => u.user + u.system;
-
 /** Sum of a metric's samples named `sample` (e.g. a histogram's _count) in this process's registry. */
 async function metricSum(name: string, sample = name): Promise<number> {
   const m = registry.getSingleMetric(name);
@@ -123,53 +126,6 @@ async function metricSum(name: string, sample = name): Promise<number> {
     .reduce((n, v) => n + v.value, 0);
 }
 
-/**
- * CPU time (µs, user + system) of this process's threads, from /proc/self/task/<tid>/stat (Linux;
- * empty elsewhere): `main` and `other` (Node 20 leaves every thread named `node`: the others are
- * V8's helpers — concurrent JIT compiling, concurrent marking/sweeping — and libuv's pool, which
- * runs the gzip). BENCH_TIDS=1 splits `other` per thread (`t<tid - pid>`: V8's helpers have the
- * lowest numbers, libuv's pool threads start when the first gzip runs).
- */
-function threadCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  let tids: string[];
-  try {
-    tids = fs.readdirSync('/proc/self/task');
-  } catch {
-    return out;
-  }
-  const tickUs = 1e6 / 100; // USER_HZ is 100 on Linux
-  for (const tid of tids) {
-    let stat: string;
-    try {
-      stat = fs.readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended
-    }
-    const close = stat.lastIndexOf(')');
-    const name =
-      tid === String(process.pid)
-        ? 'main'
-        : process.env.BENCH_TIDS
-          ? `t${Number(tid) - process.pid}`
-          : 'other';
-    const f = stat.slice(close + 2).split(' ');
-    const us = (Number(f[11]) + Number(f[12])) * tickUs;
-    out.set(name, (out.get(name) ?? 0) + us);
-  }
-  return out;
-}
-
-/** Per-thread-name CPU-µs per entity-sample between two threadCpu() readings. */
-function threadCpuPerSample(before: Map<string, number>, after: Map<string, number>, samples: number) {
-  const out: Record<string, number> = {};
-  for (const [name, us] of after) {
-    const d = us - (before.get(name) ?? 0);
-    if (d > 0) out[name] = round(d / samples);
-  }
-  return out;
-}
-const round = (n: number, d = 2) => Math.round(n * 10 ** d) / 10 ** d;
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? Number.NaN;
@@ -402,6 +358,10 @@ async function throughStack() {
         }
       : 'backlog drained before the first poll saw 25 % committed (use more --ticks)';
 
+  const floors = values.floors
+    ? await stageFloors(topic, totalMessages, steadyState)
+    : 'skipped (--floors runs them)';
+
   // Live: one tick per second, sample time = now; poll until each tick's CPU rates are queryable.
   const latencies: number[] = [];
   const prefix = `live-${id}`;
@@ -448,6 +408,7 @@ async function throughStack() {
   return {
     backlog,
     steady_state: steadyState,
+    floors,
     sustained,
     live: {
       nodes: LIVE_NODES,
@@ -458,6 +419,64 @@ async function throughStack() {
       sample_to_queryable_ms_max: Math.max(...latencies),
       note: 'poll granularity ~5 ms + one InfluxQL round trip; includes the Kafka produce',
     },
+  };
+}
+
+// ---- 2b. floors (--floors): the same backlog drained again, stopping after each stage -----------
+// One fresh process per stage (bench/processor-floor.ts), so that no stage inherits another's JIT
+// or heap. The step from one stage to the next is what that stage costs in place, GC and JIT
+// included; from `encode` to the whole processor (steady state above) is the InfluxDB writes and
+// the runtime's bookkeeping.
+async function stageFloors(topic: string, messages: number, whole: unknown) {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const steady: Record<string, number> = {};
+  const out: Record<string, unknown> = {};
+  for (const stage of FLOOR_STAGES) {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        path.join(here, 'processor-floor.ts'),
+        '--topic',
+        topic,
+        '--stage',
+        stage,
+        '--messages',
+        String(messages),
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, FLOOR_SAMPLES_PER_MESSAGE: String(CONTAINERS + 1) },
+      },
+    );
+    let text = '';
+    child.stdout.on('data', (d: Buffer) => {
+      text += d.toString();
+    });
+    const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
+    if (code !== 0) return { error: `processor-floor --stage ${stage} exited with ${code}` };
+    const r = JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+    steady[stage] = r.steady_process_cpu_us_per_entity_sample as number;
+    out[stage] = r;
+  }
+  const wholeUs =
+    typeof whole === 'object' && whole !== null
+      ? (whole as { process_cpu_us_per_entity_sample: number }).process_cpu_us_per_entity_sample
+      : undefined;
+  const steps: Record<string, number> = {};
+  let prev = 0;
+  for (const stage of FLOOR_STAGES) {
+    const us = steady[stage] ?? 0;
+    steps[stage] = round(us - prev);
+    prev = us;
+  }
+  if (wholeUs !== undefined) steps['influxdb writes and runtime'] = round(wholeUs - prev);
+  return {
+    steady_cpu_us_per_entity_sample_after_each_stage: steady,
+    step_cpu_us_per_entity_sample: steps,
+    stages: out,
+    note: 'steady part (after 25 % of the messages) of a drain stopping after each stage, one process each; the last step is the whole processor (steady_state) minus encode',
   };
 }
 
