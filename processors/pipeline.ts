@@ -53,6 +53,10 @@ const noisyUnmappedTotal = counter(
   'strata_processor_noisy_neighbor_vm_unmapped_total',
   'VM tenants with no known host device behind their disks (not judged; each VM counted once)',
 );
+const noisyVmInContainerTotal = counter(
+  'strata_processor_noisy_neighbor_vm_in_container_samples_total',
+  'VM samples not judged as tenants of their own: their hypervisor runs in a container, which is the tenant',
+);
 const noisyIncidentsTotal = counter(
   'strata_processor_noisy_neighbor_incidents_total',
   'open incidents taken over from the alerts topic (adopted) or resolved because their node went silent (node_silent)',
@@ -237,6 +241,7 @@ export class ProcessingPipeline implements Pipeline {
     this.push('nn.devices', n.devicesDropped, (d) => noisyDroppedTotal.inc({ what: 'device' }, d));
     this.push('nn.bad', n.badWindows, (d) => noisyWindowsTotal.inc({ verdict: 'bad' }, d));
     this.push('nn.unmapped', n.vmsUnmapped, (d) => noisyUnmappedTotal.inc(d));
+    this.push('nn.vm_in_container', n.vmSamplesInContainers, (d) => noisyVmInContainerTotal.inc(d));
     this.push('nn.adopted', n.incidentsAdopted, (d) => noisyIncidentsTotal.inc({ event: 'adopted' }, d));
     this.push('nn.silent', n.incidentsResolvedSilent, (d) =>
       noisyIncidentsTotal.inc({ event: 'node_silent' }, d),

@@ -33,6 +33,7 @@ import {
   parseQemuCmdline,
   parseStatusRssBytes,
   pidStatCounters,
+  processCgroupPath,
   threadUsec,
   vcpuThreadIds,
 } from './parsers.ts';
@@ -77,6 +78,8 @@ interface VmState {
   agentSocket?: string;
   /** The host block device behind all of the VM's images (null: none or several). */
   hostDevice?: string | null;
+  /** The cgroup the QEMU process runs in, when not the root (QEMU inside a container: KubeVirt). */
+  cgroup?: string;
   /** No PID lookup before this time (after a failed one). */
   nextPidLookup: number;
 }
@@ -284,6 +287,14 @@ export class VmCollector implements Collector {
     }
     st.statFile = new KernelFile(`${this.paths.proc}/${st.pid}/stat`);
     st.statusFile = new KernelFile(`${this.paths.proc}/${st.pid}/status`);
+    // Read once per process: QEMU inside a container's cgroup is that container's CPU and I/O too,
+    // which the processor must not count twice (docs/overhead.md, "VMs inside containers").
+    try {
+      st.cgroup = processCgroupPath(await fs.readFile(`${this.paths.proc}/${st.pid}/cgroup`, 'utf8'));
+    } catch (err) {
+      st.cgroup = undefined;
+      acc.error('vm', `vm:${st.qmpSocket}:cgroup`, err);
+    }
     try {
       const cmd = parseQemuCmdline(
         await fs.readFile(`${this.paths.proc}/${st.pid}/cmdline`, 'latin1'),
@@ -377,6 +388,7 @@ export class VmCollector implements Collector {
           accel: st.identity.accel,
           qmp_socket: st.qmpSocket,
           ...(st.hostDevice ? { host_device: st.hostDevice } : {}),
+          ...(st.cgroup ? { hypervisor_cgroup: st.cgroup } : {}),
         },
         parent: { layer: 'host', id: this.nodeId },
       },

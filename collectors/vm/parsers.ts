@@ -275,3 +275,33 @@ export function parseTunFdinfo(text: string): string | undefined {
   const name = m?.[1]?.trim();
   return name && name.length <= 15 && !/[\s/]/.test(name) ? name : undefined;
 }
+
+/**
+ * The cgroup a process runs in, from /proc/PID/cgroup, as the cgroup collector names containers
+ * (`cgroup_path`): on cgroup v1 and hybrid hosts the hierarchy of cpuacct, else memory, else cpu
+ * (the collector's own order); on v2 hosts the unified one (`0::`). Undefined for the root cgroup
+ * (a process in no container) and for text without such a line. A path that starts with `/..` was
+ * read from another cgroup namespace than the process's (an agent in a container without
+ * `--cgroupns=host`): it is returned as it is, and the processor matches it by the container's own
+ * directory name (processors/hypervisor-cgroup.ts).
+ */
+export function processCgroupPath(text: string): string | undefined {
+  let unified: string | undefined;
+  const byController = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    // hierarchy-ID:controller-list:cgroup-path (the path may itself contain ':')
+    const a = line.indexOf(':');
+    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
+    if (b < 0) continue;
+    const controllers = line.slice(a + 1, b);
+    const p = line.slice(b + 1);
+    if (!p.startsWith('/')) continue;
+    if (line.slice(0, a) === '0' && controllers === '') unified = p;
+    else for (const c of controllers.split(',')) byController.set(c, p);
+  }
+  const p =
+    byController.size > 0
+      ? (byController.get('cpuacct') ?? byController.get('memory') ?? byController.get('cpu'))
+      : unified;
+  return p === undefined || p === '/' ? undefined : p;
+}

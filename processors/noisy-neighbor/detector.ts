@@ -6,6 +6,7 @@
 // good ones. All state is bounded: tenants per node, ticks of history, devices per node.
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
 import type { Point } from '../../sinks/point.ts';
+import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { NoisyNeighborConfig } from './config.ts';
 
@@ -132,6 +133,8 @@ export interface NoisyStats {
   badWindows: number;
   /** VM tenants seen without a host device behind their disks (each once). */
   vmsUnmapped: number;
+  /** VM samples left out because their hypervisor runs in a container's cgroup (that container is the tenant). */
+  vmSamplesInContainers: number;
   /** Open incidents taken over from the alerts topic. */
   incidentsAdopted: number;
   /** Incidents resolved because their node stopped reporting. */
@@ -181,6 +184,7 @@ export class NoisyNeighborStage {
     windows: 0,
     badWindows: 0,
     vmsUnmapped: 0,
+    vmSamplesInContainers: 0,
     incidentsAdopted: 0,
     incidentsResolvedSilent: 0,
   };
@@ -209,8 +213,21 @@ export class NoisyNeighborStage {
     let latNow: Map<string, number> | undefined; // only when a VM tenant did I/O this tick
     let anyTenant = false;
     let dtS = 0;
+    // A VM whose QEMU runs inside a container (KubeVirt) is one tenant, not two: its container,
+    // whose cgroup counts the VM's disk I/O as it reaches the device (docs/overhead.md).
+    let nested: Map<EntityView, EntityView> | undefined;
+    for (const v of views) {
+      if (v.layer === 'vm' && v.sample.entity.labels.hypervisor_cgroup !== undefined) {
+        nested = vmsInContainers(views);
+        break;
+      }
+    }
     for (const v of views) {
       if (v.dtS <= 0) continue;
+      if (nested?.has(v)) {
+        this.stats.vmSamplesInContainers++;
+        continue;
+      }
       if (v.ts > ts) ts = v.ts;
       if (v.dtS > dtS) dtS = v.dtS;
       if (v.layer === 'host') {

@@ -6,6 +6,7 @@
 // Ratios are written only above the configured minimum work (idle or missing view → no field,
 // never 0 % or ∞).
 import type { Point } from '../../sinks/point.ts';
+import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { OverheadConfig } from './config.ts';
 
@@ -183,16 +184,27 @@ export class OverheadStage {
     for (const c of containers) containersCpu += num(c.fields, 'cpu_cores') ?? 0;
     let vmsCpu = 0;
     for (const v of vms) vmsCpu += num(v.fields, 'cpu_cores') ?? 0;
+    // A hypervisor inside a container's cgroup (KubeVirt's virt-launcher) is in that container's
+    // CPU too: it counts as the VM's, and comes off the containers' (at most the container's own).
+    let nested = 0;
+    if (vms.length > 0 && containers.length > 0) {
+      for (const [vm, c] of vmsInContainers([...containers, ...vms])) {
+        nested++;
+        containersCpu -= Math.min(num(vm.fields, 'cpu_cores') ?? 0, num(c.fields, 'cpu_cores') ?? 0);
+      }
+    }
     const f: Fields = {
       host_cpu_busy_cores: hostBusy,
       containers_cpu_cores: containersCpu,
       vms_hypervisor_cpu_cores: vmsCpu,
       containers: containers.length,
       vms: vms.length,
+      vms_in_containers: nested,
       vms_with_guest_view: joinedVms,
     };
     const other = hostBusy - containersCpu - vmsCpu;
-    // Negative means double accounting (a VM inside a container's cgroup): no number rather than a wrong one.
+    // Negative: more counted than the host was busy (sampling skew, or a hypervisor in a container
+    // the agent could not tell): no number rather than a wrong one.
     if (other >= 0) f.host_other_cpu_cores = other;
     if (joinedVms > 0) {
       f.guests_cpu_busy_cores = joinedGuestBusy;

@@ -101,7 +101,7 @@ const TAG_LABELS = [
  * io_accounting (cgroup v1 block I/O the kernel does not count: `partial`/`unavailable`, see
  * docs/collectors.md), which can appear and go with a disk's use and must not split the series.
  */
-const FIELD_LABELS = ['cgroup_path', 'qmp_socket', 'io_accounting'] as const;
+const FIELD_LABELS = ['cgroup_path', 'qmp_socket', 'hypervisor_cgroup', 'io_accounting'] as const;
 
 export class EntityState {
   prev: Prev | undefined;
