@@ -34,6 +34,9 @@ export class BodyPool {
   private readonly lent = new WeakSet<ArrayBuffer>();
   readonly stats: BodyPoolStats = { reused: 0, allocated: 0 };
 
+  /** onTake: told of each take(), for the owner's metrics (reused: served from a free buffer). */
+  constructor(private readonly onTake?: (reused: boolean) => void) {}
+
   /** A Buffer of exactly `bytes` bytes (contents undefined), backed by recycled memory when there is some. */
   take(bytes: number): Buffer {
     let best = -1;
@@ -47,9 +50,11 @@ export class BodyPool {
       this.free.pop();
       this.lent.add(ab);
       this.stats.reused++;
+      this.onTake?.(true);
       return Buffer.from(ab, 0, bytes);
     }
     this.stats.allocated++;
+    this.onTake?.(false);
     // Powers of two, so that a buffer fits the next bodies of a similar size.
     const size = Math.max(MIN_BYTES, 2 ** Math.ceil(Math.log2(Math.max(1, bytes))));
     const ab = new ArrayBuffer(size);

@@ -141,6 +141,11 @@ const requestSeconds = histogram(
 );
 const bufferedLines = gauge('strata_sink_buffer_lines', 'Lines waiting for a request slot.', ['sink']);
 const retriesTotal = counter('strata_sink_write_retries_total', 'Write requests retried.', ['sink']);
+const bodyBuffers = counter(
+  'strata_sink_body_buffers_total',
+  'Request bodies by where their memory came from: reused (recycled after an acknowledged write) or allocated (new memory; a steady climb means more bodies are in flight than the pool keeps).',
+  ['sink', 'source'],
+);
 
 interface Ticket {
   /** Requests in flight carrying lines of this write. */
@@ -204,7 +209,9 @@ export class LineWriter implements PointSink {
   private closed = false;
   private idleWaiters: (() => void)[] = [];
   /** Memory of bodies, recycled once acknowledged (release(), and chunks joined here). */
-  private readonly bodies = new BodyPool();
+  private readonly bodies = new BodyPool((reused) =>
+    bodyBuffers.inc({ sink: this.name, source: reused ? 'reused' : 'allocated' }),
+  );
   /** A SegmentEncoder not in use (its buffer is kept); encoder() takes it or makes another. */
   private spareEncoder: SegmentEncoder | undefined;
   /** encode()'s own (encode is synchronous: one batch at a time). */

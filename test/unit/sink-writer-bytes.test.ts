@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registry } from '../../lib/metrics.ts';
 import { InfluxV2Config } from '../../sinks/influxdb-v2/config.ts';
 import { createInfluxV2Sink } from '../../sinks/influxdb-v2/index.ts';
 import { classify, isLoopbackUrl, joinLines, LineWriter } from '../../sinks/influxdb-v2/writer.ts';
@@ -267,7 +268,12 @@ describe('LineWriter HTTP', () => {
     script = [];
   });
 
-  it('reuses the memory of bodies given back once written, and only then', async () => {
+  it('reuses the memory of bodies given back once written, and only then; /metrics counts both', async () => {
+    const bodies = async (source: string) => {
+      const m = await registry.getSingleMetric('strata_sink_body_buffers_total')?.get();
+      return m?.values.find((v) => v.labels.sink === 'test' && v.labels.source === source)?.value ?? 0;
+    };
+    const [allocated0, reused0] = [await bodies('allocated'), await bodies('reused')];
     const sink = writer(base);
     const first = sink.encode(pts(100));
     await sink.write(first);
@@ -276,6 +282,8 @@ describe('LineWriter HTTP', () => {
     sink.release(first);
     const next = sink.encode(pts(100));
     expect(next.segments[0]?.body.buffer).toBe(first.segments[0]?.body.buffer);
+    expect((await bodies('allocated')) - allocated0).toBe(2); // first, kept
+    expect((await bodies('reused')) - reused0).toBe(1); // next
     await sink.close();
   });
 });
