@@ -329,6 +329,8 @@ export class ProcessorRuntime {
   }
 
   private dropPartition(partition: number, why: string): void {
+    // Its open incidents are re-sent to Alertmanager by whoever owns it now (or taken over again here).
+    this.webhook?.forget(partition);
     if (this.partitions.delete(partition)) {
       this.incidentsLoad = undefined; // its incidents are read back again with the new state
       this.log.info({ partition, why }, 'dropped pipeline state of partition');
@@ -377,6 +379,7 @@ export class ProcessorRuntime {
         const replay = Number(m.offset) < st.replayUntil;
         if (st.adopt !== undefined && !replay) {
           st.pipeline.adopt?.(st.adopt);
+          this.webhook?.track(st.adopt, p);
           st.adopt = undefined;
         }
         const d = decodeSampleMessage(m.value);
@@ -458,7 +461,7 @@ export class ProcessorRuntime {
         { partition: String(p) },
         Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
       );
-      if (alerts.length && this.webhook) this.webhook.enqueue(alerts);
+      if (alerts.length && this.webhook) this.webhook.enqueue(alerts, p);
     } catch (err) {
       // A rebalance (heartbeat/commit failing) or a bug: state must not run ahead of the commits.
       this.dropPartition(p, `error: ${errorMessage(err)}`);
@@ -508,6 +511,7 @@ export class ProcessorRuntime {
     const open = await this.incidentsFor(partition);
     if (this.partitions.get(partition) !== st || st.warmed || open.length === 0) return;
     st.pipeline.adopt?.(open);
+    this.webhook?.track(open, partition); // Alertmanager must keep hearing of them (sinks/webhook)
     st.adoptedEarly = true;
     this.logTakeOver(partition, open);
   }
@@ -534,7 +538,7 @@ export class ProcessorRuntime {
         }
         this.sideOutputs.shift();
         alertsTotal.inc(out.alerts.length);
-        if (out.alerts.length && this.webhook) this.webhook.enqueue(out.alerts);
+        if (out.alerts.length && this.webhook) this.webhook.enqueue(out.alerts, partition);
       }
     })().finally(() => {
       this.sideFlushing = undefined;

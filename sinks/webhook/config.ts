@@ -13,5 +13,14 @@ export const WebhookConfig = z.strictObject({
   timeout: durationMs.default(5_000),
   /** Most alerts queued; beyond it the oldest are dropped and counted. */
   queueSize: z.number().int().positive().default(1000),
+  /**
+   * A firing alert is sent again this often while its incident is open, with endsAt = now + 4 ×
+   * this: Alertmanager's clients are expected to repeat active alerts, and one not heard of by its
+   * endsAt (or, without one, for resolve_timeout, 5 min by default) is resolved by Alertmanager.
+   * So a long incident stays firing, and one whose processor is gone ends within 4 intervals.
+   */
+  resendInterval: durationMs.default(60_000).refine((ms) => ms >= 1000, 'at least 1s'),
+  /** Most open incidents re-sent; beyond it the newest are not re-sent (counted). */
+  maxOpen: z.number().int().positive().default(10_000),
 });
 export type WebhookConfig = z.output<typeof WebhookConfig>;

@@ -2,6 +2,12 @@
 // [{labels, annotations, startsAt, endsAt, generatorURL}]. Best effort by design: the processor
 // does not hold Kafka commits for a webhook (Kafka's alerts topic is the durable copy), so this
 // sink has its own bounded queue and bounded retries; what it drops it counts.
+//
+// Alertmanager's clients must repeat active alerts: one not heard of again by its endsAt (or for
+// resolve_timeout when it has none) is resolved by Alertmanager itself. So the open incidents of
+// the partitions this processor owns are sent again every resendInterval, each time with endsAt =
+// now + 4 × resendInterval (what Prometheus does), until their resolved event; a partition that
+// moves to another processor is forgotten here (forget) and taken over there (track).
 import { errorMessage } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
@@ -13,10 +19,15 @@ export { WebhookConfig } from './config.ts';
 const sentTotal = counter('strata_sink_alerts_sent_total', 'Alert events acknowledged by a sink.', ['sink']);
 const droppedTotal = counter(
   'strata_sink_alerts_dropped_total',
-  'Alert events a sink gave up on, by reason (queue_full, rejected = 4xx, retries_exhausted).',
+  'Alert events a sink gave up on, by reason (queue_full, rejected = 4xx, retries_exhausted, open_full = not re-sent).',
   ['sink', 'reason'],
 );
 const queueGauge = gauge('strata_sink_alerts_queue', 'Alert events waiting to be sent.', ['sink']);
+const openGauge = gauge(
+  'strata_sink_alerts_open',
+  'Firing alerts re-sent every resendInterval until resolved (open incidents of the partitions owned).',
+  ['sink'],
+);
 
 /** One Alertmanager v2 API alert (the PostableAlert model). */
 export interface AlertmanagerAlert {
@@ -48,29 +59,92 @@ export function toAlertmanager(a: AlertEvent, generatorUrl = ''): AlertmanagerAl
     annotations,
     startsAt: new Date(a.starts_at).toISOString(),
   };
-  // Resolved: endsAt in the past tells Alertmanager it is over. Firing: no endsAt (Alertmanager
-  // applies its resolve_timeout unless we repeat the alert).
+  // Resolved: endsAt in the past tells Alertmanager it is over. Firing: the sink sets endsAt when it
+  // posts (now + 4 × resendInterval) and repeats it until resolved.
   if (a.status === 'resolved') out.endsAt = new Date(a.ends_at ?? a.ts).toISOString();
   if (generatorUrl) out.generatorURL = generatorUrl;
   return out;
 }
 
+/** A queued alert; firing ones get their endsAt when posted (a retried post must not carry a stale one). */
+interface Queued {
+  id: string;
+  alert: AlertmanagerAlert;
+  firing: boolean;
+}
+
 export class WebhookSink {
   private readonly log = componentLogger('sink.webhook');
   private readonly once = new OnceLogger(this.log);
-  private queue: AlertmanagerAlert[] = [];
+  private queue: Queued[] = [];
   private running: Promise<void> | undefined;
   private closed = false;
   private readonly endpoint: string;
+  /** Open incidents by alert id, with the samples partition they came from: re-sent until resolved. */
+  private readonly open = new Map<string, { alert: AlertmanagerAlert; partition: number | undefined }>();
+  private readonly resendTimer: NodeJS.Timeout;
 
   constructor(private readonly c: WebhookConfig) {
     this.endpoint = `${c.url.replace(/\/+$/, '')}/api/v2/alerts`;
+    this.resendTimer = setInterval(() => this.resend(), c.resendInterval);
+    this.resendTimer.unref();
   }
 
-  /** Queues alerts; never blocks the caller. */
-  enqueue(alerts: readonly AlertEvent[]): void {
+  /**
+   * Queues alert events (never blocks the caller). Firing ones are re-sent until their resolved
+   * event; `partition` (of the samples topic) lets forget() drop them when it is revoked.
+   */
+  enqueue(alerts: readonly AlertEvent[], partition?: number): void {
     if (this.closed) return;
-    for (const a of alerts) this.queue.push(toAlertmanager(a, this.c.generatorUrl));
+    for (const a of alerts) {
+      const alert = toAlertmanager(a, this.c.generatorUrl);
+      const firing = a.status === 'firing';
+      if (firing) this.remember(a.id, alert, partition);
+      else this.open.delete(a.id);
+      this.queue.push({ id: a.id, alert, firing });
+    }
+    openGauge.set({ sink: 'webhook' }, this.open.size);
+    this.kick();
+  }
+
+  /** Open incidents taken over from another processor (read back from the alerts topic): sent now and from now on. */
+  track(open: readonly AlertEvent[], partition: number): void {
+    this.enqueue(
+      open.filter((a) => a.status === 'firing'),
+      partition,
+    );
+  }
+
+  /** The partition moved to another processor: its incidents are no longer re-sent from here. */
+  forget(partition: number): void {
+    for (const [id, o] of this.open) if (o.partition === partition) this.open.delete(id);
+    openGauge.set({ sink: 'webhook' }, this.open.size);
+  }
+
+  private remember(id: string, alert: AlertmanagerAlert, partition: number | undefined): void {
+    if (!this.open.has(id) && this.open.size >= this.c.maxOpen) {
+      droppedTotal.inc({ sink: 'webhook', reason: 'open_full' });
+      this.once.warn(
+        'open_full',
+        { maxOpen: this.c.maxOpen },
+        'too many open alerts to re-send; Alertmanager resolves the others after their endsAt',
+      );
+      return;
+    }
+    this.open.set(id, { alert, partition });
+  }
+
+  private resend(): void {
+    if (this.closed || this.open.size === 0) return;
+    // Not twice in the queue (Alertmanager down for a while): the one waiting gets a fresh endsAt anyway.
+    const waiting = new Set<string>();
+    for (const q of this.queue) if (q.firing) waiting.add(q.id);
+    for (const [id, { alert }] of this.open)
+      if (!waiting.has(id)) this.queue.push({ id, alert, firing: true });
+    this.kick();
+  }
+
+  private kick(): void {
     const over = this.queue.length - this.c.queueSize;
     if (over > 0) {
       this.queue.splice(0, over);
@@ -92,13 +166,15 @@ export class WebhookSink {
     }
   }
 
-  private async post(batch: AlertmanagerAlert[]): Promise<'ok' | 'rejected' | 'retries_exhausted'> {
+  private async post(batch: Queued[]): Promise<'ok' | 'rejected' | 'retries_exhausted'> {
     for (let attempt = 1; attempt <= this.c.maxAttempts; attempt++) {
       try {
+        const endsAt = new Date(Date.now() + 4 * this.c.resendInterval).toISOString();
+        const body = batch.map((q) => (q.firing ? { ...q.alert, endsAt } : q.alert));
         const res = await fetch(this.endpoint, {
           method: 'POST',
           headers: { 'content-type': 'application/json' },
-          body: JSON.stringify(batch),
+          body: JSON.stringify(body),
           signal: AbortSignal.timeout(this.c.timeout),
         });
         await res.arrayBuffer().catch(() => undefined);
@@ -129,8 +205,9 @@ export class WebhookSink {
     return 'retries_exhausted';
   }
 
-  /** Sends what is queued (bounded by the retries), then stops. */
+  /** Sends what is queued (bounded by the retries), then stops (Alertmanager ends what is open by its endsAt). */
   async close(): Promise<void> {
+    clearInterval(this.resendTimer);
     await this.running;
     this.closed = true;
   }

@@ -5,11 +5,16 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
 import { AlertEvent } from '../../schemas/alert.ts';
-import { toAlertmanager, WebhookConfig, WebhookSink } from '../../sinks/webhook/index.ts';
+import {
+  type AlertmanagerAlert,
+  toAlertmanager,
+  WebhookConfig,
+  WebhookSink,
+} from '../../sinks/webhook/index.ts';
 
 let server: http.Server;
 let base: string;
-const received: { status: number; body: unknown }[] = [];
+const received: { status: number; body: unknown; at: number }[] = [];
 /** Statuses to answer, in order; 200 once exhausted. */
 let script: number[] = [];
 
@@ -23,7 +28,7 @@ beforeAll(async () => {
       const status = script.shift() ?? 200;
       expect(req.url).toBe('/api/v2/alerts');
       expect(req.method).toBe('POST');
-      received.push({ status, body: JSON.parse(body) });
+      received.push({ status, body: JSON.parse(body), at: Date.now() });
       res.statusCode = status;
       res.end(status === 200 ? '' : 'nope');
     });
@@ -99,7 +104,14 @@ describe('webhook sink', () => {
     sink.enqueue([firing]);
     await sink.close();
     expect(received.map((r) => r.status)).toEqual([503, 503, 200]);
-    expect(received[2]?.body).toEqual([toAlertmanager(firing)]);
+    // A firing alert carries an endsAt 4 resend intervals (default 60 s) after the post that
+    // succeeded, not after the first attempt.
+    const [sent] = received[2]!.body as AlertmanagerAlert[];
+    const { endsAt, ...rest } = sent as AlertmanagerAlert;
+    expect(rest).toEqual(toAlertmanager(firing));
+    const ahead = Date.parse(endsAt as string) - received[2]!.at;
+    expect(ahead).toBeGreaterThan(240_000 - 1_000);
+    expect(ahead).toBeLessThanOrEqual(240_000);
   });
 
   it('does not retry a 400 and counts the batch as rejected', async () => {
@@ -143,4 +155,55 @@ describe('webhook sink', () => {
     );
     expect(ids).toEqual(['nn-node1-vda-1', 'b', 'c']);
   });
+
+  it('repeats a firing alert every resendInterval with a fresh endsAt until its resolved event', async () => {
+    received.length = 0;
+    const sink = new WebhookSink(WebhookConfig.parse({ url: base, resendInterval: '1s' }));
+    sink.enqueue([firing], 0);
+    await new Promise((r) => setTimeout(r, 2_500));
+    sink.enqueue([resolved], 0);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await sink.close();
+    const posts = received.map((r) => (r.body as AlertmanagerAlert[]).map((a) => ({ ...a, at: r.at })));
+    // firing at 0 s, again at ≈ 1 s and ≈ 2 s (a busy machine may delay a timer), then resolved,
+    // and nothing after it.
+    const alerts = posts.flat();
+    expect(alerts.length).toBeGreaterThanOrEqual(3);
+    expect(alerts.length).toBeLessThanOrEqual(4);
+    for (const a of alerts.slice(0, -1)) {
+      expect(a.labels).toEqual(toAlertmanager(firing).labels);
+      const ahead = Date.parse(a.endsAt as string) - a.at;
+      expect(ahead).toBeGreaterThan(4_000 - 200);
+      expect(ahead).toBeLessThanOrEqual(4_000);
+    }
+    expect(alerts.at(-1)?.endsAt).toBe(toAlertmanager(resolved).endsAt); // in the past: over
+    expect(await open()).toBe(0);
+  });
+
+  it('forget(partition) stops the repeats of that partition only; track() takes over at once', async () => {
+    received.length = 0;
+    const sink = new WebhookSink(WebhookConfig.parse({ url: base, resendInterval: '1s' }));
+    const onOther = { ...firing, id: 'other', labels: { ...firing.labels, device: 'vdb' } };
+    sink.enqueue([firing], 3);
+    sink.enqueue([onOther], 4);
+    sink.forget(3); // partition 3 moved to another processor
+    // Taken over from the alerts topic (a processor that owned partition 5 is gone); the resolved
+    // event in the same read-back list is not tracked.
+    const adopted = { ...firing, id: 'adopted', labels: { ...firing.labels, device: 'vdc' } };
+    sink.track([adopted, { ...resolved, id: 'ended' }], 5);
+    expect(await open()).toBe(2);
+    await new Promise((r) => setTimeout(r, 1_500));
+    await sink.close();
+    const ids = received.flatMap((r) =>
+      (r.body as { annotations: { alert_id: string } }[]).map((a) => a.annotations.alert_id),
+    );
+    // First posts: the two firings, then the take-over; one resend: the open ones, not partition 3's.
+    expect(ids.slice(0, 3)).toEqual(['nn-node1-vda-1', 'other', 'adopted']);
+    expect(ids.slice(3).sort()).toEqual(['adopted', 'other']);
+  });
 });
+
+async function open(): Promise<number> {
+  const m = await registry.getSingleMetric('strata_sink_alerts_open')?.get();
+  return m?.values.find((v) => v.labels.sink === 'webhook')?.value ?? 0;
+}
