@@ -9,9 +9,14 @@
 //   gets a batch): its incident resolves with resolved_reason node_silent when the processor
 //   evicts the node.
 // In the alerts topic and in InfluxDB strata_alert: exactly one firing and one resolved per incident.
+// The second processor also has an Alertmanager webhook (a capture server here): it sends the
+// incidents it took over as firing at once and repeats them (webhook.resendInterval 1 s), so
+// Alertmanager keeps them open, then sends their resolved events.
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
@@ -43,8 +48,32 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-handover-'));
 const children: ChildProcess[] = [];
 const producer = testProducer(brokers);
 const reader = kafkaClient(brokers).consumer({ groupId: `ho-reader-${id}` });
+/** What the second processor's webhook posted: Alertmanager alerts with the time they arrived. */
+const posted: { at: number; alertId: string; endsAt: number; resolvedReason?: string }[] = [];
+const alertmanager = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (c) => {
+    body += c;
+  });
+  req.on('end', () => {
+    const at = Date.now();
+    for (const a of JSON.parse(body) as {
+      annotations: { alert_id: string; resolved_reason?: string };
+      endsAt: string;
+    }[]) {
+      posted.push({
+        at,
+        alertId: a.annotations.alert_id,
+        endsAt: Date.parse(a.endsAt),
+        resolvedReason: a.annotations.resolved_reason,
+      });
+    }
+    res.end();
+  });
+});
 
 afterAll(async () => {
+  await new Promise<void>((r) => alertmanager.close(() => r()));
   for (const c of children) await killChild(c);
   await producer.disconnect().catch(() => {});
   await reader.disconnect().catch(() => {});
@@ -114,10 +143,12 @@ describe('open incidents across a processor kill -9 and a take-over', () => {
     const config = path.join(dir, 'first.yaml');
     fs.writeFileSync(config, 'processor:\n  kafka:\n    sessionTimeout: 6s\n    heartbeatInterval: 1s\n');
     const second = path.join(dir, 'second.yaml');
+    await new Promise<void>((r) => alertmanager.listen(0, '127.0.0.1', r));
     fs.writeFileSync(
       second,
       'processor:\n  kafka:\n    sessionTimeout: 6s\n    heartbeatInterval: 1s\n    warmup: 5s\n' +
-        '  evictInterval: 1s\n  pipeline:\n    evictAfterMs: 6s\n',
+        '  evictInterval: 1s\n  pipeline:\n    evictAfterMs: 6s\n' +
+        `  webhook:\n    url: http://127.0.0.1:${(alertmanager.address() as AddressInfo).port}\n    resendInterval: 1s\n`,
     );
     const env = {
       KAFKA_BROKERS: brokers,
@@ -183,6 +214,19 @@ describe('open incidents across a processor kill -9 and a take-over', () => {
     // The second processor adopted them (its log says so), the first one never resolved anything.
     expect(fs.readFileSync(log2, 'utf8')).toContain('taking over open incidents of partition');
     expect(fs.readFileSync(path.join(dir, 'first.log'), 'utf8')).not.toContain('"status":"resolved"');
+
+    // The webhook: each incident taken over was sent as firing (endsAt ahead of its post) before
+    // its resolved event (endsAt = its end, past); node B's never fired in the second processor,
+    // so its firing posts can only be the take-over's and its repeats.
+    for (const node of [nodeA, nodeB]) {
+      const f = events.find((e) => e.event.node === node)!.event;
+      const mine = posted.filter((p) => p.alertId === f.id);
+      const resolvedAt = mine.findIndex((p) => p.resolvedReason !== undefined);
+      expect(resolvedAt, `${node}: ${JSON.stringify(mine)}`).toBeGreaterThan(0);
+      for (const p of mine.slice(0, resolvedAt)) expect(p.endsAt).toBeGreaterThan(p.at);
+      expect(mine[resolvedAt]!.resolvedReason).toBe(node === nodeA ? 'recovered' : 'node_silent');
+      expect(mine.slice(resolvedAt + 1), `${node}: nothing after resolved`).toEqual([]);
+    }
 
     // InfluxDB: one firing and one resolved point per incident, with the same alert_id and start.
     const res = await influxQl(
