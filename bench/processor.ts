@@ -17,7 +17,7 @@
 // Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
 //        --sustained-nodes 300 --sustained-seconds 40 --min-bytes N --max-wait MS
 //        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none
-//        --floors --skip-in-process --skip-stack]
+//        --floors [--floors-runs 3] --skip-in-process --skip-stack]
 // Messages: bench/processor-messages.ts (a real recorded host sample per node, with its counters
 // advancing, and containers of the shape the cgroup collector emits; sample times jittered).
 import { spawn } from 'node:child_process';
@@ -62,6 +62,8 @@ const { values } = parseArgs({
     'skip-in-process': { type: 'boolean', default: false },
     /** After the backlog drain: drain it again stopping after each stage (bench/processor-floor.ts). */
     floors: { type: 'boolean', default: false },
+    /** Rounds of the floors (each round runs every stage once, in order); medians are reported. */
+    'floors-runs': { type: 'string', default: '3' },
     /** Only the in-process figures (no Kafka, no InfluxDB). */
     'skip-stack': { type: 'boolean', default: false },
     /** Overrides of kafka.maxBytesPerPartition and influxdb.batchSize for the end-to-end run. */
@@ -92,6 +94,13 @@ const LIVE_TICKS = Number(values['live-ticks']);
 const LIVE_NODES = Number(values['live-nodes']);
 const SUSTAINED_NODES = Number(values['sustained-nodes']);
 const SUSTAINED_SECONDS = Number(values['sustained-seconds']);
+const FLOOR_RUNS = Number(values['floors-runs']);
+if (!Number.isInteger(FLOOR_RUNS) || FLOOR_RUNS < 1) {
+  process.stderr.write(
+    `bench:processor: --floors-runs accepts a whole number ≥ 1 (got ${values['floors-runs']})\n`,
+  );
+  process.exit(2);
+}
 /** Seconds of the sustained phase left out of its figures (JIT, heap growth, consumer catch-up). */
 const SUSTAINED_WARMUP_S = 10;
 const GZIP_LEVEL = Number(values['gzip-level']);
@@ -429,54 +438,64 @@ async function throughStack() {
 // the runtime's bookkeeping.
 async function stageFloors(topic: string, messages: number, whole: unknown) {
   const here = path.dirname(new URL(import.meta.url).pathname);
-  const steady: Record<string, number> = {};
-  const out: Record<string, unknown> = {};
-  for (const stage of FLOOR_STAGES) {
-    const child = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        path.join(here, 'processor-floor.ts'),
-        '--topic',
-        topic,
-        '--stage',
-        stage,
-        '--messages',
-        String(messages),
-      ],
-      {
-        stdio: ['ignore', 'pipe', 'inherit'],
-        env: { ...process.env, FLOOR_SAMPLES_PER_MESSAGE: String(CONTAINERS + 1) },
-      },
-    );
-    let text = '';
-    child.stdout.on('data', (d: Buffer) => {
-      text += d.toString();
-    });
-    const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
-    if (code !== 0) return { error: `processor-floor --stage ${stage} exited with ${code}` };
-    const r = JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
-    steady[stage] = r.steady_process_cpu_us_per_entity_sample as number;
-    out[stage] = r;
+  // Each stage's steady figure, one per round; rounds go through all stages in turn, so that the
+  // machine's drift over minutes spreads over every stage instead of landing on one.
+  const runs = new Map<string, number[]>(FLOOR_STAGES.map((s) => [s, []]));
+  const last: Record<string, unknown> = {};
+  for (let pass = 0; pass < FLOOR_RUNS; pass++) {
+    for (const stage of FLOOR_STAGES) {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          path.join(here, 'processor-floor.ts'),
+          '--topic',
+          topic,
+          '--stage',
+          stage,
+          '--messages',
+          String(messages),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          env: { ...process.env, FLOOR_SAMPLES_PER_MESSAGE: String(CONTAINERS + 1) },
+        },
+      );
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+      });
+      const code = await new Promise<number>((r) => child.on('exit', (c) => r(c ?? 1)));
+      if (code !== 0) return { error: `processor-floor --stage ${stage} exited with ${code}` };
+      const r = JSON.parse(text.trim().split('\n').pop() ?? '{}') as Record<string, unknown>;
+      runs.get(stage)?.push(r.steady_process_cpu_us_per_entity_sample as number);
+      last[stage] = r;
+    }
   }
   const wholeUs =
     typeof whole === 'object' && whole !== null
       ? (whole as { process_cpu_us_per_entity_sample: number }).process_cpu_us_per_entity_sample
       : undefined;
+  const median: Record<string, number> = {};
+  const range: Record<string, [number, number]> = {};
   const steps: Record<string, number> = {};
   let prev = 0;
   for (const stage of FLOOR_STAGES) {
-    const us = steady[stage] ?? 0;
-    steps[stage] = round(us - prev);
-    prev = us;
+    const xs = runs.get(stage) ?? [];
+    median[stage] = pct(xs, 50);
+    range[stage] = [Math.min(...xs), Math.max(...xs)];
+    steps[stage] = round(median[stage] - prev);
+    prev = median[stage];
   }
   if (wholeUs !== undefined) steps['influxdb writes and runtime'] = round(wholeUs - prev);
   return {
-    steady_cpu_us_per_entity_sample_after_each_stage: steady,
+    runs: FLOOR_RUNS,
+    steady_cpu_us_per_entity_sample_after_each_stage: median,
+    range_cpu_us_per_entity_sample_after_each_stage: range,
     step_cpu_us_per_entity_sample: steps,
-    stages: out,
-    note: 'steady part (after 25 % of the messages) of a drain stopping after each stage, one process each; the last step is the whole processor (steady_state) minus encode',
+    last_run: last,
+    note: 'steady part (after 25 % of the messages) of a drain stopping after each stage, one process each, median of --floors-runs rounds; the steps are between medians, the last one the whole processor (steady_state) minus encode',
   };
 }
 
