@@ -13,6 +13,7 @@
 // drain (after 25 % of the messages), so the differences between stages are what each one costs
 // in place: its own work plus the garbage collection and JIT compiling it brings.
 // Prints one JSON line. Usage: processor-floor.ts --topic T --stage S --messages N
+//   [--samples-per-message K] (the `kafka` stage parses nothing: it counts K per message)
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { installGzipCodec } from '../lib/kafka-gzip.ts';
@@ -31,13 +32,16 @@ const { values } = parseArgs({
     topic: { type: 'string' },
     stage: { type: 'string' },
     messages: { type: 'string' },
+    'samples-per-message': { type: 'string', default: '1' },
   },
 });
 const stage = values.stage as FloorStage;
 const total = Number(values.messages);
-if (!values.topic || !FLOOR_STAGES.includes(stage) || !(total > 0)) {
+const perMessage = Number(values['samples-per-message']);
+if (!values.topic || !FLOOR_STAGES.includes(stage) || !(total > 0) || !(perMessage > 0)) {
   process.stderr.write(
-    `processor-floor: --topic, --messages (> 0) and --stage (${FLOOR_STAGES.join(', ')}) are required\n`,
+    `processor-floor: --topic, --messages (> 0) and --stage (${FLOOR_STAGES.join(', ')}) are required; ` +
+      '--samples-per-message is > 0\n',
   );
   process.exit(2);
 }
@@ -63,7 +67,7 @@ const encoder = new SegmentEncoder(pool);
 
 let seen = 0;
 let samples = 0;
-let steady: { at: number; samples: number; cpu: NodeJS.CpuUsage; threads: Map<string, number> } | undefined;
+let steady: { samples: number; cpu: NodeJS.CpuUsage; threads: Map<string, number> } | undefined;
 let finish!: () => void;
 let fail!: (err: Error) => void;
 const drained = new Promise<void>((resolve, reject) => {
@@ -114,8 +118,7 @@ await consumer.run({
     await consumer.commitOffsets([
       { topic: batch.topic, partition: batch.partition, offset: String(Number(last) + 1) },
     ]);
-    if (!steady && seen >= total / 4)
-      steady = { at: seen, samples, cpu: process.cpuUsage(), threads: threadCpu() };
+    if (!steady && seen >= total / 4) steady = { samples, cpu: process.cpuUsage(), threads: threadCpu() };
     if (seen >= total) finish();
   },
 });
@@ -125,14 +128,14 @@ const threads = threadCpu();
 const usage = steady ? process.cpuUsage(steady.cpu) : all;
 await consumer.disconnect();
 // `kafka` does not parse: every message of the bench carries the same number of entity-samples.
-const perMessage = stage === 'kafka' ? Number(process.env.FLOOR_SAMPLES_PER_MESSAGE ?? 1) : 1;
-const steadySamples = (samples - (steady?.samples ?? 0)) * perMessage;
+const scale = stage === 'kafka' ? perMessage : 1;
+const steadySamples = (samples - (steady?.samples ?? 0)) * scale;
 console.log(
   JSON.stringify({
     stage,
     messages: seen,
-    entity_samples: samples * perMessage,
-    process_cpu_us_per_entity_sample: round(cpuUs(all) / (samples * perMessage)),
+    entity_samples: samples * scale,
+    process_cpu_us_per_entity_sample: round(cpuUs(all) / (samples * scale)),
     steady_process_cpu_us_per_entity_sample: round(cpuUs(usage) / steadySamples),
     steady_thread_cpu_us_per_entity_sample: steady
       ? threadCpuPerSample(steady.threads, threads, steadySamples)

@@ -456,11 +456,10 @@ async function stageFloors(topic: string, messages: number, whole: unknown) {
           stage,
           '--messages',
           String(messages),
+          '--samples-per-message',
+          String(CONTAINERS + 1),
         ],
-        {
-          stdio: ['ignore', 'pipe', 'inherit'],
-          env: { ...process.env, FLOOR_SAMPLES_PER_MESSAGE: String(CONTAINERS + 1) },
-        },
+        { stdio: ['ignore', 'pipe', 'inherit'] },
       );
       let text = '';
       child.stdout.on('data', (d: Buffer) => {

@@ -20,17 +20,20 @@ export function vmsInContainers(views: readonly EntityView[]): Map<EntityView, E
   let containers: EntityView[] | undefined;
   for (const v of views) {
     if (v.layer !== 'vm' || v.sample.entity.labels.hypervisor_cgroup === undefined) continue;
-    if (v.sample.entity.parent?.layer === 'guest' || v.sample.entity.parent?.layer === 'vm') continue;
+    if (!onHost(v)) continue;
     containers ??= views.filter(
-      (c) =>
-        c.layer === 'container' &&
-        c.sample.entity.labels.cgroup_path !== undefined &&
-        (c.sample.entity.parent === undefined || c.sample.entity.parent.layer === 'host'),
+      (c) => c.layer === 'container' && c.sample.entity.labels.cgroup_path !== undefined && onHost(c),
     );
     const c = containerOf(v.sample.entity.labels.hypervisor_cgroup, containers);
     if (c !== undefined) out.set(v, c);
   }
   return out;
+}
+
+/** A view of the host's own (not nested in a guest): only those share its cgroups. */
+function onHost(v: EntityView): boolean {
+  const parent = v.sample.entity.parent;
+  return parent === undefined || parent.layer === 'host';
 }
 
 function containerOf(hypervisor: string, containers: readonly EntityView[]): EntityView | undefined {
