@@ -10,25 +10,67 @@
 // batches a processor fetches are at most a few hundred KB each, inflated at hundreds of MB/s.
 //
 // kafkajs keeps one codec per compression type for the whole process, so this module keeps one
-// level: the last one an agent asked for (strata run starts one agent).
+// level: the last one an agent asked for (strata run starts one agent), and one inflate bound: the
+// processor's kafka.maxInflatedBatchBytes.
+//
+// The bound exists because gzip inflates up to ≈ 1000× (400 KB of gzip can hold 400 MB of zeros)
+// and kafkajs inflates a fetched record batch whole, before any of its records reaches the
+// processor. It is enforced inside zlib (maxOutputLength: zlib stops as soon as the output passes
+// it), so neither memory nor CPU goes past it. A batch past it cannot be decoded, but throwing
+// would fail the whole fetch and kafkajs would fetch (and inflate) the same batch again forever:
+// instead the codec hands kafkajs stand-in records, one per record of the batch, that the
+// processor recognises (oversizedBatchOf), dead-letters once and commits past.
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
+import { errorCode, InvalidDataError } from './errors.ts';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
 /** zlib's default, what kafkajs (and Kafka's own producer) use unless told otherwise. */
 export const ZLIB_DEFAULT_LEVEL = 6;
 
-let level = ZLIB_DEFAULT_LEVEL;
+/**
+ * Default bound on what one record batch may inflate to (the processor's
+ * kafka.maxInflatedBatchBytes). An agent's batch is at most kafka.batchMaxBytes (900 KB) of JSON;
+ * the largest batch a broker accepts by default (message.max.bytes, 1 MiB compressed) is ≈ 13 MiB
+ * of agent JSON at the agents' ratio. 32 MiB leaves room for any real batch.
+ */
+export const DEFAULT_MAX_INFLATED_BYTES = 32 * 1024 * 1024;
 
-/** A kafkajs codec (the factory kafkajs calls) compressing at `gzipLevel`, inflating any level. */
-export function gzipCodec(gzipLevel: number) {
+/** How much of an oversized batch's compressed bytes its dead letter keeps. */
+export const OVERSIZED_PREFIX_BYTES = 64 * 1024;
+
+let level = ZLIB_DEFAULT_LEVEL;
+let maxInflated = DEFAULT_MAX_INFLATED_BYTES;
+
+/** Compressed data that inflates past the bound it was inflated under. Never retriable. */
+export class InflateLimitError extends InvalidDataError {
+  constructor(
+    /** Bytes of the compressed input. */
+    readonly compressedBytes: number,
+    /** The bound that was passed. */
+    readonly limit: number,
+    /** What a gzip trailer says the data inflates to (mod 2^32, unverified), if it has one. */
+    readonly claimedBytes: number | undefined,
+  ) {
+    super(
+      `${compressedBytes} bytes of compressed data inflate past the ${limit}-byte bound` +
+        (claimedBytes !== undefined ? ` (the gzip trailer claims ${claimedBytes} bytes)` : ''),
+    );
+  }
+}
+
+/**
+ * A kafkajs codec (the factory kafkajs calls) compressing at `gzipLevel`, inflating any level up
+ * to `maxInflatedBytes` per record batch (past it: stand-in records, see oversizedBatchOf).
+ */
+export function gzipCodec(gzipLevel: number, maxInflatedBytes = DEFAULT_MAX_INFLATED_BYTES) {
   return () => ({
     async compress(encoder: { buffer: Buffer }): Promise<Buffer> {
       return zlib.gzipSync(encoder.buffer, { level: gzipLevel });
     },
     async decompress(buffer: Buffer): Promise<Buffer> {
-      return inflate(buffer);
+      return inflateRecords(buffer, maxInflatedBytes);
     },
   });
 }
@@ -48,20 +90,152 @@ const MAX_SIZE_HINT = 16 << 20;
  * one pass into one buffer. ISIZE is only a hint: a stream of several gzip members (whose last
  * member's size it is), a zlib stream, a size past MAX_SIZE_HINT or a lying trailer all still
  * inflate correctly, in more chunks.
+ *
+ * Output past `maxBytes` throws an InflateLimitError (with the sizes) as soon as zlib has produced
+ * it, whatever the trailer says.
  */
-export function inflate(buffer: Buffer): Buffer {
+export function inflate(buffer: Buffer, maxBytes = DEFAULT_MAX_INFLATED_BYTES): Buffer {
   const n = buffer.length;
-  const isize = n >= 18 && buffer[0] === 0x1f && buffer[1] === 0x8b ? buffer.readUInt32LE(n - 4) : 0;
-  if (isize === 0 || isize >= MAX_SIZE_HINT) return zlib.unzipSync(buffer);
-  return zlib.unzipSync(buffer, { chunkSize: Math.max(zlib.constants.Z_MIN_CHUNK, isize + 1) });
+  const gzip = n >= 18 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  const isize = gzip ? buffer.readUInt32LE(n - 4) : 0;
+  // zlib checks the output against maxOutputLength after every chunk and stops there: memory and
+  // CPU end at the bound plus one chunk, however far the data would inflate.
+  const options: zlib.ZlibOptions = { maxOutputLength: maxBytes };
+  if (isize !== 0 && isize < MAX_SIZE_HINT && isize <= maxBytes) {
+    options.chunkSize = Math.max(zlib.constants.Z_MIN_CHUNK, isize + 1);
+  }
+  try {
+    return zlib.unzipSync(buffer, options);
+  } catch (err) {
+    if (errorCode(err) === 'ERR_BUFFER_TOO_LARGE') {
+      throw new InflateLimitError(n, maxBytes, gzip ? isize : undefined);
+    }
+    throw err;
+  }
+}
+
+/** A record batch that inflated past the bound, as the codec saw it in kafkajs' fetch response. */
+export interface OversizedBatch {
+  /** Offset of its first record (Kafka's baseOffset). */
+  firstOffset: string;
+  /** Offset of its last record (baseOffset + lastOffsetDelta). */
+  lastOffset: string;
+  /** Records it holds (none of them decoded). */
+  records: number;
+  /** Its compressed records' bytes. */
+  compressedBytes: number;
+  /** The bound it passed. */
+  limit: number;
+  /** What its gzip trailer claims it inflates to (unverified), if it has one. */
+  claimedBytes: number | undefined;
+}
+
+/** Stand-in record buffers → the oversized batch they stand for. */
+const standIns = new WeakMap<ArrayBufferLike, OversizedBatch>();
+
+/**
+ * The oversized batch a record value stands in for, or undefined for a real record. Each record of
+ * an oversized batch reaches the consumer as a stand-in: an empty value, except the batch's last
+ * record (its offset is the batch's last offset, so kafkajs never filters it out), whose value is
+ * the first OVERSIZED_PREFIX_BYTES of the compressed records. Values are recognised by the memory
+ * they point into, which only this module allocates, so no producer can forge a stand-in.
+ */
+export function oversizedBatchOf(value: Buffer | null | undefined): OversizedBatch | undefined {
+  return value ? standIns.get(value.buffer) : undefined;
+}
+
+/** Bytes of a v2 record batch before its records: baseOffset … recordsCount (Kafka's DefaultRecordBatch). */
+const BATCH_HEADER = 61;
+/** batchLength counts from partitionLeaderEpoch on: 49 header bytes plus the records. */
+const BATCH_LENGTH_OVERHEAD = 49;
+
+/**
+ * kafkajs' record batch decoder reads a batch's header, then hands the codec the compressed records
+ * as a view into the fetch response: the header is the 61 bytes just before them in the same
+ * memory. Returns it when it is there and consistent (magic 2, gzip, a batch length matching the
+ * buffer), else undefined.
+ */
+function enclosingBatchHeader(buffer: Buffer) {
+  if (buffer.byteOffset < BATCH_HEADER) return undefined;
+  const h = Buffer.from(buffer.buffer, buffer.byteOffset - BATCH_HEADER, BATCH_HEADER);
+  const batchLength = h.readInt32BE(8);
+  const magic = h.readInt8(16);
+  const codec = h.readInt16BE(21) & 0x7;
+  if (magic !== 2 || codec !== 1 || batchLength !== BATCH_LENGTH_OVERHEAD + buffer.length) return undefined;
+  const count = h.readInt32BE(57);
+  const lastOffsetDelta = h.readInt32BE(23);
+  if (count <= 0 || lastOffsetDelta < 0) return undefined;
+  const base = h.readBigInt64BE(0);
+  return { base, lastOffsetDelta, count };
+}
+
+/** Zig-zag varint (kafkajs' and Kafka's record encoding) of a non-negative 31-bit number or -1. */
+function writeVarInt(out: Buffer, at: number, n: number): number {
+  let v = ((n << 1) ^ (n >> 31)) >>> 0;
+  while (v >= 0x80) {
+    out[at++] = (v & 0x7f) | 0x80;
+    v >>>= 7;
+  }
+  out[at++] = v;
+  return at;
+}
+
+/**
+ * Inflates a record batch's records, up to `maxBytes`. Past it, returns stand-in records for
+ * kafkajs to decode instead (oversizedBatchOf); throws the InflateLimitError only when the
+ * batch's header cannot be found (then kafkajs fails the fetch, which it retries).
+ */
+export function inflateRecords(buffer: Buffer, maxBytes: number): Buffer {
+  try {
+    return inflate(buffer, maxBytes);
+  } catch (err) {
+    if (!(err instanceof InflateLimitError)) throw err;
+    const header = enclosingBatchHeader(buffer);
+    // Each stand-in costs kafkajs a message object: a count no batch within the bound could hold
+    // (a record is at least 7 bytes) is not honoured.
+    if (header === undefined || header.count > Math.ceil(maxBytes / 7)) throw err;
+    const prefix = buffer.subarray(0, OVERSIZED_PREFIX_BYTES);
+    // Per record at most: length 5 + attributes 1 + timestamp delta 1 + offset delta 5 + key 1 +
+    // value length 5 + headers 1 bytes, plus the prefix in the last one.
+    const out = Buffer.from(new ArrayBuffer(header.count * 19 + prefix.length));
+    let at = 0;
+    const body = Buffer.alloc(19);
+    for (let i = 0; i < header.count; i++) {
+      const last = i === header.count - 1;
+      // Consecutive offsets ending at the batch's last one (what a batch that was never compacted
+      // holds); never below the base offset.
+      const delta = Math.max(0, header.lastOffsetDelta - (header.count - 1 - i));
+      let b = 0;
+      body[b++] = 0; // attributes
+      body[b++] = 0; // timestamp delta 0: the batch's first timestamp
+      b = writeVarInt(body, b, delta);
+      b = writeVarInt(body, b, -1); // no key
+      b = writeVarInt(body, b, last ? prefix.length : 0);
+      at = writeVarInt(out, at, b + (last ? prefix.length : 0) + 1);
+      at += body.copy(out, at, 0, b);
+      if (last) at += prefix.copy(out, at);
+      at = writeVarInt(out, at, 0); // no headers
+    }
+    standIns.set(out.buffer, {
+      firstOffset: String(header.base),
+      lastOffset: String(header.base + BigInt(header.lastOffsetDelta)),
+      records: header.count,
+      compressedBytes: buffer.length,
+      limit: maxBytes,
+      claimedBytes: err.claimedBytes,
+    });
+    return out.subarray(0, at);
+  }
 }
 
 /**
  * Installs strata's gzip codec in kafkajs. With a level (the agent's kafka.gzipLevel) it becomes
  * the process's compression level; without one (the processor, which only inflates and sends
- * small alert and dead-letter records) the level already chosen stays.
+ * small alert and dead-letter records) the level already chosen stays. Likewise the inflate bound
+ * (the processor's kafka.maxInflatedBatchBytes).
  */
-export function installGzipCodec(gzipLevel?: number): void {
+export function installGzipCodec(gzipLevel?: number, maxInflatedBytes?: number): void {
   if (gzipLevel !== undefined) level = gzipLevel;
-  CompressionCodecs[CompressionTypes.GZIP] = gzipCodec(level) as never;
+  if (maxInflatedBytes !== undefined) maxInflated = maxInflatedBytes;
+  CompressionCodecs[CompressionTypes.GZIP] = gzipCodec(level, maxInflated) as never;
 }
