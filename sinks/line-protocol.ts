@@ -14,15 +14,28 @@
 // - Non-finite numbers (NaN, ±Infinity) are not representable: the field is left out and counted.
 //   A point left without fields (or without a measurement) is dropped and counted.
 // - Tag keys are sorted (byte order), as InfluxDB recommends: the server then skips its own sort.
-// - Newlines, carriage returns and tabs in measurement names, tag keys/values and field keys are
-//   not representable (a newline ends the line), so each becomes a space (then escaped as `\ `).
-//   In string field values they are kept (InfluxDB accepts them inside quotes).
+// - Newlines, carriage returns, tabs and NULs in measurement names, tag keys/values and field keys
+//   are not representable (a newline ends the line; influxd skips leading tabs and NULs), so each
+//   becomes a space (then escaped as `\ `). In string field values they are kept (InfluxDB
+//   accepts them inside quotes).
 // - Empty tag values are left out (InfluxDB rejects `tag=`); empty tag or field keys likewise.
 // - InfluxDB's tag scanner escapes whatever follows a backslash (it looks one byte back), so a
 //   backslash directly before a comma, space or `=` or at the very end of a name/key/value
-//   cannot be written: it is removed (`C:\dir\` is stored as `C:\dir`). Other backslashes pass
-//   through unchanged. (Verified against influxd 1.6.7 in test/integration/influx-v1.test.ts.)
-// - Timestamps are integer milliseconds (write with precision=ms).
+//   cannot be written: it is removed (`C:\dir\` is stored as `C:\dir`). Measurement names and
+//   field keys are unescaped by influxd's escape.Unescape, which also turns `\"` into `"` and
+//   `\=` into `=`, so there a backslash before `"` (and before `=` in names) is removed too.
+//   Other backslashes pass through unchanged. (Verified against influxd 1.6.7 in
+//   test/integration/influx-v1.test.ts and InfluxDB 1.8 in line-protocol-influx.test.ts.)
+// - What InfluxDB refuses or silently drops is left out and counted
+//   (strata_sink_line_protocol_adjusted_total, below): a tag or field whose key or value is empty
+//   once escaped (a value made only of backslashes), the tag key or field key `time`, a second tag
+//   whose key escapes to the same bytes; a field key longer than MAX_FIELD_KEY_BYTES. A tag set
+//   whose series key would pass InfluxDB's 64 KiB limit has its longest tag values truncated.
+//   A point whose measurement name is empty once escaped or starts with `#` (influxd reads the
+//   line as a comment) is dropped.
+// - Timestamps are integer milliseconds (write with precision=ms); a time InfluxDB cannot store
+//   (outside ±9223372036854 ms, its int64 nanoseconds) drops the point.
+import { counter } from '../lib/metrics.ts';
 import type { BodyPool } from './body-pool.ts';
 import type { Point } from './point.ts';
 
@@ -38,20 +51,51 @@ export function newEncodeStats(): EncodeStats {
   return { nonFiniteFields: 0, droppedPoints: 0 };
 }
 
-const NEEDS_ESCAPE_MEASUREMENT = /[, \\\n\r\t]/;
-const NEEDS_ESCAPE_KEY = /[,= \\\n\r\t]/;
-const CONTROL = /[\n\r\t]/g;
+const NEEDS_ESCAPE_MEASUREMENT = /[, \\\n\r\t\0]/;
+const NEEDS_ESCAPE_KEY = /[,= \\\n\r\t\0]/;
+const CONTROL = /[\n\r\t\0]/g;
 
-/** Measurement names: commas and spaces escaped; control characters become spaces. */
+/** InfluxDB's limit on a series key (measurement + tags) plus 4 + a field key (models.MaxKeyLength). */
+export const INFLUX_MAX_KEY_BYTES = 65535;
+/**
+ * Longest field key written, in escaped UTF-8 bytes; longer ones are left out (counted). Real field
+ * keys are metric names of a few dozen bytes; this reserves room for them beside the tag set.
+ */
+export const MAX_FIELD_KEY_BYTES = 1024;
+/** Longest `measurement,tags` prefix: InfluxDB's limit less the field-key separator (4) and room. */
+export const MAX_PREFIX_BYTES = INFLUX_MAX_KEY_BYTES - 4 - MAX_FIELD_KEY_BYTES;
+/** Times InfluxDB stores: int64 nanoseconds (models.MinNanoTime/MaxNanoTime), in whole ms. */
+const MAX_TIME_MS = 9_223_372_036_854;
+
+const adjusted = counter(
+  'strata_sink_line_protocol_adjusted_total',
+  'Tags and fields InfluxDB cannot store as given, left out (dropped) or cut (truncated): ' +
+    'tags once per tag set encoded, fields per point.',
+  ['part', 'action'],
+);
+const tagsDropped = adjusted.labels('tag', 'dropped');
+const tagsTruncated = adjusted.labels('tag', 'truncated');
+const fieldsDropped = adjusted.labels('field', 'dropped');
+
+/**
+ * Measurement names: commas and spaces escaped; control characters become spaces; backslashes
+ * InfluxDB would read as an escape (before `,` space `=` `"`, or last) removed.
+ */
 export function escapeMeasurement(s: string): string {
   if (!NEEDS_ESCAPE_MEASUREMENT.test(s)) return s;
-  return escapeWith(s, false);
+  return escapeWith(s, false, true);
 }
 
-/** Tag keys, tag values and field keys: commas, `=` and spaces escaped; control characters become spaces. */
+/** Tag keys and tag values: commas, `=` and spaces escaped; control characters become spaces. */
 export function escapeKey(s: string): string {
   if (!NEEDS_ESCAPE_KEY.test(s)) return s;
-  return escapeWith(s, true);
+  return escapeWith(s, true, false);
+}
+
+/** Field keys: as escapeKey, and a backslash before `"` removed (influxd unescapes `\"` in field keys). */
+export function escapeFieldKey(s: string): string {
+  if (!NEEDS_ESCAPE_KEY.test(s)) return s;
+  return escapeWith(s, true, true);
 }
 
 /** String field values: quoted, with `"` and `\` escaped. */
@@ -64,27 +108,27 @@ export function quoteString(s: string): string {
  * byte back, it does not pair backslashes), so a backslash directly before a separator or at the
  * very end cannot be written at all: such backslashes are removed. Others pass through unchanged.
  */
-function escapeWith(input: string, escapeEquals: boolean): string {
+function escapeWith(input: string, escapeEquals: boolean, unescapedByInflux: boolean): string {
   const s = input.replace(CONTROL, ' ');
   let out = '';
+  // Backslashes are held back until the character after them shows whether they can be written
+  // (one pass: removing them afterwards would copy the string once per run).
   let run = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s[i] as string;
     if (c === '\\') {
       run++;
-      out += c;
       continue;
     }
-    const special = c === ',' || c === ' ' || (escapeEquals && c === '=');
-    if (special) {
-      if (run > 0) out = out.slice(0, out.length - run);
+    if (c === ',' || c === ' ' || (escapeEquals && c === '=')) {
       out += `\\${c}`;
     } else {
+      // escape.Unescape (names, field keys) reads `\"` and `\=` as escapes: such a backslash is lost.
+      if (run > 0 && !(unescapedByInflux && (c === '"' || c === '='))) out += '\\'.repeat(run);
       out += c;
     }
     run = 0;
   }
-  if (run > 0) out = out.slice(0, out.length - run);
   return out;
 }
 
@@ -106,10 +150,12 @@ function cachedKey(s: string): string {
   return e;
 }
 
+/** `escaped=`, or '' for a key InfluxDB cannot store (empty once escaped, `time`, too long). */
 function cachedFieldKey(s: string): string {
   let e = fieldKeyCache.get(s);
   if (e === undefined) {
-    e = `${escapeKey(s)}=`;
+    const k = escapeFieldKey(s);
+    e = k === '' || k === 'time' || Buffer.byteLength(k) > MAX_FIELD_KEY_BYTES ? '' : `${k}=`;
     if (fieldKeyCache.size >= CACHE_MAX) fieldKeyCache.clear();
     fieldKeyCache.set(s, e);
   }
@@ -120,6 +166,8 @@ function cachedMeasurement(s: string): string {
   let e = measurementCache.get(s);
   if (e === undefined) {
     e = escapeMeasurement(s);
+    // influxd skips a line that starts with '#' (a comment), and '#' has no escape: not writable.
+    if (e.charCodeAt(0) === 35) e = '';
     if (measurementCache.size >= 1000) measurementCache.clear();
     measurementCache.set(s, e);
   }
@@ -163,16 +211,36 @@ function sameTags(e: PrefixEntry, tags: Record<string, string>): boolean {
 function buildPrefix(measurement: string, tags: Record<string, string>): PrefixEntry {
   const keys: string[] = [];
   const values: (string | undefined)[] = [];
+  const pairs: [string, string][] = [];
   for (const k in tags) {
     keys.push(k);
-    values.push(tags[k]);
-  }
-  const sorted = keys.length > 1 ? [...keys].sort() : keys;
-  let prefix = cachedMeasurement(measurement);
-  for (const k of sorted) {
     const v = tags[k];
+    values.push(v);
     if (!k || v === undefined || v === '') continue;
-    prefix += `,${cachedKey(k)}=${cachedKey(v)}`;
+    const ek = cachedKey(k);
+    const ev = cachedKey(v);
+    // `k=` and `=v` are refused; a tag `time` makes influxd drop the point.
+    if (ek === '' || ev === '' || ek === 'time') tagsDropped.inc();
+    else pairs.push([ek, ev]);
+  }
+  // Sorted by escaped key (for plain keys the same as by key): two keys that escape alike are
+  // then neighbours, and the second is left out (InfluxDB refuses duplicate tags).
+  if (pairs.length > 1) pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const m = cachedMeasurement(measurement);
+  let prefix = m;
+  let last = '';
+  for (const [ek, ev] of pairs) {
+    if (ek === last) {
+      tagsDropped.inc();
+      continue;
+    }
+    last = ek;
+    prefix += `,${ek}=${ev}`;
+  }
+  if (m === '') prefix = ''; // a name made only of backslashes: the point cannot be written
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only a long prefix needs measuring.
+  if (prefix.length * 3 > MAX_PREFIX_BYTES && Buffer.byteLength(prefix) > MAX_PREFIX_BYTES) {
+    prefix = truncatedPrefix(m, pairs);
   }
   return {
     measurement,
@@ -183,6 +251,66 @@ function buildPrefix(measurement: string, tags: Record<string, string>): PrefixE
     next: undefined,
     frozen: Object.isFrozen(tags),
   };
+}
+
+/**
+ * The prefix cut to MAX_PREFIX_BYTES: the longest tag values are cut (at a character, never inside
+ * an escape) until it fits, a value cut to nothing is left out. '' when the measurement name alone
+ * does not fit (the point is dropped).
+ */
+function truncatedPrefix(m: string, pairs: [string, string][]): string {
+  const kept: [string, string, number][] = [];
+  let last = '';
+  for (const [ek, ev] of pairs) {
+    if (ek === last) continue; // already counted
+    last = ek;
+    kept.push([ek, ev, Buffer.byteLength(ev)]);
+  }
+  let total = Buffer.byteLength(m);
+  for (const [ek, , n] of kept) total += 2 + Buffer.byteLength(ek) + n;
+  if (Buffer.byteLength(m) > MAX_PREFIX_BYTES) {
+    tagsDropped.inc(kept.length);
+    return '';
+  }
+  while (total > MAX_PREFIX_BYTES) {
+    let longest = 0;
+    for (let i = 1; i < kept.length; i++) if (kept[i]![2] > kept[longest]![2]) longest = i;
+    const t = kept[longest]!;
+    const cut = cutUtf8(t[1], Math.max(0, t[2] - (total - MAX_PREFIX_BYTES)));
+    const n = Buffer.byteLength(cut);
+    if (n === 0) {
+      total -= 2 + Buffer.byteLength(t[0]) + t[2];
+      kept.splice(longest, 1);
+      tagsDropped.inc();
+    } else {
+      total -= t[2] - n;
+      t[1] = cut;
+      t[2] = n;
+      tagsTruncated.inc();
+    }
+  }
+  let prefix = m;
+  for (const [ek, ev] of kept) prefix += `,${ek}=${ev}`;
+  return prefix;
+}
+
+/**
+ * The longest start of the escaped s of at most maxBytes UTF-8 bytes, cut between code points and
+ * without a trailing backslash (a cut escape, or one InfluxDB would read as escaping the separator).
+ */
+function cutUtf8(s: string, maxBytes: number): string {
+  let bytes = 0;
+  let i = 0;
+  while (i < s.length) {
+    const c = s.codePointAt(i) as number;
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    i += c >= 0x10000 ? 2 : 1;
+  }
+  let end = i;
+  while (end > 0 && s.charCodeAt(end - 1) === 92) end--;
+  return s.slice(0, end);
 }
 
 function tagPrefix(measurement: string, tags: Record<string, string>): PrefixEntry {
@@ -321,7 +449,13 @@ export function formatNumber(v: number): string {
 
 /** Encodes one point, or returns undefined (and counts why) when it cannot be represented. */
 export function encodePoint(p: Point, stats: EncodeStats = newEncodeStats()): string | undefined {
-  if (!p.measurement || !Number.isFinite(p.timeMs)) {
+  // !(|t| ≤ max) is also true for NaN.
+  if (!p.measurement || !(Math.abs(p.timeMs) <= MAX_TIME_MS)) {
+    stats.droppedPoints++;
+    return undefined;
+  }
+  const prefix = tagPrefix(p.measurement, p.tags).prefix;
+  if (prefix === '') {
     stats.droppedPoints++;
     return undefined;
   }
@@ -330,25 +464,27 @@ export function encodePoint(p: Point, stats: EncodeStats = newEncodeStats()): st
   for (const key in f) {
     if (key === '') continue;
     const v = f[key];
+    let enc: string;
     if (typeof v === 'number') {
       // v - v is 0 for finite numbers and NaN for NaN and ±Infinity.
       if (v - v !== 0) {
         stats.nonFiniteFields++;
         continue;
       }
-      const n = formatNumber(v);
-      fields = fields === '' ? cachedFieldKey(key) + n : `${fields},${cachedFieldKey(key)}${n}`;
-      continue;
-    }
-    let enc: string;
-    if (typeof v === 'string') {
+      enc = formatNumber(v);
+    } else if (typeof v === 'string') {
       enc = quoteString(v);
     } else if (typeof v === 'boolean') {
       enc = v ? 'true' : 'false';
     } else {
       continue; // undefined/null slipped through an untyped caller: nothing to write
     }
-    fields = fields === '' ? cachedFieldKey(key) + enc : `${fields},${cachedFieldKey(key)}${enc}`;
+    const k = cachedFieldKey(key);
+    if (k === '') {
+      fieldsDropped.inc();
+      continue;
+    }
+    fields = fields === '' ? k + enc : `${fields},${k}${enc}`;
   }
   if (fields === '') {
     stats.droppedPoints++;
@@ -359,7 +495,7 @@ export function encodePoint(p: Point, stats: EncodeStats = newEncodeStats()): st
     lastTime = t;
     lastTimeStr = String(Math.trunc(t));
   }
-  return `${tagPrefix(p.measurement, p.tags).prefix} ${fields} ${lastTimeStr}`;
+  return `${prefix} ${fields} ${lastTimeStr}`;
 }
 
 /** Encodes points into `out` (appended); returns the number of lines added. */
@@ -407,6 +543,7 @@ function putString(b: Buffer, q: number, s: string): number {
   return q;
 }
 
+/** `escaped=` as bytes; empty for a key InfluxDB cannot store (cachedFieldKey). */
 function fieldKeyBytesFor(key: string): Uint8Array {
   let b = fieldKeyBytes.get(key);
   if (b === undefined) {
@@ -499,11 +636,16 @@ export class SegmentEncoder {
     let b = this.buf;
     let q = this.q;
     for (const p of points) {
-      if (!p.measurement || !Number.isFinite(p.timeMs)) {
+      // !(|t| ≤ max) is also true for NaN.
+      if (!p.measurement || !(Math.abs(p.timeMs) <= MAX_TIME_MS)) {
         this.stats.droppedPoints++;
         continue;
       }
       const pb = prefixBytesFor(p.measurement, p.tags);
+      if (pb.length === 0) {
+        this.stats.droppedPoints++;
+        continue;
+      }
       if (q + pb.length + 1 > b.length) b = grow(b, q, pb.length + 1);
       const lineStart = q;
       if (segLines > 0) b[q++] = 10; // \n between lines
@@ -537,6 +679,10 @@ export class SegmentEncoder {
           continue; // undefined/null slipped through an untyped caller: nothing to write
         }
         const kb = fieldKeyBytesFor(key);
+        if (kb.length === 0) {
+          fieldsDropped.inc();
+          continue;
+        }
         if (q + kb.length + 1 + need > b.length) b = grow(b, q, kb.length + 1 + need);
         b[q++] = sep;
         sep = 44;

@@ -1,0 +1,5 @@
+// Every fuzz target, for both runners (test/unit/fuzz.test.ts and test/fuzz/run.ts).
+import type { FuzzTarget } from './harness.ts';
+import { targets as lineProtocol } from './line-protocol.fuzz.ts';
+
+export const allTargets: FuzzTarget[] = [...lineProtocol];
