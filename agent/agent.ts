@@ -8,7 +8,7 @@ import { collectorFactory } from '../collectors/registry.ts';
 import type { Collector, HostPaths } from '../collectors/types.ts';
 import { parseConfig } from '../lib/config.ts';
 import { errorMessage } from '../lib/errors.ts';
-import { componentLogger, type Logger } from '../lib/log.ts';
+import { componentLogger, type Logger, OnceLogger } from '../lib/log.ts';
 import { type NodeIdentity, type SampleMessageInput, SCHEMA_VERSION } from '../schemas/sample.ts';
 import { TickBuffer } from './buffer.ts';
 import { type AgentConfig, collectorSubConfig } from './config.ts';
@@ -50,6 +50,7 @@ export class Agent {
     this.config = opts.config;
     this.log = opts.log ?? componentLogger('agent');
     const c = this.config;
+    const spillLog = new OnceLogger(this.log);
     this.transport =
       opts.transport ?? (c.output === 'ndjson' ? new NdjsonTransport() : new KafkaTransport(c.kafka));
     this.buffer = new TickBuffer({
@@ -58,9 +59,25 @@ export class Agent {
       spillFile: c.buffer.spillFile,
       maxSpillBytes: c.buffer.maxSpillBytes,
       compressBacklog: c.buffer.compressBacklog,
-      onDrop: (first, last) => this.publisher.noteDrop(first, last),
+      quarantineMaxFiles: c.buffer.quarantineMaxFiles,
+      quarantineMaxBytes: c.buffer.quarantineMaxBytes,
+      onDrop: (first, last, reason) => this.publisher.noteDrop(first, last, reason),
+      onSpillError: ({ code, message, op }) => {
+        agentMetrics.spillWriteErrors.inc({ code, op });
+        // Once per error code: a full disk fails every tick until space comes back.
+        spillLog.warn(
+          `${op}:${code}`,
+          { spill_file: c.buffer.spillFile, code, op, err: message },
+          op === 'open'
+            ? 'spill file unusable; buffering in memory only (bounded)'
+            : 'spill file refused a tick (rolled back); it is lost and counted, sampling and the memory buffer go on',
+        );
+      },
     });
-    if (this.buffer.recovered.records > 0 || this.buffer.recovered.corruptBytes > 0) {
+    const { recovered } = this.buffer;
+    agentMetrics.spillCorruptBytes.inc(recovered.corruptBytes);
+    agentMetrics.spillQuarantined.inc(recovered.quarantined);
+    if (recovered.records > 0 || recovered.corruptBytes > 0) {
       agentMetrics.spillRecovered.inc(this.buffer.recovered.records);
       this.log.info(
         { spill_file: c.buffer.spillFile, ...this.buffer.recovered },

@@ -7,7 +7,8 @@
 // Entries get a monotonic id (per process): the buffer is always ordered by id, evictions and
 // consumption both happen at the head, so "everything up to id X" describes any prefix.
 import zlib from 'node:zlib';
-import { type SpillRecovery, SpillStore } from './spill.ts';
+import { errorCode, errorMessage } from '../lib/errors.ts';
+import { type SpillRecovery, SpillStore, SpillWriteError } from './spill.ts';
 
 export interface Tick {
   /** Buffer-internal order; not on the wire. */
@@ -19,13 +20,24 @@ export interface Tick {
   value: Buffer;
 }
 
+export type DropReason = 'bound' | 'spill_write_error' | 'spill_unreadable';
+
 export interface BufferOptions {
   maxTicks: number;
   maxBytes: number;
   spillFile?: string;
   maxSpillBytes?: number;
-  /** Called with the id range [first, last] of ticks dropped from the head. */
-  onDrop?: (first: number, last: number) => void;
+  /**
+   * Called with the id range [first, last] of ticks dropped from the head, and why: `bound` (the
+   * buffer bounds), `spill_write_error` (the spill file did not take the tick evicted from
+   * memory: full or failing disk), `spill_unreadable` (a spilled record failed its CRC or read).
+   */
+  onDrop?: (first: number, last: number, reason: DropReason) => void;
+  /** Failures of the spill file itself (open, append); the buffer carries on without it or in memory. */
+  onSpillError?: (err: { code: string; message: string; op: 'open' | 'append' }) => void;
+  /** Quarantine bounds of the spill file (corrupt segments set aside at start-up). */
+  quarantineMaxFiles?: number;
+  quarantineMaxBytes?: number;
   /**
    * Store ticks that have to wait (the buffer is not empty when they arrive, i.e. the output is
    * behind or down) gzip-compressed at level 1: ~30x smaller for real messages at ~2 µs CPU per
@@ -50,26 +62,38 @@ export class TickBuffer {
   private size = 0;
   private memBytes = 0;
   private nextId = 0;
-  private readonly spill?: SpillStore;
-  /** Ids of the records in the spill, which are all older than those in memory. */
-  private spillFirstId = 0;
-  private spillCount = 0;
-  readonly recovered: SpillRecovery = { records: 0, corruptBytes: 0 };
+  private spill?: SpillStore;
+  /**
+   * Ids of the records in the spill, which are all older than those in memory, as runs of
+   * consecutive ids: a tick the disk refused is missing from the spill, so its ids can have gaps.
+   */
+  private readonly spillIds = new IdRuns();
+  readonly recovered: SpillRecovery = { records: 0, corruptBytes: 0, quarantined: 0 };
 
   constructor(private readonly opts: BufferOptions) {
     this.ring = new Array(Math.min(opts.maxTicks, 1024));
     if (opts.spillFile) {
-      this.spill = new SpillStore(opts.spillFile, opts.maxSpillBytes ?? 256 * 1024 * 1024);
-      this.recovered = this.spill.open();
+      const spill = new SpillStore(opts.spillFile, opts.maxSpillBytes ?? 256 * 1024 * 1024, {
+        quarantineMaxFiles: opts.quarantineMaxFiles,
+        quarantineMaxBytes: opts.quarantineMaxBytes,
+      });
+      try {
+        this.recovered = spill.open();
+        this.spill = spill;
+      } catch (err) {
+        // An unusable spill directory must not stop sampling: run with the memory buffer only.
+        spill.close();
+        opts.onSpillError?.({ code: errorCode(err) ?? 'EIO', message: errorMessage(err), op: 'open' });
+      }
       // Recovered records (from a previous run) are the oldest of all; give them the first ids.
-      this.spillCount = this.recovered.records;
-      this.nextId = this.spillCount;
+      if (this.recovered.records > 0) this.spillIds.pushRange(0, this.recovered.records);
+      this.nextId = this.recovered.records;
     }
   }
 
   /** Ticks waiting (memory + spill). */
   get length(): number {
-    return this.size + this.spillCount;
+    return this.size + this.spillIds.count;
   }
   get memoryTicks(): number {
     return this.size;
@@ -78,7 +102,7 @@ export class TickBuffer {
     return this.memBytes;
   }
   get spillTicks(): number {
-    return this.spillCount;
+    return this.spillIds.count;
   }
   get spillBytes(): number {
     return this.spill?.bytes ?? 0;
@@ -99,14 +123,8 @@ export class TickBuffer {
       // Never evict the tick just pushed because of maxBytes alone: a single huge tick still goes out.
       if (this.size === 1) break;
       const oldest = this.shiftMemory()!;
-      if (this.spill) {
-        if (this.spillCount === 0) this.spillFirstId = oldest.id;
-        const dropped = this.spill.append(oldest);
-        this.spillCount++;
-        if (dropped > 0) this.dropSpillHead(dropped);
-      } else {
-        this.opts.onDrop?.(oldest.id, oldest.id);
-      }
+      if (this.spill) this.spillOne(oldest);
+      else this.opts.onDrop?.(oldest.id, oldest.id, 'bound');
     }
     return tick.id;
   }
@@ -130,14 +148,20 @@ export class TickBuffer {
   private peekStored(max: number, maxBytes: number): Tick[] {
     const out: Tick[] = [];
     let bytes = 0;
-    if (this.spill && this.spillCount > 0) {
+    if (this.spill && this.spillIds.count > 0) {
       const recs = this.spill.peek(max, maxBytes);
+      const skipped = this.spill.takeSkipped();
+      if (skipped > 0) {
+        for (const [first, last] of this.spillIds.shift(skipped)) {
+          this.opts.onDrop?.(first, last, 'spill_unreadable');
+        }
+      }
       for (const [i, r] of recs.entries()) {
-        out.push({ ...r, id: this.spillFirstId + i });
+        out.push({ ...r, id: this.spillIds.idAt(i) });
         bytes += r.value.length;
       }
       // Records and memory are contiguous in id order only once the spill is read to its end.
-      if (recs.length < this.spillCount) return out;
+      if (recs.length < this.spillIds.count) return out;
     }
     for (let i = 0; i < this.size && out.length < max; i++) {
       const t = this.ring[(this.head + i) % this.ring.length]!;
@@ -150,11 +174,12 @@ export class TickBuffer {
 
   /** Removes every tick with id <= lastId (those not already dropped). */
   consume(lastId: number): void {
-    if (this.spill && this.spillCount > 0 && this.spillFirstId <= lastId) {
-      const n = Math.min(this.spillCount, lastId - this.spillFirstId + 1);
-      this.spill.consume(n);
-      this.spillCount -= n;
-      this.spillFirstId += n;
+    if (this.spill && this.spillIds.count > 0) {
+      const n = this.spillIds.countUpTo(lastId);
+      if (n > 0) {
+        this.spill.consume(n);
+        this.spillIds.shift(n);
+      }
     }
     while (this.size > 0 && this.ring[this.head]!.id <= lastId) this.shiftMemory();
   }
@@ -164,12 +189,7 @@ export class TickBuffer {
     if (!this.spill) return 0;
     let n = 0;
     while (this.size > 0) {
-      const t = this.shiftMemory()!;
-      if (this.spillCount === 0) this.spillFirstId = t.id;
-      const dropped = this.spill.append(t);
-      this.spillCount++;
-      if (dropped > 0) this.dropSpillHead(dropped);
-      n++;
+      if (this.spillOne(this.shiftMemory()!)) n++;
     }
     return n;
   }
@@ -178,11 +198,25 @@ export class TickBuffer {
     this.spill?.close();
   }
 
-  private dropSpillHead(n: number): void {
-    const first = this.spillFirstId;
-    this.spillFirstId += n;
-    this.spillCount -= n;
-    this.opts.onDrop?.(first, first + n - 1);
+  /**
+   * Moves a tick to the spill file. A disk that refuses it (full, failing) loses that tick only:
+   * counted and reported, never thrown at the tick loop. Returns whether it was written.
+   */
+  private spillOne(t: Tick): boolean {
+    let dropped: number;
+    try {
+      dropped = this.spill!.append(t);
+    } catch (err) {
+      const code = err instanceof SpillWriteError ? err.code : (errorCode(err) ?? 'EIO');
+      this.opts.onSpillError?.({ code, message: errorMessage(err), op: 'append' });
+      this.opts.onDrop?.(t.id, t.id, 'spill_write_error');
+      return false;
+    }
+    this.spillIds.push(t.id);
+    if (dropped > 0) {
+      for (const [first, last] of this.spillIds.shift(dropped)) this.opts.onDrop?.(first, last, 'bound');
+    }
+    return true;
   }
 
   private shiftMemory(): Tick | undefined {
@@ -200,5 +234,58 @@ export class TickBuffer {
     for (let i = 0; i < this.size; i++) bigger[i] = this.ring[(this.head + i) % this.ring.length];
     this.ring = bigger;
     this.head = 0;
+  }
+}
+
+/** Ascending ids as runs of consecutive values; push at the end, shift from the start. */
+class IdRuns {
+  /** [first, count] pairs, oldest first. */
+  private runs: [number, number][] = [];
+  count = 0;
+
+  push(id: number): void {
+    this.pushRange(id, 1);
+  }
+
+  pushRange(first: number, n: number): void {
+    const last = this.runs[this.runs.length - 1];
+    if (last && last[0] + last[1] === first) last[1] += n;
+    else this.runs.push([first, n]);
+    this.count += n;
+  }
+
+  /** The i-th id (0 = oldest). */
+  idAt(i: number): number {
+    for (const [first, n] of this.runs) {
+      if (i < n) return first + i;
+      i -= n;
+    }
+    throw new RangeError(`id index ${i} out of range`);
+  }
+
+  /** How many ids are <= lastId (a prefix, as ids ascend). */
+  countUpTo(lastId: number): number {
+    let c = 0;
+    for (const [first, n] of this.runs) {
+      if (first > lastId) break;
+      c += Math.min(n, lastId - first + 1);
+    }
+    return c;
+  }
+
+  /** Removes the n oldest ids; returns them as [first, last] ranges. */
+  shift(n: number): [number, number][] {
+    const out: [number, number][] = [];
+    while (n > 0 && this.runs.length) {
+      const run = this.runs[0]!;
+      const take = Math.min(n, run[1]);
+      out.push([run[0], run[0] + take - 1]);
+      run[0] += take;
+      run[1] -= take;
+      this.count -= take;
+      n -= take;
+      if (run[1] === 0) this.runs.shift();
+    }
+    return out;
   }
 }

@@ -79,6 +79,17 @@ export const BufferConfig = z.strictObject({
     .positive()
     .default(256 * MiB),
   /**
+   * Corrupt spill segments found at start-up are set aside as <segment>.corrupt-<ms> for
+   * inspection; at most this many are kept (oldest deleted first).
+   */
+  quarantineMaxFiles: z.number().int().nonnegative().default(4),
+  /** Bytes of quarantined spill segments kept at most (oldest deleted first). */
+  quarantineMaxBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(64 * MiB),
+  /**
    * Keep ticks that must wait (output behind or down) gzip-compressed (level 1, ~30x smaller on
    * real messages), so maxBytes and maxSpillBytes hold ~30x more outage. Ticks sent at once are
    * never compressed.

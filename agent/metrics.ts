@@ -46,6 +46,29 @@ export const agentMetrics = {
     'strata_agent_spill_recovered_ticks_total',
     'Ticks found in the spill file at start-up (from a previous run) and queued for publishing.',
   ),
+  spillWriteErrors: counter(
+    'strata_agent_spill_write_errors_total',
+    'Spill file operations the disk refused (ENOSPC, EIO, EDQUOT, SHORT_WRITE...), by error code and operation (open, append); the append is rolled back to the last complete record.',
+    ['code', 'op'] as const,
+  ),
+  spillLostTicks: counter(
+    'strata_agent_spill_lost_ticks_total',
+    'Ticks lost to the spill file: write_error (evicted from memory but the disk refused them), unreadable (a spilled record failed its CRC or its read).',
+    ['reason'] as const,
+  ),
+  spillCorruptBytes: counter(
+    'strata_agent_spill_corrupt_bytes_total',
+    'Bytes of spill segments found at start-up that fail the record checks (torn tails cut off, corrupt regions skipped).',
+  ),
+  spillQuarantined: counter(
+    'strata_agent_spill_quarantined_segments_total',
+    'Spill segments with corruption before intact records, set aside as <segment>.corrupt-<ms> at start-up.',
+  ),
+  publishRejected: counter(
+    'strata_agent_publish_rejected_ticks_total',
+    'Ticks Kafka refused for good and the agent dropped: too_large (MESSAGE_TOO_LARGE, RECORD_LIST_TOO_LARGE), invalid_record (INVALID_RECORD).',
+    ['reason'] as const,
+  ),
   published: counter('strata_agent_published_ticks_total', 'Ticks the output acknowledged.'),
   publishedBytes: counter(
     'strata_agent_published_bytes_total',

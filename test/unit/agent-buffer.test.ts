@@ -179,7 +179,7 @@ describe('TickBuffer with a spill file', () => {
       spillFile: base,
       maxSpillBytes: 1 << 20,
     });
-    expect(second.recovered).toEqual({ records: 5, corruptBytes: 30 });
+    expect(second.recovered).toEqual({ records: 5, corruptBytes: 30, quarantined: 0 });
     second.push(tick(100));
     expect(seqsOf(second.peek(100))).toEqual([0, 1, 2, 3, 4, 100]);
     second.close();
@@ -215,7 +215,7 @@ describe('SpillStore', () => {
   it('round-trips key, ts, seq and value bytes exactly', () => {
     const dir = tmpDir();
     const s = new SpillStore(path.join(dir, 'x'), 1 << 20);
-    expect(s.open()).toEqual({ records: 0, corruptBytes: 0 });
+    expect(s.open()).toEqual({ records: 0, corruptBytes: 0, quarantined: 0 });
     const value = tickValue(42);
     s.append({ ts: 1_795_000_000_000, seq: 42, key: 'node-ü', value });
     const [rec] = s.peek(1);
