@@ -43,6 +43,27 @@ export const KafkaSection = z.strictObject({
     .positive()
     .default(256 * 1024),
   /**
+   * Most bytes one fetched record batch may inflate to (gzip inflates up to ≈ 1000×: 400 KB can
+   * hold 400 MB). Enforced inside zlib, so memory and CPU stop there; a batch past it is skipped
+   * undecoded, dead-lettered (reason inflate_limit) and counted (lib/kafka-gzip.ts). Real batches
+   * are at most a few MiB: an agent's is ≤ kafka.batchMaxBytes (900 KB) of JSON.
+   */
+  maxInflatedBatchBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(2 ** 30)
+    .default(32 * 1024 * 1024),
+  /**
+   * A record value (after inflating) larger than this is dead-lettered (reason message_too_large,
+   * value cut to its first 64 KiB) without being parsed. An agent's tick is ≤ 900 KB.
+   */
+  maxMessageBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
+  /**
    * Kafka's fetch.min.bytes: the broker answers a fetch once this many (compressed) bytes are ready
    * or maxWaitTime has passed. With agents ticking at 1 Hz, answering at the first byte (Kafka's
    * default of 1) gave batches of ~5 messages, each paying a fetch, an InfluxDB request and an

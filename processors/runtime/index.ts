@@ -52,6 +52,7 @@ import { createPipeline } from '../pipeline.ts';
 import type { Pipeline, PipelineOutput } from '../types.ts';
 import type { ProcessorConfig } from './config.ts';
 import { type OpenIncidents, readOpenIncidents } from './incidents.ts';
+import { countOversized, oversized } from './oversized.ts';
 
 export { type ProcessorConfig, resolveProcessorConfig } from './config.ts';
 
@@ -156,8 +157,9 @@ export class ProcessorRuntime {
     this.once = new OnceLogger(this.log);
     const k = config.kafka;
     const kafkaLog = componentLogger('kafkajs');
-    // Agents gzip their ticks: inflate them on this thread, not on libuv's pool (lib/kafka-gzip.ts).
-    installGzipCodec();
+    // Agents gzip their ticks: inflate them on this thread, not on libuv's pool, and never past
+    // kafka.maxInflatedBatchBytes (lib/kafka-gzip.ts).
+    installGzipCodec(undefined, k.maxInflatedBatchBytes);
     fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer each (lib/kafka-request-queue.ts)
     this.kafka = new Kafka({
       clientId: k.clientId,
@@ -382,6 +384,15 @@ export class ProcessorRuntime {
           this.webhook?.track(st.adopt, p);
           st.adopt = undefined;
         }
+        // Too large to decode (a batch past the inflate bound, a value past maxMessageBytes): not parsed.
+        const big = oversized(m, batch.topic, p, this.config.kafka.maxMessageBytes);
+        if (big !== undefined) {
+          if (replay || big.letter === undefined) continue;
+          dlqKinds.push(big.kind);
+          this.once.warn(`dlq:${big.kind}`, big.log, 'too large to decode: sent to the dead-letter topic');
+          dlq.push(big.letter);
+          continue;
+        }
         const d = decodeSampleMessage(m.value);
         if (!d.ok) {
           if (replay) continue; // dead-lettered before the restart
@@ -441,6 +452,7 @@ export class ProcessorRuntime {
       if (dlq.length) messagesTotal.inc({ result: 'dlq' }, dlq.length);
       // Counted once delivered, so a replayed batch does not count its dead letters twice.
       for (const kind of dlqKinds) dlqTotal.inc({ reason_kind: kind });
+      countOversized(dlqKinds);
       pointsTotal.inc(pointCount);
       alertsTotal.inc(alerts.length);
       payload.resolveOffset(last.offset);
