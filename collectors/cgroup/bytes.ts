@@ -56,7 +56,8 @@ export function keyedTable(specs: readonly Pick<KeyedSpec, 'wanted' | 'factor'>[
 
 /**
  * Digits [start, end) as a number, exactly as Number() would read them: accumulated while exact
- * (≤ 15 digits), else Number() of the latin1 slice (rare: huge counters). -1 when not all digits.
+ * (≤ 15 digits), else Number() of the latin1 slice (rare: huge counters). -1 when not all digits
+ * or beyond 2^64 (the string parsers refuse it: MAX_KERNEL_VALUE).
  */
 function digits(buf: Buffer, start: number, end: number): number {
   if (end <= start) return -1;
@@ -65,7 +66,8 @@ function digits(buf: Buffer, start: number, end: number): number {
       const c = buf[i]!;
       if (c < 48 || c > 57) return -1;
     }
-    return Number(buf.toString('latin1', start, end));
+    const v = Number(buf.toString('latin1', start, end));
+    return v <= 2 ** 64 ? v : -1;
   }
   let v = 0;
   for (let i = start; i < end; i++) {
@@ -211,6 +213,7 @@ export function pressureBytes(
       if (c < 48 || c > 57) return false;
       total = total * 10 + (c - 48);
     }
+    if (total > 2 ** 64) return false; // beyond u64: the string parser refuses it
     if (lines === 0) {
       kind0 = kind;
       avg0 = avg10;

@@ -1,6 +1,7 @@
 // Pure parsers for cgroup v1 and v2 files. They return the metric names of docs/metrics.md (layer
 // `container`) and push one line per malformed part to `problems`; they never throw.
 // PSI files (*.pressure) use the host's parsePressure (same format).
+import { MAX_KERNEL_VALUE } from '../host/parsers.ts';
 
 /** One table of wanted keys → metric names, the record they go into and optional unit factors. */
 export interface KeyedSpec {
@@ -32,7 +33,8 @@ export function parseFlatKeyed(
       let valueEnd = text.indexOf('\n', valueStart);
       if (valueEnd === -1) valueEnd = text.length;
       const v = Number(text.slice(valueStart, valueEnd));
-      if (Number.isFinite(v) && v >= 0 && valueEnd > valueStart) {
+      // ≤ u64: beyond, the value is garbage and factor (× 10_000 for cpuacct) could make it Infinity.
+      if (v >= 0 && v <= MAX_KERNEL_VALUE && valueEnd > valueStart) {
         spec.into[spec.wanted[key]!] = v * (spec.factor?.[key] ?? 1);
         found++;
       } else {

@@ -51,8 +51,15 @@ function isSpace(c: number): boolean {
 }
 
 /**
+ * Largest value a field can have: the kernel prints u64 counters. Anything larger (or negative) is
+ * garbage, and could overflow to Infinity once scaled (ticks → µs, sectors → bytes).
+ */
+export const MAX_KERNEL_VALUE = 2 ** 64;
+
+/**
  * Skips blanks from `pos` and reads a decimal field up to the next blank/newline/end. Returns NaN
- * when there is no field on this line or it is not a number. Sets `cursor` after the field.
+ * when there is no field on this line or it is not a number in [0, MAX_KERNEL_VALUE]. Sets
+ * `cursor` after the field.
  */
 function scanNumber(text: string, pos: number, end: number): number {
   let i = pos;
@@ -74,14 +81,15 @@ function scanNumber(text: string, pos: number, end: number): number {
   cursor = i;
   if (i === start) return Number.NaN;
   if (plain) {
-    if (fracDigits < 0) return value;
+    // A long run of digits accumulates to a huge value or Infinity: out of range, like Number's.
+    if (fracDigits < 0) return value <= MAX_KERNEL_VALUE ? value : Number.NaN;
     // "3.63" → 363 / 100: one correctly rounded division gives the same double as Number("3.63").
     if (fracDigits > 0 && fracDigits < POW10.length && value <= Number.MAX_SAFE_INTEGER) {
       return value / POW10[fracDigits]!;
     }
   }
   const n = Number(text.slice(start, i));
-  return Number.isFinite(n) ? n : Number.NaN;
+  return n >= 0 && n <= MAX_KERNEL_VALUE ? n : Number.NaN;
 }
 
 const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];

@@ -11,6 +11,8 @@ export interface FuzzTarget {
   name: string;
   /** A fresh property (fast-check properties keep state between runs: one per run). */
   property: () => fc.IRawProperty<never> | fc.IRawProperty<unknown[]>;
+  /** Fraction of the runners' case counts for a costly target (default 1). */
+  weight?: number;
 }
 
 export const REPO = path.resolve(import.meta.dirname, '../..');

@@ -1,5 +1,8 @@
 // Every fuzz target, for both runners (test/unit/fuzz.test.ts and test/fuzz/run.ts).
+
+import { targets as cgroup } from './cgroup.fuzz.ts';
 import type { FuzzTarget } from './harness.ts';
+import { targets as hostParsers } from './host-parsers.fuzz.ts';
 import { targets as lineProtocol } from './line-protocol.fuzz.ts';
 
-export const allTargets: FuzzTarget[] = [...lineProtocol];
+export const allTargets: FuzzTarget[] = [...hostParsers, ...cgroup, ...lineProtocol];
