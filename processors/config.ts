@@ -21,6 +21,13 @@ export const PipelineConfig = z.strictObject({
   evictAfterMs: durationMs.default(300_000),
   /** Upper bound on entity states over all nodes; new entities beyond it get no rates (counted). */
   maxEntities: z.number().int().positive().default(200_000),
+  /**
+   * Agent runs (run_id) whose rate state a node id keeps at once. Two agents sharing a node id
+   * (cloned VMs with one /etc/machine-id) each keep their own state, so both get rates; an agent
+   * restart leaves its previous run's state until eviction. Beyond this many (a restart loop, a
+   * run_id per message) the least recently seen run's state is dropped.
+   */
+  maxRunsPerNode: z.number().int().positive().default(4),
 });
 export type PipelineConfig = z.output<typeof PipelineConfig>;
 export type PipelineConfigInput = z.input<typeof PipelineConfig>;

@@ -17,7 +17,7 @@ const log = componentLogger('processor.pipeline');
 
 const skippedTotal = counter(
   'strata_processor_rates_skipped_total',
-  'Intervals that gave no rate, by reason (reset, gap, stale = duplicate/older sample, agent_restart, state_full)',
+  'Intervals that gave no rate, by reason (reset, gap, stale = duplicate/older sample, agent_restart, state_full, clock_jump = sample far older than the one before: state restarted from it)',
   ['reason'],
 );
 const wrapsTotal = counter(
@@ -64,21 +64,47 @@ const noisyIncidentsTotal = counter(
 );
 const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
 const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
+const conflictsTotal = counter(
+  'strata_processor_node_id_conflicts_total',
+  'Node ids found shared by two agents at once (messages of two run_ids interleaved): each run keeps its own rate state',
+);
 const errorsTotal = counter(
   'strata_processor_pipeline_errors_total',
   'Messages whose processing failed unexpectedly (a bug); the message produced no output',
 );
 
-class NodeState {
+/** One agent run (run_id) of a node: its rate state and sequence numbers. */
+class RunState {
   readonly rates = new NodeRates();
-  readonly overhead = new NodeOverhead();
-  readonly noisy = new NodeNoisy();
   lastTs = 0;
   lastSeq = -1;
-  runId = '';
+  /** On a new run until its first message is processed: the run it follows (agent_restart). */
+  previous: NodeRates | undefined;
   /** Set by handle(), read and cleared by evict(): activity between two evict calls. */
   active = true;
   lastActiveMs = 0;
+  constructor(readonly id: string) {}
+}
+
+class NodeState {
+  /** Runs held, least recently seen first (one, but for a restart or a node id conflict). */
+  readonly runs: RunState[] = [];
+  /** The run of the last message. */
+  latest: RunState | undefined;
+  /** Times a run came back after another run's message: 2 is a node id shared by two agents. */
+  comebacks = 0;
+  readonly overhead = new NodeOverhead();
+  readonly noisy = new NodeNoisy();
+  lastTs = 0;
+  /** Set by handle(), read and cleared by evict(): activity between two evict calls. */
+  active = true;
+  lastActiveMs = 0;
+
+  entityCount(): number {
+    let n = 0;
+    for (const r of this.runs) n += r.rates.size();
+    return n;
+  }
 }
 
 export class ProcessingPipeline implements Pipeline {
@@ -121,15 +147,22 @@ export class ProcessingPipeline implements Pipeline {
         this.nodes.set(id, node);
       }
       node.active = true;
-      if (node.runId === message.agent.run_id && message.seq > node.lastSeq + 1 && node.lastSeq >= 0) {
-        lostTicksTotal.inc(message.seq - node.lastSeq - 1);
+      let run = node.latest;
+      if (run === undefined || run.id !== message.agent.run_id) run = this.switchRun(id, node, message);
+      run.active = true;
+      // A time far behind the latest is a clock stepped back (or a latest dated ahead): follow it,
+      // or eviction, judged on this clock, would drop what the node reports now.
+      const jumpMs = this.config.rates.maxGapIntervals * message.interval_ms;
+      if (message.ts >= run.lastTs || run.lastTs - message.ts > jumpMs) {
+        if (message.seq > run.lastSeq + 1 && run.lastSeq >= 0) {
+          lostTicksTotal.inc(message.seq - run.lastSeq - 1);
+        }
+        run.lastTs = message.ts;
+        run.lastSeq = message.seq;
       }
-      if (message.ts >= node.lastTs) {
-        node.lastTs = message.ts;
-        node.lastSeq = message.seq;
-        node.runId = message.agent.run_id;
-      }
-      const views = this.rates.process(message, node.rates, points);
+      if (message.ts >= node.lastTs || node.lastTs - message.ts > jumpMs) node.lastTs = message.ts;
+      const views = this.rates.process(message, run.rates, points, run.previous);
+      run.previous = undefined;
       this.overhead.process(id, views, node.overhead, points);
       this.noisy.process(id, message.ts, views, node.noisy, points, alerts);
     } catch (err) {
@@ -139,6 +172,45 @@ export class ProcessingPipeline implements Pipeline {
       return { points: [], alerts: [] };
     }
     return { points, alerts };
+  }
+
+  /**
+   * The state of the message's agent run, made current. A run_id not seen before is a restart (a
+   * fresh state; the previous run's stays until eviction, in case it is not one) or a second
+   * agent; a run seen before coming back after another's message, twice, is two agents sharing
+   * the node id: counted and logged once, and each run keeps computing its own rates.
+   */
+  private switchRun(nodeId: string, node: NodeState, message: SampleMessage): RunState {
+    const runId = message.agent.run_id;
+    const i = node.runs.findIndex((r) => r.id === runId);
+    let run: RunState;
+    if (i < 0) {
+      if (node.runs.length >= this.config.maxRunsPerNode) {
+        const dropped = node.runs.shift()!;
+        const n = dropped.rates.size();
+        this.rates.entities -= n;
+        evictedTotal.inc(n);
+      }
+      run = new RunState(runId);
+      run.previous = node.latest?.rates;
+      node.runs.push(run);
+    } else {
+      run = node.runs[i]!;
+      node.runs.splice(i, 1);
+      node.runs.push(run);
+      if (node.latest !== undefined && ++node.comebacks === 2) {
+        conflictsTotal.inc();
+        this.once.warn(
+          `node-id-conflict:${nodeId}`,
+          { node: nodeId, runs: node.runs.map((r) => r.id), hostname: message.node.hostname },
+          'two agents publish under one node id (cloned machines share /etc/machine-id): each run ' +
+            'keeps its own rates, but their points share series and overhead and noisy-neighbour ' +
+            'state. Set STRATA_NODE_ID (agent.nodeId) to a distinct value on one of them',
+        );
+      }
+    }
+    node.latest = run;
+    return run;
   }
 
   evict(nowMs: number): number {
@@ -158,19 +230,35 @@ export class ProcessingPipeline implements Pipeline {
           this.pendingOut.points,
           this.pendingOut.alerts,
         );
-        dropped += node.rates.size();
+        dropped += node.entityCount();
         this.nodes.delete(id);
         continue;
       }
+      // Runs silent for the horizon (a restarted agent's previous run, the other agent of a
+      // conflict that got its own node id) go, by the same wall-clock rule as nodes.
+      for (let i = node.runs.length - 1; i >= 0; i--) {
+        const run = node.runs[i]!;
+        if (run.active) {
+          run.active = false;
+          run.lastActiveMs = nowMs;
+        } else if (nowMs - run.lastActiveMs > horizon) {
+          dropped += run.rates.size();
+          node.runs.splice(i, 1);
+          if (node.latest === run) node.latest = undefined;
+        }
+      }
+      if (node.runs.length <= 1) node.comebacks = 0;
       node.overhead.evict(node.lastTs, horizon);
       node.noisy.evict(node.lastTs, horizon);
       // Entities gone from a node that keeps reporting: judged on the node's own sample clock,
       // so a processor catching up on old data does not evict what it just saw.
-      for (const states of Object.values(node.rates.byLayer)) {
-        for (const [eid, st] of states) {
-          if (node.lastTs - st.lastTs > horizon) {
-            states.delete(eid);
-            dropped++;
+      for (const run of node.runs) {
+        for (const states of Object.values(run.rates.byLayer)) {
+          for (const [eid, st] of states) {
+            if (run.lastTs - st.lastTs > horizon) {
+              states.delete(eid);
+              dropped++;
+            }
           }
         }
       }

@@ -13,7 +13,7 @@ const TWO32 = 2 ** 32;
 const TWO64 = 2 ** 64;
 
 /** Why an interval gave no rate (counted in strata_processor_rates_skipped_total{reason}). */
-export type SkipReason = 'reset' | 'gap' | 'stale' | 'agent_restart' | 'state_full';
+export type SkipReason = 'reset' | 'gap' | 'stale' | 'agent_restart' | 'state_full' | 'clock_jump';
 
 export interface RateStats {
   skipped: Record<SkipReason, number>;
@@ -22,7 +22,11 @@ export interface RateStats {
 }
 
 export function newRateStats(): RateStats {
-  return { skipped: { reset: 0, gap: 0, stale: 0, agent_restart: 0, state_full: 0 }, wraps32: 0, wraps64: 0 };
+  return {
+    skipped: { reset: 0, gap: 0, stale: 0, agent_restart: 0, state_full: 0, clock_jump: 0 },
+    wraps32: 0,
+    wraps64: 0,
+  };
 }
 
 /**
@@ -78,7 +82,6 @@ export interface EntityView {
 
 interface Prev {
   ts: number;
-  runId: string;
   counters: Record<string, number>;
   devices: Record<string, InstanceMetrics> | undefined;
   interfaces: Record<string, InstanceMetrics> | undefined;
@@ -185,11 +188,15 @@ export class RatesStage {
     private readonly maxEntities: number,
   ) {}
 
-  /** Adds the message's points to `out` and returns one view per entity sample processed. */
-  process(msg: SampleMessage, node: NodeRates, out: Point[]): EntityView[] {
+  /**
+   * Adds the message's points to `out` and returns one view per entity sample processed. `node`
+   * is the state of the message's agent run (run_id): a new run starts from no state, so a
+   * restarted agent is never held to its previous run's times. `previous`, on a new run's first
+   * message, is the run it follows: its entities count as agent_restart.
+   */
+  process(msg: SampleMessage, node: NodeRates, out: Point[], previous?: NodeRates): EntityView[] {
     const views: EntityView[] = [];
     const nodeId = msg.node.id;
-    const runId = msg.agent.run_id;
     const maxGapMs = this.cfg.maxGapIntervals * msg.interval_ms;
     for (const sample of msg.samples) {
       const e = sample.entity;
@@ -203,13 +210,20 @@ export class RatesStage {
         st = new EntityState(e.layer, e.id);
         states.set(e.id, st);
         this.entities++;
+        if (previous?.byLayer[e.layer].has(e.id)) this.stats.skipped.agent_restart++;
       }
       const ts = sample.ts ?? msg.ts;
-      const prev = st.prev;
+      let prev = st.prev;
       if (prev !== undefined && ts <= prev.ts) {
-        // Duplicate or older (a replay, or a late view already superseded): nothing new to say.
-        this.stats.skipped.stale++;
-        continue;
+        if (prev.ts - ts <= maxGapMs) {
+          // Duplicate or older (a replay, or a late view already superseded): nothing new to say.
+          this.stats.skipped.stale++;
+          continue;
+        }
+        // Far back: the clock was stepped back, or the sample before was dated ahead. Holding on
+        // to that time would drop every sample until it is reached; start again from this one.
+        this.stats.skipped.clock_jump++;
+        prev = undefined;
       }
       st.lastTs = ts;
       const tags = st.tagsFor(nodeId, sample);
@@ -224,8 +238,7 @@ export class RatesStage {
       let dtS = 0;
       if (prev !== undefined) {
         const dtMs = ts - prev.ts;
-        if (prev.runId !== runId) this.stats.skipped.agent_restart++;
-        else if (dtMs > maxGapMs) this.stats.skipped.gap++;
+        if (dtMs > maxGapMs) this.stats.skipped.gap++;
         else dtS = dtMs / 1000;
       }
       let devices: Map<string, Fields> | undefined;
@@ -267,14 +280,12 @@ export class RatesStage {
       if (prev === undefined) {
         st.prev = {
           ts,
-          runId,
           counters: sample.counters,
           devices: sample.devices,
           interfaces: sample.interfaces,
         };
       } else {
         prev.ts = ts;
-        prev.runId = runId;
         prev.counters = sample.counters;
         prev.devices = sample.devices;
         prev.interfaces = sample.interfaces;

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
 import { ConfigError, errorMessage } from '../../lib/errors.ts';
 import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka-security.ts';
+import { DEFAULT_SAMPLE_LIMITS } from '../../schemas/sample.ts';
 import { writeTuning } from '../../sinks/influxdb-v2/config.ts';
 import { WebhookConfig } from '../../sinks/webhook/config.ts';
 
@@ -127,6 +128,32 @@ export const InfluxSection = z.strictObject({
   ...writeTuning,
 });
 
+/**
+ * Bounds on what one sample message may hold and when it may be dated (processors/decoder.ts,
+ * docs/wire-format.md "Bounds"). A message that breaks a hard one goes to the dead-letter topic
+ * with its code; what a soft one cuts is counted (strata_processor_samples_cut_total).
+ */
+export const SamplesSection = z.strictObject({
+  /**
+   * Sample times older than this before the processor's clock are refused
+   * (timestamp_out_of_window). Kafka's default retention: a backlog Kafka still holds is in.
+   */
+  maxAge: durationMs.default(7 * 24 * 3600_000),
+  /** Sample times later than this after the processor's clock are refused (an agent's clock ahead). */
+  maxFuture: durationMs.default(300_000),
+  /** Hard: a message with more entity samples is refused (too_many_samples). */
+  maxSamplesPerMessage: z.number().int().positive().default(DEFAULT_SAMPLE_LIMITS.maxSamplesPerMessage),
+  /** Soft: devices (and, apart, interfaces) of one entity beyond this are cut, the first kept. */
+  maxInstancesPerEntity: z.number().int().positive().default(DEFAULT_SAMPLE_LIMITS.maxInstancesPerEntity),
+  /** Hard: a counter or gauge name longer than this is refused (name_too_long). */
+  maxNameLength: z.number().int().positive().default(DEFAULT_SAMPLE_LIMITS.maxNameLength),
+  /**
+   * Label values longer than this are cut to it and devices/interfaces named longer are cut
+   * (soft); an id, name, kind, hostname or run id longer is refused (value_too_long, hard).
+   */
+  maxValueLength: z.number().int().positive().default(DEFAULT_SAMPLE_LIMITS.maxValueLength),
+});
+
 export const WebhookSection = WebhookConfig.extend({
   /** Alertmanager base URL (alerts are POSTed to <url>/api/v2/alerts); empty disables. Env ALERT_WEBHOOK_URL. */
   url: z.string().default(''),
@@ -136,6 +163,8 @@ export const ProcessorConfig = z.strictObject({
   kafka: KafkaSection.prefault({}),
   influxdb: InfluxSection.prefault({}),
   webhook: WebhookSection.prefault({}),
+  /** Bounds on sample messages: time window, sizes, names (SamplesSection). */
+  samples: SamplesSection.prefault({}),
   /** The processing pipeline's own config (rates, overhead, noisyNeighbor...); see processors/config.ts. */
   pipeline: z.record(z.string(), z.unknown()).default({}),
   /** While InfluxDB fails: first delay between rounds of retries of a batch (doubles up to maxBackoff). */

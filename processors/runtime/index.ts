@@ -41,13 +41,14 @@ import {
 import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
-import { decodeSampleMessage, HEADERS } from '../../schemas/sample.ts';
+import { HEADERS, type SampleDecoder } from '../../schemas/sample.ts';
 import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
 import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
 import type { EncodedPoints, PointSink } from '../../sinks/influxdb-v2/writer.ts';
 import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
 import type { Point } from '../../sinks/point.ts';
 import { WebhookSink } from '../../sinks/webhook/index.ts';
+import { createSampleDecoder } from '../decoder.ts';
 import { createPipeline } from '../pipeline.ts';
 import type { Pipeline, PipelineOutput } from '../types.ts';
 import type { ProcessorConfig } from './config.ts';
@@ -138,6 +139,8 @@ export class ProcessorRuntime {
   private readonly webhook: WebhookSink | undefined;
   private readonly partitions = new Map<number, PartitionState>();
   private readonly newPipeline: () => Pipeline;
+  /** Bounds and time window of processor.samples (processors/decoder.ts). */
+  private readonly decoder: SampleDecoder;
   private paused = false;
   private started = false;
   private stopped = false;
@@ -190,6 +193,7 @@ export class ProcessorRuntime {
     this.admin = this.kafka.admin();
     this.sink = deps.sink ?? buildSink(config);
     this.newPipeline = deps.createPipeline ?? (() => createPipeline(config.pipeline as never));
+    this.decoder = createSampleDecoder(config.samples);
     // Fail fast on a bad pipeline config, before connecting to anything.
     this.newPipeline();
     this.alertsSink = k.alertsTopic
@@ -393,10 +397,10 @@ export class ProcessorRuntime {
           dlq.push(big.letter);
           continue;
         }
-        const d = decodeSampleMessage(m.value);
+        const d = this.decoder.decode(m.value);
         if (!d.ok) {
           if (replay) continue; // dead-lettered before the restart
-          const kind = reasonKind(d.reason);
+          const kind = d.code;
           dlqKinds.push(kind);
           this.once.warn(
             `dlq:${kind}`,
@@ -409,6 +413,7 @@ export class ProcessorRuntime {
             headers: {
               ...stringHeaders(m.headers),
               [HEADERS.dlqReason]: d.reason,
+              [HEADERS.dlqReasonCode]: d.code,
               [HEADERS.dlqSourceTopic]: batch.topic,
               [HEADERS.dlqSourcePartition]: String(p),
               [HEADERS.dlqSourceOffset]: m.offset,

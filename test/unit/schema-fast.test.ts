@@ -36,18 +36,19 @@ function lines(file: string): string[] {
 /** What validateSampleMessage returned before the fast path: zod alone. */
 function zodOnly(json: unknown): DecodeResult {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    return { ok: false, reason: 'message is not a JSON object' };
+    return { ok: false, code: 'schema', reason: 'message is not a JSON object' };
   }
   const version = (json as { v?: unknown }).v;
   if (version !== SCHEMA_VERSION) {
     return {
       ok: false,
+      code: 'schema_version',
       reason: `v: unsupported schema version ${JSON.stringify(version)} (this build reads ${SCHEMA_VERSION})`,
     };
   }
   const parsed = SampleMessage.safeParse(json);
   if (parsed.success) return { ok: true, message: parsed.data };
-  return { ok: false, reason: formatIssues(parsed.error.issues) };
+  return { ok: false, code: 'schema', reason: formatIssues(parsed.error.issues) };
 }
 
 /** Fast path and zod on the same text; returns whether the fast path took it. */

@@ -27,7 +27,11 @@ describe('sample message schema', () => {
 
   it('rejects an unknown schema version, naming the field', () => {
     const r = decodeSampleMessage(JSON.stringify({ ...good, v: 99 }));
-    expect(r).toEqual({ ok: false, reason: expect.stringMatching(/^v: unsupported schema version 99/) });
+    expect(r).toEqual({
+      ok: false,
+      code: 'schema_version',
+      reason: expect.stringMatching(/^v: unsupported schema version 99/),
+    });
   });
 
   it('rejects a missing field, naming it', () => {
@@ -60,10 +64,15 @@ describe('sample message schema', () => {
   it('rejects non-JSON and non-objects', () => {
     expect(decodeSampleMessage('{nope')).toMatchObject({
       ok: false,
+      code: 'not_json',
       reason: expect.stringMatching(/^not JSON/),
     });
-    expect(decodeSampleMessage('[1]')).toEqual({ ok: false, reason: 'message is not a JSON object' });
-    expect(decodeSampleMessage(null)).toEqual({ ok: false, reason: 'empty message value' });
+    expect(decodeSampleMessage('[1]')).toEqual({
+      ok: false,
+      code: 'schema',
+      reason: 'message is not a JSON object',
+    });
+    expect(decodeSampleMessage(null)).toEqual({ ok: false, code: 'empty', reason: 'empty message value' });
   });
 });
 
