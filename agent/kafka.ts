@@ -22,10 +22,10 @@ import { componentLogger, type Logger } from '../lib/log.ts';
 import { HEADERS, SCHEMA_VERSION } from '../schemas/sample.ts';
 import type { Tick } from './buffer.ts';
 import type { KafkaConfig } from './config.ts';
-import type { Transport } from './publisher.ts';
+import { RejectedError, type Transport } from './publisher.ts';
 
 // kafkajs is CommonJS: take the values from its default export (named ESM imports fail at run time).
-const { CompressionCodecs, CompressionTypes, Kafka, logLevel, Partitioners } = kafkajs;
+const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 
 const COMPRESSION = {
   none: CompressionTypes.None,
@@ -88,7 +88,10 @@ export class KafkaTransport implements Transport {
   readonly name = 'kafka';
   readonly target: string;
   private readonly producer: Producer;
+  private readonly kafka: InstanceType<typeof Kafka>;
   private connected = false;
+  /** The topic's max.message.bytes, read once when Kafka first refuses a tick as too large. */
+  private messageLimit?: Promise<number | undefined>;
   private readonly headers = {
     [HEADERS.schemaVersion]: String(SCHEMA_VERSION),
     [HEADERS.contentType]: 'application/json',
@@ -101,6 +104,7 @@ export class KafkaTransport implements Transport {
     this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic} (${describeKafkaSecurity(cfg)})`;
     fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer (≈ 40 ms of CPU per second)
     const kafka = new Kafka(kafkaClientConfig(cfg, log));
+    this.kafka = kafka;
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
@@ -135,7 +139,53 @@ export class KafkaTransport implements Transport {
         })),
       });
     } catch (err) {
-      throw this.explain(err);
+      const explained = this.explain(err);
+      if (explained instanceof RejectedError && explained.reason === 'too_large') {
+        throw await this.withLimit(explained, ticks);
+      }
+      throw explained;
+    }
+  }
+
+  /** Names the size of what was refused and the topic's limit (read with the admin API, once). */
+  private async withLimit(err: RejectedError, ticks: readonly Tick[]): Promise<RejectedError> {
+    this.messageLimit ??= this.readMessageLimit();
+    const limit = await this.messageLimit;
+    let bytes = 0;
+    for (const t of ticks) bytes += t.value.length;
+    const what =
+      ticks.length === 1
+        ? `a tick (seq ${ticks[0]!.seq}) of ${bytes} bytes`
+        : `${ticks.length} ticks of ${bytes} bytes`;
+    return new RejectedError(
+      `Kafka ${this.cfg.brokers.join(',')} refused ${what} (before ${this.cfg.compression} compression) as larger than ` +
+        `${limit === undefined ? "the topic's max.message.bytes (not readable)" : `topic ${this.cfg.topic}'s max.message.bytes ${limit}`}; ` +
+        `raise max.message.bytes on the topic (or the broker's message.max.bytes), or collect fewer entities per tick`,
+      'too_large',
+      limit,
+      { cause: err.cause },
+    );
+  }
+
+  private async readMessageLimit(): Promise<number | undefined> {
+    const admin = this.kafka.admin();
+    try {
+      await admin.connect();
+      const res = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [
+          { type: ConfigResourceTypes.TOPIC, name: this.cfg.topic, configNames: ['max.message.bytes'] },
+        ],
+      });
+      const value = res.resources[0]?.configEntries.find(
+        (e) => e.configName === 'max.message.bytes',
+      )?.configValue;
+      return value === undefined ? undefined : Number(value);
+    } catch (err) {
+      this.log.debug({ err: errorMessage(err) }, 'cannot read the topic max.message.bytes');
+      return undefined;
+    } finally {
+      await admin.disconnect().catch(() => {});
     }
   }
 
@@ -161,16 +211,27 @@ export class KafkaTransport implements Transport {
     const chain = kafkaErrorChain(err);
     const brokers = this.cfg.brokers.join(',');
     if (chain.some((e) => e.type === 'UNKNOWN_TOPIC_OR_PARTITION')) {
+      // Permanent (counted as such): kafkajs' own retries are spent and only creating the topic
+      // helps. The ticks stay buffered (bounded) and are retried, so creating the topic delivers them.
       return new StrataError(
         `topic "${this.cfg.topic}" does not exist on Kafka ${brokers}; create it (strata stack up does) ` +
           `or set agent.kafka.topic / STRATA_SAMPLES_TOPIC / --topic to an existing topic`,
-        { retriable: true, cause: err },
+        { retriable: false, cause: err },
       );
     }
-    if (chain.some((e) => e.type === 'MESSAGE_TOO_LARGE')) {
-      return new StrataError(
-        `Kafka ${brokers} rejected a batch as too large; lower agent.kafka.batchMaxBytes or raise the topic's max.message.bytes`,
-        { retriable: true, cause: err },
+    // Refusals of these very bytes: resending them cannot succeed (the Publisher isolates and drops).
+    if (chain.some((e) => e.type === 'MESSAGE_TOO_LARGE' || e.type === 'RECORD_LIST_TOO_LARGE')) {
+      return new RejectedError(`Kafka ${brokers} refused the batch as too large`, 'too_large', undefined, {
+        cause: err,
+      });
+    }
+    if (chain.some((e) => e.type === 'INVALID_RECORD')) {
+      const reason = chain.find((e) => e.type === 'INVALID_RECORD');
+      return new RejectedError(
+        `Kafka ${brokers} refused a record of topic ${this.cfg.topic} as invalid (INVALID_RECORD: ${errorMessage(reason)})`,
+        'invalid_record',
+        undefined,
+        { cause: err },
       );
     }
     const root = chain.at(-1);

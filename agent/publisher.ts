@@ -3,9 +3,28 @@
 // agent never exits because its output is down. Outages are logged once (with the target) when
 // they start and once when they end; in between only counters move.
 import { errorMessage, StrataError } from '../lib/errors.ts';
-import type { Logger } from '../lib/log.ts';
-import type { Tick, TickBuffer } from './buffer.ts';
+import { type Logger, OnceLogger } from '../lib/log.ts';
+import type { DropReason, Tick, TickBuffer } from './buffer.ts';
 import { agentMetrics } from './metrics.ts';
+
+export type RejectReason = 'too_large' | 'invalid_record';
+
+/**
+ * The output refused these ticks for good (e.g. Kafka MESSAGE_TOO_LARGE): retrying the same
+ * bytes cannot succeed. The Publisher sends the batch again one tick at a time and drops (and
+ * counts) only the ticks that are refused alone.
+ */
+export class RejectedError extends StrataError {
+  constructor(
+    message: string,
+    readonly reason: RejectReason,
+    /** The output's limit in bytes when it is known (the topic's max.message.bytes). */
+    readonly limitBytes?: number,
+    options: { cause?: unknown } = {},
+  ) {
+    super(message, { retriable: false, cause: options.cause });
+  }
+}
 
 /** Where ticks go (Kafka, ndjson on stdout, nothing). */
 export interface Transport {
@@ -37,7 +56,10 @@ export class Publisher {
   private backoff: number;
   /** Id range of the batch in flight, and drops that hit it (they count only if the send fails). */
   private inflight?: { first: number; last: number };
-  private inflightDrops = 0;
+  private inflightDrops = new Map<DropReason, number>();
+  /** After a rejected batch: ticks up to this id go out one at a time, to find the refused one. */
+  private singleUntilId = -1;
+  private readonly once: OnceLogger;
   private sleeper?: { timer: NodeJS.Timeout; resolve: () => void };
 
   constructor(
@@ -47,21 +69,22 @@ export class Publisher {
     private readonly log: Logger,
   ) {
     this.backoff = opts.minBackoffMs ?? 250;
+    this.once = new OnceLogger(log);
   }
 
   /** The buffer's onDrop: ticks evicted from the head, by id range. */
-  noteDrop(first: number, last: number): void {
+  noteDrop(first: number, last: number, reason: DropReason = 'bound'): void {
     let n = last - first + 1;
     if (this.inflight) {
       const lo = Math.max(first, this.inflight.first);
       const hi = Math.min(last, this.inflight.last);
       if (hi >= lo) {
         // Already handed to the output: a loss only if that send fails.
-        this.inflightDrops += hi - lo + 1;
+        this.inflightDrops.set(reason, (this.inflightDrops.get(reason) ?? 0) + hi - lo + 1);
         n -= hi - lo + 1;
       }
     }
-    if (n > 0) agentMetrics.bufferDropped.inc(n);
+    if (n > 0) countDrop(reason, n);
   }
 
   get inOutage(): boolean {
@@ -104,11 +127,30 @@ export class Publisher {
         continue;
       }
       if (this.stopping && this.outageSince !== undefined) return; // no point hammering a dead output on exit
-      const batch = this.buffer.peek(this.opts.batchMaxTicks, this.opts.batchMaxBytes);
+      let batch: Tick[];
+      const waiting = this.buffer.length;
+      try {
+        batch = this.buffer.peek(this.opts.batchMaxTicks, this.opts.batchMaxBytes);
+      } catch (err) {
+        // Nothing readable here must end the drain loop (an unhandled rejection exits the agent).
+        this.once.warn('peek', { err: errorMessage(err) }, 'cannot read the buffered ticks; retrying');
+        if (this.stopping) return;
+        await this.sleep(this.backoff);
+        continue;
+      }
+      if (batch.length === 0) {
+        // The head was unreadable spill records, dropped and counted: go on with the rest.
+        if (this.buffer.length < waiting) continue;
+        this.once.warn('empty-peek', { buffered_ticks: waiting }, 'the buffer returned no ticks; retrying');
+        if (this.stopping) return;
+        await this.sleep(this.backoff);
+        continue;
+      }
+      if (batch[0]!.id <= this.singleUntilId) batch = batch.slice(0, 1);
       const first = batch[0]!.id;
       const last = batch[batch.length - 1]!.id;
       this.inflight = { first, last };
-      this.inflightDrops = 0;
+      this.inflightDrops.clear();
       try {
         await this.transport.send(batch);
         this.buffer.consume(last);
@@ -119,18 +161,53 @@ export class Publisher {
         agentMetrics.outputUp.set(1);
         this.recovered();
       } catch (err) {
-        if (this.inflightDrops > 0) agentMetrics.bufferDropped.inc(this.inflightDrops);
-        this.failed(err);
+        for (const [reason, n] of this.inflightDrops) countDrop(reason, n);
         this.inflight = undefined;
+        if (err instanceof RejectedError) {
+          this.rejected(err, batch);
+          continue;
+        }
+        this.failed(err);
         if (this.stopping) return;
         await this.sleep(this.backoff);
         this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs ?? 5000);
       } finally {
         this.inflight = undefined;
-        this.inflightDrops = 0;
+        this.inflightDrops.clear();
         this.updateGauges();
       }
     }
+  }
+
+  /**
+   * A refusal for good: a batch of several ticks is sent again one tick at a time (only some of
+   * them may be refused, or only their sum); a single refused tick is dropped and counted, and
+   * the buffer moves on to the next one at once (no backoff: the output is up).
+   */
+  private rejected(err: RejectedError, batch: readonly Tick[]): void {
+    agentMetrics.publishErrors.inc({ reason: 'permanent' });
+    const last = batch[batch.length - 1]!;
+    if (batch.length > 1) {
+      this.singleUntilId = last.id;
+      return;
+    }
+    this.buffer.consume(last.id);
+    agentMetrics.publishRejected.inc({ reason: err.reason });
+    agentMetrics.outputUp.set(1); // the output answered: it is up, this tick is the problem
+    this.recovered();
+    this.once.warn(
+      `rejected:${err.reason}`,
+      {
+        target: this.transport.target,
+        reason: err.reason,
+        seq: last.seq,
+        ts: last.ts,
+        tick_bytes: last.value.length,
+        limit_bytes: err.limitBytes ?? null,
+        err: err.message,
+      },
+      `${this.transport.name} refused a tick for good; dropped it (counted in strata_agent_publish_rejected_ticks_total) and moving on`,
+    );
   }
 
   private failed(err: unknown): void {
@@ -188,4 +265,13 @@ export class Publisher {
     this.sleeper.resolve();
     this.sleeper = undefined;
   }
+}
+
+function countDrop(reason: DropReason, n: number): void {
+  if (reason === 'bound') agentMetrics.bufferDropped.inc(n);
+  else
+    agentMetrics.spillLostTicks.inc(
+      { reason: reason === 'spill_write_error' ? 'write_error' : 'unreadable' },
+      n,
+    );
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tick } from '../../agent/buffer.ts';
 import { TickBuffer } from '../../agent/buffer.ts';
 import { agentMetrics } from '../../agent/metrics.ts';
-import { Publisher, type Transport } from '../../agent/publisher.ts';
+import { Publisher, RejectedError, type Transport } from '../../agent/publisher.ts';
 import { componentLogger } from '../../lib/log.ts';
 
 const STAT = fs.readFileSync('testdata/proc/hybrid-host/step1/stat', 'utf8');
@@ -107,5 +107,34 @@ describe('Publisher', () => {
     send.ok();
     await publisher.stop(Date.now() + 1000);
     expect(transport.delivered).toEqual([0, 1, 2, 3, 6, 7, 8, 9]);
+  });
+
+  it('a batch refused for good is resent tick by tick; only the refused tick is dropped and counted', async () => {
+    const { transport, buffer, publisher } = setup(100);
+    const rejected = async () =>
+      (await agentMetrics.publishRejected.get()).values.find((v) => v.labels.reason === 'too_large')?.value ??
+      0;
+    const before = await rejected();
+    for (let s = 0; s < 6; s++) buffer.push(tick(s));
+    publisher.wake();
+    const tooLarge = () => new RejectedError('too large', 'too_large', 1000);
+    let send = await transport.next();
+    expect(send.ticks.map((t) => t.seq)).toEqual([0, 1, 2, 3]);
+    send.fail(tooLarge()); // the batch: retried one tick at a time, at once
+    const singles: number[][] = [];
+    for (let i = 0; i < 4; i++) {
+      send = await transport.next();
+      singles.push(send.ticks.map((t) => t.seq));
+      if (send.ticks[0]!.seq === 2) send.fail(tooLarge());
+      else send.ok();
+    }
+    expect(singles).toEqual([[0], [1], [2], [3]]);
+    send = await transport.next(); // past the refused batch: batches again
+    expect(send.ticks.map((t) => t.seq)).toEqual([4, 5]);
+    send.ok();
+    await publisher.stop(Date.now() + 1000);
+    expect(transport.delivered).toEqual([0, 1, 3, 4, 5]);
+    expect(await rejected()).toBe(before + 1);
+    expect(publisher.inOutage).toBe(false);
   });
 });
