@@ -80,6 +80,22 @@ export interface WriteResult {
   rejected: number;
   /** Points that could not be encoded (no fields, non-finite time). */
   unencodable: number;
+  /** The refused lines themselves, with the server's reason (absent when none). */
+  refused?: RefusedLine[];
+}
+
+/** A line InfluxDB refused for good (type conflict, unparsable, partial write), and why. */
+export interface RefusedLine {
+  line: string;
+  /** The server's message for the request that isolated it (e.g. "partial write: field type conflict: ..."). */
+  error: string;
+}
+
+/** What became of one request's lines; `refused` holds indexes into the request's lines. */
+interface SendOutcome {
+  written: number;
+  rejected: number;
+  refused: { index: number; line: string; error: string }[];
 }
 
 export interface WriterOptions {
@@ -156,6 +172,7 @@ interface Ticket {
   written: number;
   rejected: number;
   unencodable: number;
+  refused: RefusedLine[];
   error?: Error;
   resolve(r: WriteResult): void;
   reject(e: Error): void;
@@ -337,6 +354,7 @@ export class LineWriter implements PointSink {
         written: 0,
         rejected: 0,
         unencodable,
+        refused: [],
         resolve,
         reject,
       };
@@ -412,17 +430,24 @@ export class LineWriter implements PointSink {
 
   private sendChunk(chunk: Chunk): void {
     this.inFlight++;
-    this.sendWithRetry(chunk.body, chunk.lines, Date.now() + this.o.maxRetryTimeMs)
+    this.sendWithRetry(chunk.body, chunk.lines, Date.now() + this.o.maxRetryTimeMs, 0)
       .then(
         (r) => {
-          // Each ticket gets its own lines' share; a mixed outcome (413 split down to single
-          // rejected lines) is attributed proportionally.
-          const total = r.written + r.rejected;
+          // Each ticket gets its own lines: the chunk's lines are the tickets' in order, so a
+          // refused line's index says whose it is.
+          let first = 0;
           chunk.tickets.forEach((t, i) => {
             const n = chunk.counts[i] as number;
-            const w = total === 0 ? 0 : Math.round((n * r.written) / total);
-            t.written += w;
-            t.rejected += n - w;
+            let rejected = 0;
+            for (const x of r.refused) {
+              if (x.index >= first && x.index < first + n) {
+                rejected++;
+                t.refused.push({ line: x.line, error: x.error });
+              }
+            }
+            t.written += n - rejected;
+            t.rejected += rejected;
+            first += n;
           });
         },
         (err: Error) => {
@@ -436,7 +461,13 @@ export class LineWriter implements PointSink {
           t.pending--;
           if (t.pending === 0 && t.sealed) {
             if (t.error) t.reject(t.error);
-            else t.resolve({ written: t.written, rejected: t.rejected, unencodable: t.unencodable });
+            else
+              t.resolve({
+                written: t.written,
+                rejected: t.rejected,
+                unencodable: t.unencodable,
+                ...(t.refused.length > 0 ? { refused: t.refused } : {}),
+              });
           }
         }
         this.pump(false);
@@ -446,44 +477,46 @@ export class LineWriter implements PointSink {
       });
   }
 
+  /**
+   * Sends one request's lines, retrying what can succeed later until `deadline`. Lines refused for
+   * good are found and returned, not retried: InfluxDB stores the valid lines of a request and
+   * refuses the others with one message (a partial write says `dropped=N`, a parse error names the
+   * first bad line), so the request is bisected (halves sent again: the stored lines are rewritten
+   * identically) until each refused line is alone, or a request's lines are all refused
+   * (`dropped=` equal to its line count). Cost: a request of n lines with k refused ones takes
+   * O(k·log n) more requests; one whose lines are all refused, one.
+   */
   private async sendWithRetry(
     body: Buffer,
     lineCount: number,
     deadline: number,
-  ): Promise<{ written: number; rejected: number }> {
+    base: number,
+  ): Promise<SendOutcome> {
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
       try {
         await this.send(body);
         requestSeconds.observe({ sink: this.name }, (performance.now() - started) / 1000);
         pointsWritten.inc({ sink: this.name }, lineCount);
-        return { written: lineCount, rejected: 0 };
+        return { written: lineCount, rejected: 0, refused: [] };
       } catch (err) {
         const c = classify(err);
         errorsTotal.inc({ sink: this.name, kind: c.kind });
         if (c.permanent) {
-          // InfluxDB stores the valid lines of a partial write and names the first bad one.
-          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, lineCount);
+          const why = serverMessage(err);
           this.once.warn(
-            `${c.kind}`,
-            { sink: this.name, status: (err as HttpError).statusCode, error: errorMessage(err) },
-            'InfluxDB refused points as invalid; not retrying them (valid lines of a partial write are stored)',
+            c.kind,
+            { sink: this.name, status: (err as HttpError).statusCode, error: why },
+            'InfluxDB refused lines as invalid; the refused lines are dead-lettered, not retried (the valid lines of the request are stored)',
           );
-          return { written: 0, rejected: lineCount };
+          const dropped = droppedCount(why);
+          if (lineCount === 1 || dropped === lineCount) {
+            return this.refuse(body, lineCount, base, why);
+          }
+          return this.bisect(body, deadline, base);
         }
-        if (c.split && lineCount > 1) {
-          // Rare (a 413): the body is split as text, each half sent as its own UTF-8 body.
-          const lines = splitLines(body.toString('utf8'));
-          const mid = Math.ceil(lines.length / 2);
-          const half = (ls: string[]) => Buffer.from(ls.join('\n'), 'utf8');
-          const a = await this.sendWithRetry(half(lines.slice(0, mid)), mid, deadline);
-          const b = await this.sendWithRetry(half(lines.slice(mid)), lines.length - mid, deadline);
-          return { written: a.written + b.written, rejected: a.rejected + b.rejected };
-        }
-        if (c.split) {
-          pointsDropped.inc({ sink: this.name, reason: 'rejected' }, 1);
-          return { written: 0, rejected: 1 };
-        }
+        if (c.split && lineCount > 1) return this.bisect(body, deadline, base);
+        if (c.split) return this.refuse(body, 1, base, `too large for one request: ${serverMessage(err)}`);
         this.once.warn(
           `${c.kind}:${errorMessage(err)}`,
           { sink: this.name, url: this.o.url, kind: c.kind, error: errorMessage(err), hint: hint(c.kind) },
@@ -505,6 +538,32 @@ export class LineWriter implements PointSink {
         await new Promise((r) => setTimeout(r, delay));
       }
     }
+  }
+
+  /** Sends each half of the body as its own request (a 413, or lines refused among valid ones). */
+  private async bisect(body: Buffer, deadline: number, base: number): Promise<SendOutcome> {
+    // The body is split as text, each half sent as its own UTF-8 body.
+    const lines = splitLines(body.toString('utf8'));
+    const mid = Math.ceil(lines.length / 2);
+    const half = (ls: string[]) => Buffer.from(ls.join('\n'), 'utf8');
+    const a = await this.sendWithRetry(half(lines.slice(0, mid)), mid, deadline, base);
+    const b = await this.sendWithRetry(half(lines.slice(mid)), lines.length - mid, deadline, base + mid);
+    return {
+      written: a.written + b.written,
+      rejected: a.rejected + b.rejected,
+      refused: [...a.refused, ...b.refused],
+    };
+  }
+
+  /** Every line of the body refused for `why`: counted here, returned for the dead-letter topic. */
+  private refuse(body: Buffer, lineCount: number, base: number, why: string): SendOutcome {
+    pointsDropped.inc({ sink: this.name, reason: 'rejected' }, lineCount);
+    const lines = lineCount === 1 ? [body.toString('utf8')] : splitLines(body.toString('utf8'));
+    return {
+      written: 0,
+      rejected: lineCount,
+      refused: lines.map((line, i) => ({ index: base + i, line, error: why })),
+    };
   }
 
   private async send(raw: Buffer): Promise<void> {
@@ -569,6 +628,23 @@ export class LineWriter implements PointSink {
     this.closed = true;
     this.agent.destroy();
   }
+}
+
+/** InfluxDB's own words for a refused request: the `error`/`message` of its JSON body, else the body. */
+export function serverMessage(err: unknown): string {
+  if (err instanceof HttpError) {
+    const json = err.json as { error?: unknown; message?: unknown } | undefined;
+    const m = json?.error ?? json?.message;
+    if (typeof m === 'string' && m) return m;
+    if (err.body) return err.body;
+  }
+  return errorMessage(err);
+}
+
+/** The `dropped=N` of an InfluxDB 1.x partial write ("partial write: ... dropped=3"), if any. */
+export function droppedCount(message: string): number | undefined {
+  const m = /\bdropped=(\d+)\b/.exec(message);
+  return m ? Number(m[1]) : undefined;
 }
 
 /** Bodies joined by newlines into one buffer of `size` bytes (Σ lengths + separators). */
