@@ -20,9 +20,16 @@
 // would fail the whole fetch and kafkajs would fetch (and inflate) the same batch again forever:
 // instead the codec hands kafkajs stand-in records, one per record of the batch, that the
 // processor recognises (oversizedBatchOf), dead-letters once and commits past.
+//
+// kafkajs decodes a whole fetch response (every partition's batches) before the event loop turns
+// again, and keeps all of it until its batches are processed. So the bound also holds for all the
+// batches inflated in one turn: a batch that does not fit beside the ones already inflated is
+// left for the next fetch (kafkajs treats it as the partial tail of the response and fetches from
+// it again), and the first batch of a turn always gets the whole bound, so every fetch progresses.
+// Inflate memory and the time the event loop is blocked (a SIGTERM waits for it) stay bounded.
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { errorCode, InvalidDataError } from './errors.ts';
+import { errorCode, InvalidDataError, StrataError } from './errors.ts';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -42,6 +49,34 @@ export const OVERSIZED_PREFIX_BYTES = 64 * 1024;
 
 let level = ZLIB_DEFAULT_LEVEL;
 let maxInflated = DEFAULT_MAX_INFLATED_BYTES;
+
+/**
+ * A batch that does not fit in what is left of the bound in this turn of the event loop; kafkajs
+ * fetches it again. Named as kafkajs' own error for a batch cut off by the fetch size, the one
+ * error its fetch decoder stops at without failing the response (protocol/requests/fetch/v4/decodeMessages.js).
+ */
+class DeferredBatchError extends StrataError {
+  constructor() {
+    super('record batch deferred to the next fetch: the inflate bound is used up in this turn', {
+      retriable: true,
+    });
+    this.name = 'KafkaJSPartialMessageError';
+  }
+}
+
+/** Bytes inflated from record batches since the event loop last turned. */
+let turnBytes = 0;
+let turnResetPending = false;
+
+function countTurnBytes(n: number): void {
+  turnBytes += n;
+  if (turnResetPending) return;
+  turnResetPending = true;
+  setImmediate(() => {
+    turnBytes = 0;
+    turnResetPending = false;
+  });
+}
 
 /** Compressed data that inflates past the bound it was inflated under. Never retriable. */
 export class InflateLimitError extends InvalidDataError {
@@ -181,15 +216,27 @@ function writeVarInt(out: Buffer, at: number, n: number): number {
 }
 
 /**
- * Inflates a record batch's records, up to `maxBytes`. Past it, returns stand-in records for
- * kafkajs to decode instead (oversizedBatchOf); throws the InflateLimitError only when the
- * batch's header cannot be found (then kafkajs fails the fetch, which it retries).
+ * Inflates a record batch's records, up to `maxBytes` for all the batches inflated in this turn
+ * of the event loop. A batch that alone passes it: stand-in records for kafkajs to decode instead
+ * (oversizedBatchOf); the InflateLimitError only when the batch's header cannot be found (kafkajs
+ * then fails the fetch, and retries it). A batch that does not fit beside the others of this turn:
+ * a DeferredBatchError, and kafkajs fetches it again.
  */
 export function inflateRecords(buffer: Buffer, maxBytes: number): Buffer {
+  const room = maxBytes - turnBytes;
+  if (room <= 0) throw new DeferredBatchError();
   try {
-    return inflate(buffer, maxBytes);
+    const out = inflate(buffer, room);
+    countTurnBytes(out.length);
+    return out;
   } catch (err) {
     if (!(err instanceof InflateLimitError)) throw err;
+    if (room < maxBytes) {
+      // What it inflated to is gone; the bound's work for this turn is spent.
+      countTurnBytes(room);
+      throw new DeferredBatchError();
+    }
+    countTurnBytes(maxBytes);
     const header = enclosingBatchHeader(buffer);
     // Each stand-in costs kafkajs a message object: a count no batch within the bound could hold
     // (a record is at least 7 bytes) is not honoured.

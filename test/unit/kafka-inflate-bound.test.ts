@@ -27,6 +27,7 @@ const require = createRequire(import.meta.url);
 const { RecordBatch } = require('kafkajs/src/protocol/recordBatch/v0/index.js');
 const Record = require('kafkajs/src/protocol/recordBatch/record/v0/index.js');
 const decodeRecordBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder.js');
+const decodeMessages = require('kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js');
 const Decoder = require('kafkajs/src/protocol/decoder.js');
 const Long = require('kafkajs/src/utils/long.js');
 const { CompressionCodecs, CompressionTypes } = require('kafkajs');
@@ -42,15 +43,11 @@ interface DecodedRecord {
  * then decoded by kafkajs the way a fetch does: from a view into a larger response buffer.
  */
 async function roundTrip(values: Buffer[], firstOffset: number, maxInflated: number) {
+  const encoder = await encodeBatch(values, firstOffset);
+  await nextTurn(); // the bound is shared by what is inflated in one turn of the event loop
   const saved = CompressionCodecs[CompressionTypes.GZIP];
   CompressionCodecs[CompressionTypes.GZIP] = gzipCodec(1, maxInflated);
   try {
-    const encoder = await RecordBatch({
-      compression: CompressionTypes.GZIP,
-      firstOffset: Long.fromNumber(firstOffset),
-      lastOffsetDelta: values.length - 1,
-      records: values.map((value, i) => Record({ offsetDelta: i, key: Buffer.from(`k${i}`), value })),
-    });
     // What precedes a batch in a fetch response (topic, partition header...), so that the batch
     // is a view at an offset, as in kafkajs.
     const response = Buffer.concat([Buffer.alloc(100, 7), encoder.buffer]);
@@ -62,6 +59,24 @@ async function roundTrip(values: Buffer[], firstOffset: number, maxInflated: num
     CompressionCodecs[CompressionTypes.GZIP] = saved;
   }
 }
+
+/** A gzip record batch at `firstOffset` holding `values`, as kafkajs' producer encodes it. */
+async function encodeBatch(values: Buffer[], firstOffset: number): Promise<{ buffer: Buffer }> {
+  const saved = CompressionCodecs[CompressionTypes.GZIP];
+  CompressionCodecs[CompressionTypes.GZIP] = gzipCodec(1);
+  try {
+    return await RecordBatch({
+      compression: CompressionTypes.GZIP,
+      firstOffset: Long.fromNumber(firstOffset),
+      lastOffsetDelta: values.length - 1,
+      records: values.map((value, i) => Record({ offsetDelta: i, key: Buffer.from(`k${i}`), value })),
+    });
+  } finally {
+    CompressionCodecs[CompressionTypes.GZIP] = saved;
+  }
+}
+
+const nextTurn = () => new Promise((r) => setImmediate(r));
 
 describe('bounded inflate', () => {
   it('inflates real gzip under the bound to identical bytes', () => {
@@ -153,9 +168,43 @@ describe('record batches through kafkajs', () => {
     expect(batch.records.map((r) => oversizedBatchOf(r.value))).toEqual([undefined, undefined]);
   });
 
-  it('without the enclosing batch header the typed error is thrown', () => {
+  it('batches of one fetch response share the bound: one that does not fit is fetched again', async () => {
+    // Three batches of 600 KiB each (real ticks, repeated) under a 1 MiB bound, as kafkajs' fetch
+    // decoder reads a partition's record set: only the first is decoded in this turn.
+    // Each batch: two records of ≈ 300 KiB of real ticks.
+    const chunk = Buffer.concat(Array.from({ length: Math.ceil((300 << 10) / ticks.length) }, () => ticks));
+    const n = 2;
+    const batches = [
+      await encodeBatch([chunk, chunk], 0),
+      await encodeBatch([chunk, chunk], n),
+      await encodeBatch([chunk, chunk], 2 * n),
+    ];
+    const set = Buffer.concat(batches.map((b) => b.buffer));
+    const response = Buffer.concat([Buffer.alloc(4), set]);
+    response.writeInt32BE(set.length, 0);
+    const saved = CompressionCodecs[CompressionTypes.GZIP];
+    CompressionCodecs[CompressionTypes.GZIP] = gzipCodec(1, 1 << 20);
+    try {
+      await nextTurn();
+      const first: DecodedRecord[] = await decodeMessages(new Decoder(response));
+      expect(first.map((r) => Number(r.offset))).toEqual(Array.from({ length: n }, (_, i) => i));
+      for (const r of first) expect(r.value).toEqual(chunk);
+      // The next fetch starts at the second batch; in a new turn it is decoded.
+      await nextTurn();
+      const rest = Buffer.concat([Buffer.alloc(4), batches[1]?.buffer as Buffer]);
+      rest.writeInt32BE(rest.length - 4, 0);
+      const second: DecodedRecord[] = await decodeMessages(new Decoder(rest));
+      expect(second.map((r) => Number(r.offset))).toEqual(Array.from({ length: n }, (_, i) => n + i));
+    } finally {
+      CompressionCodecs[CompressionTypes.GZIP] = saved;
+    }
+  }, 30_000);
+
+  it('without the enclosing batch header the typed error is thrown', async () => {
+    await nextTurn();
     const bomb = zlib.gzipSync(Buffer.alloc(4 << 20));
     expect(() => inflateRecords(bomb, 1 << 20)).toThrow(InflateLimitError);
+    await nextTurn();
     expect(inflateRecords(zlib.gzipSync(ticks), ticks.length)).toEqual(ticks);
   });
 });
