@@ -141,7 +141,9 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   });
 
   if (flags.printConfig) {
-    const shown = structuredClone(config);
+    const { redactConfig } = await import('../lib/redact.ts');
+    // Secrets masked wherever they are: the SASL password and credentials inside URLs (DOCKER_HOST).
+    const shown = redactConfig(config);
     if (shown.kafka.sasl) shown.kafka.sasl.password = '(hidden)';
     process.stdout.write(
       `${JSON.stringify({ config: shown, enabledCollectors: enabled, sources: Object.fromEntries(sources) }, null, 2)}\n`,

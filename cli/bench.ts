@@ -2,6 +2,7 @@
 // env vars beat defaults; everything is validated by bench/config.ts so errors name the flag.
 import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
+import { redactUrl } from '../lib/redact.ts';
 
 interface BenchFlags {
   workload?: string;
@@ -243,7 +244,7 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
       ...(config.influxToken ? { token: config.influxToken } : {}),
     });
     process.stderr.write(
-      `wrote ${n} strata_bench points to ${config.influxUrl} (database ${config.influxDatabase})\n`,
+      `wrote ${n} strata_bench points to ${redactUrl(config.influxUrl)} (database ${config.influxDatabase})\n`,
     );
   }
   if (result.aborted) {

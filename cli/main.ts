@@ -2,6 +2,7 @@
 // `strata agent` does not load the InfluxDB client and `strata --help` starts fast.
 import { Command, CommanderError } from 'commander';
 import { ConfigError, MissingPrerequisiteError, StrataError } from '../lib/errors.ts';
+import { redactUrls } from '../lib/redact.ts';
 import { registerAgentCommand } from './agent.ts';
 import { registerBenchCommand } from './bench.ts';
 import { registerProcessorCommand } from './processor.ts';
@@ -38,13 +39,13 @@ try {
     // --help and --version also arrive here, with exit code 0.
     process.exitCode = err.exitCode;
   } else if (err instanceof ConfigError || err instanceof MissingPrerequisiteError) {
-    process.stderr.write(`strata: ${err.message}\n`);
+    process.stderr.write(`strata: ${redactUrls(err.message)}\n`);
     process.exitCode = 2;
   } else if (err instanceof StrataError) {
-    process.stderr.write(`strata: ${err.message}\n`);
+    process.stderr.write(`strata: ${redactUrls(err.message)}\n`);
     process.exitCode = 1;
   } else {
-    process.stderr.write(`strata: unexpected error: ${(err as Error)?.stack ?? err}\n`);
+    process.stderr.write(`strata: unexpected error: ${redactUrls(String((err as Error)?.stack ?? err))}\n`);
     process.exitCode = 1;
   }
 }

@@ -35,7 +35,9 @@ export function registerProcessorCommand(program: Command): void {
         metricsListen: flags.metricsListen as string | undefined,
       });
       if (flags.checkConfig) {
-        const masked = structuredClone(config);
+        const { redactConfig } = await import('../lib/redact.ts');
+        // Secrets masked wherever they are: token/password keys and URLs (INFLUX_URL with user:pass@, webhook ?token=).
+        const masked = redactConfig(config);
         if (masked.influxdb.token) masked.influxdb.token = '***';
         if (masked.influxdb.password) masked.influxdb.password = '***';
         if (masked.kafka.sasl) masked.kafka.sasl.password = '***';

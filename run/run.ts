@@ -11,6 +11,7 @@ import { VERSION } from '../cli/version.ts';
 import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/registry.ts';
 import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
+import { redactUrl } from '../lib/redact.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/config.ts';
 import type { EncodedPoints, PointSink, WriteResult } from '../sinks/influxdb-v2/writer.ts';
@@ -99,13 +100,13 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
       // The sink's hint names the processor's INFLUX_URL / --influx-url; `run` takes --influx [url].
       if (!(err instanceof ConnectionError)) throw err;
       throw new ConnectionError(
-        `InfluxDB is not reachable at ${influxUrl} (${errorMessage(err.cause ?? err)}). ` +
+        `InfluxDB is not reachable at ${redactUrl(influxUrl)} (${errorMessage(err.cause ?? err)}). ` +
           'Start the local stack with `npx strata stack up`, or pass --influx <url> with the address of a ' +
           'running InfluxDB (a bare --influx uses env INFLUX_URL, else http://127.0.0.1:18086).',
         { cause: err },
       );
     }
-    notes.push(`writing to InfluxDB at ${influxUrl}`);
+    notes.push(`writing to InfluxDB at ${redactUrl(influxUrl)}`);
   }
 
   let ticksSeen = 0;

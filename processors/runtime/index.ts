@@ -40,6 +40,7 @@ import {
 } from '../../lib/kafka-security.ts';
 import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
+import { redactUrl } from '../../lib/redact.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS, type SampleDecoder } from '../../schemas/sample.ts';
 import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
@@ -289,7 +290,7 @@ export class ProcessorRuntime {
         security: describeKafkaSecurity(k),
         topic: k.samplesTopic,
         groupId: k.groupId,
-        influx: this.config.influxdb.url,
+        influx: redactUrl(this.config.influxdb.url),
         api: this.config.influxdb.api,
       },
       'processor started',

@@ -1,5 +1,6 @@
 // InfluxDB v1-API sink: POST /write?db=&rp=&precision=ms, optional basic auth, gzip.
 import { ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { redactUrl } from '../../lib/redact.ts';
 import { tuningOptions } from '../influxdb-v2/config.ts';
 import { LineWriter } from '../influxdb-v2/writer.ts';
 import type { InfluxV1Config } from './config.ts';
@@ -29,13 +30,13 @@ export class InfluxV1Sink extends LineWriter {
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...authHeaders(this.c) },
       body,
     }).catch((err: unknown) => {
-      throw new ConnectionError(`InfluxDB (influxdb-v1) at ${this.c.url}: ${errorMessage(err)}`, {
+      throw new ConnectionError(`InfluxDB (influxdb-v1) at ${redactUrl(this.c.url)}: ${errorMessage(err)}`, {
         cause: err,
       });
     });
     if (!res.ok) {
       throw new ConnectionError(
-        `InfluxDB (influxdb-v1) at ${this.c.url}: CREATE DATABASE ${this.c.database} failed with ${res.status}: ${(await res.text()).slice(0, 200)}. ` +
+        `InfluxDB (influxdb-v1) at ${redactUrl(this.c.url)}: CREATE DATABASE ${this.c.database} failed with ${res.status}: ${(await res.text()).slice(0, 200)}. ` +
           'Create it yourself and set createDatabase: false, or give the user the right to create databases.',
         { retriable: false },
       );

@@ -24,6 +24,7 @@ import { HttpError, InfluxDB, RequestTimedOutError, type Transport } from '@infl
 import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
+import { redactUrl } from '../../lib/redact.ts';
 import { BodyPool } from '../body-pool.ts';
 import { type EncodeStats, newEncodeStats, SegmentEncoder } from '../line-protocol.ts';
 import type { Point } from '../point.ts';
@@ -272,7 +273,7 @@ export class LineWriter implements PointSink {
     } catch (err) {
       if (err instanceof HttpError && err.statusCode < 500) return; // reachable; auth is checked per write
       throw new ConnectionError(
-        `InfluxDB (${this.o.sink}) is not reachable at ${this.o.url} (GET ${this.o.pingPath}: ${errorMessage(err)}). ` +
+        `InfluxDB (${this.o.sink}) is not reachable at ${redactUrl(this.o.url)} (GET ${this.o.pingPath}: ${errorMessage(err)}). ` +
           'Start the local stack with `npx strata stack up`, or point INFLUX_URL / --influx-url at a running InfluxDB.',
         { cause: err },
       );
@@ -519,7 +520,13 @@ export class LineWriter implements PointSink {
         if (c.split) return this.refuse(body, 1, base, `too large for one request: ${serverMessage(err)}`);
         this.once.warn(
           `${c.kind}:${errorMessage(err)}`,
-          { sink: this.name, url: this.o.url, kind: c.kind, error: errorMessage(err), hint: hint(c.kind) },
+          {
+            sink: this.name,
+            url: redactUrl(this.o.url),
+            kind: c.kind,
+            error: errorMessage(err),
+            hint: hint(c.kind),
+          },
           'InfluxDB write failed; retrying with backoff',
         );
         const retryAfterMs = err instanceof HttpError ? err.retryAfter() * 1000 : 0;
@@ -530,7 +537,7 @@ export class LineWriter implements PointSink {
         );
         if (this.closed || Date.now() + delay > deadline) {
           throw new ConnectionError(
-            `InfluxDB (${this.name}) at ${this.o.url}: write failed after ${attempt} attempt(s): ${errorMessage(err)}`,
+            `InfluxDB (${this.name}) at ${redactUrl(this.o.url)}: write failed after ${attempt} attempt(s): ${errorMessage(err)}`,
             { cause: err },
           );
         }

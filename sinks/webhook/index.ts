@@ -11,6 +11,7 @@
 import { errorMessage } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
+import { redactUrl } from '../../lib/redact.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
 import type { WebhookConfig } from './config.ts';
 
@@ -182,20 +183,20 @@ export class WebhookSink {
         if (res.status !== 429 && res.status < 500) {
           this.once.warn(
             `status:${res.status}`,
-            { url: this.endpoint, status: res.status },
+            { url: redactUrl(this.endpoint), status: res.status },
             'webhook refused alerts; not retrying',
           );
           return 'rejected';
         }
         this.once.warn(
           `status:${res.status}`,
-          { url: this.endpoint, status: res.status },
+          { url: redactUrl(this.endpoint), status: res.status },
           'webhook failed; retrying',
         );
       } catch (err) {
         this.once.warn(
           `net:${errorMessage(err)}`,
-          { url: this.endpoint, err: errorMessage(err) },
+          { url: redactUrl(this.endpoint), err: errorMessage(err) },
           'webhook unreachable; retrying',
         );
       }
