@@ -42,8 +42,14 @@ export function histogram<L extends string>(
   );
 }
 
-/** Serves /metrics and /healthz on `listen` ("127.0.0.1:9464" or ":9464"); returns a closer. */
-export async function serveMetrics(listen: string): Promise<() => Promise<void>> {
+/**
+ * Serves /metrics and /healthz on `listen` ("127.0.0.1:9464" or ":9464"); returns a closer.
+ * `health`, when given, decides /healthz: its status and JSON body (else always 200 "ok").
+ */
+export async function serveMetrics(
+  listen: string,
+  health?: () => { status: number; body: unknown },
+): Promise<() => Promise<void>> {
   const log = componentLogger('metrics');
   const idx = listen.lastIndexOf(':');
   const host = idx > 0 ? listen.slice(0, idx) : '0.0.0.0';
@@ -53,6 +59,11 @@ export async function serveMetrics(listen: string): Promise<() => Promise<void>>
     if (req.url === '/metrics') {
       res.setHeader('content-type', registry.contentType);
       res.end(await registry.metrics());
+    } else if (req.url === '/healthz' && health) {
+      const h = health();
+      res.statusCode = h.status;
+      res.setHeader('content-type', 'application/json');
+      res.end(`${JSON.stringify(h.body)}\n`);
     } else if (req.url === '/healthz') {
       res.end('ok\n');
     } else {

@@ -710,4 +710,10 @@ export const HEADERS = {
   dlqSourceTopic: 'strata-dlq-source-topic',
   dlqSourcePartition: 'strata-dlq-source-partition',
   dlqSourceOffset: 'strata-dlq-source-offset',
+  /** "first-last": the batch a dead letter came from when no single message is known (refused lines). */
+  dlqSourceOffsets: 'strata-dlq-source-offsets',
+  /** Size in bytes of the original value, on every dead letter. */
+  dlqOriginalSize: 'strata-dlq-original-size',
+  /** "true" when the value was cut to dlq.maxValueBytes. */
+  dlqTruncated: 'strata-dlq-truncated',
 } as const;

@@ -159,6 +159,44 @@ export const WebhookSection = WebhookConfig.extend({
   url: z.string().default(''),
 });
 
+/** How dead letters are produced (to kafka.dlqTopic), processors/runtime/dead-letters.ts. */
+export const DlqSection = z.strictObject({
+  /**
+   * A dead letter's value is cut to this many bytes (headers give the original size), so that one
+   * record fits the broker's message.max.bytes (1 MiB by default) whatever the input's size.
+   */
+  maxValueBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(256 * 1024),
+  /**
+   * Most bytes (keys, values, headers, before gzip) of dead letters in one produce request; more
+   * are sent in several requests, and a request the broker finds too large is split in halves.
+   */
+  maxRequestBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(512 * 1024),
+  /**
+   * Rounds of producing a batch's dead letters (each with kafkajs' own retries) before they are
+   * given up (counted in strata_processor_dlq_failed_total, logged once) and the batch committed.
+   */
+  maxAttempts: z.number().int().positive().default(3),
+});
+
+/** What /healthz reports (processors/runtime/health.ts). */
+export const HealthSection = z.strictObject({
+  /**
+   * /healthz answers 503 once the partitions have been paused, or a partition with lag has not
+   * advanced, for longer than this.
+   */
+  maxStall: durationMs.default(300_000),
+  /** How often the lag of the assigned partitions is read from the brokers (high watermarks). */
+  lagInterval: durationMs.default(10_000),
+});
+
 export const ProcessorConfig = z.strictObject({
   kafka: KafkaSection.prefault({}),
   influxdb: InfluxSection.prefault({}),
@@ -173,6 +211,8 @@ export const ProcessorConfig = z.strictObject({
   maxBackoff: durationMs.default(10_000),
   /** How often pipeline state of silent entities is evicted. */
   evictInterval: durationMs.default(30_000),
+  dlq: DlqSection.prefault({}),
+  health: HealthSection.prefault({}),
   /** host:port for /metrics and /healthz; empty disables. Env STRATA_METRICS_LISTEN, flag --metrics-listen. */
   metricsListen: z.string().default('127.0.0.1:9465'),
 });

@@ -18,7 +18,11 @@
 //   (Pipeline.adopt) at once, and again at the boundary between warm-up replay and live messages. Incidents of nodes that
 //   stop reporting are resolved (node_silent) when evict() drops the node; those outputs are
 //   delivered from the evict timer, retried on the next tick until acknowledged.
-// - Bad messages (not JSON, wrong schema) go to the dead-letter topic with the reason in a header.
+// - Bad messages (not JSON, wrong schema) go to the dead-letter topic with the reason in a header,
+//   and so do lines InfluxDB refuses for good; dead letters are bounded and never hold the
+//   partitions up (dead-letters.ts).
+// - /healthz turns 503 when delivery has been paused, or a partition with lag has not advanced,
+//   for longer than health.maxStall (health.ts).
 import {
   type Admin,
   type Consumer,
@@ -45,7 +49,7 @@ import type { AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS, type SampleDecoder } from '../../schemas/sample.ts';
 import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
 import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
-import type { EncodedPoints, PointSink } from '../../sinks/influxdb-v2/writer.ts';
+import type { EncodedPoints, PointSink, RefusedLine } from '../../sinks/influxdb-v2/writer.ts';
 import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
 import type { Point } from '../../sinks/point.ts';
 import { WebhookSink } from '../../sinks/webhook/index.ts';
@@ -53,6 +57,15 @@ import { createSampleDecoder } from '../decoder.ts';
 import { createPipeline } from '../pipeline.ts';
 import type { Pipeline, PipelineOutput } from '../types.ts';
 import type { ProcessorConfig } from './config.ts';
+import {
+  type DeadLetter,
+  DeadLetterProducer,
+  deadLetter,
+  describeKafkaError,
+  isPermanentKafkaError,
+  kafkaErrorType,
+} from './dead-letters.ts';
+import { Health } from './health.ts';
 import { type OpenIncidents, readOpenIncidents } from './incidents.ts';
 import { countOversized, oversized } from './oversized.ts';
 
@@ -65,8 +78,13 @@ const messagesTotal = counter(
 );
 const dlqTotal = counter(
   'strata_processor_dlq_messages_total',
-  'Messages sent to the dead-letter topic, by reason kind (empty, not_json, schema_version, schema).',
+  'Messages sent to the dead-letter topic, by reason kind (empty, not_json, schema_version, schema; influx_rejected counts lines InfluxDB refused).',
   ['reason_kind'],
+);
+const alertsFailed = counter(
+  'strata_processor_alerts_failed_total',
+  'Alert events the alerts topic refused for good (the Kafka error type), dropped so that the batch is committed.',
+  ['reason'],
 );
 const pointsTotal = counter(
   'strata_processor_points_total',
@@ -76,11 +94,6 @@ const alertsTotal = counter('strata_processor_alerts_total', 'Alert events produ
 const pausedGauge = gauge(
   'strata_processor_paused',
   '1 while partitions are paused because InfluxDB (or Kafka produce) fails.',
-);
-const lagGauge = gauge(
-  'strata_processor_consumer_lag_messages',
-  'Messages behind the high watermark after the last committed batch.',
-  ['partition'],
 );
 const assignedGauge = gauge(
   'strata_processor_assigned_partitions',
@@ -136,6 +149,10 @@ export class ProcessorRuntime {
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly sink: PointSink;
+  private readonly deadLetters: DeadLetterProducer;
+  private readonly health: Health;
+  private lagTimer: NodeJS.Timeout | undefined;
+  private lagRefreshing = false;
   private readonly alertsSink: KafkaAlertsSink | undefined;
   private readonly webhook: WebhookSink | undefined;
   private readonly partitions = new Map<number, PartitionState>();
@@ -192,6 +209,8 @@ export class ProcessorRuntime {
       createPartitioner: Partitioners.DefaultPartitioner,
     });
     this.admin = this.kafka.admin();
+    this.deadLetters = new DeadLetterProducer(this.producer, k.dlqTopic, config.dlq, this.once);
+    this.health = new Health(config.health.maxStall);
     this.sink = deps.sink ?? buildSink(config);
     this.newPipeline = deps.createPipeline ?? (() => createPipeline(config.pipeline as never));
     this.decoder = createSampleDecoder(config.samples);
@@ -209,7 +228,7 @@ export class ProcessorRuntime {
     const k = this.config.kafka;
     if (this.config.metricsListen) {
       try {
-        this.closeMetrics = await serveMetrics(this.config.metricsListen);
+        this.closeMetrics = await serveMetrics(this.config.metricsListen, () => this.health.check());
       } catch (err) {
         throw new ConfigError(
           `metricsListen ${this.config.metricsListen}: cannot serve /metrics there (${errorMessage(err)}). ` +
@@ -243,6 +262,7 @@ export class ProcessorRuntime {
       // Open incidents of newly assigned partitions are read back now, not at their first batch:
       // a partition whose nodes all went silent never gets one, yet its incidents must end.
       for (const p of mine) if (!this.partitions.has(p)) void this.adoptEarly(p, this.state(p));
+      this.health.assign(mine);
       assignedGauge.set(mine.size);
       this.log.info(
         { partitions: [...mine].sort((a, b) => a - b), groupId: k.groupId },
@@ -284,6 +304,8 @@ export class ProcessorRuntime {
       if (this.sideOutputs.length > 0) void this.flushSideOutputs();
     }, this.config.evictInterval);
     this.evictTimer.unref();
+    this.lagTimer = setInterval(() => void this.refreshLag(), this.config.health.lagInterval);
+    this.lagTimer.unref();
     this.log.info(
       {
         brokers: k.brokers,
@@ -341,7 +363,6 @@ export class ProcessorRuntime {
     if (this.partitions.delete(partition)) {
       this.incidentsLoad = undefined; // its incidents are read back again with the new state
       this.log.info({ partition, why }, 'dropped pipeline state of partition');
-      lagGauge.remove({ partition: String(partition) });
     }
   }
 
@@ -350,6 +371,8 @@ export class ProcessorRuntime {
     const p = batch.partition;
     const messages = batch.messages;
     if (messages.length === 0) return;
+    // Before anything can get stuck: the lag this batch starts from (health.ts).
+    this.health.batch(p, Number((messages[0] as KafkaMessage).offset), Number(batch.highWatermark));
     const st = this.state(p);
     try {
       if (!st.warmed) {
@@ -377,8 +400,7 @@ export class ProcessorRuntime {
       const points: Point[] = [];
       let pointCount = 0;
       const alerts: AlertEvent[] = [];
-      const dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[] =
-        [];
+      const dlq: DeadLetter[] = [];
       const sampleTimes: number[] = [];
       const dlqKinds: string[] = [];
       let warmup = 0;
@@ -408,18 +430,22 @@ export class ProcessorRuntime {
             { partition: p, offset: m.offset, reason: d.reason },
             'message sent to the dead-letter topic',
           );
-          dlq.push({
-            key: m.key,
-            value: m.value,
-            headers: {
-              ...stringHeaders(m.headers),
-              [HEADERS.dlqReason]: d.reason,
-              [HEADERS.dlqReasonCode]: d.code,
-              [HEADERS.dlqSourceTopic]: batch.topic,
-              [HEADERS.dlqSourcePartition]: String(p),
-              [HEADERS.dlqSourceOffset]: m.offset,
-            },
-          });
+          // Cut to dlq.maxValueBytes now: a huge value is not held while the batch is delivered.
+          dlq.push(
+            deadLetter(
+              m.key,
+              m.value,
+              {
+                ...stringHeaders(m.headers),
+                [HEADERS.dlqReason]: d.reason,
+                [HEADERS.dlqReasonCode]: d.code,
+                [HEADERS.dlqSourceTopic]: batch.topic,
+                [HEADERS.dlqSourcePartition]: String(p),
+                [HEADERS.dlqSourceOffset]: m.offset,
+              },
+              this.config.dlq.maxValueBytes,
+            ),
+          );
           continue;
         }
         const out = st.pipeline.handle(d.message);
@@ -440,11 +466,13 @@ export class ProcessorRuntime {
         // All warm-up: these offsets are committed already; just move on.
         encoder?.finish();
         payload.resolveOffset(last.offset);
+        this.health.progressed(p, Number(last.offset) + 1);
         return;
       }
       const encoded = encoder ? encoder.finish() : this.sink.encode(points);
       points.length = 0;
-      const delivered = await this.deliver(encoded, alerts, dlq, payload);
+      const refused = { refused: 0 };
+      const delivered = await this.deliver(encoded, alerts, dlq, payload, refused);
       if (!delivered) {
         // Its bodies may still be on their way to InfluxDB: not released, left to the GC.
         abandonedTotal.inc();
@@ -459,6 +487,7 @@ export class ProcessorRuntime {
       // Counted once delivered, so a replayed batch does not count its dead letters twice.
       for (const kind of dlqKinds) dlqTotal.inc({ reason_kind: kind });
       countOversized(dlqKinds);
+      if (refused.refused > 0) dlqTotal.inc({ reason_kind: 'influx_rejected' }, refused.refused);
       pointsTotal.inc(pointCount);
       alertsTotal.inc(alerts.length);
       payload.resolveOffset(last.offset);
@@ -475,10 +504,7 @@ export class ProcessorRuntime {
         );
         throw err;
       }
-      lagGauge.set(
-        { partition: String(p) },
-        Math.max(0, Number(batch.highWatermark) - Number(last.offset) - 1),
-      );
+      this.health.progressed(p, Number(last.offset) + 1);
       if (alerts.length && this.webhook) this.webhook.enqueue(alerts, p);
     } catch (err) {
       // A rebalance (heartbeat/commit failing) or a bug: state must not run ahead of the commits.
@@ -587,29 +613,70 @@ export class ProcessorRuntime {
     }
   }
 
-  /** Writes until everything is acknowledged (true) or the batch must be abandoned (false). */
+  /**
+   * Writes until everything is acknowledged or given up for good (counted: true), or the batch
+   * must be abandoned (false). `out.refused`: lines InfluxDB refused (dead-lettered).
+   */
   private async deliver(
     encoded: EncodedPoints,
     alerts: AlertEvent[],
-    dlq: { key: Buffer | null; value: Buffer | null; headers: Record<string, string | Buffer> }[],
+    dlq: DeadLetter[],
     payload: EachBatchPayload,
+    out: { refused: number } = { refused: 0 },
   ): Promise<boolean> {
     // One delivery of each kind at a time: a leg still in flight when another failed is awaited in
     // the next round, not started again. For the points this is a must, not a saving: their
     // bodies go back to the sink's memory pool once this returns true, so no write of them may
     // still be sending then. (It also keeps a dead letter or an alert from going out twice.)
+    const dlqJob = this.deadLetters.job(dlq);
+    /** Lines InfluxDB refused, once the write has settled: dead-lettered before the leg is done. */
+    let refusedJob: ReturnType<DeadLetterProducer['job']> | undefined;
+    const pointsLeg: Leg = {
+      name: 'influxdb',
+      done: encoded.lines === 0,
+      inFlight: undefined,
+      start: async () => {
+        if (refusedJob === undefined) {
+          const r = await this.sink.write(encoded);
+          out.refused = r.refused?.length ?? 0;
+          refusedJob = this.deadLetters.job(this.refusedLetters(r.refused ?? [], payload));
+          // From here on, what fails is the dead-letter topic, not InfluxDB.
+          pointsLeg.name = 'dead letters (lines InfluxDB refused)';
+        }
+        await this.deadLetters.send(refusedJob);
+      },
+    };
     const legs: Leg[] = [
-      { done: encoded.lines === 0, inFlight: undefined, start: () => this.sink.write(encoded) },
+      pointsLeg,
       {
+        name: 'dead letters',
         done: dlq.length === 0,
         inFlight: undefined,
-        start: () => this.producer.send({ topic: this.config.kafka.dlqTopic, acks: -1, messages: dlq }),
+        start: () => this.deadLetters.send(dlqJob),
       },
       {
+        name: 'alerts',
         done: alerts.length === 0 || !this.alertsSink,
         inFlight: undefined,
         start: () =>
-          this.alertsSink!.send(alerts, { topic: payload.batch.topic, partition: payload.batch.partition }),
+          this.alertsSink!.send(alerts, {
+            topic: payload.batch.topic,
+            partition: payload.batch.partition,
+          }).catch((err: unknown) => {
+            // The alerts topic refusing them for good must not hold every partition up.
+            if (!isPermanentKafkaError(err)) throw err;
+            const reason = (kafkaErrorType(err) as string).toLowerCase();
+            alertsFailed.inc({ reason }, alerts.length);
+            this.once.warn(
+              `alerts-failed:${reason}`,
+              {
+                topic: this.config.kafka.alertsTopic,
+                alerts: alerts.length,
+                kafkaError: describeKafkaError(err),
+              },
+              'the alerts topic refused alert events; they are dropped (counted) and the batch is committed',
+            );
+          }),
       },
     ];
     for (let attempt = 0; ; attempt++) {
@@ -618,8 +685,14 @@ export class ProcessorRuntime {
         await Promise.all(legs.map(runLeg));
         if (this.paused) this.setPaused(false);
         return true;
-      } catch (err) {
-        if (!this.paused) this.setPaused(true, err);
+      } catch {
+        const cause = legs
+          .filter((l) => l.error !== undefined)
+          .map((l) => `${l.name}: ${describeKafkaError(l.error)}`)
+          .join('; ');
+        if (!this.paused)
+          this.setPaused(true, cause, legs[0]?.error !== undefined && legs[0].name === 'influxdb');
+        else this.health.paused(true, cause);
         deliveryRetries.inc();
         const delay = Math.min(this.config.maxBackoff, this.config.minBackoff * 2 ** Math.min(attempt, 20));
         const until = Date.now() + delay;
@@ -634,14 +707,66 @@ export class ProcessorRuntime {
     }
   }
 
-  private setPaused(paused: boolean, err?: unknown): void {
+  /** Lines InfluxDB refused, as dead letters: the line, the server's reason, the batch they came from. */
+  private refusedLetters(lines: readonly RefusedLine[], payload: EachBatchPayload): DeadLetter[] {
+    if (lines.length === 0) return [];
+    const { batch } = payload;
+    const offsets = `${batch.firstOffset()}-${batch.lastOffset()}`;
+    return lines.map((r) =>
+      deadLetter(
+        null,
+        Buffer.from(r.line, 'utf8'),
+        {
+          [HEADERS.contentType]: 'text/plain; charset=utf-8',
+          [HEADERS.dlqReason]: `influx_rejected: ${r.error}`,
+          [HEADERS.dlqSourceTopic]: batch.topic,
+          [HEADERS.dlqSourcePartition]: String(batch.partition),
+          [HEADERS.dlqSourceOffsets]: offsets,
+        },
+        this.config.dlq.maxValueBytes,
+      ),
+    );
+  }
+
+  /** The lag of the assigned partitions from the brokers, so it is current while nothing is fetched. */
+  private async refreshLag(): Promise<void> {
+    if (this.lagRefreshing || this.health.partitions().length === 0) return;
+    this.lagRefreshing = true;
+    const k = this.config.kafka;
+    try {
+      const ends = await this.admin.fetchTopicOffsets(k.samplesTopic);
+      let committed: Map<number, number> | undefined;
+      if (this.health.needsCommitted()) {
+        const [c] = await this.admin.fetchOffsets({ groupId: k.groupId, topics: [k.samplesTopic] });
+        committed = new Map(c?.partitions.map((x) => [x.partition, Number(x.offset)]));
+      }
+      for (const o of ends) {
+        let c = committed?.get(o.partition);
+        // No committed offset yet: the group starts at the earliest (or the next) message.
+        if (c !== undefined && c < 0) c = k.fromBeginning ? Number(o.low) : Number(o.high);
+        this.health.offsets(o.partition, Number(o.high), c);
+      }
+    } catch (err) {
+      this.once.warn(
+        'lag-refresh',
+        { topic: k.samplesTopic, err: describeKafkaError(err) },
+        "could not read the partitions' offsets; the lag gauge keeps its last values",
+      );
+    } finally {
+      this.lagRefreshing = false;
+    }
+  }
+
+  private setPaused(paused: boolean, cause?: string, influx = false): void {
     const topic = this.config.kafka.samplesTopic;
     this.paused = paused;
     pausedGauge.set(paused ? 1 : 0);
+    this.health.paused(paused, cause);
     if (paused) {
       this.consumer.pause([{ topic }]);
       this.log.warn(
-        { err: errorMessage(err), influx: this.config.influxdb.url },
+        // InfluxDB's address only when InfluxDB is what fails: the cause names the failing delivery.
+        { cause, ...(influx ? { influx: redactUrl(this.config.influxdb.url) } : {}) },
         'delivery failing: partitions paused, retrying with backoff (offsets not committed)',
       );
     } else {
@@ -655,6 +780,7 @@ export class ProcessorRuntime {
     if (this.stopped) return;
     this.stopped = true;
     if (this.evictTimer) clearInterval(this.evictTimer);
+    if (this.lagTimer) clearInterval(this.lagTimer);
     await this.sideFlushing;
     await this.consumer
       .disconnect()
@@ -699,6 +825,7 @@ export function reasonKind(reason: string): string {
   if (reason.startsWith('empty')) return 'empty';
   if (reason.startsWith('not JSON')) return 'not_json';
   if (reason.startsWith('v:')) return 'schema_version';
+  if (reason.startsWith('influx_rejected')) return 'influx_rejected';
   return 'schema';
 }
 
@@ -714,7 +841,11 @@ function stringHeaders(h: KafkaMessage['headers']): Record<string, string | Buff
 
 /** One of a batch's deliveries (InfluxDB, dead letters, alerts), retried until done. */
 interface Leg {
+  /** What it delivers to, for the log and /healthz when it fails. */
+  name: string;
   done: boolean;
+  /** Its last failure, cleared when it succeeds. */
+  error?: unknown;
   inFlight: Promise<void> | undefined;
   start(): Promise<unknown>;
 }
@@ -724,9 +855,16 @@ function runLeg(leg: Leg): Promise<void> | undefined {
   if (leg.done) return undefined;
   leg.inFlight ??= leg
     .start()
-    .then(() => {
-      leg.done = true;
-    })
+    .then(
+      () => {
+        leg.done = true;
+        leg.error = undefined;
+      },
+      (err: unknown) => {
+        leg.error = err;
+        throw err;
+      },
+    )
     .finally(() => {
       leg.inFlight = undefined;
     });
