@@ -2,6 +2,7 @@
 // Metric names follow Prometheus conventions: strata_<component>_<what>_<unit>[_total].
 import http from 'node:http';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { ConfigError } from './errors.ts';
 import { componentLogger } from './log.ts';
 
 export const registry = new Registry();
@@ -42,18 +43,44 @@ export function histogram<L extends string>(
   );
 }
 
+export interface ListenAddress {
+  host: string;
+  port: number;
+  /** Every interface (0.0.0.0 or ::), which was asked for explicitly. */
+  allInterfaces: boolean;
+  /** The ":port" form, which binds loopback only. */
+  loopbackDefault: boolean;
+}
+
 /**
- * Serves /metrics and /healthz on `listen` ("127.0.0.1:9464" or ":9464"); returns a closer.
- * `health`, when given, decides /healthz: its status and JSON body (else always 200 "ok").
+ * Parses a listen address: "host:port", "[v6]:port", or ":port". ":port" binds 127.0.0.1 only:
+ * an empty host is too easy to write by accident for exposing /metrics (and /healthz) to the
+ * network. Every interface only when asked for: "0.0.0.0:port" or "[::]:port".
+ */
+export function parseListen(listen: string, key = 'metricsListen'): ListenAddress {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]*)):(\d{1,5})$/.exec(listen.trim());
+  const port = m ? Number(m[3]) : Number.NaN;
+  if (!m || port > 65535) {
+    throw new ConfigError(
+      `${key}: "${listen}" is not a listen address; expected host:port, [ipv6]:port or :port ` +
+        '(":9464" is 127.0.0.1 only; "0.0.0.0:9464" or "[::]:9464" for every interface)',
+    );
+  }
+  const given = m[1] ?? m[2] ?? '';
+  const host = given === '' ? '127.0.0.1' : given;
+  return { host, port, allInterfaces: host === '0.0.0.0' || host === '::', loopbackDefault: given === '' };
+}
+
+/**
+ * Serves /metrics and /healthz on `listen` (see parseListen: ":9464" is loopback only); returns a
+ * closer. `health`, when given, decides /healthz: its status and JSON body (else always 200 "ok").
  */
 export async function serveMetrics(
   listen: string,
   health?: () => { status: number; body: unknown },
 ): Promise<() => Promise<void>> {
   const log = componentLogger('metrics');
-  const idx = listen.lastIndexOf(':');
-  const host = idx > 0 ? listen.slice(0, idx) : '0.0.0.0';
-  const port = Number(listen.slice(idx + 1));
+  const { host, port, allInterfaces, loopbackDefault } = parseListen(listen);
   enableProcessMetrics();
   const server = http.createServer(async (req, res) => {
     if (req.url === '/metrics') {
@@ -75,6 +102,14 @@ export async function serveMetrics(
     server.once('error', reject);
     server.listen(port, host, resolve);
   });
-  log.info({ listen }, 'serving Prometheus metrics on /metrics');
+  const shown = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  log.info(
+    { listen, address: shown },
+    loopbackDefault
+      ? `serving Prometheus metrics on /metrics at ${shown} only ("${listen}" binds loopback; use 0.0.0.0:${port} or [::]:${port} for every interface)`
+      : allInterfaces
+        ? `serving Prometheus metrics on /metrics at ${shown}, every interface`
+        : `serving Prometheus metrics on /metrics at ${shown}`,
+  );
   return () => new Promise((resolve) => server.close(() => resolve()));
 }
