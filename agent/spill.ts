@@ -349,6 +349,14 @@ export class SpillStore {
   }
 
   private boundQuarantine(): void {
+    try {
+      this.boundQuarantineFiles();
+    } catch {
+      // Best effort: the bound is enforced again at the next quarantine.
+    }
+  }
+
+  private boundQuarantineFiles(): void {
     const maxFiles = this.opts.quarantineMaxFiles ?? 4;
     const maxBytes = this.opts.quarantineMaxBytes ?? 64 * 1024 * 1024;
     const dir = path.dirname(this.base);
@@ -375,8 +383,14 @@ export class SpillStore {
   }
 
   private deleteSegment(seg: Segment): void {
-    fs.closeSync(seg.fd);
-    fs.rmSync(seg.file, { force: true });
+    // A failing disk must not turn a sent (or dropped) segment into an exception in the drain
+    // loop: a segment that cannot be removed now is read again (at-least-once) after a restart.
+    try {
+      fs.closeSync(seg.fd);
+    } catch {}
+    try {
+      fs.rmSync(seg.file, { force: true });
+    } catch {}
   }
 }
 
