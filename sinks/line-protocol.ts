@@ -140,10 +140,23 @@ const keyCache = new Map<string, string>();
 const fieldKeyCache = new Map<string, string>();
 const measurementCache = new Map<string, string>();
 
+const LONE_SURROGATE = /[\uD800-\uDFFF]/;
+/**
+ * s as its UTF-8 bytes will read: a lone surrogate is written as U+FFFD, so two keys that differ
+ * only there are the same key to InfluxDB (a duplicate tag, which it refuses).
+ */
+function wellFormed(s: string): string {
+  return LONE_SURROGATE.test(s) ? Buffer.from(s, 'utf8').toString('utf8') : s;
+}
+
+/** Longer keys and values are escaped each time, not cached: the caches hold ≤ 50k × 256 units. */
+const CACHE_MAX_LENGTH = 256;
+
 function cachedKey(s: string): string {
+  if (s.length > CACHE_MAX_LENGTH) return wellFormed(escapeKey(s));
   let e = keyCache.get(s);
   if (e === undefined) {
-    e = escapeKey(s);
+    e = wellFormed(escapeKey(s));
     if (keyCache.size >= CACHE_MAX) keyCache.clear();
     keyCache.set(s, e);
   }
@@ -154,7 +167,7 @@ function cachedKey(s: string): string {
 function cachedFieldKey(s: string): string {
   let e = fieldKeyCache.get(s);
   if (e === undefined) {
-    const k = escapeFieldKey(s);
+    const k = wellFormed(escapeFieldKey(s));
     e = k === '' || k === 'time' || Buffer.byteLength(k) > MAX_FIELD_KEY_BYTES ? '' : `${k}=`;
     if (fieldKeyCache.size >= CACHE_MAX) fieldKeyCache.clear();
     fieldKeyCache.set(s, e);

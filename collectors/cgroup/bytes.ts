@@ -272,11 +272,13 @@ export function blkioBytes(
     let i = pos;
     let maj = 0;
     for (; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++) maj = maj * 10 + (buf[i]! - 48);
-    if (i === pos || i - pos > 7 || buf[i] !== 58 /* : */) return false;
+    // A leading zero ("0254:0") would share the cached string of "254:0": the string parser decides.
+    if (i === pos || i - pos > 7 || buf[i] !== 58 /* : */ || (buf[pos] === 48 && i - pos > 1)) return false;
     const minStart = ++i;
     let min = 0;
     for (; i < end && buf[i]! >= 48 && buf[i]! <= 57; i++) min = min * 10 + (buf[i]! - 48);
     if (i === minStart || i - minStart > 7 || buf[i] !== SPACE || min >= 2 ** 20) return false;
+    if (buf[minStart] === 48 && i - minStart > 1) return false;
     const devEnd = i;
     const opStart = ++i;
     while (i < end && buf[i] !== SPACE) i++;

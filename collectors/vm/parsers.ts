@@ -1,7 +1,7 @@
 // Pure parsers of the vm collector: the hypervisor's /proc/PID files, QMP replies, and the QEMU
 // command line. No I/O here, so unit tests run them on captured files and replies (testdata/qmp).
 import type { InstanceMetrics } from '../../schemas/sample.ts';
-import { USER_HZ } from '../host/parsers.ts';
+import { MAX_KERNEL_VALUE, USER_HZ } from '../host/parsers.ts';
 
 const USEC_PER_TICK = 1_000_000 / USER_HZ;
 
@@ -38,14 +38,16 @@ export function parsePidStat(text: string): PidStat | undefined {
     threads: num(20),
     rss: num(24),
   };
-  for (const v of Object.values(out)) if (!Number.isFinite(v) || v < 0) return undefined;
+  // ≤ u64: a larger value is garbage, and × USEC_PER_TICK could make it Infinity.
+  for (const v of Object.values(out)) if (!(v >= 0 && v <= MAX_KERNEL_VALUE)) return undefined;
   return out;
 }
 
 /** VmRSS from /proc/PID/status, in bytes (exact, no page-size assumption). */
 export function parseStatusRssBytes(text: string): number | undefined {
   const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(text);
-  return m ? Number(m[1]) * 1024 : undefined;
+  const kb = m ? Number(m[1]) : Number.NaN;
+  return kb <= MAX_KERNEL_VALUE ? kb * 1024 : undefined; // a 400-digit value is Infinity
 }
 
 export function pidStatCounters(s: PidStat): { counters: Record<string, number> } {
@@ -72,19 +74,20 @@ export function threadUsec(s: PidStat): number {
 export function vcpuThreadIds(ret: unknown): number[] {
   if (!Array.isArray(ret)) return [];
   return ret
-    .filter((c) => c && typeof c['thread-id'] === 'number' && c['thread-id'] > 0)
+    .filter((c) => c && Number.isSafeInteger(c['thread-id']) && c['thread-id'] > 0)
     .sort((a, b) => (a['cpu-index'] ?? 0) - (b['cpu-index'] ?? 0))
     .map((c) => c['thread-id'] as number);
 }
 
 /** The device key of one `query-blockstats` entry: drive name, else the qdev id, else the node name. */
 export function blockDeviceKey(entry: {
-  device?: string;
-  qdev?: string;
-  'node-name'?: string;
+  device?: unknown;
+  qdev?: unknown;
+  'node-name'?: unknown;
 }): string | undefined {
-  if (entry.device) return entry.device;
-  if (entry.qdev) {
+  // Replies are JSON from the hypervisor: a non-string here would throw in split() or become a key.
+  if (typeof entry.device === 'string' && entry.device) return entry.device;
+  if (typeof entry.qdev === 'string' && entry.qdev) {
     // "/machine/peripheral/vd0/virtio-backend" → "vd0"; a bare id stays as is.
     const parts = entry.qdev.split('/').filter(Boolean);
     const i = parts.indexOf('peripheral');
@@ -92,7 +95,8 @@ export function blockDeviceKey(entry: {
     if (parts.length === 1) return parts[0];
     return entry.qdev;
   }
-  return entry['node-name'] || undefined;
+  const node = entry['node-name'];
+  return typeof node === 'string' && node ? node : undefined;
 }
 
 const BLOCK_COUNTERS: Record<string, string> = {
@@ -118,6 +122,10 @@ export function blockstatsDevices(ret: unknown, problems: string[] = []): Record
     const stats = entry?.stats;
     if (!key || !stats || typeof stats !== 'object') {
       problems.push('query-blockstats: entry without device/qdev/node-name or stats');
+      continue;
+    }
+    if (key === '__proto__') {
+      problems.push('query-blockstats: a device named __proto__'); // would replace out's prototype
       continue;
     }
     const counters: Record<string, number> = {};
@@ -167,8 +175,8 @@ export function findBalloonPath(ret: unknown, base = '/machine/peripheral'): str
 
 /** `query-uuid` → the UUID, unless it is the all-zero UUID QEMU reports when none was set. */
 export function nonZeroUuid(ret: unknown): string | undefined {
-  const u = (ret as { UUID?: string } | undefined)?.UUID;
-  return u && !/^[0-]*$/.test(u) ? u : undefined;
+  const u = (ret as { UUID?: unknown } | null | undefined)?.UUID;
+  return typeof u === 'string' && u && !/^[0-]*$/.test(u) ? u : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------

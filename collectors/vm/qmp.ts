@@ -176,30 +176,24 @@ export class QmpClient {
   }
 
   private onLine(line: string, onGreeting: (m: Record<string, unknown>) => void): void {
-    let msg: Record<string, unknown>;
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      return; // not JSON: QMP never sends that; ignore rather than desynchronise
-    }
-    if ('QMP' in msg) {
-      onGreeting(msg);
+    const msg = parseQmpLine(line);
+    if (msg === undefined) return;
+    if (msg.kind === 'greeting') {
+      onGreeting(msg.raw);
       return;
     }
-    if ('event' in msg) {
+    if (msg.kind === 'event') {
       this.eventsIgnored++;
       return;
     }
-    const id = typeof msg.id === 'string' ? msg.id : undefined;
-    const p = id ? this.pending.get(id) : undefined;
-    if (!p || !id) return;
-    this.pending.delete(id);
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
     clearTimeout(p.timer);
-    if ('error' in msg) {
-      const e = msg.error as { class?: string; desc?: string };
-      p.reject(new QmpCommandError(p.command, e.class ?? 'Error', e.desc ?? '', this.socketPath));
+    if (msg.kind === 'error') {
+      p.reject(new QmpCommandError(p.command, msg.qmpClass, msg.desc, this.socketPath));
     } else {
-      p.resolve(msg.return);
+      p.resolve(msg.value);
     }
   }
 
@@ -260,6 +254,43 @@ export class QmpClient {
     this.sock?.destroy();
     this.sock = undefined;
   }
+}
+
+export type QmpLine =
+  | { kind: 'greeting'; raw: Record<string, unknown> }
+  | { kind: 'event' }
+  | { kind: 'return'; id: string; value: unknown }
+  | { kind: 'error'; id: string; qmpClass: string; desc: string };
+
+/**
+ * One line from the QMP socket, classified; undefined for what QMP never sends (not JSON, not an
+ * object, a reply without a string id). Never throws: a line is untrusted input, and an exception
+ * here would escape the socket's data handler and end the process.
+ */
+export function parseQmpLine(line: string): QmpLine | undefined {
+  let msg: unknown;
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    return undefined; // not JSON: QMP never sends that; ignore rather than desynchronise
+  }
+  // `null`, numbers and strings are JSON too, and `in` throws on them.
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) return undefined;
+  const m = msg as Record<string, unknown>;
+  if ('QMP' in m) return { kind: 'greeting', raw: m };
+  if ('event' in m) return { kind: 'event' };
+  if (typeof m.id !== 'string' || m.id === '') return undefined;
+  if ('error' in m) {
+    const e = m.error;
+    const o = typeof e === 'object' && e !== null ? (e as { class?: unknown; desc?: unknown }) : {};
+    return {
+      kind: 'error',
+      id: m.id,
+      qmpClass: typeof o.class === 'string' ? o.class : 'Error',
+      desc: typeof o.desc === 'string' ? o.desc : '',
+    };
+  }
+  return { kind: 'return', id: m.id, value: m.return };
 }
 
 function once(sock: net.Socket, event: string): Promise<void> {

@@ -34,7 +34,11 @@ import { cgroupV2FromFiles } from '../../collectors/cgroup/v2files.ts';
 import { PSI_NAMES, parsePressure } from '../../collectors/host/parsers.ts';
 import { capturedFiles, checkMetricNames, checkNumbers, type FuzzTarget, hostileText } from './harness.ts';
 
-const cg = (suffix: string) => hostileText(capturedFiles('cgroup', (p) => p.endsWith(suffix)));
+/** As the collector reads them: bytes, and their latin1 text for the string parsers. */
+const cg = (suffix: string) =>
+  hostileText(capturedFiles('cgroup', (p) => p.endsWith(suffix))).map((t) =>
+    Buffer.from(t, 'latin1').toString('latin1'),
+  );
 
 const KEYED: { file: string; specs: Pick<KeyedSpec, 'wanted' | 'factor'>[] }[] = [
   { file: '/cpu.stat', specs: [{ wanted: V2_CPU_STAT }] },

@@ -215,7 +215,7 @@ export function parseLine(input: Buffer | string): ParsedPoint {
     if (rest.length > 0) rest = rest.subarray(1);
     const key = unescapeField(keyRaw).toString('utf8');
     if (key === '') fail('empty field key', buf);
-    if (key in fields) fail(`duplicate field ${key}`, buf);
+    // A key twice: influxd accepts the line, the last value wins (point.Fields()).
     fields[key] = fieldValue(valueRaw, buf);
   }
   // scanTime

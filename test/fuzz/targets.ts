@@ -4,5 +4,6 @@ import { targets as cgroup } from './cgroup.fuzz.ts';
 import type { FuzzTarget } from './harness.ts';
 import { targets as hostParsers } from './host-parsers.fuzz.ts';
 import { targets as lineProtocol } from './line-protocol.fuzz.ts';
+import { targets as vm } from './vm.fuzz.ts';
 
-export const allTargets: FuzzTarget[] = [...hostParsers, ...cgroup, ...lineProtocol];
+export const allTargets: FuzzTarget[] = [...hostParsers, ...cgroup, ...vm, ...lineProtocol];
