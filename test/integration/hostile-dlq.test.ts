@@ -379,4 +379,59 @@ describe('hostile messages and the dead-letter topic', () => {
     await committedAtEnd(topic, groupId);
     expect(await metric('strata_processor_paused')).toBe(0);
   });
+  it('a dead-letter topic that refuses records: too-large requests are split, records it can never take are counted, nothing stalls', async () => {
+    const topic = `strata.samples.smalldlq-${id}`;
+    const dlqTopic = `strata.dlq.smalldlq-${id}`;
+    const groupId = `g-smalldlq-${id}`;
+    const db = `strata_smalldlq_${id}`;
+    databases.push(db);
+    await createLargeTopic(topic, 2);
+    // A DLQ whose records may be at most 4000 bytes (compressed record batch).
+    const admin = kafkaClient(brokers).admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: dlqTopic,
+          numPartitions: 1,
+          replicationFactor: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '4000' }],
+        },
+      ],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    await influxQl(influxUrl, `CREATE DATABASE "${db}"`);
+    const ticks = fanOutTicks(`smalldlq-${id}`, 3, Date.now() - 60_000);
+    // 12 small bad messages (~1 KB with headers each: only a few fit one 4000-byte request) and
+    // 3 of 20 KB that fit none, on a real node's partition.
+    const small = Array.from({ length: 12 }, (_, i) => ({ key: `small-${i}`, value: hostileValue(600) }));
+    const large = Array.from({ length: 3 }, (_, i) => ({ key: `large-${i}`, value: hostileValue(20_000) }));
+    const producer = testProducer(brokers);
+    await producer.connect();
+    for (let t = 0; t < 10; t++) await sendGzip(producer, topic, ticks[t] ?? []);
+    await producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: [...small, ...large],
+    });
+    for (let t = 10; t < ticks.length; t++) await sendGzip(producer, topic, ticks[t] ?? []);
+    await producer.disconnect();
+
+    const tooLargeBefore = await metric('strata_processor_dlq_failed_total', { reason: 'message_too_large' });
+    const processor = startProcessor(topic, dlqTopic, groupId, db);
+    await processor.start();
+
+    const expected = expectedPoints(ticks);
+    const stored = await waitForPoints(db, expected, 'around the refused dead letters');
+    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
+    await committedAtEnd(topic, groupId);
+    const dead = await readTopic(dlqTopic, small.length);
+    expect(dead.map((d) => d.key).sort()).toEqual(small.map((m) => m.key).sort());
+    expect(await metric('strata_processor_dlq_failed_total', { reason: 'message_too_large' })).toBe(
+      tooLargeBefore + large.length,
+    );
+    expect(await metric('strata_processor_paused')).toBe(0);
+  });
 });
