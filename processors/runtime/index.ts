@@ -719,6 +719,7 @@ export class ProcessorRuntime {
         {
           [HEADERS.contentType]: 'text/plain; charset=utf-8',
           [HEADERS.dlqReason]: `influx_rejected: ${r.error}`,
+          [HEADERS.dlqReasonCode]: 'influx_rejected',
           [HEADERS.dlqSourceTopic]: batch.topic,
           [HEADERS.dlqSourcePartition]: String(batch.partition),
           [HEADERS.dlqSourceOffsets]: offsets,

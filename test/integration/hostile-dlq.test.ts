@@ -371,6 +371,7 @@ describe('hostile messages and the dead-letter topic', () => {
     for (const d of dead) {
       expect(d.value.toString('utf8')).toMatch(new RegExp(`^strata_host,.*node=${odd}[, ].*hostile_gauge=1`));
       expect(d.headers[HEADERS.dlqReason]).toMatch(/^influx_rejected: .*field type conflict/);
+      expect(d.headers[HEADERS.dlqReasonCode]).toBe('influx_rejected');
       expect(d.headers[HEADERS.dlqSourceTopic]).toBe(topic);
     }
     expect(await metric('strata_processor_dlq_messages_total', { reason_kind: 'influx_rejected' })).toBe(
