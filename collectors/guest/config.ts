@@ -27,6 +27,46 @@ export const GuestCollectorConfig = z.strictObject({
     .int()
     .min(4096)
     .default(1024 * 1024),
+  /**
+   * A header or END line longer than this is dropped and counted (reason header_too_long); the
+   * decoder resyncs on the next header. The agent's lines are ≈ 40 bytes.
+   */
+  max_header_bytes: z.number().int().min(32).default(256),
+  /**
+   * Records decoded per second per guest (burst of the same size); the others are found, dropped
+   * undecoded and counted (reason rate). The agent sends one a second.
+   */
+  max_records_per_second: z.number().int().positive().default(10),
+  /**
+   * Bytes read per second per guest; past it the socket is not read until the second is over, so
+   * a flooding guest waits on its own virtio-serial writes instead of costing the host CPU.
+   */
+  max_bytes_per_second: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(4 * 1024 * 1024),
+  /** Problems (malformed lines) of one record reported and logged; the rest are only counted. */
+  max_problems_per_record: z.number().int().nonnegative().default(5),
+  /** Devices, and interfaces, per entity (the guest and each of its containers); the rest are counted. */
+  max_instances: z.number().int().positive().default(64),
+  /**
+   * Instance names (devices, interfaces, containers) a guest may introduce per tick: a guest
+   * inventing names every record cannot create series faster than this.
+   */
+  max_new_instances_per_tick: z.number().int().positive().default(64),
+  /**
+   * Distinct instance names kept per guest: once reached, a new name is published only when one
+   * unseen for instance_name_ttl makes room (series cardinality bound).
+   */
+  max_instance_names: z.number().int().positive().default(1024),
+  /** How long an instance name the guest stopped reporting keeps its place in max_instance_names. */
+  instance_name_ttl: durationMs.default(3_600_000),
+  /**
+   * Longest device, interface name or container cgroup path taken from a guest; longer names,
+   * and names with control characters (ESC, C1, bidi overrides), are refused and counted.
+   */
+  max_name_length: z.number().int().min(16).default(256),
   /** First reconnect delay after the socket closed or refused; doubles up to 30 s. */
   reconnect_backoff: durationMs.default(1000),
   /**

@@ -87,6 +87,8 @@ export function guestContainerSamples(
   t: GuestContainerTarget,
   ts: number,
   maxContainers = Number.POSITIVE_INFINITY,
+  /** Whether a cgroup path may be used at all (the caller's name rules; it counts refusals). */
+  acceptPath: (path: string) => boolean = () => true,
 ): GuestContainerParts {
   const out: GuestContainerParts = { samples: [], problems: [], dropped: 0 };
   const list = guestCgroupList(record);
@@ -100,6 +102,8 @@ export function guestContainerSamples(
   for (const path of list.paths) {
     if (seen.has(path)) continue;
     seen.add(path);
+    // The path becomes the entity's id, name and labels: refused before anything is parsed.
+    if (!acceptPath(path)) continue;
     const files = guestCgroupFiles(record, path);
     // Listed but no file read: removed while the agent built the record (not an error).
     if (Object.keys(files).length === 0) continue;

@@ -8,10 +8,13 @@
 // that guest and counts a stale tick (the guest agent stopped, the guest hung, or it is slow).
 // The sample's timestamp is the host's receive time of the record. The cgroups the agent reports
 // (cgroup v2 guests) become `container` entities parented to the guest (containers.ts).
+// The guest may be hostile: every bound below is a config key (config.ts, docs/vm.md "Bounds
+// against a hostile guest"), every cut is counted on /metrics and logged once.
 import net from 'node:net';
 import { ConnectionError, InvalidDataError } from '../../lib/errors.ts';
-import { componentLogger } from '../../lib/log.ts';
+import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
+import { printable } from '../../lib/terminal.ts';
 import type { EntitySample } from '../../schemas/sample.ts';
 import { type ProcFiles, procSampleFromFiles } from '../host/parsers.ts';
 import type { Accumulator, Collector } from '../types.ts';
@@ -19,15 +22,31 @@ import { sharedVmDirectory, type VmDirectory } from '../vm/directory.ts';
 import { type GuestCollectorConfig, parseGuestConfig } from './config.ts';
 import { guestContainerSamples } from './containers.ts';
 import { type FrameDecoderStats, GuestFrameDecoder, type GuestRecord } from './framing.ts';
+import { GuestInstanceNames } from './instances.ts';
 
 export { GuestCollectorConfig, parseGuestConfig } from './config.ts';
 
 const m = {
   guests: gauge('strata_guest_followed_guests', 'guest agent sockets the guest collector follows'),
   records: counter('strata_guest_records_received_total', 'complete records received from in-guest agents'),
-  dropped: counter('strata_guest_records_dropped_total', 'partial, oversized or malformed guest records', [
-    'reason',
-  ]),
+  dropped: counter(
+    'strata_guest_records_dropped_total',
+    'guest records dropped: truncated, oversized, malformed, header_too_long, rate (over max_records_per_second)',
+    ['reason'],
+  ),
+  readPauses: counter(
+    'strata_guest_read_pauses_total',
+    'times a guest socket was not read for the rest of a second: over max_bytes_per_second',
+  ),
+  instancesDropped: counter(
+    'strata_guest_instances_dropped_total',
+    'guest devices, interfaces and containers not published, by reason (bad_name, max_instances, new_per_tick, names_cap)',
+    ['kind', 'reason'],
+  ),
+  problemsSuppressed: counter(
+    'strata_guest_problems_suppressed_total',
+    'malformed parts of guest records counted but not reported: over max_problems_per_record',
+  ),
   skipped: counter('strata_guest_skipped_bytes_total', 'bytes outside any record, discarded while resyncing'),
   stale: counter('strata_guest_stale_ticks_total', 'ticks with no new record from a followed guest'),
   connects: counter('strata_guest_connects_total', 'connections made to guest agent sockets'),
@@ -38,6 +57,12 @@ const m = {
     'guest cgroups not published: over the in-guest agent bound (STRATA_CGROUP_MAX) or max_containers',
   ),
 };
+
+/** A malformed part of a record: `where` is empty for the guest's /proc files, else "<cgroup path>:". */
+interface Problem {
+  where: string;
+  problem: string;
+}
 
 export interface GuestTarget {
   vmId: string;
@@ -53,6 +78,11 @@ export interface GuestCollectorOptions {
 interface GuestState {
   target: GuestTarget;
   decoder: GuestFrameDecoder;
+  names: GuestInstanceNames;
+  /** Bytes read in the current one-second window (max_bytes_per_second). */
+  windowStart: number;
+  windowBytes: number;
+  resumeTimer?: NodeJS.Timeout;
   lastStats: FrameDecoderStats;
   sock?: net.Socket;
   connected: boolean;
@@ -71,6 +101,7 @@ export class GuestCollector implements Collector {
   private readonly directory: VmDirectory;
   private readonly guests = new Map<string, GuestState>();
   private readonly warnedDropped = new Set<string>();
+  private readonly once = new OnceLogger(this.log);
 
   constructor(
     readonly config: GuestCollectorConfig,
@@ -121,10 +152,19 @@ export class GuestCollector implements Collector {
     }
     for (const [sock, t] of wanted) {
       if (this.guests.has(sock)) continue;
-      const decoder = new GuestFrameDecoder(this.config.max_record_bytes);
+      const decoder = this.decoder();
       this.guests.set(sock, {
         target: t,
         decoder,
+        names: new GuestInstanceNames({
+          maxInstances: this.config.max_instances,
+          maxNewPerTick: this.config.max_new_instances_per_tick,
+          maxNames: this.config.max_instance_names,
+          ttlMs: this.config.instance_name_ttl,
+          maxNameLength: this.config.max_name_length,
+        }),
+        windowStart: 0,
+        windowBytes: 0,
         lastStats: { ...decoder.stats },
         connected: false,
         emittedAt: 0,
@@ -137,12 +177,20 @@ export class GuestCollector implements Collector {
     m.guests.set(this.guests.size);
   }
 
+  private decoder(): GuestFrameDecoder {
+    return new GuestFrameDecoder({
+      maxRecordBytes: this.config.max_record_bytes,
+      maxHeaderBytes: this.config.max_header_bytes,
+      maxRecordsPerSecond: this.config.max_records_per_second,
+    });
+  }
+
   private connect(g: GuestState): void {
     if (g.sock || g.closed || Date.now() < g.nextAttemptAt) return;
     const sock = net.createConnection(g.target.socket);
     g.sock = sock;
     // A new connection starts mid-stream at worst: the decoder resyncs on the next header.
-    g.decoder = new GuestFrameDecoder(this.config.max_record_bytes);
+    g.decoder = this.decoder();
     g.lastStats = { ...g.decoder.stats };
     sock.on('connect', () => {
       g.connected = true;
@@ -166,6 +214,30 @@ export class GuestCollector implements Collector {
   }
 
   private onData(g: GuestState, chunk: Buffer): void {
+    const now = Date.now();
+    if (now - g.windowStart >= 1000) {
+      g.windowStart = now;
+      g.windowBytes = 0;
+    }
+    g.windowBytes += chunk.length;
+    const sock = g.sock;
+    if (g.windowBytes >= this.config.max_bytes_per_second && sock && !g.resumeTimer) {
+      // Stop reading until the second is over: the guest's writes block on its side.
+      m.readPauses.inc();
+      this.once.warn(
+        `guest:${g.target.vmId}:bytes-per-second`,
+        { vm: g.target.vmId, max_bytes_per_second: this.config.max_bytes_per_second },
+        'guest sends more than collectors.guest.max_bytes_per_second; reading pauses for the rest of each second',
+      );
+      sock.pause();
+      g.resumeTimer = setTimeout(
+        () => {
+          g.resumeTimer = undefined;
+          if (g.sock === sock) sock.resume();
+        },
+        Math.max(1, g.windowStart + 1000 - now),
+      );
+    }
     const records = g.decoder.push(chunk);
     const receivedAt = Date.now();
     const last = records[records.length - 1];
@@ -176,6 +248,16 @@ export class GuestCollector implements Collector {
     if (s.truncated > p.truncated) m.dropped.inc({ reason: 'truncated' }, s.truncated - p.truncated);
     if (s.oversized > p.oversized) m.dropped.inc({ reason: 'oversized' }, s.oversized - p.oversized);
     if (s.malformed > p.malformed) m.dropped.inc({ reason: 'malformed' }, s.malformed - p.malformed);
+    if (s.headerTooLong > p.headerTooLong)
+      m.dropped.inc({ reason: 'header_too_long' }, s.headerTooLong - p.headerTooLong);
+    if (s.rateLimited > p.rateLimited) {
+      m.dropped.inc({ reason: 'rate' }, s.rateLimited - p.rateLimited);
+      this.once.warn(
+        `guest:${g.target.vmId}:records-per-second`,
+        { vm: g.target.vmId, max_records_per_second: this.config.max_records_per_second },
+        'guest sends more records than collectors.guest.max_records_per_second; the rest are dropped undecoded',
+      );
+    }
     if (s.skippedBytes > p.skippedBytes) m.skipped.inc(s.skippedBytes - p.skippedBytes);
     g.lastStats = { ...s };
   }
@@ -216,23 +298,63 @@ export class GuestCollector implements Collector {
         continue;
       }
       g.emittedAt = latest.receivedAt;
-      acc.add(this.sample(acc, g.target, latest.record, latest.receivedAt));
+      g.names.beginTick(latest.receivedAt);
+      const problems: Problem[] = [];
+      const sample = this.sample(undefined, g.target, latest.record, latest.receivedAt, problems);
+      sample.devices = g.names.cap('device', sample.entity.id, sample.devices);
+      sample.interfaces = g.names.cap('interface', sample.entity.id, sample.interfaces);
+      acc.add(sample);
       if (this.config.containers)
-        containers += this.addContainers(acc, g.target, latest.record, latest.receivedAt);
+        containers += this.addContainers(acc, g, latest.record, latest.receivedAt, problems);
+      this.reportProblems(acc, g.target, problems);
+      for (const [k, n] of g.names.takeDrops()) {
+        const [kind, reason] = k.split('\u0000') as [string, string];
+        m.instancesDropped.inc({ kind, reason }, n);
+        this.once.warn(
+          `guest:${g.target.vmId}:instances:${kind}:${reason}`,
+          { vm: g.target.vmId, kind, reason, dropped: n },
+          `guest ${kind}s not published (${reason}); see collectors.guest.max_instances, max_new_instances_per_tick, max_instance_names, max_name_length`,
+        );
+      }
     }
     m.containers.set(containers);
   }
 
-  /** The guest's own containers (nested `guest` → `container`); returns how many were published. */
-  private addContainers(acc: Accumulator, t: GuestTarget, record: GuestRecord, receivedAt: number): number {
-    const parts = guestContainerSamples(record, t, receivedAt, this.config.max_containers);
-    for (const { path, problem } of parts.problems) {
+  /**
+   * The first max_problems_per_record problems of a record go to acc.error, keyed by guest and
+   * file (not line), so a guest varying its bad lines cannot make new log keys; the rest are counted.
+   */
+  private reportProblems(acc: Accumulator, t: GuestTarget, problems: readonly Problem[]): void {
+    const max = this.config.max_problems_per_record;
+    for (let i = 0; i < problems.length && i < max; i++) {
+      const { where, problem } = problems[i]!;
+      const text = printable(problem.length > 200 ? `${problem.slice(0, 200)}…` : problem);
+      const file = text.slice(
+        0,
+        Math.min(64, ...[text.indexOf(' line '), text.indexOf(':')].filter((x) => x >= 0)),
+      );
       acc.error(
         'guest',
-        `guest:${t.vmId}:cgroup${path}:${problem}`,
-        new InvalidDataError(`guest ${t.vmId} cgroup ${path || '(list)'}: ${problem}`),
+        `guest:${t.vmId}:${where}${file}`,
+        new InvalidDataError(`guest ${t.vmId}${where ? ` cgroup ${where}` : ''}: ${text}`),
       );
     }
+    if (problems.length > max) m.problemsSuppressed.inc(problems.length - max);
+  }
+
+  /** The guest's own containers (nested `guest` → `container`); returns how many were published. */
+  private addContainers(
+    acc: Accumulator,
+    g: GuestState,
+    record: GuestRecord,
+    receivedAt: number,
+    problems: Problem[],
+  ): number {
+    const t = g.target;
+    const parts = guestContainerSamples(record, t, receivedAt, this.config.max_containers, (path) =>
+      g.names.cleanName('container', path),
+    );
+    for (const { path, problem } of parts.problems) problems.push({ where: `${path || '(list)'}:`, problem });
     if (parts.dropped > 0) {
       m.containersDropped.inc(parts.dropped);
       if (!this.warnedDropped.has(t.vmId)) {
@@ -243,8 +365,14 @@ export class GuestCollector implements Collector {
         );
       }
     }
-    for (const s of parts.samples) acc.add(s);
-    return parts.samples.length;
+    let published = 0;
+    for (const s of parts.samples) {
+      if (!g.names.admit('container', s.entity.id)) continue;
+      s.devices = g.names.cap('device', s.entity.id, s.devices);
+      acc.add(s);
+      published++;
+    }
+    return published;
   }
 
   /** One `guest` sample from one record (exported through the class for tests and tools). */
@@ -253,11 +381,16 @@ export class GuestCollector implements Collector {
     t: GuestTarget,
     record: GuestRecord,
     receivedAt: number,
+    problems?: Problem[],
   ): EntitySample {
     const parts = procSampleFromFiles(procFilesOf(record));
-    for (const problem of parts.problems) {
-      acc?.error('guest', `guest:${t.vmId}:${problem}`, new InvalidDataError(`guest ${t.vmId}: ${problem}`));
-    }
+    if (problems) for (const problem of parts.problems) problems.push({ where: '', problem });
+    else if (acc)
+      this.reportProblems(
+        acc,
+        t,
+        parts.problems.map((problem) => ({ where: '', problem })),
+      );
     return {
       entity: {
         layer: 'guest',
@@ -277,6 +410,8 @@ export class GuestCollector implements Collector {
 
   private closeGuest(g: GuestState): void {
     g.closed = true;
+    if (g.resumeTimer) clearTimeout(g.resumeTimer);
+    g.resumeTimer = undefined;
     g.sock?.destroy();
     g.sock = undefined;
     g.connected = false;

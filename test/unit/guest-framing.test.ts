@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeGuestStream, GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { procFilesOf } from '../../collectors/guest/index.ts';
 import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { CAPTURED_RECORDS } from './guest-hostile-frames.ts';
 
 const idle = readFileSync('testdata/guest/idle.stream');
 const busy = readFileSync('testdata/guest/busy.stream');
@@ -31,7 +32,15 @@ describe('guest framing v1 on captured streams', () => {
       expect(r.version).toBe(1);
       expect(Object.keys(r.files)).toEqual(FILES);
     }
-    expect(a.stats).toEqual({ records: 4, truncated: 0, oversized: 0, malformed: 0, skippedBytes: 0 });
+    expect(a.stats).toMatchObject({
+      records: 4,
+      truncated: 0,
+      oversized: 0,
+      malformed: 0,
+      headerTooLong: 0,
+      rateLimited: 0,
+      skippedBytes: 0,
+    });
     expect(a.records[0]!.files.stat!.startsWith('cpu  8 0 235 0 0 0 2 0 0 0\n')).toBe(true);
     expect(a.records[0]!.files['pressure/cpu']).toBe(
       'some avg10=4.16 avg60=0.75 avg300=0.15 total=955828\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n',
@@ -117,5 +126,61 @@ describe('guest records through the host parsers', () => {
     // Between the first and the last record the guest read its disk 2000 times with O_DIRECT.
     const reads = (p: typeof first) => p.devices.vda!.counters.reads_completed_total!;
     expect(reads(last) - reads(first)).toBeGreaterThanOrEqual(2000);
+  });
+});
+
+describe('guest framing against a hostile guest', () => {
+  const good = CAPTURED_RECORDS.join('');
+
+  it('scans an unfinished 1 MB header fed a byte at a time once (linear), resyncs, then decodes the captured records', () => {
+    const d = new GuestFrameDecoder();
+    const header = Buffer.from(`STRATA-GUEST 1 ${'7'.repeat(1_000_000)}`);
+    for (let i = 0; i < header.length; i++) d.push(header.subarray(i, i + 1));
+    // Each byte is searched once; only a marker still incomplete (at most 12 bytes) is looked at
+    // again on the next byte: a constant, where rescanning the buffer would be ≈ 5·10¹¹ bytes.
+    expect(d.stats.scannedBytes).toBeLessThanOrEqual(header.length + 256);
+    expect(d.stats.headerTooLong).toBe(1);
+    const recs = d.push(`\n${good}`);
+    expect(recs.map((r) => r.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('scans an unfinished 1 MB record body fed a byte at a time once', () => {
+    const d = new GuestFrameDecoder();
+    const body = Buffer.from(`STRATA-GUEST 1 1 1.00\n--- stat\n${'cpu 1 2 3 4\n'.repeat(85_000)}`);
+    for (let i = 0; i < body.length; i++) d.push(body.subarray(i, i + 1));
+    expect(d.stats.scannedBytes).toBeLessThanOrEqual(body.length + 256);
+    expect(d.stats.oversized).toBe(0); // still under max_record_bytes: waiting for its END
+    expect(d.push('STRATA-END 1\n').map((r) => r.seq)).toEqual([1]);
+  });
+
+  it('drops an over-long END line and resyncs on the next header', () => {
+    const d = new GuestFrameDecoder({ maxHeaderBytes: 64 });
+    const rec = CAPTURED_RECORDS[0]!;
+    const cut = rec.slice(0, rec.indexOf('STRATA-END'));
+    expect(d.push(`${cut}STRATA-END ${'1'.repeat(1000)}\n${CAPTURED_RECORDS[1]}`).map((r) => r.seq)).toEqual([
+      2,
+    ]);
+    expect(d.stats.headerTooLong).toBe(1);
+  });
+
+  it('decodes at most max_records_per_second of a flood, counts the rest undecoded, and refills with time', () => {
+    let now = 1_000_000;
+    const d = new GuestFrameDecoder({ maxRecordsPerSecond: 10, now: () => now });
+    const flood = Buffer.from(good.repeat(250)); // 1000 records in one burst
+    let got = 0;
+    for (let i = 0; i < flood.length; i += 65_536) got += d.push(flood.subarray(i, i + 65_536)).length;
+    expect(got).toBe(10);
+    expect(d.stats.rateLimited).toBe(990);
+    now += 500; // half a second: half the bucket back
+    expect(d.push(good + good).length).toBe(5);
+    expect(d.stats.scannedBytes).toBeLessThanOrEqual(flood.length + 2 * good.length);
+  });
+
+  it('keeps its buffer bounded by max_record_bytes whatever the guest sends', () => {
+    const d = new GuestFrameDecoder({ maxRecordBytes: 64 * 1024 });
+    const junk = Buffer.from(`STRATA-GUEST 1 1 1\n${'x'.repeat(10 * 1024 * 1024)}`);
+    for (let i = 0; i < junk.length; i += 4096) d.push(junk.subarray(i, i + 4096));
+    expect(d.stats.oversized).toBe(1);
+    expect(d.push(good).map((r) => r.seq)).toEqual([1, 2, 3, 4]);
   });
 });
