@@ -1,6 +1,7 @@
 // The live per-layer view of `strata run`: built from the pipeline's output points (the very
 // points the processor writes to InfluxDB), so what the terminal shows is what the dashboards show.
 // Pure: update() folds one tick's points in, rows()/render() read the latest state.
+import { printable } from '../lib/terminal.ts';
 import type { Point } from '../sinks/point.ts';
 
 const LAYER_ORDER: Record<string, number> = { host: 0, container: 1, vm: 2, guest: 3 };
@@ -221,7 +222,11 @@ export interface RenderOptions {
 }
 
 export function render(view: LiveView, o: RenderOptions): string {
-  const rows = view.rows();
+  // Names come from containers and guests, which pick them: no escape sequence reaches the terminal.
+  const rows = view.rows().map((r) => {
+    const name = printable(r.name);
+    return name === r.name ? r : { ...r, name };
+  });
   const counts = countByLayer(rows);
   const when = view.lastTs ? new Date(view.lastTs).toISOString().replace('T', ' ').slice(0, 19) : '-';
   const lines: string[] = [];
@@ -270,7 +275,12 @@ export function render(view: LiveView, o: RenderOptions): string {
   if (alerts.length === 0) lines.push('  none');
   for (const a of alerts) lines.push(`  ${new Date(a.ts).toISOString().slice(11, 19)} ${a.title}`);
   for (const n of o.notes ?? []) lines.push(n);
-  return lines.map((l) => (l.length > width ? `${l.slice(0, width - 1)}…` : l)).join('\n');
+  return lines
+    .map((raw) => {
+      const l = printable(raw);
+      return l.length > width ? `${l.slice(0, width - 1)}…` : l;
+    })
+    .join('\n');
 }
 
 function countByLayer(rows: readonly EntityRow[]): Record<string, number> {

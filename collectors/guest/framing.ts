@@ -155,10 +155,11 @@ export class GuestFrameDecoder {
         this.pos = this.len;
         return false;
       }
-      // A header line without end (or far too long): drop what was read and resync.
+      // A header line without end (or far too long): drop its first maxHeaderBytes and resync
+      // on a header after them, the same wherever the chunks were cut.
       this.stats.headerTooLong++;
       this.state = State.Outside;
-      this.start = nl < 0 ? this.len : nl + 1;
+      this.start = this.start + this.maxHeaderBytes + 1;
       this.pos = this.start;
       return true;
     }
@@ -230,7 +231,7 @@ export class GuestFrameDecoder {
       this.stats.headerTooLong++;
       this.current = undefined;
       this.state = State.Outside;
-      this.start = nl < 0 ? this.len : nl + 1;
+      this.start = this.endStart + this.maxHeaderBytes + 1;
       this.pos = this.start;
       return true;
     }

@@ -2,6 +2,7 @@
 // machine (testdata/run/host-ticks.ndjson, from `strata agent --output ndjson --collectors host`).
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { hasControlChars } from '../../lib/terminal.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { LiveView, render } from '../../run/view.ts';
 import { decodeSampleMessage, type SampleMessage } from '../../schemas/sample.ts';
@@ -81,5 +82,37 @@ describe('strata run view', () => {
       },
     ]);
     expect(view.rows()).toHaveLength(0);
+  });
+
+  it('renders names with ESC, CSI and OSC sequences (colours, window title, screen clear) without any control character', () => {
+    const hostile = '\x1b[31mred\x1b[0m\x1b]0;owned\x07\x1b[2J\x1b[Hcleared\u009b31m\x07';
+    const rename = (t: SampleMessage): SampleMessage => ({
+      ...t,
+      samples: t.samples.map((s) => ({ ...s, entity: { ...s.entity, name: hostile } })),
+    });
+    const pipeline = createPipeline();
+    const view = new LiveView();
+    view.update(pipeline.handle(rename(t0)).points);
+    view.update([
+      ...pipeline.handle(rename(t1)).points,
+      {
+        measurement: 'strata_alert',
+        tags: { status: 'firing', device: `vda${hostile}`, antagonist: hostile },
+        fields: { title: `noisy ${hostile}`, text: hostile },
+        timeMs: t1.ts,
+      },
+    ]);
+    const screen = render(view, {
+      node: hostile,
+      intervalMs: 1000,
+      mode: 'in-process',
+      width: 200,
+      notes: [`note ${hostile}`],
+    });
+    for (const line of screen.split('\n')) expect(hasControlChars(line)).toBe(false);
+    // The text around the sequences stays readable; their parameters do not show.
+    expect(screen).toMatch(/^host\s+redcleared\s+\d/m);
+    expect(screen).toContain('noisy redcleared');
+    expect(screen).not.toContain('owned');
   });
 });
