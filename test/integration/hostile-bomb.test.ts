@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { CompressionCodecs, CompressionTypes, type KafkaMessage } from 'kafkajs';
+import kafkajs, { type KafkaMessage } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import type { SampleMessage } from '../../schemas/sample.ts';
 import { freePort } from '../../stack/index.ts';
@@ -28,6 +28,8 @@ import {
   waitFor,
 } from './processor.helpers.ts';
 
+// kafkajs is CommonJS: its codec registry through the default export, as lib/kafka-gzip.ts.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
 const brokers = inject('kafkaBrokers');
 const influxUrl = inject('influxUrl');
 const id = randomUUID().slice(0, 8);
