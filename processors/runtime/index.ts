@@ -569,7 +569,7 @@ export class ProcessorRuntime {
           await Promise.all([
             out.points.length > 0 ? this.sink.write(out.points) : undefined,
             out.alerts.length > 0
-              ? this.alertsSink?.send(out.alerts, { topic: this.config.kafka.samplesTopic, partition })
+              ? this.sendAlerts(out.alerts, { topic: this.config.kafka.samplesTopic, partition })
               : undefined,
           ]);
         } catch (err) {
@@ -659,24 +659,7 @@ export class ProcessorRuntime {
         done: alerts.length === 0 || !this.alertsSink,
         inFlight: undefined,
         start: () =>
-          this.alertsSink!.send(alerts, {
-            topic: payload.batch.topic,
-            partition: payload.batch.partition,
-          }).catch((err: unknown) => {
-            // The alerts topic refusing them for good must not hold every partition up.
-            if (!isPermanentKafkaError(err)) throw err;
-            const reason = (kafkaErrorType(err) as string).toLowerCase();
-            alertsFailed.inc({ reason }, alerts.length);
-            this.once.warn(
-              `alerts-failed:${reason}`,
-              {
-                topic: this.config.kafka.alertsTopic,
-                alerts: alerts.length,
-                kafkaError: describeKafkaError(err),
-              },
-              'the alerts topic refused alert events; they are dropped (counted) and the batch is committed',
-            );
-          }),
+          this.sendAlerts(alerts, { topic: payload.batch.topic, partition: payload.batch.partition }),
       },
     ];
     for (let attempt = 0; ; attempt++) {
@@ -704,6 +687,25 @@ export class ProcessorRuntime {
           await sleep(Math.min(1_000, Math.max(0, until - Date.now())));
         } while (Date.now() < until);
       }
+    }
+  }
+
+  /**
+   * Alert events to the alerts topic. Refused for good (too large, unknown topic, not authorized)
+   * they are dropped, counted and logged once: that must not hold every partition up.
+   */
+  private async sendAlerts(alerts: readonly AlertEvent[], source: { topic: string; partition: number }) {
+    try {
+      await this.alertsSink?.send(alerts, source);
+    } catch (err) {
+      if (!isPermanentKafkaError(err)) throw err;
+      const reason = (kafkaErrorType(err) as string).toLowerCase();
+      alertsFailed.inc({ reason }, alerts.length);
+      this.once.warn(
+        `alerts-failed:${reason}`,
+        { topic: this.config.kafka.alertsTopic, alerts: alerts.length, kafkaError: describeKafkaError(err) },
+        'the alerts topic refused alert events; they are dropped (counted) and the batch is committed',
+      );
     }
   }
 

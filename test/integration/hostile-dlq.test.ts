@@ -9,11 +9,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CompressionTypes, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
+import { createPipeline } from '../../processors/pipeline.ts';
 import {
   createProcessor,
   type ProcessorRuntime,
   resolveProcessorConfig,
 } from '../../processors/runtime/index.ts';
+import type { Pipeline } from '../../processors/types.ts';
+import { AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS, type SampleMessage } from '../../schemas/sample.ts';
 import {
   expectedPoints,
@@ -432,6 +435,86 @@ describe('hostile messages and the dead-letter topic', () => {
     expect(dead.map((d) => d.key).sort()).toEqual(small.map((m) => m.key).sort());
     expect(await metric('strata_processor_dlq_failed_total', { reason: 'message_too_large' })).toBe(
       tooLargeBefore + large.length,
+    );
+    expect(await metric('strata_processor_paused')).toBe(0);
+  });
+  it('an alerts topic that refuses every event: the events are counted as failed, the points written, nothing stalls', async () => {
+    const topic = `strata.samples.alerts-${id}`;
+    const alertsTopic = `strata.alerts.small-${id}`;
+    const groupId = `g-alerts-${id}`;
+    const db = `strata_alerts_${id}`;
+    databases.push(db);
+    await createLargeTopic(topic, 2);
+    const admin = kafkaClient(brokers).admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [
+        {
+          topic: alertsTopic,
+          numPartitions: 1,
+          replicationFactor: 1,
+          configEntries: [{ name: 'max.message.bytes', value: '100' }],
+        },
+      ],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    await influxQl(influxUrl, `CREATE DATABASE "${db}"`);
+    const ticks = fanOutTicks(`alerts-${id}`, 2, Date.now() - 60_000);
+    const producer = testProducer(brokers);
+    await producer.connect();
+    for (const tick of ticks) await sendGzip(producer, topic, tick);
+    await producer.disconnect();
+
+    // The real pipeline, plus one alert event per message (no recording of an incident needed).
+    const withAlerts = (): Pipeline => {
+      const inner = createPipeline();
+      const handle = inner.handle.bind(inner);
+      inner.handle = (m) => {
+        const out = handle(m);
+        const alert = AlertEvent.parse({
+          v: 1,
+          id: `test-${m.node.id}-${m.seq}`,
+          name: 'NoisyNeighborIO',
+          status: 'firing',
+          node: m.node.id,
+          labels: { device: 'vda', antagonist: 'fio', victims: 'redis' },
+          evidence: { antagonist_iops_share_ratio: 0.9 },
+          summary: 'a test alert larger than the alerts topic takes',
+          starts_at: m.ts,
+          ts: m.ts,
+        });
+        return { ...out, alerts: [...out.alerts, alert] };
+      };
+      return inner;
+    };
+    const failedBefore = await metric('strata_processor_alerts_failed_total', {
+      reason: 'message_too_large',
+    });
+    const config = resolveProcessorConfig(
+      { metricsListen: '' },
+      {
+        KAFKA_BROKERS: brokers,
+        STRATA_SAMPLES_TOPIC: topic,
+        STRATA_DLQ_TOPIC: `strata.dlq.alerts-${id}`,
+        STRATA_ALERTS_TOPIC: alertsTopic,
+        STRATA_GROUP_ID: groupId,
+        INFLUX_URL: influxUrl,
+        INFLUX_BUCKET: db,
+      },
+    );
+    config.kafka.incidentLookback = 0; // nothing to read back from a topic that holds nothing
+    const processor = createProcessor(config, { createPipeline: withAlerts });
+    processors.push(processor);
+    await processor.start();
+
+    const expected = expectedPoints(ticks);
+    const stored = await waitForPoints(db, expected, 'with every alert refused');
+    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
+    await committedAtEnd(topic, groupId);
+    const messages = ticks.reduce((n, t) => n + t.length, 0);
+    expect(await metric('strata_processor_alerts_failed_total', { reason: 'message_too_large' })).toBe(
+      failedBefore + messages,
     );
     expect(await metric('strata_processor_paused')).toBe(0);
   });
