@@ -39,8 +39,10 @@ export const CgroupCollectorConfig = z.strictObject({
       refresh_interval: durationMs.default(30_000),
       /** Per-request timeout. */
       timeout: durationMs.default(2000),
+      /** Container names, images and labels are cut to this length and stripped of control characters. */
+      max_name_length: z.number().int().min(16).default(256),
     })
-    .default({ enabled: true, events: true, refresh_interval: 30_000, timeout: 2000 }),
+    .default({ enabled: true, events: true, refresh_interval: 30_000, timeout: 2000, max_name_length: 256 }),
 });
 export type CgroupCollectorConfig = z.output<typeof CgroupCollectorConfig>;
 

@@ -6,6 +6,16 @@
 // once; the cgroup-scan containers still come out, named by their short id.
 import http from 'node:http';
 import { ConnectionError } from '../../lib/errors.ts';
+import { counter } from '../../lib/metrics.ts';
+import { cleanName, isCleanName } from '../../lib/terminal.ts';
+
+// Whoever may create a container picks its name and labels; they become entity names, InfluxDB
+// tags and lines on `strata run`'s terminal. So each is cut to max_name_length and stripped of
+// control characters (escape sequences), and every change is counted.
+const sanitized = counter(
+  'strata_collector_cgroup_docker_names_sanitized_total',
+  'Docker container names, images and label keys/values cut to docker.max_name_length or stripped of control characters',
+);
 
 export interface DockerContainerInfo {
   id: string;
@@ -23,7 +33,13 @@ export function dockerSocketPath(hostOrPath: string): string {
 export async function listDockerContainers(
   socketPath: string,
   timeoutMs = 2000,
+  maxNameLength = 256,
 ): Promise<DockerContainerInfo[]> {
+  const clean = (s: string): string => {
+    if (isCleanName(s, maxNameLength)) return s;
+    sanitized.inc();
+    return cleanName(s, maxNameLength);
+  };
   const body = await getJson(socketPath, '/containers/json', timeoutMs);
   if (!Array.isArray(body)) {
     throw new ConnectionError(`docker ${socketPath}: /containers/json did not return a list`, {
@@ -34,14 +50,16 @@ export async function listDockerContainers(
   for (const c of body as Array<Record<string, unknown>>) {
     if (typeof c.Id !== 'string') continue;
     const names = Array.isArray(c.Names) ? (c.Names as unknown[]).filter((n) => typeof n === 'string') : [];
+    const labels: Record<string, string> = {};
+    if (c.Labels && typeof c.Labels === 'object') {
+      for (const [k, v] of Object.entries(c.Labels as Record<string, unknown>))
+        if (typeof v === 'string') labels[clean(k)] = clean(v);
+    }
     out.push({
-      id: c.Id,
-      name: String(names[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''),
-      image: typeof c.Image === 'string' ? c.Image : '',
-      labels:
-        c.Labels && typeof c.Labels === 'object'
-          ? (c.Labels as Record<string, string>)
-          : ({} as Record<string, string>),
+      id: clean(c.Id),
+      name: clean(String(names[0] ?? c.Id.slice(0, 12)).replace(/^\//, '')),
+      image: typeof c.Image === 'string' ? clean(c.Image) : '',
+      labels,
     });
   }
   return out;

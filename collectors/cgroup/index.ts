@@ -504,7 +504,11 @@ export class CgroupCollector implements Collector {
     this.lastDockerList = Date.now();
     this.dockerInFlight = (async () => {
       try {
-        const list = await listDockerContainers(this.dockerSocket!, this.config.docker.timeout);
+        const list = await listDockerContainers(
+          this.dockerSocket!,
+          this.config.docker.timeout,
+          this.config.docker.max_name_length,
+        );
         this.docker = new Map(list.map((c) => [c.id, c]));
         if (this.dockerFailing) this.log.info({ socket: this.dockerSocket }, 'docker API answers again');
         this.dockerFailing = false;
