@@ -357,15 +357,27 @@ export async function ensureBusyboxImage(
   image = DEFAULT_DOCKER_IMAGE,
   options: { cacheDir?: string; progress?: Progress } = {},
 ): Promise<void> {
+  const tarball = await busyboxRootfsTarball(options.cacheDir ?? defaultCacheDir());
+  await importRootfsImage(socketPath, image, tarball, { cmd: ['/bin/sh'], progress: options.progress });
+}
+
+/** `docker import` of a rootfs tarball as `image`, with its CMD and ENV, unless the engine has it. */
+export async function importRootfsImage(
+  socketPath: string,
+  image: string,
+  tarball: string,
+  options: { cmd: readonly string[]; env?: readonly string[]; progress?: Progress },
+): Promise<void> {
   const found = await dockerRequest(socketPath, 'GET', `/images/${encodeURIComponent(image)}/json`);
   if (found.status === 200) return;
-  const tarball = await busyboxRootfsTarball(options.cacheDir ?? defaultCacheDir());
   const [repo, tag = 'latest'] = splitImage(image);
-  const query = new URLSearchParams({ fromSrc: '-', repo, tag, changes: 'CMD ["/bin/sh"]' });
+  const query = new URLSearchParams({ fromSrc: '-', repo, tag });
+  query.append('changes', `CMD ${JSON.stringify(options.cmd)}`);
+  for (const e of options.env ?? []) query.append('changes', `ENV ${e}`);
   (options.progress ?? silentProgress)(`docker: importing ${image} from ${tarball}`);
   const res = await dockerRequest(socketPath, 'POST', `/images/create?${query}`, createReadStream(tarball), {
     contentType: 'application/x-tar',
-    timeoutMs: 120_000,
+    timeoutMs: 300_000,
   });
   // The answer is a JSON progress stream; failures arrive as {"error": ...} with status 200.
   const error = /"error":\s*"([^"]*)"/.exec(res.body)?.[1];
