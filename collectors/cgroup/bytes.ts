@@ -150,7 +150,7 @@ export function singleBytes(buf: Buffer, len: number): number | undefined {
 const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
 const SOME = Buffer.from('some avg10=', 'latin1');
 const FULL = Buffer.from('full avg10=', 'latin1');
-const TOTAL = Buffer.from(' total=', 'latin1');
+const TOTAL = Buffer.from('total=', 'latin1');
 
 function startsWithAt(buf: Buffer, pos: number, end: number, what: Buffer): boolean {
   if (end - pos < what.length) return false;
@@ -198,10 +198,11 @@ export function pressureBytes(
     if (buf[i] !== SPACE || i === pos + SOME.length) return false;
     if (frac === 0 || frac >= POW10.length || value > Number.MAX_SAFE_INTEGER) return false;
     const avg10 = frac < 0 ? value : value / POW10[frac]!;
-    // total=: the first " total=" after avg10
+    // total=: the first "total=" after avg10, as parsePressure's indexOf finds it (a " total="
+    // further on must not win over a garbled "xtotal=" that the string parser would read).
     let t = -1;
     for (let j = i; j + TOTAL.length <= end; j++) {
-      if (buf[j] === SPACE && startsWithAt(buf, j, end, TOTAL)) {
+      if (buf[j] === 116 /* t */ && startsWithAt(buf, j, end, TOTAL)) {
         t = j + TOTAL.length;
         break;
       }
