@@ -1,4 +1,4 @@
-// `npm run bench:agent`: what the agent costs per entity-sample, with 1, 50 and 200 real cgroups.
+// `npm run perf:agent`: what the agent costs per entity-sample, with 1, 50 and 200 real cgroups.
 //
 // For each N: create /strata-bench/cg-0..N-1 in the v1 cpu, cpuacct, memory and blkio hierarchies
 // and in the v2 (unified) one, with a sleeping process in each (so they are live cgroups with
@@ -8,18 +8,18 @@
 // CPU (process.cpuUsage delta) per entity-sample and per tick, and RSS. Prints a table; it is not
 // a test. Needs root (cgroup creation). Everything it created is removed at the end.
 //
-//   npm run bench:agent                          # N = 1, 50, 200, 20 s each, bundle and tsx rows
-//   npm run bench:agent -- --no-tsx              # bundle rows only
-//   npm run bench:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile of the window
-//   npm run bench:agent -- --netns              # each cgroup's process in its own network namespace
-//   npm run bench:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
-//   BENCH_CHILD_OUT=/tmp/out npm run bench:agent -- --node-flags "--trace-gc"   # child stdout kept
-//   npm run bench:agent -- --load active         # only the active rows (default: idle,active)
-//   npm run bench:agent -- --gzip-level 6        # each tick gzipped at zlib level 6 (0: not compressed;
+//   npm run perf:agent                          # N = 1, 50, 200, 20 s each, bundle and tsx rows
+//   npm run perf:agent -- --no-tsx              # bundle rows only
+//   npm run perf:agent -- --sizes 200 --seconds 30 --cpu-prof /tmp/prof   # + a V8 CPU profile of the window
+//   npm run perf:agent -- --netns              # each cgroup's process in its own network namespace
+//   npm run perf:agent -- --no-netdev           # cgroup collector without per-netns net/dev reads
+//   BENCH_CHILD_OUT=/tmp/out npm run perf:agent -- --node-flags "--trace-gc"   # child stdout kept
+//   npm run perf:agent -- --load active         # only the active rows (default: idle,active)
+//   npm run perf:agent -- --gzip-level 6        # each tick gzipped at zlib level 6 (0: not compressed;
 //                                               # default: the agent's kafka.gzipLevel, as deployed)
-//   npm run bench:agent -- --warmup 45           # seconds before the window (default 10): V8 is
+//   npm run perf:agent -- --warmup 45           # seconds before the window (default 10): V8 is
 //                                                # still compiling the tick path at 1 Hz after 10 s
-//   npm run bench:agent -- --kafka               # ticks really published (the agent's Kafka output,
+//   npm run perf:agent -- --kafka               # ticks really published (the agent's Kafka output,
 //                                                # kafkajs compressing) to KAFKA_BROKERS (default the
 //                                                # stack's), topic strata-bench-agent, created and
 //                                                # deleted by the bench: the whole agent's cost
@@ -230,7 +230,7 @@ async function benchTopic(brokers: string, action: 'create' | 'delete'): Promise
     else await admin.deleteTopics({ topics: [BENCH_TOPIC] });
   } catch (err) {
     process.stderr.write(
-      `bench:agent --kafka: Kafka at ${brokers} (${action} topic ${BENCH_TOPIC}): ${(err as Error).message}. ` +
+      `perf:agent --kafka: Kafka at ${brokers} (${action} topic ${BENCH_TOPIC}): ${(err as Error).message}. ` +
         'Start the stack with `npx strata stack up`, or set KAFKA_BROKERS to running brokers.\n',
     );
     process.exit(2);
@@ -306,7 +306,7 @@ function createCgroups(n: number, sleepers: ChildProcess[], load = 'idle'): stri
         fs.writeFileSync(`${d}/cgroup.procs`, String(sleeper.pid));
       } catch (err) {
         // A process can be in a v2 leaf only if no v1 controller conflicts; log and go on.
-        process.stderr.write(`bench: cannot move pid into ${d}: ${(err as Error).message}\n`);
+        process.stderr.write(`perf:agent: cannot move pid into ${d}: ${(err as Error).message}\n`);
       }
     }
     created.push(...dirs);
@@ -334,7 +334,7 @@ async function removeCgroups(roots: string[], sleepers: ChildProcess[]): Promise
     try {
       fs.rmdirSync(root);
     } catch (err) {
-      process.stderr.write(`bench: could not remove ${root}: ${(err as Error).message}\n`);
+      process.stderr.write(`perf:agent: could not remove ${root}: ${(err as Error).message}\n`);
     }
   }
 }
@@ -361,7 +361,9 @@ async function bundle(): Promise<string | undefined> {
     });
     return out;
   } catch (err) {
-    process.stderr.write(`bench: no esbuild bundle (${(err as Error).message}); measuring under tsx only\n`);
+    process.stderr.write(
+      `perf:agent: no esbuild bundle (${(err as Error).message}); measuring under tsx only\n`,
+    );
     return undefined;
   }
 }
@@ -416,14 +418,14 @@ function runChild(
 
 async function parent(): Promise<void> {
   if (process.getuid?.() !== 0) {
-    process.stderr.write('bench:agent creates cgroups and needs root; run it as root\n');
+    process.stderr.write('perf:agent creates cgroups and needs root; run it as root\n');
     process.exit(2);
   }
   const sizes = (arg('sizes') ?? '1,50,200').split(',').map(Number);
   const loads = (arg('load') ?? 'idle,active').split(',');
   for (const l of loads) {
     if (l !== 'idle' && l !== 'active') {
-      process.stderr.write(`bench:agent: --load ${l}: accepted values are idle, active (comma-separated)\n`);
+      process.stderr.write(`perf:agent: --load ${l}: accepted values are idle, active (comma-separated)\n`);
       process.exit(2);
     }
   }
@@ -446,10 +448,12 @@ async function parent(): Promise<void> {
       process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
       try {
         roots = createCgroups(n, sleepers, load);
-        process.stderr.write(`bench: N=${n} (${load}): ${n} cgroups created, sampling for ${seconds} s...\n`);
+        process.stderr.write(
+          `perf:agent: N=${n} (${load}): ${n} cgroups created, sampling for ${seconds} s...\n`,
+        );
         rows.push(await runChild(n, load, seconds, bundled, cpuProf, nodeFlags));
         if (bundled && !process.argv.includes('--no-tsx')) {
-          process.stderr.write(`bench: N=${n} (${load}) again under tsx...\n`);
+          process.stderr.write(`perf:agent: N=${n} (${load}) again under tsx...\n`);
           rows.push(await runChild(n, load, seconds, undefined));
         }
       } finally {

@@ -1,4 +1,4 @@
-// Sustained load for bench:processor's `sustained` phase, run as its own process so its CPU is
+// Sustained load for perf:processor's `sustained` phase, run as its own process so its CPU is
 // not billed to the processor: `--nodes` agents publish one tick per second each for `--seconds`
 // seconds, sample time = now, each tick its own gzipped record batch keyed by node (as
 // `strata agent` publishes). The nodes are spread over the second, as real agents are (they start

@@ -1,5 +1,5 @@
 // Cost of the vm + guest collectors per tick (not a test: prints figures).
-//   npx tsx collectors/vm/bench.ts [vms=1] [ticks=30] [loops=500]
+//   npx tsx perf/collectors/vm.ts [vms=1] [ticks=30] [loops=500]
 // Boots `vms` TCG test VMs, runs both collectors at 1 s ticks, and reports the agent-side CPU time
 // (process.cpuUsage over the whole run, so the socket reads between ticks count too) per tick and
 // per entity-sample, and the RSS. On a small loaded VM the kernel charges CPU time in whole
@@ -9,12 +9,12 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
+import { GuestCollector, parseGuestConfig, procFilesOf } from '../../collectors/guest/index.ts';
+import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import type { Accumulator } from '../../collectors/types.ts';
+import { parseVmConfig, VmCollector, VmDirectory } from '../../collectors/vm/index.ts';
 import { startTestVm, type TestVm } from '../../stack/qemu.ts';
-import { GuestFrameDecoder } from '../guest/framing.ts';
-import { GuestCollector, parseGuestConfig, procFilesOf } from '../guest/index.ts';
-import { procSampleFromFiles } from '../host/parsers.ts';
-import type { Accumulator } from '../types.ts';
-import { parseVmConfig, VmCollector, VmDirectory } from './index.ts';
 
 const nVms = Number(process.argv[2] ?? 1);
 const ticks = Number(process.argv[3] ?? 30);

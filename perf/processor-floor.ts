@@ -1,4 +1,4 @@
-// The processor's cost floor, stage by stage (run by `npm run bench:processor -- --floors`, one
+// The processor's cost floor, stage by stage (run by `npm run perf:processor -- --floors`, one
 // process per stage). It drains the bench's backlog topic with its own consumer group, through the
 // processor's own Kafka settings, codec and code, but stops after a given stage:
 //
@@ -22,8 +22,8 @@ import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/index.ts';
 import type { Pipeline } from '../processors/types.ts';
 import { decodeSampleMessage } from '../schemas/sample.ts';
-import { BodyPool } from '../sinks/body-pool.ts';
-import { type EncodedSegment, newEncodeStats, SegmentEncoder } from '../sinks/line-protocol.ts';
+import { BodyPool } from '../sinks/influxdb/body-pool.ts';
+import { type EncodedSegment, newEncodeStats, SegmentEncoder } from '../sinks/influxdb/line-protocol.ts';
 import { cpuUs, round, threadCpu, threadCpuPerSample } from './cpu.ts';
 import { FLOOR_STAGES, type FloorStage } from './processor-floor-stages.ts';
 

@@ -1,4 +1,4 @@
-// Benchmark of `strata processor` against the real stack (npm run bench:processor). Prints figures
+// Benchmark of `strata processor` against the real stack (npm run perf:processor). Prints figures
 // only; nothing here is asserted. Targets (issue #4): ≤ 10 CPU-µs per entity-sample (≥ 100k
 // entity-samples/s per core) and p99 ≤ 1 s from sample time to queryable in InfluxDB.
 //
@@ -7,18 +7,18 @@
 //      entity-sample of the whole process (kafkajs fetch, decode, pipeline, encode, HTTP, gzip),
 //      over the whole drain and over its steady state (after 25 % is committed);
 //      with --floors, the same backlog drained again by processes that stop after each stage
-//      (bench/processor-floor.ts): what each stage costs in place;
+//      (perf/processor-floor.ts): what each stage costs in place;
 //   3. sustained: --sustained-nodes agents at 1 Hz from another process (processor-load.ts), as a
 //      deployed processor sees them: CPU per entity-sample, batches and requests per second, GC;
 //   4. latency: live ticks (ts = now) → Kafka → processor → InfluxDB, polled with InfluxQL until
 //      each tick's rate series is queryable; p50/p99.
 //
 // Servers: KAFKA_BROKERS and INFLUX_URL (default: the `npx strata stack up` ports).
-// Usage: npm run bench:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
+// Usage: npm run perf:processor [-- --nodes 20 --containers 20 --ticks 60 --live-ticks 20
 //        --sustained-nodes 300 --sustained-seconds 40 --min-bytes N --max-wait MS
 //        --gzip-loopback --gzip-threshold 1000 --gzip-level 3 --kafka-compression agent|none
 //        --floors [--floors-runs 3] --skip-in-process --skip-stack]
-// Messages: bench/processor-messages.ts (a real recorded host sample per node, with its counters
+// Messages: perf/processor-messages.ts (a real recorded host sample per node, with its counters
 // advancing, and containers of the shape the cgroup collector emits; sample times jittered).
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -38,8 +38,8 @@ import {
   encodeSegments,
   newEncodeStats,
   SegmentEncoder,
-} from '../sinks/line-protocol.ts';
-import type { Point } from '../sinks/point.ts';
+} from '../sinks/influxdb/line-protocol.ts';
+import type { Point } from '../schemas/point.ts';
 import { cpuUs, round, threadCpu, threadCpuPerSample } from './cpu.ts';
 import { FLOOR_STAGES } from './processor-floor-stages.ts';
 import { jitteredTs, tick } from './processor-messages.ts';
@@ -60,7 +60,7 @@ const { values } = parseArgs({
     /** influxdb.gzipLoopback: gzip also to a loopback InfluxDB (off by default, as in the processor). */
     'gzip-loopback': { type: 'boolean', default: false },
     'skip-in-process': { type: 'boolean', default: false },
-    /** After the backlog drain: drain it again stopping after each stage (bench/processor-floor.ts). */
+    /** After the backlog drain: drain it again stopping after each stage (perf/processor-floor.ts). */
     floors: { type: 'boolean', default: false },
     /** Rounds of the floors (each round runs every stage once, in order); medians are reported. */
     'floors-runs': { type: 'string', default: '3' },
@@ -82,7 +82,7 @@ const { values } = parseArgs({
 });
 if (!['agent', 'none'].includes(values['kafka-compression'] ?? '')) {
   process.stderr.write(
-    `bench:processor: --kafka-compression accepts agent, none (got ${values['kafka-compression']})\n`,
+    `perf:processor: --kafka-compression accepts agent, none (got ${values['kafka-compression']})\n`,
   );
   process.exit(2);
 }
@@ -97,7 +97,7 @@ const SUSTAINED_SECONDS = Number(values['sustained-seconds']);
 const FLOOR_RUNS = Number(values['floors-runs']);
 if (!Number.isInteger(FLOOR_RUNS) || FLOOR_RUNS < 1) {
   process.stderr.write(
-    `bench:processor: --floors-runs accepts a whole number ≥ 1 (got ${values['floors-runs']})\n`,
+    `perf:processor: --floors-runs accepts a whole number ≥ 1 (got ${values['floors-runs']})\n`,
   );
   process.exit(2);
 }
@@ -432,7 +432,7 @@ async function throughStack() {
 }
 
 // ---- 2b. floors (--floors): the same backlog drained again, stopping after each stage -----------
-// One fresh process per stage (bench/processor-floor.ts), so that no stage inherits another's JIT
+// One fresh process per stage (perf/processor-floor.ts), so that no stage inherits another's JIT
 // or heap. The step from one stage to the next is what that stage costs in place, GC and JIT
 // included; from `encode` to the whole processor (steady state above) is the InfluxDB writes and
 // the runtime's bookkeeping.

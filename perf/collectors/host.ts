@@ -1,7 +1,7 @@
-// Measures one host tick (read + parse) and the parse alone, in CPU µs: `npx tsx collectors/host/bench.ts`.
+// Measures one host tick (read + parse) and the parse alone, in CPU µs: `npx tsx perf/collectors/host.ts`.
 
-import { parseHostConfig } from './config.ts';
-import { HostCollector } from './index.ts';
+import { parseHostConfig } from '../../collectors/host/config.ts';
+import { HostCollector } from '../../collectors/host/index.ts';
 
 const c = new HostCollector(parseHostConfig({}), { node: { id: 'x', hostname: 'x', labels: {} } });
 await c.start();
@@ -29,7 +29,7 @@ console.log(
 
 // parse only
 import { readFileSync } from 'node:fs';
-import { procSampleFromFiles } from './parsers.ts';
+import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
 
 const r = (p: string) => readFileSync(p, 'latin1');
 const files = {

@@ -1,10 +1,10 @@
 // Measures the cgroup collector's per-tick CPU cost per container on real cgroups:
-//   npx tsx collectors/cgroup/bench.ts [count=50]   (root; creates and removes /strata-bench-PID/*; PRESSURE=0 skips PSI;
+//   npx tsx perf/collectors/cgroup.ts [count=50]   (root; creates and removes /strata-bench-PID/*; PRESSURE=0 skips PSI;
 //   KERNEL_RELEASE=6.1.0 reads v1 blkio as that kernel would need: the rule files at each discovery)
 // Each cgroup gets one sleeping process. Prints CPU µs per entity-sample (user+system).
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
-import { CgroupCollector, parseCgroupConfig } from './index.ts';
+import { CgroupCollector, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
 
 const count = Number(process.argv[2] ?? 50);
 const parent = `strata-bench-${process.pid}`;

@@ -1,4 +1,4 @@
-// The messages bench:processor sends: one per node per tick, as `strata agent` publishes them.
+// The messages perf:processor sends: one per node per tick, as `strata agent` publishes them.
 // The host sample of every node is a real one recorded on this machine
 // (testdata/processor/agent-host-1s.ndjson) with its counters advancing; containers have the shape
 // the cgroup collector emits (1 device, 1 interface each).
