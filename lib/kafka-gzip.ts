@@ -120,7 +120,7 @@ const MAX_SIZE_HINT = 16 << 20;
  * (≈ 18 KB of JSON) costs three ArrayBuffers of 16–18 KB. Besides the copies, V8 counts every
  * ArrayBuffer as external memory and starts a full mark-compact of the heap each time 64 MB of it
  * has been allocated since the last one; on a processor reading 300 nodes at 1 Hz that was one in
- * three of its mark-compacts (docs/processor.md, "Cost", sixth round). gzip's trailer ends with
+ * three of its mark-compacts (docs/processor.md "Cost"). gzip's trailer ends with
  * ISIZE, the inflated size mod 2^32 (RFC 1952 §2.3.1); a chunk one byte larger lets zlib finish in
  * one pass into one buffer. ISIZE is only a hint: a stream of several gzip members (whose last
  * member's size it is), a zlib stream, a size past MAX_SIZE_HINT or a lying trailer all still

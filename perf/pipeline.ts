@@ -1,5 +1,5 @@
 // Micro-benchmark of the processing pipeline (rates → overhead → noisy-neighbor): prints CPU-µs per
-// entity-sample. Target (issue #4): ≤ 10 µs, i.e. ≥ 100k entity-samples/s per core.
+// entity-sample. Target: ≤ 10 µs, i.e. ≥ 100k entity-samples/s per core.
 // Usage: npm run perf:pipeline [-- --nodes 20 --containers 50 --ticks 300]
 // The host sample of every node is a real one recorded from `strata agent --output ndjson` on this
 // machine (testdata/processor/agent-host-1s.ndjson), replayed with its counters advancing; the

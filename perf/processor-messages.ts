@@ -23,7 +23,7 @@ function grow(counters: Record<string, number>, t: number, k: number): Record<st
  * A recorded tick's sample time: t0 + t s, give or take a few ms. Real agents' ticks are never
  * exactly 1000 ms apart, so their rates are not whole numbers; with exact seconds every rate of
  * these synthetic counters would be an integer, which the line-protocol encoder prints ~10× faster
- * than a real rate (the figures before 2026-12-01 were that flattering).
+ * than a real rate, flattering the figures.
  */
 export function jitteredTs(t0: number, node: number, t: number): number {
   return t0 + t * 1000 + ((node * 7 + t * 13) % 9) - 4;

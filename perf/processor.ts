@@ -1,5 +1,5 @@
 // Benchmark of `strata processor` against the real stack (npm run perf:processor). Prints figures
-// only; nothing here is asserted. Targets (issue #4): ≤ 10 CPU-µs per entity-sample (≥ 100k
+// only; nothing here is asserted. Targets: ≤ 10 CPU-µs per entity-sample (≥ 100k
 // entity-samples/s per core) and p99 ≤ 1 s from sample time to queryable in InfluxDB.
 //
 //   1. in-process: decode (JSON + schema) → pipeline → line protocol, CPU-µs per entity-sample;
@@ -75,7 +75,7 @@ const { values } = parseArgs({
     /**
      * How the backlog is produced: `agent` (default) = as agents do, one gzipped record batch per
      * node per tick at the agent's default level, so the processor inflates each message as in
-     * production; `none` = uncompressed, several messages per batch (the figures before 2026-12).
+     * production; `none` = uncompressed, several messages per batch (a lighter load than production's).
      */
     'kafka-compression': { type: 'string', default: 'agent' },
   },
@@ -502,7 +502,7 @@ async function stageFloors(topic: string, messages: number, whole: unknown) {
 // The backlog drain above measures throughput, but a deployed processor sees each node once a
 // second: fetches bring a few messages rather than full batches (so per-batch costs weigh more),
 // state lives across seconds, and 300 nodes' entities no longer fit the CPU caches as the
-// backlog's 20 do (docs/processor.md, fifth round). Here a separate process plays SUSTAINED_NODES
+// backlog's 20 do (docs/processor.md "Cost"). Here a separate process plays SUSTAINED_NODES
 // agents at 1 Hz (sample time = now) while this process runs the processor; the figures cover the
 // seconds after SUSTAINED_WARMUP_S, with the messages counted by strata_processor_messages_total.
 async function sustainedLoad(topic: string, id: string) {

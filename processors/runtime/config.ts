@@ -36,7 +36,7 @@ export const KafkaSection = z.strictObject({
   /**
    * Most bytes fetched per partition per request: bounds the memory of one batch. Compressed bytes:
    * agents gzip their ticks (≈ 13× on real ones at level 1), so 256 KiB is ≈ 3.3 MiB of JSON, ~100
-   * ticks of 21 entities. 1 MiB held 4× that for no CPU gain (docs/processor.md, fourth round).
+   * ticks of 21 entities. 1 MiB held 4× that for no CPU gain (docs/processor.md "Cost").
    */
   maxBytesPerPartition: z
     .number()
