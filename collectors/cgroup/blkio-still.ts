@@ -10,7 +10,7 @@
 // container's own read shows one tick late, when the root has moved: never lost, the counters are
 // cumulative. Bytes need no check of their own: a bio adds to both files, so bytes never move
 // without ops. cgroup v2's io.stat is one file and read every tick.
-import { KernelFile, sharedBuffer } from '../host/fileio.ts';
+import { KernelFile, sharedBuffer } from '../procfs/fileio.ts';
 
 /** A container's blkio files are read again at least every this many ticks. */
 export const BLKIO_MAX_AGE = 10;

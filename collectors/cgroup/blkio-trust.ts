@@ -19,7 +19,7 @@
 // version is treated as "ruled", which never publishes a wrong number: a cgroup with a rule of its
 // own or an ancestor's for a direction is counted by every kernel above.
 import { readdirSync } from 'node:fs';
-import { readOnce } from '../host/fileio.ts';
+import { readOnce } from '../procfs/fileio.ts';
 
 export type BlkioAccounting = 'all' | 'ruled' | 'activated';
 

@@ -3,7 +3,7 @@
 // false on anything else (garbage, a missing key, an odd layout) without having written anything
 // it would not have written anyway; the caller then runs the string parser on the same bytes,
 // which produces the values and the problem lines. Results, key order included, are exactly those
-// of the string parsers (parsers.ts, host/parsers.ts parsePressure); test/unit/cgroup-bytes.test.ts
+// of the string parsers (parsers.ts, procfs/parsers.ts parsePressure); test/unit/cgroup-bytes.test.ts
 // compares both on the captured trees and on malformed input.
 import type { KeyedSpec } from './parsers.ts';
 

@@ -2,7 +2,7 @@
 // are fine here, never on the per-tick path). Paths are relative to a hierarchy root, with a
 // leading slash: "/docker/<id>", "/kubepods.slice/…/cri-containerd-<id>.scope".
 import { readdirSync } from 'node:fs';
-import { matchesAny } from '../host/glob.ts';
+import { matchesAny } from '../procfs/glob.ts';
 
 export interface Classified {
   kind: 'docker' | 'kubernetes' | 'containerd' | 'podman' | 'systemd' | 'cgroup';

@@ -1,7 +1,7 @@
 // Pure parsers for cgroup v1 and v2 files. They return the metric names of docs/metrics.md (layer
 // `container`) and push one line per malformed part to `problems`; they never throw.
 // PSI files (*.pressure) use the host's parsePressure (same format).
-import { MAX_KERNEL_VALUE } from '../host/parsers.ts';
+import { MAX_KERNEL_VALUE } from '../procfs/parsers.ts';
 
 /** One table of wanted keys → metric names, the record they go into and optional unit factors. */
 export interface KeyedSpec {

@@ -17,8 +17,8 @@
 // has moved by the next tick, so the container is read then and the stall is counted one tick
 // late. Totals are cumulative, so nothing is lost.
 
-import { KernelFile, sharedBuffer } from '../host/fileio.ts';
-import { PSI_NAMES, parsePressure } from '../host/parsers.ts';
+import { KernelFile, sharedBuffer } from '../procfs/fileio.ts';
+import { PSI_NAMES, parsePressure } from '../procfs/parsers.ts';
 import { pressureBytes } from './bytes.ts';
 
 export type PsiResource = 'cpu' | 'io' | 'memory';

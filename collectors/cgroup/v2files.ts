@@ -3,7 +3,7 @@
 // collector reads a live tree with its byte parsers (bytes.ts, equal output by test); this is for
 // files that arrive as text: the guest collector's in-guest cgroups (collectors/guest/), tools and
 // tests. Pure: never throws, one line per malformed part in `problems`.
-import { parsePressure } from '../host/parsers.ts';
+import { parsePressure } from '../procfs/parsers.ts';
 import {
   type DeviceCounters,
   parseFlatKeyed,

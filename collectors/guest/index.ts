@@ -16,7 +16,7 @@ import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import { printable } from '../../lib/terminal.ts';
 import type { EntitySample } from '../../schemas/sample.ts';
-import { type ProcFiles, procSampleFromFiles } from '../host/parsers.ts';
+import { type ProcFiles, procSampleFromFiles } from '../procfs/parsers.ts';
 import type { Accumulator, Collector } from '../types.ts';
 import { sharedVmDirectory, type VmDirectory } from '../vm/directory.ts';
 import { type GuestCollectorConfig, parseGuestConfig } from './config.ts';

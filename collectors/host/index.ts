@@ -4,12 +4,12 @@ import { existsSync } from 'node:fs';
 import { InvalidDataError } from '../../lib/errors.ts';
 import { componentLogger } from '../../lib/log.ts';
 import type { EntitySample, NodeIdentity } from '../../schemas/sample.ts';
+import { isGone, KernelFile } from '../procfs/fileio.ts';
+import { globToRegExp, matchesAny } from '../procfs/glob.ts';
+import { defaultIncludeDisk, type ProcFiles, procSampleFromFiles } from '../procfs/parsers.ts';
 import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
 import { type HostCollectorConfig, parseHostConfig } from './config.ts';
-import { isGone, KernelFile } from './fileio.ts';
-import { globToRegExp, matchesAny } from './glob.ts';
 import { resolveNodeIdentity } from './identity.ts';
-import { defaultIncludeDisk, type ProcFiles, procSampleFromFiles } from './parsers.ts';
 
 export { HostCollectorConfig, parseHostConfig } from './config.ts';
 export { inventoryLabels, machineId, resolveNodeIdentity } from './identity.ts';

@@ -1,7 +1,7 @@
 // Finding QMP sockets and the QEMU process behind each one.
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { globToRegExp } from '../host/glob.ts';
+import { globToRegExp } from '../procfs/glob.ts';
 
 /** Expands a path glob (`*`, `?`, `[..]` within a segment) against the filesystem; sockets only. */
 export async function expandSocketGlob(pattern: string): Promise<string[]> {

@@ -15,8 +15,8 @@ import { ConnectionError, errorCode, InvalidDataError } from '../../lib/errors.t
 import { componentLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
-import { KernelFile } from '../host/fileio.ts';
-import { parseNetDev } from '../host/parsers.ts';
+import { KernelFile } from '../procfs/fileio.ts';
+import { parseNetDev } from '../procfs/parsers.ts';
 import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
 import { backingDevice } from './backing.ts';
 import { parseVmConfig, type VmCollectorConfig } from './config.ts';

@@ -1,7 +1,7 @@
 // Pure parsers of the vm collector: the hypervisor's /proc/PID files, QMP replies, and the QEMU
 // command line. No I/O here, so unit tests run them on captured files and replies (testdata/qmp).
 import type { InstanceMetrics } from '../../schemas/sample.ts';
-import { MAX_KERNEL_VALUE, USER_HZ } from '../host/parsers.ts';
+import { MAX_KERNEL_VALUE, USER_HZ } from '../procfs/parsers.ts';
 
 const USEC_PER_TICK = 1_000_000 / USER_HZ;
 

@@ -29,7 +29,7 @@ console.log(
 
 // parse only
 import { readFileSync } from 'node:fs';
-import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { procSampleFromFiles } from '../../collectors/procfs/parsers.ts';
 
 const r = (p: string) => readFileSync(p, 'latin1');
 const files = {

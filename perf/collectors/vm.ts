@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { GuestCollector, parseGuestConfig, procFilesOf } from '../../collectors/guest/index.ts';
-import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { procSampleFromFiles } from '../../collectors/procfs/parsers.ts';
 import type { Accumulator } from '../../collectors/types.ts';
 import { parseVmConfig, VmCollector, VmDirectory } from '../../collectors/vm/index.ts';
 import { startTestVm, type TestVm } from '../../stack/qemu.ts';

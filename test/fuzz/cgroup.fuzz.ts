@@ -31,7 +31,7 @@ import {
   V2_MEMORY_STAT_GAUGES,
 } from '../../collectors/cgroup/parsers.ts';
 import { cgroupV2FromFiles } from '../../collectors/cgroup/v2files.ts';
-import { PSI_NAMES, parsePressure } from '../../collectors/host/parsers.ts';
+import { PSI_NAMES, parsePressure } from '../../collectors/procfs/parsers.ts';
 import { capturedFiles, checkMetricNames, checkNumbers, type FuzzTarget, hostileText } from './harness.ts';
 
 /** As the collector reads them: bytes, and their latin1 text for the string parsers. */

@@ -1,4 +1,4 @@
-// The /proc parsers (collectors/host/parsers.ts) on mutated captures of a real host's files and on
+// The /proc parsers (collectors/procfs/parsers.ts) on mutated captures of a real host's files and on
 // arbitrary text: they never throw, every number they return is finite, counters are ≥ 0 (the wire
 // format refuses a whole message otherwise), and metric names are the wire format's.
 import fc from 'fast-check';
@@ -10,7 +10,7 @@ import {
   parseProcStat,
   parseVmstat,
   procSampleFromFiles,
-} from '../../collectors/host/parsers.ts';
+} from '../../collectors/procfs/parsers.ts';
 import { capturedFiles, checkMetricNames, checkNumbers, type FuzzTarget, hostileText } from './harness.ts';
 
 const proc = (name: string) => hostileText(capturedFiles('proc', (p) => p.endsWith(`/${name}`)));

@@ -26,7 +26,7 @@ import {
   V2_MEMORY_STAT_COUNTERS,
   V2_MEMORY_STAT_GAUGES,
 } from '../../collectors/cgroup/parsers.ts';
-import { PSI_NAMES, parsePressure } from '../../collectors/host/parsers.ts';
+import { PSI_NAMES, parsePressure } from '../../collectors/procfs/parsers.ts';
 
 const ROOT = new URL('../../testdata/cgroup', import.meta.url).pathname;
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { decodeGuestStream, GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { procFilesOf } from '../../collectors/guest/index.ts';
-import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { procSampleFromFiles } from '../../collectors/procfs/parsers.ts';
 import { CAPTURED_RECORDS } from './guest-hostile-frames.ts';
 
 const idle = readFileSync('testdata/guest/idle.stream');

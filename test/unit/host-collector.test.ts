@@ -132,7 +132,7 @@ describe('node identity', () => {
 
 describe('KernelFile fd budget', () => {
   it('keeps files open up to the budget, then reads open/read/close, and gives fds back on close', async () => {
-    const { KernelFile, keptOpenCount, setKeptOpenLimit } = await import('../../collectors/host/fileio.ts');
+    const { KernelFile, keptOpenCount, setKeptOpenLimit } = await import('../../collectors/procfs/fileio.ts');
     const base = keptOpenCount();
     setKeptOpenLimit(base + 1);
     try {

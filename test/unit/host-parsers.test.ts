@@ -3,7 +3,7 @@
 // step as expected.json; UPDATE_EXPECTED=1 rewrites them (then review the diff by hand).
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { globToRegExp } from '../../collectors/host/glob.ts';
+import { globToRegExp } from '../../collectors/procfs/glob.ts';
 import {
   defaultIncludeDisk,
   looksLikePartition,
@@ -13,7 +13,7 @@ import {
   parsePressure,
   parseProcStat,
   procSampleFromFiles,
-} from '../../collectors/host/parsers.ts';
+} from '../../collectors/procfs/parsers.ts';
 
 const ROOT = new URL('../../testdata/proc/', import.meta.url).pathname;
 

@@ -8,7 +8,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
-import { procSampleFromFiles } from '../../collectors/host/parsers.ts';
+import { procSampleFromFiles } from '../../collectors/procfs/parsers.ts';
 import { blockstatsDevices } from '../../collectors/vm/parsers.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';

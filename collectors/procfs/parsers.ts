@@ -1,5 +1,7 @@
 // Pure parsers for the /proc files of a Linux machine. The host collector runs them on the host's
-// /proc every tick; the guest collector runs them on the files an in-guest agent ships. Names are
+// /proc every tick; the guest collector runs them on the files an in-guest agent ships; the cgroup
+// and vm collectors reuse the /proc/net/dev, PSI and number-scanning parts. They live in procfs/,
+// beside the file reader and the glob matcher, because no single collector owns them. Names are
 // the ones of docs/metrics.md (layer host / guest).
 //
 // Performance: these run every tick for every node and guest, so they scan the text with
