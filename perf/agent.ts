@@ -22,7 +22,7 @@
 //   npm run perf:agent -- --kafka               # ticks really published (the agent's Kafka output,
 //                                                # kafkajs compressing) to KAFKA_BROKERS (default the
 //                                                # stack's), topic strata-bench-agent, created and
-//                                                # deleted by the bench: the whole agent's cost
+//                                                # deleted by the run: the whole agent's cost
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -104,7 +104,7 @@ async function child(): Promise<void> {
     env: { STRATA_NODE_ID: 'bench-node' },
     flags: { interval: '1s', '(collectors)': 'host,cgroup' },
   });
-  // Only the bench's cgroups (plus whatever containers the machine runs); Docker API off so the
+  // Only the run's cgroups (plus whatever containers the machine runs); Docker API off so the
   // figure is the file-reading path alone.
   const collectors = config.collectors as Record<string, unknown>;
   collectors.cgroup = {
@@ -216,7 +216,7 @@ async function child(): Promise<void> {
   process.exit(0);
 }
 
-/** Creates or deletes the --kafka bench topic; an unreachable Kafka ends the bench with the address and the fix. */
+/** Creates or deletes the --kafka topic; an unreachable Kafka ends the run with the address and the fix. */
 async function benchTopic(brokers: string, action: 'create' | 'delete'): Promise<void> {
   const { Kafka, logLevel } = (await import('kafkajs')).default;
   const admin = new Kafka({

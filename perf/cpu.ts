@@ -1,4 +1,4 @@
-// CPU accounting shared by the benches: per-thread CPU from /proc (Linux) and rounding.
+// CPU accounting shared by the perf scripts: per-thread CPU from /proc (Linux) and rounding.
 import fs from 'node:fs';
 
 /**

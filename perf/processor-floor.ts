@@ -1,5 +1,5 @@
 // The processor's cost floor, stage by stage (run by `npm run perf:processor -- --floors`, one
-// process per stage). It drains the bench's backlog topic with its own consumer group, through the
+// process per stage). It drains perf:processor's backlog topic with its own consumer group, through the
 // processor's own Kafka settings, codec and code, but stops after a given stage:
 //
 //   kafka     fetch, inflate (lib/kafka-gzip.ts) and kafkajs' record decoding, offsets committed;
@@ -8,7 +8,7 @@
 //   pipeline  + rates, overhead and noisy-neighbor (createPipeline, one per partition);
 //   encode    + line protocol into recycled bodies (SegmentEncoder, BodyPool), not written.
 //
-// The whole processor (the bench's end-to-end figure) adds the InfluxDB writes and the runtime's
+// The whole processor (perf:processor's end-to-end figure) adds the InfluxDB writes and the runtime's
 // bookkeeping. Each stage's CPU is the whole process's (getrusage), over the steady part of the
 // drain (after 25 % of the messages), so the differences between stages are what each one costs
 // in place: its own work plus the garbage collection and JIT compiling it brings.
@@ -127,7 +127,7 @@ const all = process.cpuUsage(cpu0);
 const threads = threadCpu();
 const usage = steady ? process.cpuUsage(steady.cpu) : all;
 await consumer.disconnect();
-// `kafka` does not parse: every message of the bench carries the same number of entity-samples.
+// `kafka` does not parse: every message of the backlog carries the same number of entity-samples.
 const scale = stage === 'kafka' ? perMessage : 1;
 const steadySamples = (samples - (steady?.samples ?? 0)) * scale;
 console.log(

@@ -353,7 +353,7 @@ async function throughStack() {
     messages_per_kafka_batch: round((TICKS * NODES) / batches, 1),
     influxdb_write_requests: requests,
     entity_samples_per_write_request: round(samples / requests, 1),
-    note: 'includes processor start-up (group join) and the offset polling of this bench',
+    note: 'includes processor start-up (group join) and the offset polling of this run',
   };
   const steadySamples = steady ? (totalMessages - steady.committed) * (CONTAINERS + 1) : 0;
   const steadyState =
