@@ -5,8 +5,8 @@
 import { componentLogger, OnceLogger } from '../lib/log.ts';
 import { counter, gauge } from '../lib/metrics.ts';
 import type { AlertEvent } from '../schemas/alert.ts';
+import type { Point } from '../schemas/point.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
-import type { Point } from '../sinks/point.ts';
 import { type PipelineConfig, type PipelineConfigInput, parsePipelineConfig } from './config.ts';
 import { NodeNoisy, NoisyNeighborStage } from './noisy-neighbor/detector.ts';
 import { NodeOverhead, OverheadStage } from './overhead/overhead.ts';

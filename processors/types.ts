@@ -3,8 +3,8 @@
 // State (previous counters per entity, baselines) is per node, and a node's messages arrive on one
 // partition, so no state is shared across partitions.
 import type { AlertEvent } from '../schemas/alert.ts';
+import type { Point } from '../schemas/point.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
-import type { Point } from '../sinks/point.ts';
 
 export interface PipelineOutput {
   points: Point[];

@@ -14,8 +14,9 @@ import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { redactUrl } from '../lib/redact.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/config.ts';
-import type { EncodedPoints, PointSink, WriteResult } from '../sinks/influxdb-v2/writer.ts';
-import type { Point } from '../sinks/point.ts';
+import type { Point } from '../schemas/point.ts';
+import { createInfluxSink } from '../sinks/influxdb/index.ts';
+import type { Sink, WriteResult } from '../sinks/types.ts';
 import { MemoryTransport } from './memory-transport.ts';
 import { LiveView, render } from './view.ts';
 
@@ -90,10 +91,9 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
 
   const view = new LiveView(Math.max(5_000, config.interval * 5));
   const notes: string[] = [];
-  let influxSink: PointSink | undefined;
+  let influxSink: Sink<Point> | undefined;
   if (influxUrl) {
-    const { buildSink } = await import('../processors/runtime/index.ts');
-    influxSink = buildSink(processorConfig);
+    influxSink = createInfluxSink(processorConfig.influxdb);
     try {
       await influxSink.start(); // fails fast, naming the server and how to start it
     } catch (err) {
@@ -221,29 +221,24 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
 
 /**
  * The processor runtime's sink in `--kafka` mode: writes on to InfluxDB when configured, then
- * shows the points once they are acknowledged (the runtime encodes once and may retry the write).
+ * shows the points once they are acknowledged. It takes points, not encoded batches (it is no
+ * EncodingSink), so the runtime hands it the pipeline's points and the InfluxDB sink behind it
+ * encodes them itself; without InfluxDB every point counts as written once shown.
  */
-class ViewSink implements PointSink {
+export class ViewSink implements Sink<Point> {
   readonly name = 'view';
-  private readonly pointsOf = new WeakMap<EncodedPoints, readonly Point[]>();
   constructor(
     private readonly show: (points: readonly Point[]) => void,
-    private readonly inner?: PointSink,
+    private readonly inner?: Sink<Point>,
   ) {}
   async start(): Promise<void> {
     await this.inner?.start();
   }
-  encode(points: readonly Point[]): EncodedPoints {
-    const encoded = this.inner?.encode(points) ?? { segments: [], lines: points.length, unencodable: 0 };
-    this.pointsOf.set(encoded, points.slice()); // the runtime empties its array after encoding
-    return encoded;
-  }
-  async write(batch: readonly Point[] | EncodedPoints): Promise<WriteResult> {
-    const encoded = Array.isArray(batch) ? this.encode(batch as readonly Point[]) : (batch as EncodedPoints);
+  async write(points: readonly Point[]): Promise<WriteResult> {
     const result = this.inner
-      ? await this.inner.write(encoded)
-      : { written: encoded.lines, rejected: 0, unencodable: encoded.unencodable };
-    this.show(this.pointsOf.get(encoded) ?? []);
+      ? await this.inner.write(points)
+      : { written: points.length, rejected: 0, unencodable: 0 };
+    this.show(points);
     return result;
   }
   async close(): Promise<void> {

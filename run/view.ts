@@ -2,7 +2,7 @@
 // points the processor writes to InfluxDB), so what the terminal shows is what the dashboards show.
 // Pure: update() folds one tick's points in, rows()/render() read the latest state.
 import { printable } from '../lib/terminal.ts';
-import type { Point } from '../sinks/point.ts';
+import type { Point } from '../schemas/point.ts';
 
 const LAYER_ORDER: Record<string, number> = { host: 0, container: 1, vm: 2, guest: 3 };
 const ENTITY_MEASUREMENTS: Record<string, string> = {

@@ -3,8 +3,8 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConnectionError } from '../../lib/errors.ts';
-import { encodePoints } from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { encodePoints } from '../../sinks/influxdb/line-protocol.ts';
 import type { BenchResult, RunRecord, Summary } from '../runner.ts';
 
 const RUN_COLUMNS: (keyof RunRecord)[] = [

@@ -5,7 +5,7 @@
 // victims' stall — never by a single sample. Hysteresis: fire after k bad windows, resolve after m
 // good ones. All state is bounded: tenants per node, ticks of history, devices per node.
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { NoisyNeighborConfig } from './config.ts';

@@ -5,7 +5,7 @@
 //   layer=node      the node's CPU split by layer.
 // Ratios are written only above the configured minimum work (idle or missing view → no field,
 // never 0 % or ∞).
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { OverheadConfig } from './config.ts';

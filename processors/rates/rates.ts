@@ -2,8 +2,9 @@
 // of the same entity, with resets, wraps, gaps and replays handled (rules in docs/overhead.md).
 // State is the previous sample of each entity (a reference to the decoded message's own objects,
 // so keeping it costs no copy), keyed by layer and entity id inside the node's state.
+
+import type { Point } from '../../schemas/point.ts';
 import type { EntitySample, InstanceMetrics, Layer, SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 import type { RatesConfig } from './config.ts';
 import { CPU_ALL, CPU_BUSY, LATENCIES, rateSpec } from './naming.ts';
 

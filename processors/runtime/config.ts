@@ -9,7 +9,7 @@ import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
 import { ConfigError, errorMessage } from '../../lib/errors.ts';
 import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka-security.ts';
 import { DEFAULT_SAMPLE_LIMITS } from '../../schemas/sample.ts';
-import { writeTuning } from '../../sinks/influxdb-v2/config.ts';
+import { InfluxConfig } from '../../sinks/influxdb/config.ts';
 import { WebhookConfig } from '../../sinks/webhook/config.ts';
 
 export const KafkaSection = z.strictObject({
@@ -104,29 +104,8 @@ export const KafkaSection = z.strictObject({
   sasl: KafkaSasl.optional(),
 });
 
-export const InfluxSection = z.strictObject({
-  /** Which write API: v2 (/api/v2/write, InfluxDB 2.x and 1.8+) or v1 (/write, InfluxDB 1.x). Env INFLUX_API. */
-  api: z.enum(['v2', 'v1']).default('v2'),
-  /** Base URL. Env INFLUX_URL, flag --influx-url. */
-  url: z.url().default('http://127.0.0.1:18086'),
-  /** v2: API token (InfluxDB 1.8: `user:password` or empty). Env INFLUX_TOKEN. */
-  token: z.string().default(''),
-  /** v2: organisation (ignored by 1.8). Env INFLUX_ORG. */
-  org: z.string().default('strata'),
-  /** v2: bucket (InfluxDB 1.8: `database` or `database/retention-policy`). Env INFLUX_BUCKET, flag --bucket. */
-  bucket: z.string().min(1).default('strata'),
-  /** v1: database. Env INFLUX_DATABASE, flag --database. */
-  database: z.string().min(1).default('strata'),
-  /** v1: retention policy (empty: the database default). Env INFLUX_RETENTION_POLICY. */
-  retentionPolicy: z.string().default(''),
-  /** v1: user (basic auth). Env INFLUX_USERNAME. */
-  username: z.string().default(''),
-  /** v1: password. Env INFLUX_PASSWORD. */
-  password: z.string().default(''),
-  /** v1: CREATE DATABASE at start (idempotent). */
-  createDatabase: z.boolean().default(true),
-  ...writeTuning,
-});
+/** The InfluxDB sink's keys, defined once beside the sink (sinks/influxdb/config.ts). */
+export const InfluxSection = InfluxConfig;
 
 /**
  * Bounds on what one sample message may hold and when it may be dated (processors/decoder.ts,

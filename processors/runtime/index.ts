@@ -33,7 +33,7 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { ConfigError, ConnectionError, errorMessage } from '../../lib/errors.ts';
+import { ConfigError, ConnectionError, errorMessage, StrataError } from '../../lib/errors.ts';
 import { installGzipCodec } from '../../lib/kafka-gzip.ts';
 import { fixIdleRequestQueue } from '../../lib/kafka-request-queue.ts';
 import {
@@ -46,12 +46,17 @@ import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
 import { redactUrl } from '../../lib/redact.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
+import type { Point } from '../../schemas/point.ts';
 import { HEADERS, type SampleDecoder } from '../../schemas/sample.ts';
-import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
-import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
-import type { EncodedPoints, PointSink, RefusedLine } from '../../sinks/influxdb-v2/writer.ts';
+import { createInfluxSink } from '../../sinks/influxdb/index.ts';
 import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
-import type { Point } from '../../sinks/point.ts';
+import {
+  type EncodedPoints,
+  isEncodingSink,
+  type RefusedLine,
+  type Sink,
+  type WriteResult,
+} from '../../sinks/types.ts';
 import { WebhookSink } from '../../sinks/webhook/index.ts';
 import { createSampleDecoder } from '../decoder.ts';
 import { createPipeline } from '../pipeline.ts';
@@ -136,7 +141,7 @@ interface PartitionState {
 
 export interface ProcessorDeps {
   /** Overrides the sink built from config.influxdb (tests, `strata run`). */
-  sink?: PointSink;
+  sink?: Sink<Point>;
   /** Overrides the pipeline factory (per partition). */
   createPipeline?: () => Pipeline;
 }
@@ -148,7 +153,7 @@ export class ProcessorRuntime {
   private readonly consumer: Consumer;
   private readonly producer: Producer;
   private readonly admin: Admin;
-  private readonly sink: PointSink;
+  private readonly sink: Sink<Point>;
   private readonly deadLetters: DeadLetterProducer;
   private readonly health: Health;
   private lagTimer: NodeJS.Timeout | undefined;
@@ -211,7 +216,7 @@ export class ProcessorRuntime {
     this.admin = this.kafka.admin();
     this.deadLetters = new DeadLetterProducer(this.producer, k.dlqTopic, config.dlq, this.once);
     this.health = new Health(config.health.maxStall);
-    this.sink = deps.sink ?? buildSink(config);
+    this.sink = deps.sink ?? createInfluxSink(config.influxdb);
     this.newPipeline = deps.createPipeline ?? (() => createPipeline(config.pipeline as never));
     this.decoder = createSampleDecoder(config.samples);
     // Fail fast on a bad pipeline config, before connecting to anything.
@@ -396,7 +401,8 @@ export class ProcessorRuntime {
       // encode in pieces), so Point objects die young instead of living until the whole batch is
       // encoded: most of the GC cost (docs/processor.md, "Cost"). Only flat bodies stay alive while
       // the write is pending (and across retries).
-      const encoder = this.sink.encoder?.();
+      const sink = this.sink;
+      const encoder = isEncodingSink(sink) ? sink.encoder() : undefined;
       const points: Point[] = [];
       let pointCount = 0;
       const alerts: AlertEvent[] = [];
@@ -469,8 +475,8 @@ export class ProcessorRuntime {
         this.health.progressed(p, Number(last.offset) + 1);
         return;
       }
-      const encoded = encoder ? encoder.finish() : this.sink.encode(points);
-      points.length = 0;
+      // A sink that does not encode (`strata run`'s view) is handed the points themselves.
+      const encoded: PointBatch = encoder ? encoder.finish() : points;
       const refused = { refused: 0 };
       const delivered = await this.deliver(encoded, alerts, dlq, payload, refused);
       if (!delivered) {
@@ -479,7 +485,7 @@ export class ProcessorRuntime {
         this.dropPartition(p, 'batch abandoned (rebalance or shutdown)');
         return;
       }
-      this.sink.release?.(encoded);
+      if (encoder && isEncodingSink(sink)) sink.release(encoded as EncodedPoints);
       const ackedAt = Date.now();
       for (const ts of sampleTimes) latencySeconds.observe(Math.max(0, ackedAt - ts) / 1000);
       messagesTotal.inc({ result: 'ok' }, sampleTimes.length);
@@ -618,7 +624,7 @@ export class ProcessorRuntime {
    * must be abandoned (false). `out.refused`: lines InfluxDB refused (dead-lettered).
    */
   private async deliver(
-    encoded: EncodedPoints,
+    encoded: PointBatch,
     alerts: AlertEvent[],
     dlq: DeadLetter[],
     payload: EachBatchPayload,
@@ -633,11 +639,11 @@ export class ProcessorRuntime {
     let refusedJob: ReturnType<DeadLetterProducer['job']> | undefined;
     const pointsLeg: Leg = {
       name: 'influxdb',
-      done: encoded.lines === 0,
+      done: batchLength(encoded) === 0,
       inFlight: undefined,
       start: async () => {
         if (refusedJob === undefined) {
-          const r = await this.sink.write(encoded);
+          const r = await writeBatch(this.sink, encoded);
           out.refused = r.refused?.length ?? 0;
           refusedJob = this.deadLetters.job(this.refusedLetters(r.refused ?? [], payload));
           // From here on, what fails is the dead-letter topic, not InfluxDB.
@@ -797,26 +803,17 @@ export class ProcessorRuntime {
   }
 }
 
-export function buildSink(config: ProcessorConfig): PointSink {
-  const {
-    api,
-    url,
-    token,
-    org,
-    bucket,
-    database,
-    retentionPolicy,
-    username,
-    password,
-    createDatabase,
-    ...tuning
-  } = config.influxdb;
-  if (api === 'v1') {
-    return createInfluxV1Sink(
-      InfluxV1Config.parse({ url, database, retentionPolicy, username, password, createDatabase, ...tuning }),
-    );
-  }
-  return createInfluxV2Sink(InfluxV2Config.parse({ url, token, org, bucket, ...tuning }));
+/** What a batch's points are delivered as: encoded once (EncodingSink), else the points themselves. */
+type PointBatch = EncodedPoints | readonly Point[];
+
+function batchLength(batch: PointBatch): number {
+  return Array.isArray(batch) ? batch.length : (batch as EncodedPoints).lines;
+}
+
+function writeBatch(sink: Sink<Point>, batch: PointBatch): Promise<WriteResult> {
+  if (Array.isArray(batch)) return sink.write(batch as readonly Point[]);
+  if (!isEncodingSink(sink)) throw new StrataError(`sink ${sink.name} cannot write encoded points`);
+  return sink.write(batch as EncodedPoints);
 }
 
 export function createProcessor(config: ProcessorConfig, deps: ProcessorDeps = {}): ProcessorRuntime {

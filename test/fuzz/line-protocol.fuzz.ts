@@ -4,14 +4,14 @@
 // characters become spaces, backslashes InfluxDB would read as escapes are removed, what cannot be
 // stored is left out, numbers are rounded to 9 significant digits, series keys over 64 KiB are cut.
 import fc from 'fast-check';
+import type { Point } from '../../schemas/point.ts';
 import {
   encodePoint,
   encodeSegments,
   MAX_FIELD_KEY_BYTES,
   MAX_PREFIX_BYTES,
   newEncodeStats,
-} from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+} from '../../sinks/influxdb/line-protocol.ts';
 import type { FuzzTarget } from './harness.ts';
 import { type ParsedPoint, parseBody, parseLine } from './line-protocol-parser.ts';
 

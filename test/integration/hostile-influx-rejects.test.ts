@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
-import { createInfluxV2Sink, InfluxV2Config } from '../../sinks/influxdb-v2/index.ts';
-import type { LineWriter } from '../../sinks/influxdb-v2/writer.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { InfluxConfig } from '../../sinks/influxdb/config.ts';
+import { createInfluxV2Sink } from '../../sinks/influxdb/v2.ts';
+import type { LineWriter } from '../../sinks/influxdb/writer.ts';
 import { influxQl } from './processor.helpers.ts';
 
 const influxUrl = inject('influxUrl');
@@ -39,7 +40,7 @@ const badRequests = () =>
 describe('InfluxDB refuses some lines of a request', () => {
   it('one field type conflict among good lines of other nodes: those are stored, the one line refused and counted once', async () => {
     await influxQl(influxUrl, `CREATE DATABASE "${db}"`);
-    sink = createInfluxV2Sink(InfluxV2Config.parse({ url: influxUrl, bucket: db }));
+    sink = createInfluxV2Sink(InfluxConfig.parse({ url: influxUrl, bucket: db }));
     await sink.start();
     // `state` exists as a string field of strata_node; a gauge of that name is a float.
     expect(

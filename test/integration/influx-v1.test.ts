@@ -9,8 +9,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../lib/errors.ts';
 import { registry } from '../../lib/metrics.ts';
-import { createInfluxV1Sink, InfluxV1Config } from '../../sinks/influxdb-v1/index.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { InfluxConfig } from '../../sinks/influxdb/config.ts';
+import { createInfluxV1Sink } from '../../sinks/influxdb/v1.ts';
 
 const INFLUXD = '/usr/bin/influxd';
 const USER = 'admin';
@@ -110,7 +111,7 @@ afterAll(async () => {
 });
 
 function cfg(extra: Record<string, unknown> = {}) {
-  return InfluxV1Config.parse({ url, database: 'v1test', username: USER, password: PASS, ...extra });
+  return InfluxConfig.parse({ url, database: 'v1test', username: USER, password: PASS, ...extra });
 }
 
 describe('influxdb-v1 sink against influxd 1.6.7', () => {
@@ -231,7 +232,7 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
 
   it('start() names the server, the address and how to start one when nothing listens', async () => {
     const port = await freePort();
-    const sink = createInfluxV1Sink(InfluxV1Config.parse({ url: `http://127.0.0.1:${port}` }));
+    const sink = createInfluxV1Sink(InfluxConfig.parse({ url: `http://127.0.0.1:${port}` }));
     const err = (await sink.start().catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(ConnectionError);
     expect(err.message).toContain(`http://127.0.0.1:${port}`);

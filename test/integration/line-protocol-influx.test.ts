@@ -5,8 +5,8 @@
 // and fields the documented normalisation gives (test/fuzz/line-protocol.fuzz.ts `expected`).
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { encodeSegments, formatNumber, newEncodeStats } from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { encodeSegments, formatNumber, newEncodeStats } from '../../sinks/influxdb/line-protocol.ts';
 import { expected, pointArb } from '../fuzz/line-protocol.fuzz.ts';
 
 const influxUrl = inject('influxUrl');

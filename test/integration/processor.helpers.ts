@@ -6,9 +6,9 @@ import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { createPipeline } from '../../processors/pipeline.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
-import { formatNumber } from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+import { formatNumber } from '../../sinks/influxdb/line-protocol.ts';
 
 export const ROOT = path.resolve(import.meta.dirname, '../..');
 /** 19 consecutive real ticks (1 s apart) recorded from `strata agent --output ndjson` on this machine. */

@@ -1,7 +1,7 @@
 // Request bodies' memory is recycled (sinks/body-pool.ts): a body given back is reused by a later
 // take() of a size that fits, and nothing is ever handed to two takers at once.
 import { describe, expect, it } from 'vitest';
-import { BodyPool } from '../../sinks/body-pool.ts';
+import { BodyPool } from '../../sinks/influxdb/body-pool.ts';
 
 describe('BodyPool', () => {
   it('hands out exactly the bytes asked for, and reuses given-back memory of a size that fits', () => {

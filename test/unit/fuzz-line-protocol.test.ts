@@ -1,8 +1,8 @@
 // The encoder cases the line-protocol fuzz target found, kept as plain examples: each line is
 // checked with the strict parser of test/fuzz/line-protocol-parser.ts (InfluxDB 1.8's rules).
 import { describe, expect, it } from 'vitest';
-import { encodePoint, MAX_PREFIX_BYTES, newEncodeStats } from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { encodePoint, MAX_PREFIX_BYTES, newEncodeStats } from '../../sinks/influxdb/line-protocol.ts';
 import { parseLine } from '../fuzz/line-protocol-parser.ts';
 
 const T = 1_732_250_400_000;

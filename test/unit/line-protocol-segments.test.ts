@@ -6,6 +6,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createPipeline } from '../../processors/pipeline.ts';
+import type { Point } from '../../schemas/point.ts';
 import { decodeSampleMessage } from '../../schemas/sample.ts';
 import {
   type EncodedSegment,
@@ -13,8 +14,7 @@ import {
   encodeSegments,
   newEncodeStats,
   SegmentEncoder,
-} from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+} from '../../sinks/influxdb/line-protocol.ts';
 
 const T = 1_732_250_400_123;
 const testdata = path.join(import.meta.dirname, '../../testdata');

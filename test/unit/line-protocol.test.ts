@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Point } from '../../schemas/point.ts';
 import {
   encodePoint,
   encodePoints,
@@ -8,8 +9,7 @@ import {
   formatNumber,
   newEncodeStats,
   quoteString,
-} from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+} from '../../sinks/influxdb/line-protocol.ts';
 
 const T = 1_732_250_400_123;
 

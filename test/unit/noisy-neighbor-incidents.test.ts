@@ -12,8 +12,8 @@ import { describe, expect, it } from 'vitest';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { openIncidents } from '../../processors/runtime/incidents.ts';
 import { type AlertEvent, AlertEvent as AlertSchema } from '../../schemas/alert.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const DIR = path.join(import.meta.dirname, '../../testdata/processor');
 const heavy: SampleMessage[] = zlib

@@ -12,8 +12,8 @@ import { correlation, Ewma } from '../../processors/noisy-neighbor/detector.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
 import { AlertEvent as AlertSchema } from '../../schemas/alert.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const DIR = path.join(import.meta.dirname, '../../testdata/processor');
 

@@ -11,8 +11,8 @@ import { GuestFrameDecoder } from '../../collectors/guest/framing.ts';
 import { procSampleFromFiles } from '../../collectors/procfs/parsers.ts';
 import { blockstatsDevices } from '../../collectors/vm/parsers.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const T0 = 1_795_322_559_000;
 const DIR = path.join(import.meta.dirname, '../../testdata/proc/hybrid-host');

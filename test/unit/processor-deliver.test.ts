@@ -5,16 +5,18 @@
 import type { EachBatchPayload } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { createProcessor, resolveProcessorConfig } from '../../processors/runtime/index.ts';
-import type { EncodedPoints, PointSink, WriteResult } from '../../sinks/influxdb-v2/writer.ts';
+import type { EncodedPoints, EncodingSink, WriteResult } from '../../sinks/types.ts';
 
 describe('processor delivery', () => {
   it('writes a batch once while the dead-letter produce fails and is retried', async () => {
     const writes: (() => void)[] = [];
-    const sink: PointSink = {
+    const sink: EncodingSink = {
       name: 'test',
       start: async () => {},
       close: async () => {},
       encode: () => ({ segments: [], lines: 0, unencodable: 0 }),
+      encoder: () => ({ add: () => {}, finish: () => ({ segments: [], lines: 0, unencodable: 0 }) }),
+      release: () => {},
       write: () =>
         new Promise<WriteResult>((resolve) =>
           writes.push(() => resolve({ written: 1, rejected: 0, unencodable: 0 })),

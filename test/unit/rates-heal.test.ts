@@ -7,8 +7,8 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
+import type { Point } from '../../schemas/point.ts';
 import { type SampleMessage, validateSampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const ticks = fs
   .readFileSync(path.join(import.meta.dirname, '../../testdata/processor/agent-host-1s.ndjson'), 'utf8')

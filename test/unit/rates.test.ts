@@ -4,8 +4,8 @@ import { createPipeline } from '../../processors/pipeline.ts';
 import { RatesConfig } from '../../processors/rates/config.ts';
 import { computeRateSpec } from '../../processors/rates/naming.ts';
 import { counterDelta } from '../../processors/rates/rates.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { EntitySample, SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const cfg = RatesConfig.parse({});
 const T0 = 1_763_000_000_000;

@@ -7,11 +7,12 @@ import { HttpError, RequestTimedOutError } from '@influxdata/influxdb-client';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../lib/errors.ts';
 import { ENV_KEYS } from '../../processors/runtime/config.ts';
-import { buildSink, reasonKind, resolveProcessorConfig } from '../../processors/runtime/index.ts';
+import { reasonKind, resolveProcessorConfig } from '../../processors/runtime/index.ts';
 import { decodeSampleMessage } from '../../schemas/sample.ts';
-import { InfluxV1Sink } from '../../sinks/influxdb-v1/index.ts';
-import { classify, LineWriter, splitLines } from '../../sinks/influxdb-v2/writer.ts';
-import { encodePoint } from '../../sinks/line-protocol.ts';
+import { createInfluxSink, DEFAULT_INFLUX_URL } from '../../sinks/influxdb/index.ts';
+import { encodePoint } from '../../sinks/influxdb/line-protocol.ts';
+import { InfluxV1Sink } from '../../sinks/influxdb/v1.ts';
+import { classify, LineWriter, splitLines } from '../../sinks/influxdb/writer.ts';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-proc-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -129,11 +130,19 @@ describe('resolveProcessorConfig', () => {
   });
 
   it('builds the v1 or v2 sink from influxdb.api', () => {
-    expect(buildSink(resolveProcessorConfig({}, { INFLUX_API: 'v1' }))).toBeInstanceOf(InfluxV1Sink);
-    const v2 = buildSink(resolveProcessorConfig({}, {}));
+    expect(createInfluxSink(resolveProcessorConfig({}, { INFLUX_API: 'v1' }).influxdb)).toBeInstanceOf(
+      InfluxV1Sink,
+    );
+    const v2 = createInfluxSink(resolveProcessorConfig({}, {}).influxdb);
     expect(v2).toBeInstanceOf(LineWriter);
     expect(v2).not.toBeInstanceOf(InfluxV1Sink);
     expect(v2.name).toBe('influxdb-v2');
+  });
+
+  it('has one default InfluxDB URL (the local stack) for the processor and either write API', () => {
+    expect(DEFAULT_INFLUX_URL).toBe('http://127.0.0.1:18086');
+    expect(resolveProcessorConfig({}, {}).influxdb.url).toBe(DEFAULT_INFLUX_URL);
+    expect(resolveProcessorConfig({}, { INFLUX_API: 'v1' }).influxdb.url).toBe(DEFAULT_INFLUX_URL);
   });
 });
 

@@ -6,11 +6,11 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
-import { InfluxV2Config } from '../../sinks/influxdb-v2/config.ts';
-import { createInfluxV2Sink } from '../../sinks/influxdb-v2/index.ts';
-import { classify, isLoopbackUrl, joinLines, LineWriter } from '../../sinks/influxdb-v2/writer.ts';
-import { encodePoint } from '../../sinks/line-protocol.ts';
-import type { Point } from '../../sinks/point.ts';
+import type { Point } from '../../schemas/point.ts';
+import { InfluxConfig } from '../../sinks/influxdb/config.ts';
+import { encodePoint } from '../../sinks/influxdb/line-protocol.ts';
+import { createInfluxV2Sink } from '../../sinks/influxdb/v2.ts';
+import { classify, isLoopbackUrl, joinLines, LineWriter } from '../../sinks/influxdb/writer.ts';
 
 const T = 1_732_250_400_000;
 
@@ -87,7 +87,7 @@ describe('LineWriter requests', () => {
 
   it('gzips nothing for a loopback URL by default, and sends the encoded bytes as they are', async () => {
     requests.length = 0;
-    const sink = createInfluxV2Sink(InfluxV2Config.parse({ url, gzipThreshold: 0 }));
+    const sink = createInfluxV2Sink(InfluxConfig.parse({ url, gzipThreshold: 0 }));
     expect(sink.gzip).toBe(false);
     const ps = points(50);
     expect(await sink.write(ps)).toEqual({ written: 50, rejected: 0, unencodable: 0 });
@@ -99,7 +99,7 @@ describe('LineWriter requests', () => {
 
   it('gzips bodies above gzipThreshold with gzipLoopback, and always for other hosts', async () => {
     requests.length = 0;
-    const sink = createInfluxV2Sink(InfluxV2Config.parse({ url, gzipThreshold: 100, gzipLoopback: true }));
+    const sink = createInfluxV2Sink(InfluxConfig.parse({ url, gzipThreshold: 100, gzipLoopback: true }));
     expect(sink.gzip).toBe(true);
     const small = points(1);
     const big = points(50, 1);
@@ -109,7 +109,7 @@ describe('LineWriter requests', () => {
     expect(requests.map((r) => r.encoding)).toEqual([undefined, 'gzip']);
     expect(requests[0]?.body.toString('utf8')).toBe(lines(small));
     expect(gunzipSync(requests[1]!.body).toString('utf8')).toBe(lines(big));
-    const remote = createInfluxV2Sink(InfluxV2Config.parse({ url: 'http://influxdb:8086' }));
+    const remote = createInfluxV2Sink(InfluxConfig.parse({ url: 'http://influxdb:8086' }));
     expect(remote.gzip).toBe(true);
   });
 
@@ -145,7 +145,7 @@ describe('LineWriter requests', () => {
 });
 
 describe('LineWriter.encoder (a batch encoded one message at a time)', () => {
-  const sink = createInfluxV2Sink(InfluxV2Config.parse({ url: 'http://127.0.0.1:9', batchSize: 7 }));
+  const sink = createInfluxV2Sink(InfluxConfig.parse({ url: 'http://127.0.0.1:9', batchSize: 7 }));
   const pts = (n: number, from: number): Point[] =>
     Array.from({ length: n }, (_, i) => ({
       measurement: 'strata_host',

@@ -13,8 +13,8 @@ import { processCgroupPath } from '../../collectors/vm/parsers.ts';
 import { registry } from '../../lib/metrics.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
-import type { Point } from '../../sinks/point.ts';
 
 const CAPTURES = path.join(import.meta.dirname, '../../testdata/vm/proc-cgroup');
 const capture = (name: string) => fs.readFileSync(path.join(CAPTURES, name), 'utf8');

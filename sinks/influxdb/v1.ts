@@ -1,14 +1,12 @@
-// InfluxDB v1-API sink: POST /write?db=&rp=&precision=ms, optional basic auth, gzip.
+// InfluxDB v1-API sink (`api: v1`): POST /write?db=&rp=&precision=ms, optional basic auth, gzip.
+// Reads the database, retentionPolicy, username, password and createDatabase keys of InfluxConfig.
 import { ConnectionError, errorMessage } from '../../lib/errors.ts';
 import { redactUrl } from '../../lib/redact.ts';
-import { tuningOptions } from '../influxdb-v2/config.ts';
-import { LineWriter } from '../influxdb-v2/writer.ts';
-import type { InfluxV1Config } from './config.ts';
-
-export { InfluxV1Config } from './config.ts';
+import { type InfluxConfig, tuningOptions } from './config.ts';
+import { LineWriter } from './writer.ts';
 
 export class InfluxV1Sink extends LineWriter {
-  constructor(private readonly c: InfluxV1Config) {
+  constructor(private readonly c: InfluxConfig) {
     const q = new URLSearchParams({ db: c.database, precision: 'ms' });
     if (c.retentionPolicy) q.set('rp', c.retentionPolicy);
     super({
@@ -44,11 +42,11 @@ export class InfluxV1Sink extends LineWriter {
   }
 }
 
-function authHeaders(c: InfluxV1Config): Record<string, string> | undefined {
+function authHeaders(c: InfluxConfig): Record<string, string> | undefined {
   if (!c.username) return undefined;
   return { authorization: `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}` };
 }
 
-export function createInfluxV1Sink(c: InfluxV1Config): InfluxV1Sink {
+export function createInfluxV1Sink(c: InfluxConfig): InfluxV1Sink {
   return new InfluxV1Sink(c);
 }

@@ -1,11 +1,13 @@
-// Config of the InfluxDB v2-API sink (`processor.influxdb` with `api: v2`). Also what InfluxDB 1.8
-// serves on /api/v2/write: there the bucket is `database/retention-policy` (or just `database`),
-// the org is ignored and the token is `username:password` (or empty when auth is off).
+// Config of the InfluxDB sink (`processor.influxdb`), defined once for both write APIs and read by
+// the processor and `strata run`. `api: v2` posts to /api/v2/write (InfluxDB 2.x, and 1.8+, where
+// the bucket is `database/retention-policy` or just `database`, the org is ignored and the token is
+// `username:password`, or empty when auth is off); `api: v1` posts to /write (InfluxDB 1.x, tested
+// against Debian's 1.6.7, which has no /api/v2/write).
 import { z } from 'zod';
 import { durationMs } from '../../lib/config.ts';
 
 /** Batching, retries and buffer bounds shared by the v1 and v2 sinks. */
-export const writeTuning = {
+const writeTuning = {
   /** Most lines in one write request. */
   batchSize: z.number().int().positive().default(5000),
   /** Most bytes (uncompressed) in one write request. */
@@ -71,15 +73,36 @@ export function tuningOptions(c: WriteTuning) {
   };
 }
 
-export const InfluxV2Config = z.strictObject({
-  /** Base URL of InfluxDB, e.g. http://127.0.0.1:8086 (no /api/v2). */
-  url: z.url().default('http://127.0.0.1:8086'),
-  /** API token (InfluxDB 1.8: `user:password`, or empty without auth). */
+/**
+ * The default URL is the local stack's InfluxDB (`strata stack up`, port 18086): the processor and
+ * `strata run --influx` reach it with no flags. Elsewhere set INFLUX_URL / --influx-url.
+ */
+export const DEFAULT_INFLUX_URL = 'http://127.0.0.1:18086';
+
+export const InfluxConfig = z.strictObject({
+  /** Which write API: v2 (/api/v2/write, InfluxDB 2.x and 1.8+) or v1 (/write, InfluxDB 1.x). Env INFLUX_API. */
+  api: z.enum(['v2', 'v1']).default('v2'),
+  /** Base URL (no /api/v2; a path in it prefixes every request, e.g. behind a reverse proxy). Env INFLUX_URL, flag --influx-url. */
+  url: z.url().default(DEFAULT_INFLUX_URL),
+  /** v2: API token (InfluxDB 1.8: `user:password` or empty). Env INFLUX_TOKEN. */
   token: z.string().default(''),
-  /** Organisation (ignored by InfluxDB 1.8). */
+  /** v2: organisation (ignored by 1.8). Env INFLUX_ORG. */
   org: z.string().default('strata'),
-  /** Bucket (InfluxDB 1.8: `database/retention-policy` or `database`). */
+  /** v2: bucket (InfluxDB 1.8: `database` or `database/retention-policy`). Env INFLUX_BUCKET, flag --bucket. */
   bucket: z.string().min(1).default('strata'),
+  /** v1: database. Env INFLUX_DATABASE, flag --database. */
+  database: z.string().min(1).default('strata'),
+  /** v1: retention policy (empty: the database default). Env INFLUX_RETENTION_POLICY. */
+  retentionPolicy: z.string().default(''),
+  /** v1: user (sent as HTTP basic auth when InfluxDB has auth enabled). Env INFLUX_USERNAME. */
+  username: z.string().default(''),
+  /** v1: password for `username`. Env INFLUX_PASSWORD. */
+  password: z.string().default(''),
+  /**
+   * v1: create the database at start (CREATE DATABASE is idempotent), like Telegraf's influxdb
+   * output; set false when the user may not create databases.
+   */
+  createDatabase: z.boolean().default(true),
   ...writeTuning,
 });
-export type InfluxV2Config = z.output<typeof InfluxV2Config>;
+export type InfluxConfig = z.output<typeof InfluxConfig>;

@@ -1,4 +1,4 @@
-// InfluxDB line protocol encoder for strata's Points (sinks/point.ts), shared by the v1 and v2 sinks.
+// InfluxDB line protocol encoder for strata's Points (schemas/point.ts), shared by the v1 and v2 sinks.
 //
 //   measurement,tag1=v1,tag2=v2 field1=1.5,field2="text",field3=true 1732250400000
 //
@@ -35,9 +35,9 @@
 //   line as a comment) is dropped.
 // - Timestamps are integer milliseconds (write with precision=ms); a time InfluxDB cannot store
 //   (outside ±9223372036854 ms, its int64 nanoseconds) drops the point.
-import { counter } from '../lib/metrics.ts';
+import { counter } from '../../lib/metrics.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { BodyPool } from './body-pool.ts';
-import type { Point } from './point.ts';
 
 /** Counts of what could not be encoded; the sinks export them as metrics. */
 export interface EncodeStats {
@@ -613,7 +613,7 @@ function putQuoted(b: Buffer, q: number, s: string): number {
  * over all the points. One encoder is one body in progress at a time: `finish` before reusing it.
  */
 export class SegmentEncoder {
-  /** Where bodies are copied to: recycled memory when the owner gives bodies back (sinks/body-pool.ts). */
+  /** Where bodies are copied to: recycled memory when the owner gives bodies back (body-pool.ts). */
   constructor(private readonly bodies?: BodyPool) {}
 
   /** Grows as needed, never shrinks; reused across bodies. */

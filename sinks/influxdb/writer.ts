@@ -8,7 +8,7 @@
 // points is stored" as a promise, and nothing dropped behind its back. So batching and retries are
 // done here. The client's Transport checks the server at start; writes are POSTed with node:http
 // because the Transport copies every body it is given (Buffer.from), and bodies live in memory
-// recycled after each acknowledgement (sinks/body-pool.ts): both to keep ArrayBuffer allocations,
+// recycled after each acknowledgement (body-pool.ts): both to keep ArrayBuffer allocations,
 // which start V8's full collections, off the hot path. Failures are the client's HttpError and
 // RequestTimedOutError, as from the Transport.
 //
@@ -25,72 +25,10 @@ import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
 import { redactUrl } from '../../lib/redact.ts';
-import { BodyPool } from '../body-pool.ts';
-import { type EncodeStats, newEncodeStats, SegmentEncoder } from '../line-protocol.ts';
-import type { Point } from '../point.ts';
-
-/**
- * Points already encoded: line protocol joined into bodies of at most batchSize lines / maxBatchBytes,
- * as UTF-8 bytes (what goes on the socket, so no string is made and re-encoded per body).
- * Holding these instead of Point objects while a write is pending keeps the surviving heap small
- * (a few flat buffers instead of many objects and string ropes), which is most of the GC cost.
- */
-export interface EncodedPoints {
-  segments: { body: Buffer; lines: number }[];
-  lines: number;
-  unencodable: number;
-}
-
-/** What the runtime writes points to. */
-export interface PointSink {
-  readonly name: string;
-  /** Fails fast when the server is unreachable (ConnectionError naming it and how to start it). */
-  start(): Promise<void>;
-  /**
-   * Resolves once the server acknowledged every point (or rejected some as permanently invalid:
-   * counted in the result, never retried). Rejects with a retriable error when the server stayed
-   * unavailable for the retry window; the caller may simply write the same points again.
-   */
-  write(points: readonly Point[] | EncodedPoints): Promise<WriteResult>;
-  /** Encodes once, for callers that may write the same points again (retries). */
-  encode(points: readonly Point[]): EncodedPoints;
-  /**
-   * Optional: encodes a batch in pieces (one per Kafka message), so each piece's Point objects die
-   * young; `finish()` gives what encode() of all the pieces' points together would.
-   */
-  encoder?(): PointEncoder;
-  /**
-   * Optional: gives back the memory of encoded points the caller will not write again, once their
-   * write has settled. Never while a write of them may still be sending (an abandoned batch).
-   */
-  release?(encoded: EncodedPoints): void;
-  /** Waits for requests in flight, then stops. Safe before start and twice. */
-  close(): Promise<void>;
-}
-
-/** A batch being encoded piece by piece (PointSink.encoder). */
-export interface PointEncoder {
-  add(points: readonly Point[]): void;
-  finish(): EncodedPoints;
-}
-
-export interface WriteResult {
-  /** Lines acknowledged by the server. */
-  written: number;
-  /** Lines the server refused as invalid (400/422), counted and logged once, not retried. */
-  rejected: number;
-  /** Points that could not be encoded (no fields, non-finite time). */
-  unencodable: number;
-  /** The refused lines themselves, with the server's reason (absent when none). */
-  refused?: RefusedLine[];
-}
-
-/** A line InfluxDB refused for good (type conflict, unparsable, partial write), and why. */
-export interface RefusedLine {
-  line: string;
-  /** The server's message for the request that isolated it (e.g. "partial write: field type conflict: ..."). */
-  error: string;
-}
+import type { Point } from '../../schemas/point.ts';
+import type { EncodedPoints, EncodingSink, PointEncoder, RefusedLine, WriteResult } from '../types.ts';
+import { BodyPool } from './body-pool.ts';
+import { type EncodeStats, newEncodeStats, SegmentEncoder } from './line-protocol.ts';
 
 /** What became of one request's lines; `refused` holds indexes into the request's lines. */
 interface SendOutcome {
@@ -212,7 +150,7 @@ export function classify(err: unknown): { kind: string; permanent: boolean; spli
   return { kind: 'network', permanent: false, split: false };
 }
 
-export class LineWriter implements PointSink {
+export class LineWriter implements EncodingSink {
   readonly name: string;
   private readonly transport: Transport;
   private readonly log;

@@ -4,7 +4,7 @@
 // afresh, every body is a new ArrayBuffer, which V8 counts as external memory: each 64 MB of it
 // starts a full mark-compact of the heap (≈ 90 MB of live pipeline state at that size), i.e. one
 // every few seconds, whatever the heap itself does. Recycling the bodies' memory once InfluxDB has
-// acknowledged them removes most of those collections (docs/processor.md, "Cost", sixth round).
+// acknowledged them removes most of those collections (docs/processor.md "Cost").
 //
 // Ownership: take() hands out a Buffer that is the caller's until it gives it back. Giving back a
 // body that is still being sent would let the next batch overwrite bytes on their way to InfluxDB,
