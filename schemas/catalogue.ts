@@ -27,6 +27,19 @@ export interface RateDerivation {
   readonly description: string;
 }
 
+/**
+ * Counters only: a per-op latency the processor derives from this time counter and an ops counter
+ * of the same instance: `field` = Δthis × `toMs` ÷ Δops, written only when Δops > 0.
+ */
+export interface LatencyDerivation {
+  /** The wire name of the ops counter (e.g. `reads_completed_total`). */
+  readonly ops: string;
+  readonly field: string;
+  /** Factor from this counter's unit to ms (1 for `_ms_total`, 1e-6 for `_ns_total`). */
+  readonly toMs: number;
+  readonly description: string;
+}
+
 export interface MetricSpec {
   /** The name on the wire (and, for gauges, the InfluxDB field). Units in the name (`_usec_total`). */
   readonly name: string;
@@ -46,4 +59,8 @@ export interface MetricSpec {
    * only feeds a derived figure, e.g. `read_time_ms_total` → `read_latency_ms_per_op`).
    */
   readonly rate?: RateDerivation | null;
+  /** Time counters only: the per-op latency derived from it (see LatencyDerivation). */
+  readonly latency?: LatencyDerivation;
+  /** Since when the kernel (or QEMU) provides it, when not always: e.g. `Linux 4.13`. */
+  readonly since?: string;
 }

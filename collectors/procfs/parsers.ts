@@ -9,6 +9,24 @@
 // except the keys they emit. A malformed part never throws: it adds one line to `problems` and the
 // rest of the file is still used.
 
+import {
+  CONTEXT_SWITCHES,
+  CPU_COUNT,
+  CPU_FIELDS,
+  DISK_FIELDS,
+  IN_FLIGHT,
+  INTERRUPTS,
+  MEMORY_AVAILABLE,
+  MEMORY_TOTAL,
+  NETDEV_FIELDS,
+  PROCESSES_FORKED,
+  PROCS_BLOCKED,
+  PROCS_RUNNING,
+  PSI,
+  type PsiResource,
+  VMSTAT_KEYS,
+} from '../host/metrics.ts';
+
 export interface ProcFiles {
   stat?: string;
   vmstat?: string;
@@ -42,6 +60,19 @@ export interface ProcSampleParts {
 /** USER_HZ is 100 on every Linux architecture strata supports (it is an ABI constant, not HZ). */
 export const USER_HZ = 100;
 const USEC_PER_TICK = 1_000_000 / USER_HZ;
+
+// Wire names come from the /proc catalogue (collectors/host/metrics.ts), turned into plain string
+// arrays and constants once at module load: the per-tick loops index arrays as before.
+const CPU_NAMES: readonly string[] = CPU_FIELDS.map((m) => m.name);
+const CONTEXT_SWITCHES_NAME = CONTEXT_SWITCHES.name;
+const INTERRUPTS_NAME = INTERRUPTS.name;
+const PROCESSES_FORKED_NAME = PROCESSES_FORKED.name;
+const PROCS_RUNNING_NAME = PROCS_RUNNING.name;
+const PROCS_BLOCKED_NAME = PROCS_BLOCKED.name;
+const CPU_COUNT_NAME = CPU_COUNT.name;
+const MEMORY_TOTAL_NAME = MEMORY_TOTAL.name;
+const MEMORY_AVAILABLE_NAME = MEMORY_AVAILABLE.name;
+const IN_FLIGHT_NAME = IN_FLIGHT.name;
 
 // ---------------------------------------------------------------------------------------------
 // Low-level scanning. `cursor` is module state so that the number scanner can return two values
@@ -105,19 +136,6 @@ function lineEnd(text: string, pos: number): number {
 // ---------------------------------------------------------------------------------------------
 // /proc/stat
 
-const CPU_FIELDS = [
-  'cpu_user_usec_total',
-  'cpu_nice_usec_total',
-  'cpu_system_usec_total',
-  'cpu_idle_usec_total',
-  'cpu_iowait_usec_total',
-  'cpu_irq_usec_total',
-  'cpu_softirq_usec_total',
-  'cpu_steal_usec_total',
-  'cpu_guest_usec_total',
-  'cpu_guest_nice_usec_total',
-] as const;
-
 export interface CountersAndGauges {
   counters: Record<string, number>;
   gauges: Record<string, number>;
@@ -146,7 +164,7 @@ export function parseProcStat(
         sawCpu = true;
         let p = pos + 3;
         let got = 0;
-        for (const name of CPU_FIELDS) {
+        for (const name of CPU_NAMES) {
           const v = scanNumber(text, p, end);
           if (Number.isNaN(v)) break;
           p = cursor;
@@ -157,27 +175,27 @@ export function parseProcStat(
         // the first four (user nice system idle) is not a cpu line.
         if (got < 4) {
           problems.push(`stat line ${lineNo}: cpu line has ${got} numeric fields, expected ≥4`);
-          for (let f = 0; f < got; f++) delete o.counters[CPU_FIELDS[f]!];
+          for (let f = 0; f < got; f++) delete o.counters[CPU_NAMES[f]!];
         }
       } else if (c >= 48 && c <= 57) {
         cpuCount++;
       }
     } else if (text.startsWith('ctxt ', pos)) {
-      emitCounter(text, pos + 5, end, 'context_switches_total', o.counters, problems, 'stat', lineNo);
+      emitCounter(text, pos + 5, end, CONTEXT_SWITCHES_NAME, o.counters, problems, 'stat', lineNo);
     } else if (text.startsWith('intr ', pos)) {
       // Only the first field (the total); the per-IRQ list can be thousands of numbers long.
-      emitCounter(text, pos + 5, end, 'interrupts_total', o.counters, problems, 'stat', lineNo);
+      emitCounter(text, pos + 5, end, INTERRUPTS_NAME, o.counters, problems, 'stat', lineNo);
     } else if (text.startsWith('processes ', pos)) {
-      emitCounter(text, pos + 10, end, 'processes_forked_total', o.counters, problems, 'stat', lineNo);
+      emitCounter(text, pos + 10, end, PROCESSES_FORKED_NAME, o.counters, problems, 'stat', lineNo);
     } else if (text.startsWith('procs_running ', pos)) {
-      emitCounter(text, pos + 14, end, 'procs_running', o.gauges, problems, 'stat', lineNo);
+      emitCounter(text, pos + 14, end, PROCS_RUNNING_NAME, o.gauges, problems, 'stat', lineNo);
     } else if (text.startsWith('procs_blocked ', pos)) {
-      emitCounter(text, pos + 14, end, 'procs_blocked', o.gauges, problems, 'stat', lineNo);
+      emitCounter(text, pos + 14, end, PROCS_BLOCKED_NAME, o.gauges, problems, 'stat', lineNo);
     }
     pos = end + 1;
   }
   if (!sawCpu) problems.push('stat: no aggregate "cpu " line');
-  if (cpuCount > 0) o.gauges['cpu_count'] = cpuCount;
+  if (cpuCount > 0) o.gauges[CPU_COUNT_NAME] = cpuCount;
   return o;
 }
 
@@ -199,14 +217,13 @@ function emitCounter(
 // ---------------------------------------------------------------------------------------------
 // /proc/vmstat
 
-const VMSTAT_KEYS: ReadonlyArray<readonly [string, string]> = [
-  ['pgfault ', 'page_faults_total'],
-  ['pgmajfault ', 'major_page_faults_total'],
-  ['pswpin ', 'swap_in_pages_total'],
-  ['pswpout ', 'swap_out_pages_total'],
-];
+// [key + ' ', wire name], from the catalogue's VMSTAT_KEYS.
+const VMSTAT: ReadonlyArray<readonly [string, string]> = VMSTAT_KEYS.map((k) => [`${k.key} `, k.metric.name]);
+const VMSTAT_REQUIRED: ReadonlyArray<readonly [string, string]> = VMSTAT_KEYS.filter((k) => k.required).map(
+  (k) => [k.key, k.metric.name],
+);
 
-/** /proc/vmstat: pgfault, pgmajfault, pswpin, pswpout. */
+/** /proc/vmstat: the keys of the catalogue's VMSTAT_KEYS (pgfault, pgmajfault, pswpin, pswpout). */
 export function parseVmstat(
   text: string,
   problems: string[] = [],
@@ -214,12 +231,13 @@ export function parseVmstat(
 ): Record<string, number> {
   let found = 0;
   let lineNo = 0;
-  for (let pos = 0; pos < text.length && found < VMSTAT_KEYS.length; ) {
+  for (let pos = 0; pos < text.length && found < VMSTAT.length; ) {
     const end = lineEnd(text, pos);
     lineNo++;
     const c = text.charCodeAt(pos);
+    // Every key read starts with 'p': one compare skips the ~190 other lines.
     if (c === 112 /* p */) {
-      for (const [key, name] of VMSTAT_KEYS) {
+      for (const [key, name] of VMSTAT) {
         if (text.startsWith(key, pos)) {
           emitCounter(text, pos + key.length, end, name, counters, problems, 'vmstat', lineNo);
           found++;
@@ -229,8 +247,9 @@ export function parseVmstat(
     }
     pos = end + 1;
   }
-  if (found < VMSTAT_KEYS.length) {
-    const missing = VMSTAT_KEYS.filter(([, n]) => !(n in counters)).map(([k]) => k.trim());
+  if (found < VMSTAT.length) {
+    // Optional keys (absent on older kernels) are not problems when missing.
+    const missing = VMSTAT_REQUIRED.filter(([, n]) => !(n in counters)).map(([k]) => k);
     if (missing.length) problems.push(`vmstat: missing ${missing.join(', ')}`);
   }
   return counters;
@@ -253,10 +272,10 @@ export function parseMeminfo(
     let name: string | undefined;
     let p = 0;
     if (text.startsWith('MemTotal:', pos)) {
-      name = 'memory_total_bytes';
+      name = MEMORY_TOTAL_NAME;
       p = pos + 9;
     } else if (text.startsWith('MemAvailable:', pos)) {
-      name = 'memory_available_bytes';
+      name = MEMORY_AVAILABLE_NAME;
       p = pos + 13;
     }
     if (name) {
@@ -271,36 +290,21 @@ export function parseMeminfo(
     }
     pos = end + 1;
   }
-  if (!('memory_total_bytes' in gauges)) problems.push('meminfo: missing MemTotal');
-  if (!('memory_available_bytes' in gauges)) problems.push('meminfo: missing MemAvailable');
+  if (!(MEMORY_TOTAL_NAME in gauges)) problems.push('meminfo: missing MemTotal');
+  if (!(MEMORY_AVAILABLE_NAME in gauges)) problems.push('meminfo: missing MemAvailable');
   return gauges;
 }
 
 // ---------------------------------------------------------------------------------------------
 // /proc/diskstats
 
-// Fields after "major minor name", in order (Documentation/admin-guide/iostats.rst). `null` = not
-// exported (merged discards). Sector counts are 512-byte units whatever the device's block size.
-const DISK_FIELDS: ReadonlyArray<readonly [string | null, number]> = [
-  ['reads_completed_total', 1],
-  ['reads_merged_total', 1],
-  ['read_bytes_total', 512],
-  ['read_time_ms_total', 1],
-  ['writes_completed_total', 1],
-  ['writes_merged_total', 1],
-  ['written_bytes_total', 512],
-  ['write_time_ms_total', 1],
-  ['in_flight_requests', 1], // gauge
-  ['io_time_ms_total', 1],
-  ['weighted_io_time_ms_total', 1],
-  ['discards_completed_total', 1], // 4.18+
-  [null, 1], // discards merged
-  ['discarded_bytes_total', 512],
-  ['discard_time_ms_total', 1],
-  ['flushes_completed_total', 1], // 5.5+
-  ['flush_time_ms_total', 1],
-];
-const IN_FLIGHT_INDEX = 8;
+// Fields after "major minor name", in order (Documentation/admin-guide/iostats.rst), from the
+// catalogue's DISK_FIELDS: [wire name or null (not exported), multiplier].
+const DISK: ReadonlyArray<readonly [string | null, number]> = DISK_FIELDS.map(([m, f]) => [
+  m?.name ?? null,
+  f,
+]);
+const IN_FLIGHT_INDEX = DISK_FIELDS.findIndex(([m]) => m === IN_FLIGHT);
 
 /**
  * Default disk filter without /sys: whole disks only. Skips loop*, ram*, zram*, dm-*, md partitions
@@ -388,7 +392,7 @@ export function parseDiskstats(
     let got = 0;
     let bad = false;
     p = q;
-    for (let f = 0; f < DISK_FIELDS.length; f++) {
+    for (let f = 0; f < DISK.length; f++) {
       const v = scanNumber(text, p, end);
       if (cursor === p || (Number.isNaN(v) && cursor >= end)) break;
       p = cursor;
@@ -397,7 +401,7 @@ export function parseDiskstats(
         break;
       }
       got++;
-      const [metric, factor] = DISK_FIELDS[f]!;
+      const [metric, factor] = DISK[f]!;
       if (f === IN_FLIGHT_INDEX) inFlight = v;
       else if (metric) counters[metric] = v * factor;
     }
@@ -409,7 +413,7 @@ export function parseDiskstats(
       problems.push(`diskstats line ${lineNo}: expected ≥14 fields, got ${got + 3}`);
       continue;
     }
-    devices[name] = { counters, gauges: { in_flight_requests: inFlight } };
+    devices[name] = { counters, gauges: { [IN_FLIGHT_NAME]: inFlight } };
   }
   return devices;
 }
@@ -417,24 +421,8 @@ export function parseDiskstats(
 // ---------------------------------------------------------------------------------------------
 // /proc/net/dev
 
-const NETDEV_FIELDS: ReadonlyArray<string | null> = [
-  'rx_bytes_total',
-  'rx_packets_total',
-  'rx_errors_total',
-  'rx_dropped_total',
-  null, // fifo
-  null, // frame
-  null, // compressed
-  null, // multicast
-  'tx_bytes_total',
-  'tx_packets_total',
-  'tx_errors_total',
-  'tx_dropped_total',
-  null, // fifo
-  null, // colls
-  null, // carrier
-  null, // compressed
-];
+// The 16 columns after "name:", from the catalogue's NETDEV_FIELDS (null: not exported).
+const NETDEV: ReadonlyArray<string | null> = NETDEV_FIELDS.map((m) => m?.name ?? null);
 
 /** /proc/net/dev: one entry per included interface (default: all but `lo`). */
 export function parseNetDev(
@@ -463,7 +451,7 @@ export function parseNetDev(
     let p = colon + 1;
     let got = 0;
     let bad = false;
-    for (const metric of NETDEV_FIELDS) {
+    for (const metric of NETDEV) {
       const v = scanNumber(text, p, end);
       if (cursor === p) break;
       p = cursor;
@@ -494,16 +482,17 @@ export function defaultIncludeInterface(name: string): boolean {
 // ---------------------------------------------------------------------------------------------
 // /proc/pressure/* and cgroup v2 *.pressure
 
-// Metric names built once: template strings per tick would allocate and re-intern every key.
+// Metric names taken from the catalogue once: template strings per tick would allocate and
+// re-intern every key. [counter, gauge] per resource and line.
 export const PSI_NAMES = {
   cpu: psiNames('cpu'),
   io: psiNames('io'),
   memory: psiNames('memory'),
 } as const;
-function psiNames(r: string) {
+function psiNames(r: PsiResource) {
   return {
-    some: [`psi_${r}_some_usec_total`, `psi_${r}_some_avg10_pct`],
-    full: [`psi_${r}_full_usec_total`, `psi_${r}_full_avg10_pct`],
+    some: [PSI[r].some[0].name, PSI[r].some[1].name],
+    full: [PSI[r].full[0].name, PSI[r].full[1].name],
   } as const;
 }
 

@@ -22,6 +22,7 @@ import { backingDevice } from './backing.ts';
 import { parseVmConfig, type VmCollectorConfig } from './config.ts';
 import { sharedVmDirectory, type VmDirectory, type VmInfo } from './directory.ts';
 import { discoverQmpSockets, findQemuPid } from './discovery.ts';
+import { MEMORY_RSS, VCPU, VCPU_COUNT } from './metrics.ts';
 import {
   balloonGuestStats,
   blockImageFiles,
@@ -345,7 +346,7 @@ export class VmCollector implements Collector {
     const ps = this.readPidStat(acc, st);
     if (ps) Object.assign(counters, pidStatCounters(ps).counters);
     const rss = this.readRss(acc, st);
-    if (rss !== undefined) gauges.memory_rss_bytes = rss;
+    if (rss !== undefined) gauges[MEMORY_RSS.name] = rss;
 
     const [blockR, balloonR] = connected
       ? await Promise.all([
@@ -358,8 +359,8 @@ export class VmCollector implements Collector {
     if (vcpu === 'stale' && connected) {
       await this.refreshTids(acc, st);
     } else if (typeof vcpu === 'number') {
-      counters.vcpu_usec_total = vcpu;
-      gauges.vcpu_count = st.tids!.length;
+      counters[VCPU.name] = vcpu;
+      gauges[VCPU_COUNT.name] = st.tids!.length;
     }
     if (balloonR) {
       const b = balloonGuestStats(balloonR);

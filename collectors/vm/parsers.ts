@@ -2,6 +2,17 @@
 // command line. No I/O here, so unit tests run them on captured files and replies (testdata/qmp).
 import type { InstanceMetrics } from '../../schemas/sample.ts';
 import { MAX_KERNEL_VALUE, USER_HZ } from '../procfs/parsers.ts';
+import {
+  BLOCKSTATS,
+  CPU_SYSTEM,
+  CPU_USAGE,
+  CPU_USER,
+  GUEST_REPORTED_MAJOR_PAGE_FAULTS,
+  GUEST_REPORTED_MEMORY_FREE,
+  GUEST_REPORTED_PAGE_FAULTS,
+  MAJOR_PAGE_FAULTS,
+  PAGE_FAULTS,
+} from './metrics.ts';
 
 const USEC_PER_TICK = 1_000_000 / USER_HZ;
 
@@ -53,11 +64,11 @@ export function parseStatusRssBytes(text: string): number | undefined {
 export function pidStatCounters(s: PidStat): { counters: Record<string, number> } {
   return {
     counters: {
-      cpu_usage_usec_total: (s.utime + s.stime) * USEC_PER_TICK,
-      cpu_user_usec_total: s.utime * USEC_PER_TICK,
-      cpu_system_usec_total: s.stime * USEC_PER_TICK,
-      page_faults_total: s.minflt + s.majflt,
-      major_page_faults_total: s.majflt,
+      [CPU_USAGE.name]: (s.utime + s.stime) * USEC_PER_TICK,
+      [CPU_USER.name]: s.utime * USEC_PER_TICK,
+      [CPU_SYSTEM.name]: s.stime * USEC_PER_TICK,
+      [PAGE_FAULTS.name]: s.minflt + s.majflt,
+      [MAJOR_PAGE_FAULTS.name]: s.majflt,
     },
   };
 }
@@ -99,16 +110,11 @@ export function blockDeviceKey(entry: {
   return typeof node === 'string' && node ? node : undefined;
 }
 
-const BLOCK_COUNTERS: Record<string, string> = {
-  rd_operations: 'reads_completed_total',
-  wr_operations: 'writes_completed_total',
-  flush_operations: 'flushes_completed_total',
-  rd_bytes: 'read_bytes_total',
-  wr_bytes: 'written_bytes_total',
-  rd_total_time_ns: 'read_time_ns_total',
-  wr_total_time_ns: 'write_time_ns_total',
-  flush_total_time_ns: 'flush_time_ns_total',
-};
+// [QMP stats key, wire name], from the catalogue's BLOCKSTATS.
+const BLOCK_COUNTERS: ReadonlyArray<readonly [string, string]> = BLOCKSTATS.map(([k, m]) => [k, m.name]);
+const GUEST_FAULTS = GUEST_REPORTED_PAGE_FAULTS.name;
+const GUEST_MAJOR_FAULTS = GUEST_REPORTED_MAJOR_PAGE_FAULTS.name;
+const GUEST_FREE = GUEST_REPORTED_MEMORY_FREE.name;
 
 /** `query-blockstats` → devices of the `vm` sample (names of docs/metrics.md). */
 export function blockstatsDevices(ret: unknown, problems: string[] = []): Record<string, InstanceMetrics> {
@@ -129,7 +135,7 @@ export function blockstatsDevices(ret: unknown, problems: string[] = []): Record
       continue;
     }
     const counters: Record<string, number> = {};
-    for (const [src, name] of Object.entries(BLOCK_COUNTERS)) {
+    for (const [src, name] of BLOCK_COUNTERS) {
       const v = stats[src];
       if (typeof v === 'number' && Number.isFinite(v) && v >= 0) counters[name] = v;
     }
@@ -158,9 +164,9 @@ export function balloonGuestStats(ret: unknown): {
   const minor = balloonValue(r.stats['stat-minor-faults']);
   const major = balloonValue(r.stats['stat-major-faults']);
   const free = balloonValue(r.stats['stat-free-memory']);
-  if (minor !== undefined && major !== undefined) counters.guest_reported_page_faults_total = minor + major;
-  if (major !== undefined) counters.guest_reported_major_page_faults_total = major;
-  if (free !== undefined) gauges.guest_reported_memory_free_bytes = free;
+  if (minor !== undefined && major !== undefined) counters[GUEST_FAULTS] = minor + major;
+  if (major !== undefined) counters[GUEST_MAJOR_FAULTS] = major;
+  if (free !== undefined) gauges[GUEST_FREE] = free;
   return { counters, gauges };
 }
 
