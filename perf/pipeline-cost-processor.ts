@@ -1,0 +1,35 @@
+// `strata processor` with a perf:pipeline-cost variant applied to the points of every message
+// (perf/pipeline-cost-variants.ts): the same config resolution (env vars, as the CLI reads them
+// with no flags), the same runtime and sink; only the pipeline is wrapped, so that what reaches
+// InfluxDB is variant(points). The `today` variant does not use this file: the bench runs the
+// real `strata processor` command for it.
+//   node --import tsx perf/pipeline-cost-processor.ts --variant no-strings
+import { parseArgs } from 'node:util';
+import { createPipeline } from '../processors/pipeline.ts';
+import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
+import type { Pipeline } from '../processors/types.ts';
+import { variantNamed } from './pipeline-cost-variants.ts';
+
+const { values } = parseArgs({ options: { variant: { type: 'string', default: 'today' } } });
+const apply = variantNamed(values.variant as string);
+const config = resolveProcessorConfig({});
+const wrapped = (): Pipeline => {
+  const p = createPipeline(config.pipeline as never);
+  const handle = p.handle.bind(p);
+  p.handle = (m) => {
+    const out = handle(m);
+    return { points: apply(out.points), alerts: out.alerts };
+  };
+  return p;
+};
+const processor = createProcessor(config, { createPipeline: wrapped });
+let stopping = false;
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void processor.stop().finally(() => process.exit(0));
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+await processor.start();
+await new Promise<void>(() => {});
