@@ -13,11 +13,11 @@ import {
   KAFKA_SECURITY_ENV_NAMES,
   KafkaSasl,
   KafkaSsl,
-} from '../lib/kafka-security.ts';
+} from '../lib/kafka/security.ts';
 
 export const OUTPUTS = ['kafka', 'ndjson'] as const;
 export const COMPRESSIONS = ['gzip', 'lz4', 'zstd', 'none'] as const;
-export { KafkaSasl, KafkaSsl, SASL_MECHANISMS } from '../lib/kafka-security.ts';
+export { KafkaSasl, KafkaSsl, SASL_MECHANISMS } from '../lib/kafka/security.ts';
 
 const MiB = 1024 * 1024;
 
@@ -39,7 +39,7 @@ export const KafkaConfig = z.strictObject({
    * reading two cgroup files) for 7.9 KB, level 1 0.44 ms for 13.3 KB (docs/agent.md "Cost").
    */
   gzipLevel: z.number().int().min(1).max(9).default(1),
-  /** TLS to the brokers (lib/kafka-security.ts, shared with the processor). */
+  /** TLS to the brokers (lib/kafka/security.ts, shared with the processor). */
   ssl: KafkaSsl.default(false),
   /** SASL authentication; absent = none. */
   sasl: KafkaSasl.optional(),

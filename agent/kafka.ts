@@ -7,17 +7,15 @@
 // Publisher above owns the long retry, so a send fails within seconds during an outage, the
 // buffer's drop-oldest rule applies to what is waiting, and the newest ticks go first once the
 // broker is back. A failed request rolls back kafkajs' sequence numbers, so a resend is safe.
-import kafkajs, { type KafkaConfig as KafkaJsConfig, type Producer } from 'kafkajs';
+import kafkajs, { type Kafka, type Producer } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
-import { installGzipCodec } from '../lib/kafka-gzip.ts';
-import { fixIdleRequestQueue } from '../lib/kafka-request-queue.ts';
+import { createKafka } from '../lib/kafka/client.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
   kafkaErrorChain,
-  kafkaJsSecurity,
   kafkaPlaintextHint,
-} from '../lib/kafka-security.ts';
+} from '../lib/kafka/security.ts';
 import { componentLogger, type Logger } from '../lib/log.ts';
 import { HEADERS, SCHEMA_VERSION } from '../schemas/sample.ts';
 import type { Tick } from './buffer.ts';
@@ -25,7 +23,7 @@ import type { KafkaConfig } from './config.ts';
 import { RejectedError, type Transport } from './publisher.ts';
 
 // kafkajs is CommonJS: take the values from its default export (named ESM imports fail at run time).
-const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
+const { CompressionCodecs, CompressionTypes, ConfigResourceTypes, Partitioners } = kafkajs;
 
 const COMPRESSION = {
   none: CompressionTypes.None,
@@ -34,41 +32,13 @@ const COMPRESSION = {
   zstd: CompressionTypes.ZSTD,
 } as const;
 
-/** kafkajs log levels -> pino; kafkajs is chatty during outages, which the Publisher reports itself. */
-function kafkaLogCreator(log: Logger) {
-  return () =>
-    ({ level, log: entry }: { level: number; log: { message: string } & Record<string, unknown> }) => {
-      const { message, ...rest } = entry;
-      if (level <= logLevel.ERROR) log.debug(rest, `kafkajs: ${message}`);
-      else log.trace(rest, `kafkajs: ${message}`);
-    };
-}
-
-export function kafkaClientConfig(cfg: KafkaConfig, log: Logger): KafkaJsConfig {
-  const { ssl, sasl } = kafkaJsSecurity(cfg, 'agent.kafka');
-  return {
-    clientId: cfg.clientId,
-    brokers: cfg.brokers,
-    ssl,
-    sasl,
-    connectionTimeout: cfg.connectionTimeout,
-    requestTimeout: cfg.requestTimeout,
-    logLevel: logLevel.INFO,
-    logCreator: kafkaLogCreator(log),
-    // Short inner retries; the Publisher retries forever with its own backoff.
-    retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
-  };
-}
-
 export async function ensureCodec(
   compression: KafkaConfig['compression'],
   gzipLevel: KafkaConfig['gzipLevel'],
 ): Promise<void> {
   if (compression === 'none') return;
-  if (compression === 'gzip') {
-    installGzipCodec(gzipLevel);
-    return;
-  }
+  // strata's gzip codec, at gzipLevel, is installed with the client (createKafka).
+  if (compression === 'gzip') return;
   const type = COMPRESSION[compression];
   if (CompressionCodecs[type]) return;
   const pkg = compression === 'lz4' ? 'kafkajs-lz4' : '@kafkajs/zstd';
@@ -88,7 +58,7 @@ export class KafkaTransport implements Transport {
   readonly name = 'kafka';
   readonly target: string;
   private readonly producer: Producer;
-  private readonly kafka: InstanceType<typeof Kafka>;
+  private readonly kafka: Kafka;
   private connected = false;
   /** The topic's max.message.bytes, read once when Kafka first refuses a tick as too large. */
   private messageLimit?: Promise<number | undefined>;
@@ -102,8 +72,22 @@ export class KafkaTransport implements Transport {
     private readonly log: Logger = componentLogger('agent.kafka'),
   ) {
     this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic} (${describeKafkaSecurity(cfg)})`;
-    fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer (≈ 40 ms of CPU per second)
-    const kafka = new Kafka(kafkaClientConfig(cfg, log));
+    const kafka = createKafka(
+      {
+        clientId: cfg.clientId,
+        brokers: cfg.brokers,
+        ssl: cfg.ssl,
+        sasl: cfg.sasl,
+        configPath: 'agent.kafka',
+        connectionTimeout: cfg.connectionTimeout,
+        requestTimeout: cfg.requestTimeout,
+        // Short inner retries; the Publisher retries forever with its own backoff.
+        retry: { retries: 3, initialRetryTime: 200, maxRetryTime: 2000 },
+        gzipLevel: cfg.gzipLevel,
+        logs: 'debug',
+      },
+      log,
+    );
     this.kafka = kafka;
     this.producer = kafka.producer({
       idempotent: true,

@@ -95,7 +95,7 @@ async function child(): Promise<void> {
     import('../agent/ndjson.ts'),
     import('../collectors/registry.ts'),
     import('../lib/metrics.ts'),
-    import('../lib/kafka-gzip.ts'),
+    import('../lib/kafka/gzip.ts'),
     import('../agent/kafka.ts'),
   ]);
   const { config, enabled } = loadAgentConfig({

@@ -2,7 +2,7 @@
 // process per stage). It drains perf:processor's backlog topic with its own consumer group, through the
 // processor's own Kafka settings, codec and code, but stops after a given stage:
 //
-//   kafka     fetch, inflate (lib/kafka-gzip.ts) and kafkajs' record decoding, offsets committed;
+//   kafka     fetch, inflate (lib/kafka/gzip.ts) and kafkajs' record decoding, offsets committed;
 //   parse     + JSON.parse of each message;
 //   decode    + the schema check (decodeSampleMessage: JSON.parse and fastSampleMessage);
 //   pipeline  + rates, overhead and noisy-neighbor (createPipeline, one per partition);
@@ -16,8 +16,8 @@
 //   [--samples-per-message K] (the `kafka` stage parses nothing: it counts K per message)
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import { installGzipCodec } from '../lib/kafka-gzip.ts';
-import { fixIdleRequestQueue } from '../lib/kafka-request-queue.ts';
+import { installGzipCodec } from '../lib/kafka/gzip.ts';
+import { fixIdleRequestQueue } from '../lib/kafka/request-queue.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { resolveProcessorConfig } from '../processors/runtime/index.ts';
 import type { Pipeline } from '../processors/types.ts';

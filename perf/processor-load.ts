@@ -7,8 +7,8 @@
 import { parseArgs } from 'node:util';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { KafkaConfig as AgentKafkaConfig } from '../agent/config.ts';
-import { installGzipCodec } from '../lib/kafka-gzip.ts';
-import { fixIdleRequestQueue } from '../lib/kafka-request-queue.ts';
+import { installGzipCodec } from '../lib/kafka/gzip.ts';
+import { fixIdleRequestQueue } from '../lib/kafka/request-queue.ts';
 import { tick } from './processor-messages.ts';
 
 const { values } = parseArgs({

@@ -28,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { KafkaConfig as AgentKafkaConfig } from '../agent/config.ts';
-import { installGzipCodec } from '../lib/kafka-gzip.ts';
+import { installGzipCodec } from '../lib/kafka/gzip.ts';
 import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
@@ -186,7 +186,7 @@ function inProcess() {
       for (const m of decoded) for (const p of pipeline.handle(m).points) pts.push(p);
       pipeUs += cpuUs(process.cpuUsage(c));
       c = process.cpuUsage();
-      // As the sink does (sinks/influxdb-v2/writer.ts encode): bodies of ≤ 5000 lines / 8 MiB.
+      // As the sink does (sinks/influxdb/writer.ts encode): bodies of ≤ 5000 lines / 8 MiB.
       const segments: EncodedSegment[] = [];
       const lines = encodeSegments(pts, 5000, 8_388_608, segments, stats);
       encUs += cpuUs(process.cpuUsage(c));

@@ -7,7 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
 import { ConfigError, errorMessage } from '../../lib/errors.ts';
-import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka-security.ts';
+import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka/security.ts';
 import { DEFAULT_SAMPLE_LIMITS } from '../../schemas/sample.ts';
 import { InfluxConfig } from '../../sinks/influxdb/config.ts';
 import { WebhookConfig } from '../../sinks/webhook/config.ts';
@@ -46,7 +46,7 @@ export const KafkaSection = z.strictObject({
   /**
    * Most bytes one fetched record batch may inflate to (gzip inflates up to ≈ 1000×: 400 KB can
    * hold 400 MB). Enforced inside zlib, so memory and CPU stop there; a batch past it is skipped
-   * undecoded, dead-lettered (reason inflate_limit) and counted (lib/kafka-gzip.ts). Real batches
+   * undecoded, dead-lettered (reason inflate_limit) and counted (lib/kafka/gzip.ts). Real batches
    * are at most a few MiB: an agent's is ≤ kafka.batchMaxBytes (900 KB) of JSON.
    */
   maxInflatedBatchBytes: z
@@ -212,7 +212,7 @@ export interface ProcessorFlags {
 }
 
 /**
- * Env var → config path. With KAFKA_SECURITY_ENV (lib/kafka-security.ts: STRATA_KAFKA_SSL*,
+ * Env var → config path. With KAFKA_SECURITY_ENV (lib/kafka/security.ts: STRATA_KAFKA_SSL*,
  * STRATA_KAFKA_SASL_*), the only env names the processor reads (besides STRATA_LOG_LEVEL).
  */
 export const ENV_KEYS: Record<string, readonly [string, string]> = {

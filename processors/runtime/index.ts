@@ -27,21 +27,18 @@ import {
   type Admin,
   type Consumer,
   type EachBatchPayload,
-  Kafka,
+  type Kafka,
   type KafkaMessage,
-  logLevel,
   Partitioners,
   type Producer,
 } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../../lib/errors.ts';
-import { installGzipCodec } from '../../lib/kafka-gzip.ts';
-import { fixIdleRequestQueue } from '../../lib/kafka-request-queue.ts';
+import { createKafka } from '../../lib/kafka/client.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
-  kafkaJsSecurity,
   kafkaPlaintextHint,
-} from '../../lib/kafka-security.ts';
+} from '../../lib/kafka/security.ts';
 import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
 import { redactUrl } from '../../lib/redact.ts';
@@ -182,25 +179,21 @@ export class ProcessorRuntime {
     this.log = componentLogger('processor');
     this.once = new OnceLogger(this.log);
     const k = config.kafka;
-    const kafkaLog = componentLogger('kafkajs');
-    // Agents gzip their ticks: inflate them on this thread, not on libuv's pool, and never past
-    // kafka.maxInflatedBatchBytes (lib/kafka-gzip.ts).
-    installGzipCodec(undefined, k.maxInflatedBatchBytes);
-    fixIdleRequestQueue(); // kafkajs' idle connections spin a 1 ms timer each (lib/kafka-request-queue.ts)
-    this.kafka = new Kafka({
-      clientId: k.clientId,
-      brokers: k.brokers,
-      ...kafkaJsSecurity(k, 'processor.kafka'), // TLS/SASL (lib/kafka-security.ts, as the agent)
-      logLevel: logLevel.WARN,
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
-      logCreator:
-        () =>
-        ({ level, log }) => {
-          const { message, ...rest } = log;
-          if (level <= logLevel.ERROR) kafkaLog.error(rest, message);
-          else kafkaLog.warn(rest, message);
-        },
-    });
+    // Agents gzip their ticks: the client's codec inflates them on this thread, not on libuv's
+    // pool, and never past kafka.maxInflatedBatchBytes (lib/kafka/gzip.ts).
+    this.kafka = createKafka(
+      {
+        clientId: k.clientId,
+        brokers: k.brokers,
+        ssl: k.ssl,
+        sasl: k.sasl,
+        configPath: 'processor.kafka',
+        retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5_000 },
+        maxInflatedBatchBytes: k.maxInflatedBatchBytes,
+        logs: 'warn',
+      },
+      componentLogger('kafkajs'),
+    );
     this.consumer = this.kafka.consumer({
       groupId: k.groupId,
       sessionTimeout: k.sessionTimeout,

@@ -1,10 +1,10 @@
 // Records too large to decode: a record batch that inflated past kafka.maxInflatedBatchBytes (its
-// records reach the runtime as stand-ins, lib/kafka-gzip.ts) and a single record value larger
+// records reach the runtime as stand-ins, lib/kafka/gzip.ts) and a single record value larger
 // than kafka.maxMessageBytes. Neither is parsed: each becomes one dead letter (the oversized
 // batch's, on its last record; its other stand-ins are skipped) and the batch's offsets are
 // committed past them like any other dead letter's.
 import type { KafkaMessage } from 'kafkajs';
-import { OVERSIZED_PREFIX_BYTES, oversizedBatchOf } from '../../lib/kafka-gzip.ts';
+import { OVERSIZED_PREFIX_BYTES, oversizedBatchOf } from '../../lib/kafka/gzip.ts';
 import { counter } from '../../lib/metrics.ts';
 import { HEADERS } from '../../schemas/sample.ts';
 

@@ -1,4 +1,4 @@
-// The line-protocol encoder (sinks/line-protocol.ts) against hostile points: every line it writes
+// The line-protocol encoder (sinks/influxdb/line-protocol.ts) against hostile points: every line it writes
 // must parse back, by InfluxDB 1.8's rules (line-protocol-parser.ts), to the point it was given,
 // as the documented normalisation changes it (docs/processor.md "Line protocol"): control
 // characters become spaces, backslashes InfluxDB would read as escapes are removed, what cannot be

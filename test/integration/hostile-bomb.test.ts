@@ -28,7 +28,7 @@ import {
   waitFor,
 } from './processor.helpers.ts';
 
-// kafkajs is CommonJS: its codec registry through the default export, as lib/kafka-gzip.ts.
+// kafkajs is CommonJS: its codec registry through the default export, as lib/kafka/gzip.ts.
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 const brokers = inject('kafkaBrokers');
 const influxUrl = inject('influxUrl');

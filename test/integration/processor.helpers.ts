@@ -54,7 +54,7 @@ export function seriesKey(p: { measurement: string; tags: Record<string, string>
 /** What the processor must store: the same pipeline run in-process over the same messages, in order. */
 /**
  * The points a processor stores for these ticks: the pipeline's, with every number as the line
- * protocol writes it (9 significant digits for non-integers, sinks/line-protocol.ts), so the
+ * protocol writes it (9 significant digits for non-integers, sinks/influxdb/line-protocol.ts), so the
  * comparison with InfluxDB stays exact.
  */
 export function expectedPoints(ticks: SampleMessage[][]): Map<string, Point> {

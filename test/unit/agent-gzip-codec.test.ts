@@ -1,11 +1,11 @@
-// strata's gzip codec for kafkajs (lib/kafka-gzip.ts): the configured zlib level is the one used, and what it
+// strata's gzip codec for kafkajs (lib/kafka/gzip.ts): the configured zlib level is the one used, and what it
 // compresses reads back byte for byte (kafkajs' own codec always uses zlib's default, 6).
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { gzipCodec, inflate } from '../../lib/kafka-gzip.ts';
+import { gzipCodec, inflate } from '../../lib/kafka/gzip.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Real agent messages (one per line) recorded on the development machine.

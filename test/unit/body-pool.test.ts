@@ -1,4 +1,4 @@
-// Request bodies' memory is recycled (sinks/body-pool.ts): a body given back is reused by a later
+// Request bodies' memory is recycled (sinks/influxdb/body-pool.ts): a body given back is reused by a later
 // take() of a size that fits, and nothing is ever handed to two takers at once.
 import { describe, expect, it } from 'vitest';
 import { BodyPool } from '../../sinks/influxdb/body-pool.ts';

@@ -1,5 +1,5 @@
 // The agent's Kafka output installs the kafkajs idle-loop fix
-// (lib/kafka-request-queue.ts) before it creates its client: building it is enough, no
+// (lib/kafka/request-queue.ts) before it creates its client: building it is enough, no
 // broker needed. Without it every connection spins a 1 ms timer (≈ 40 ms of CPU per second).
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// The processor installs the kafkajs idle-loop fix (lib/kafka-request-queue.ts) before it creates
+// The processor installs the kafkajs idle-loop fix (lib/kafka/request-queue.ts) before it creates
 // its clients: building it is enough, no broker needed. Without it every connection spins a 1 ms
 // timer (≈ 40 ms of CPU per second). A file of its own: the fix patches kafkajs for the process.
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';

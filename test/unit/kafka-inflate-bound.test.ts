@@ -1,4 +1,4 @@
-// The inflate bound of strata's gzip codec (lib/kafka-gzip.ts): real gzip data under the bound
+// The inflate bound of strata's gzip codec (lib/kafka/gzip.ts): real gzip data under the bound
 // inflates to the same bytes; past it zlib stops and a typed error names the sizes; a record
 // batch past it reaches kafkajs' own decoder as stand-in records the processor can skip.
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ import {
   inflateRecords,
   OVERSIZED_PREFIX_BYTES,
   oversizedBatchOf,
-} from '../../lib/kafka-gzip.ts';
+} from '../../lib/kafka/gzip.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 // Real agent messages (one per line) recorded on the development machine.

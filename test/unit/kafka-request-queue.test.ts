@@ -1,8 +1,8 @@
 // kafkajs 2.2.4's RequestQueue (the real class) spins a 1 ms timer forever once a connection has
-// had a response; lib/kafka-request-queue.ts stops that without delaying any request.
+// had a response; lib/kafka/request-queue.ts stops that without delaying any request.
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixIdleRequestQueue } from '../../lib/kafka-request-queue.ts';
+import { fixIdleRequestQueue } from '../../lib/kafka/request-queue.ts';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const queues: RequestQueue[] = [];

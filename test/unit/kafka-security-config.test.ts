@@ -1,5 +1,5 @@
 // Kafka TLS/SASL settings: the agent and the processor read the same env vars into the same
-// shape (lib/kafka-security.ts), contradictions and unreadable PEM files are ConfigErrors that
+// shape (lib/kafka/security.ts), contradictions and unreadable PEM files are ConfigErrors that
 // name the key and the variable, and both docs tables list every variable.
 import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ import {
   KAFKA_SECURITY_ENV,
   kafkaJsSecurity,
   kafkaPlaintextHint,
-} from '../../lib/kafka-security.ts';
+} from '../../lib/kafka/security.ts';
 import { resolveProcessorConfig } from '../../processors/runtime/config.ts';
 import {
   type ClientTlsFiles,

@@ -1,4 +1,4 @@
-// The one kafkajs internal strata touches (lib/kafka-request-queue.ts): kafkajs ships no types for it.
+// The one kafkajs internal strata touches (lib/kafka/request-queue.ts): kafkajs ships no types for it.
 declare module 'kafkajs/src/network/requestQueue/index.js' {
   export default class RequestQueue {
     constructor(options: {

@@ -29,7 +29,7 @@
 // Inflate memory and the time the event loop is blocked (a SIGTERM waits for it) stay bounded.
 import zlib from 'node:zlib';
 import kafkajs from 'kafkajs';
-import { errorCode, InvalidDataError, StrataError } from './errors.ts';
+import { errorCode, InvalidDataError, StrataError } from '../errors.ts';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 

@@ -15,7 +15,7 @@ import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 
 let installed = false;
 
-/** Patches kafkajs' RequestQueue once per process (the agent and the processor call it at start). */
+/** Patches kafkajs' RequestQueue once per process (createKafka, client.ts, calls it for every client). */
 export function fixIdleRequestQueue(): void {
   if (installed) return;
   installed = true;

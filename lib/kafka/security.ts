@@ -7,7 +7,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import type { KafkaConfig as KafkaJsConfig, SASLOptions } from 'kafkajs';
 import { z } from 'zod';
-import { ConfigError, ConnectionError, errorMessage, type StrataError } from './errors.ts';
+import { ConfigError, ConnectionError, errorMessage, type StrataError } from '../errors.ts';
 
 export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
