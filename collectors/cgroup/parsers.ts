@@ -1,7 +1,19 @@
-// Pure parsers for cgroup v1 and v2 files. They return the metric names of docs/metrics.md (layer
-// `container`) and push one line per malformed part to `problems`; they never throw.
+// Pure parsers for cgroup v1 and v2 files. They return the names of the `container` catalogue
+// (metrics.ts), through the key tables of files.ts, and push one line per malformed part to `problems`; they never throw.
 // PSI files (*.pressure) use the host's parsePressure (same format).
 import { MAX_KERNEL_VALUE } from '../procfs/parsers.ts';
+import {
+  fieldFactors,
+  fieldNames,
+  V1_BLKIO_SERVICE_BYTES_FILE,
+  V1_BLKIO_SERVICED_FILE,
+  V1_CPU_STAT_FILE,
+  V1_CPUACCT_STAT_FILE,
+  V1_MEMORY_STAT_FILE,
+  V2_CPU_STAT_FILE,
+  V2_IO_STAT_FILE,
+  V2_MEMORY_STAT_FILE,
+} from './files.ts';
 
 /** One table of wanted keys → metric names, the record they go into and optional unit factors. */
 export interface KeyedSpec {
@@ -89,14 +101,10 @@ export interface DeviceCounters {
   [majMin: string]: Record<string, number>;
 }
 
-const IO_STAT_KEYS: Readonly<Record<string, string>> = {
-  rbytes: 'read_bytes_total',
-  wbytes: 'written_bytes_total',
-  rios: 'reads_completed_total',
-  wios: 'writes_completed_total',
-  dbytes: 'discarded_bytes_total',
-  dios: 'discards_completed_total',
-};
+/** io.stat key → metric name (files.ts). */
+const IO_STAT_KEYS = fieldNames(V2_IO_STAT_FILE);
+const BLKIO_OPS = fieldNames(V1_BLKIO_SERVICED_FILE);
+const BLKIO_BYTES = fieldNames(V1_BLKIO_SERVICE_BYTES_FILE);
 
 /** v2 io.stat: "MAJ:MIN rbytes=… wbytes=… rios=… wios=… dbytes=… dios=…" per device. */
 export function parseIoStat(text: string, problems: string[], file = 'io.stat'): DeviceCounters {
@@ -138,14 +146,7 @@ export function parseBlkioRw(
   problems: string[],
   file: string,
 ): void {
-  const names =
-    kind === 'ops'
-      ? {
-          Read: 'reads_completed_total',
-          Write: 'writes_completed_total',
-          Discard: 'discards_completed_total',
-        }
-      : { Read: 'read_bytes_total', Write: 'written_bytes_total', Discard: 'discarded_bytes_total' };
+  const names = kind === 'ops' ? BLKIO_OPS : BLKIO_BYTES;
   let lineNo = 0;
   for (const line of text.split('\n')) {
     lineNo++;
@@ -156,7 +157,7 @@ export function parseBlkioRw(
       problems.push(`${file} line ${lineNo}: expected "MAJ:MIN Op N", got ${fields.length} fields`);
       continue;
     }
-    const name = names[fields[1] as keyof typeof names];
+    const name = names[fields[1]!];
     if (!name) continue; // Sync, Async, Total
     const v = Number(fields[2]);
     if (!Number.isFinite(v) || v < 0 || !fields[0]!.includes(':')) {
@@ -179,47 +180,14 @@ export function devnameFromUevent(text: string): string | undefined {
 }
 
 // -------------------------------------------------------------------------------------------
-// Key tables
+// Key tables: views of files.ts, for the string parsers and tests
 
-/** v2 cpu.stat (µs already). */
-export const V2_CPU_STAT: Readonly<Record<string, string>> = {
-  usage_usec: 'cpu_usage_usec_total',
-  user_usec: 'cpu_user_usec_total',
-  system_usec: 'cpu_system_usec_total',
-  nr_periods: 'cpu_periods_total',
-  nr_throttled: 'cpu_throttled_periods_total',
-  throttled_usec: 'cpu_throttled_usec_total',
-};
-
-/** v1 cpu.stat (throttled_time in ns → µs via factor). */
-export const V1_CPU_STAT: Readonly<Record<string, string>> = {
-  nr_periods: 'cpu_periods_total',
-  nr_throttled: 'cpu_throttled_periods_total',
-  throttled_time: 'cpu_throttled_usec_total',
-};
-export const V1_CPU_STAT_FACTOR: Readonly<Record<string, number>> = { throttled_time: 1 / 1000 };
-
-/** v1 cpuacct.stat, USER_HZ ticks → µs. */
-export const V1_CPUACCT_STAT: Readonly<Record<string, string>> = {
-  user: 'cpu_user_usec_total',
-  system: 'cpu_system_usec_total',
-};
-export const V1_CPUACCT_FACTOR: Readonly<Record<string, number>> = { user: 10_000, system: 10_000 };
-
-export const V2_MEMORY_STAT_COUNTERS: Readonly<Record<string, string>> = {
-  pgfault: 'page_faults_total',
-  pgmajfault: 'major_page_faults_total',
-};
-export const V2_MEMORY_STAT_GAUGES: Readonly<Record<string, string>> = {
-  anon: 'memory_anon_bytes',
-  file: 'memory_file_bytes',
-};
-// v1 memory.stat: the total_* keys are hierarchical (this cgroup and its children), like v2's.
-export const V1_MEMORY_STAT_COUNTERS: Readonly<Record<string, string>> = {
-  total_pgfault: 'page_faults_total',
-  total_pgmajfault: 'major_page_faults_total',
-};
-export const V1_MEMORY_STAT_GAUGES: Readonly<Record<string, string>> = {
-  total_rss: 'memory_anon_bytes',
-  total_cache: 'memory_file_bytes',
-};
+export const V2_CPU_STAT = fieldNames(V2_CPU_STAT_FILE);
+export const V1_CPU_STAT = fieldNames(V1_CPU_STAT_FILE);
+export const V1_CPU_STAT_FACTOR = fieldFactors(V1_CPU_STAT_FILE);
+export const V1_CPUACCT_STAT = fieldNames(V1_CPUACCT_STAT_FILE);
+export const V1_CPUACCT_FACTOR = fieldFactors(V1_CPUACCT_STAT_FILE);
+export const V2_MEMORY_STAT_COUNTERS = fieldNames(V2_MEMORY_STAT_FILE, 'counter');
+export const V2_MEMORY_STAT_GAUGES = fieldNames(V2_MEMORY_STAT_FILE, 'gauge');
+export const V1_MEMORY_STAT_COUNTERS = fieldNames(V1_MEMORY_STAT_FILE, 'counter');
+export const V1_MEMORY_STAT_GAUGES = fieldNames(V1_MEMORY_STAT_FILE, 'gauge');

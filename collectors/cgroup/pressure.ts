@@ -20,6 +20,7 @@
 import { KernelFile, sharedBuffer } from '../procfs/fileio.ts';
 import { PSI_NAMES, parsePressure } from '../procfs/parsers.ts';
 import { pressureBytes } from './bytes.ts';
+import { PRESSURE_FILES, pressureNames } from './files.ts';
 
 export type PsiResource = 'cpu' | 'io' | 'memory';
 export const PSI_RESOURCES: readonly PsiResource[] = ['cpu', 'io', 'memory'];
@@ -30,6 +31,13 @@ export const PSI_SETTLE_MS = 5000;
 export const PSI_MAX_AGE = 10;
 
 type PsiNames = readonly (readonly [string, string])[];
+
+/** A container's PSI names per resource, from files.ts (parsePressure, the string fallback, writes the same: a test checks). */
+const PSI_FILE_NAMES: Record<PsiResource, PsiNames> = {
+  cpu: pressureNames(PRESSURE_FILES.cpu),
+  io: pressureNames(PRESSURE_FILES.io),
+  memory: pressureNames(PRESSURE_FILES.memory),
+};
 
 /** One container's PSI file and what its last read allows to reuse. */
 export interface PsiFile {
@@ -44,11 +52,10 @@ export interface PsiFile {
 }
 
 export function psiFile(file: KernelFile, resource: PsiResource): PsiFile {
-  const n = PSI_NAMES[resource];
   return {
     file,
     resource,
-    names: [n.some, n.full],
+    names: PSI_FILE_NAMES[resource],
     stretch: -1,
     countdown: 0,
     someTotal: undefined,

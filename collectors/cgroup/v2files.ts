@@ -4,6 +4,7 @@
 // files that arrive as text: the guest collector's in-guest cgroups (collectors/guest/), tools and
 // tests. Pure: never throws, one line per malformed part in `problems`.
 import { parsePressure } from '../procfs/parsers.ts';
+import { MEMORY_LIMIT, MEMORY_USAGE } from './metrics.ts';
 import {
   type DeviceCounters,
   parseFlatKeyed,
@@ -66,12 +67,12 @@ export function cgroupV2FromFiles(
   if (current !== undefined) {
     const v = parseSingle(current);
     if (Number.isNaN(v)) problems.push('memory.current: not a number');
-    else gauges.memory_usage_bytes = v;
+    else gauges[MEMORY_USAGE.name] = v;
   }
   const max = files['memory.max'];
   if (max !== undefined) {
     const v = parseMemoryMax(max);
-    if (v !== undefined) gauges.memory_limit_bytes = v;
+    if (v !== undefined) gauges[MEMORY_LIMIT.name] = v;
   }
   let devices: DeviceCounters | undefined;
   const io = files['io.stat'];
