@@ -18,7 +18,7 @@ const { CompressionCodecs, CompressionTypes } = require('kafkajs') as {
   CompressionTypes: { GZIP: number };
 };
 
-const base = { clientId: 't', brokers: ['127.0.0.1:9'], ssl: false, retry: { retries: 0 } } as const;
+const base = { clientId: 't', brokers: ['127.0.0.1:9'], ssl: false, retry: { retries: 0 } };
 
 describe('createKafka', () => {
   it('installs the idle fix and the gzip codec, with the level and the inflate bound it is given', async () => {
