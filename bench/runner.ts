@@ -49,7 +49,7 @@ export interface RunRecord {
   inner_cpu_usec?: number;
   /** VM only: CPU µs of the vCPU threads during the run (collectors/vm vcpu_usec_total). */
   vcpu_usec?: number;
-  /** VM only: QEMU process CPU ÷ vCPU-thread CPU (the hypervisor's CPU per guest CPU, DESIGN.md). */
+  /** VM only: QEMU process CPU ÷ vCPU-thread CPU (the hypervisor's CPU per guest CPU: what running the guest costs beyond its own work). */
   qemu_per_vcpu?: number;
   cpu_per_op_us?: number;
   cpu_source?: string;

@@ -287,7 +287,7 @@ export interface TestVmOptions {
   name?: string;
   /** QEMU -uuid (the vm collector uses it as the VM id when non-zero). */
   uuid?: string;
-  /** tcg by default: nested KVM on the dev machines does not boot stock kernels (DESIGN.md). */
+  /** tcg by default: /dev/kvm on the dev machines is nested KVM, which does not boot stock kernels (docs/vm.md). */
   accel?: 'tcg' | 'kvm';
   /**
    * Host tap device to create and attach as a virtio-net NIC (eth0 in the guest). Needs

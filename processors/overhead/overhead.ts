@@ -1,4 +1,4 @@
-// Per-layer overhead (DESIGN.md "Per-layer overhead"; every formula in docs/overhead.md): joins the
+// Per-layer overhead (every formula, and why, in docs/overhead.md): joins the
 // views of the same work at two layers and writes `strata_overhead` points:
 //   layer=vm        hypervisor (vm view) against the guest's own view, joined by guest.parent.id;
 //   layer=container a container's cost per unit of work against the host's, and its device shares;
