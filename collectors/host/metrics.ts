@@ -265,7 +265,8 @@ function latency(op: string, ops: string): MetricSpec['latency'] {
     description: `Mean time per ${op} (queue + service), ms; only when ops were done`,
   };
 }
-const iops = (op: string) => perSecond(`${op}_iops`, '{op}/s', `${op}s completed per second`);
+const iops = (op: string) =>
+  perSecond(`${op}_iops`, '{op}/s', `${op === 'flush' ? 'flushes' : `${op}s`} completed per second`);
 
 export const READS_COMPLETED = disk('reads_completed_total', 4, '{op}', 'Reads completed', iops('read'));
 export const READS_MERGED = disk(

@@ -150,7 +150,7 @@ const iops = (op: string) => ({
   field: `${op}_iops`,
   unit: '{op}/s',
   scale: 1,
-  description: `${op}s per second`,
+  description: `${op === 'flush' ? 'flushes' : `${op}s`} per second`,
 });
 const nsLatency = (op: string, ops: string) => ({
   ops,
