@@ -166,7 +166,15 @@ describe('influxdb-v1 sink against influxd 1.6.7', () => {
     const r2 = await sink.write([
       { measurement: 'conflict', tags: {}, fields: { f: 1 }, timeMs: 1_732_250_401_000 },
     ]);
-    expect(r2).toEqual({ written: 0, rejected: 1, unencodable: 0 });
+    // The refused line comes back with InfluxDB's reason: the processor dead-letters it.
+    expect(r2).toEqual({
+      written: 0,
+      rejected: 1,
+      unencodable: 0,
+      refused: [
+        { line: 'conflict f=1 1732250401000', error: expect.stringContaining('field type conflict') },
+      ],
+    });
     expect(await errorCount('influxdb-v1', 'bad_request')).toBe(before + 1);
     await sink.close();
   });
