@@ -152,6 +152,13 @@ export const MAJOR_PAGE_FAULTS = vmstat(
 );
 export const SWAP_IN = vmstat('pswpin', 'swap_in_pages_total', '{page}', 'Pages swapped in');
 export const SWAP_OUT = vmstat('pswpout', 'swap_out_pages_total', '{page}', 'Pages swapped out');
+export const OOM_KILLS = vmstat(
+  'oom_kill',
+  'oom_kills_total',
+  '{process}',
+  'Processes killed by the OOM killer (global and cgroup limits)',
+  'Linux 4.13',
+);
 
 /** The /proc/vmstat keys read, with the entry each feeds; `required`: reported when missing. */
 export const VMSTAT_KEYS: ReadonlyArray<{ key: string; metric: MetricSpec; required: boolean }> = [
@@ -159,6 +166,7 @@ export const VMSTAT_KEYS: ReadonlyArray<{ key: string; metric: MetricSpec; requi
   { key: 'pgmajfault', metric: MAJOR_PAGE_FAULTS, required: true },
   { key: 'pswpin', metric: SWAP_IN, required: true },
   { key: 'pswpout', metric: SWAP_OUT, required: true },
+  { key: 'oom_kill', metric: OOM_KILLS, required: false }, // absent before 4.13
 ];
 
 // ---------------------------------------------------------------------------------------------

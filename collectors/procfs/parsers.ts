@@ -235,8 +235,8 @@ export function parseVmstat(
     const end = lineEnd(text, pos);
     lineNo++;
     const c = text.charCodeAt(pos);
-    // Every key read starts with 'p': one compare skips the ~190 other lines.
-    if (c === 112 /* p */) {
+    // Every key read starts with 'p' or 'o' (oom_kill): one compare skips the ~190 other lines.
+    if (c === 112 /* p */ || c === 111 /* o */) {
       for (const [key, name] of VMSTAT) {
         if (text.startsWith(key, pos)) {
           emitCounter(text, pos + key.length, end, name, counters, problems, 'vmstat', lineNo);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CGROUP_METRICS } from '../../collectors/cgroup/metrics.ts';
-import { PROC_METRICS } from '../../collectors/host/metrics.ts';
+import { OOM_KILLS, PROC_METRICS } from '../../collectors/host/metrics.ts';
 import { VM_METRICS } from '../../collectors/vm/metrics.ts';
 import { buildNaming, computeRateSpec, LATENCIES } from '../../processors/rates/naming.ts';
 import { generateDocs } from '../../scripts/docs.ts';
@@ -44,7 +44,8 @@ describe('generated docs', () => {
 });
 
 describe('rate names from the catalogues', () => {
-  it('a catalogue counter gets its entry’s field and scale', () => {
+  it('a catalogue counter gets its entry’s field and scale (oom_kill, /proc/vmstat)', () => {
+    expect(computeRateSpec(OOM_KILLS.name)).toEqual({ field: 'oom_kills_per_second', scale: 1 });
     expect(computeRateSpec('psi_io_some_usec_total')).toEqual({
       field: 'psi_io_some_stall_ratio',
       scale: 1e-6,
