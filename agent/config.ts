@@ -2,11 +2,20 @@
 // with lib/config.ts so a bad key is named with the accepted keys. Layering (later wins):
 //   schema defaults < config file (`--config`, section `agent:`) < environment variables < flags.
 // Every key and env var is listed in docs/agent.md; docker-compose files must use exactly these names.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { durationMs, parseConfig, splitList } from '../lib/config.ts';
-import { ConfigError, errorMessage } from '../lib/errors.ts';
+import {
+  type DeprecationSink,
+  durationMs,
+  type EnvVar,
+  envLayer,
+  fileLayer,
+  flagLayer,
+  type KeyRename,
+  splitList,
+  stderrDeprecation,
+  validateLayers,
+} from '../lib/config.ts';
+import { ConfigError } from '../lib/errors.ts';
 import {
   applyKafkaSecurityEnv,
   KAFKA_SECURITY_ENV,
@@ -27,8 +36,8 @@ export const KafkaConfig = z.strictObject({
     .array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))
     .min(1)
     .default(['127.0.0.1:19092']), // the project's stack (strata stack up), like the processor's default
-  /** Topic the samples go to; must exist (strata stack creates it). */
-  topic: z.string().min(1).default('strata.samples'),
+  /** Topic the samples go to; must exist (strata stack creates it). Same key as the processor's. */
+  samplesTopic: z.string().min(1).default('strata.samples'),
   /** Kafka client id (broker logs and quotas). */
   clientId: z.string().min(1).default('strata-agent'),
   /** Record-batch compression. gzip is built in; lz4 and zstd need their codec package (docs/agent.md). */
@@ -124,7 +133,14 @@ export function agentConfigSchema(collectorSchemas: Record<string, z.ZodType>) {
     /** Extra labels for the node (rack, zone, cluster). */
     labels: z.record(z.string(), z.string()).default({}),
     /** Tick interval; ticks align to wall-clock multiples of it so every node's ticks line up. */
-    interval: durationMs.pipe(z.number().int().min(10, 'interval must be at least 10ms')).default(1000),
+    interval: durationMs
+      .pipe(
+        z
+          .number()
+          .int()
+          .min(10, 'expected at least 10ms (a bare number is milliseconds: write 1s for one second)'),
+      )
+      .default(1000),
     /**
      * How long one collector may take per tick; a slower one is left out of that tick (and
      * counted) so it never delays the others. Default: 80% of the interval.
@@ -150,18 +166,17 @@ export function agentConfigSchema(collectorSchemas: Record<string, z.ZodType>) {
 }
 export type AgentConfig = z.output<ReturnType<typeof agentConfigSchema>>;
 
-/** Environment variables and the config key each sets. */
-export const ENV_VARS: ReadonlyArray<{
-  env: string;
-  key: string;
-  kind: 'string' | 'number' | 'list' | 'bool';
-}> = [
+/**
+ * Environment variables and the config key each sets. The Kafka names (brokers, samples topic,
+ * client id, TLS/SASL) and STRATA_METRICS_LISTEN are the processor's too.
+ */
+export const ENV_VARS: ReadonlyArray<EnvVar> = [
   { env: 'STRATA_NODE_ID', key: 'nodeId', kind: 'string' },
   { env: 'STRATA_INTERVAL', key: 'interval', kind: 'string' },
   { env: 'STRATA_COLLECT_TIMEOUT', key: 'collectTimeout', kind: 'string' },
   { env: 'STRATA_OUTPUT', key: 'output', kind: 'string' },
   { env: 'KAFKA_BROKERS', key: 'kafka.brokers', kind: 'list' },
-  { env: 'STRATA_SAMPLES_TOPIC', key: 'kafka.topic', kind: 'string' },
+  { env: 'STRATA_SAMPLES_TOPIC', key: 'kafka.samplesTopic', kind: 'string' },
   { env: 'STRATA_KAFKA_CLIENT_ID', key: 'kafka.clientId', kind: 'string' },
   { env: 'STRATA_KAFKA_COMPRESSION', key: 'kafka.compression', kind: 'string' },
   { env: 'STRATA_KAFKA_GZIP_LEVEL', key: 'kafka.gzipLevel', kind: 'number' },
@@ -181,6 +196,12 @@ export const ENV_VARS: ReadonlyArray<{
   { env: 'STRATA_COLLECTORS', key: '(collectors)', kind: 'list' },
 ];
 
+/**
+ * Keys spelt differently before agent and processor shared one vocabulary. The old spelling is
+ * still read from a config file, with one deprecation line naming the new key.
+ */
+export const AGENT_KEY_RENAMES: readonly KeyRename[] = [{ from: 'kafka.topic', to: 'kafka.samplesTopic' }];
+
 /** Flag values after commander, keyed like the config (dotted). */
 export type FlagValues = Record<string, string | number | boolean | string[] | undefined>;
 
@@ -192,6 +213,8 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Dotted config key -> value, from flags. `(collectors)` selects collectors. */
   flags?: FlagValues;
+  /** Where deprecation lines go (default: stderr, once each). */
+  onDeprecated?: DeprecationSink;
 }
 
 export interface LoadedConfig {
@@ -202,31 +225,25 @@ export interface LoadedConfig {
   sources: Map<string, string>;
 }
 
-/** Reads and merges all layers, validates once, and names the layer of any bad key. */
+/** Reads and merges all layers (lib/config.ts), validates once, and names the layer of any bad key. */
 export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
   const env = opts.env ?? process.env;
-  const sources = new Map<string, string>();
-  let raw: Record<string, unknown> = {};
-
-  if (opts.configFile) {
-    const file = readConfigFile(opts.configFile);
-    raw = structuredClone(file);
-    for (const path of leafPaths(file)) sources.set(path, `config file ${opts.configFile}`);
-  }
+  const warn = opts.onDeprecated ?? stderrDeprecation;
+  const layers = fileLayer(opts.configFile, 'agent', AGENT_KEY_RENAMES, warn, true);
+  const { raw, sources } = layers;
 
   let selected: string[] | undefined;
   let selectedFrom = '';
-  for (const { env: name, key, kind } of ENV_VARS) {
-    const value = env[name];
-    if (value === undefined || value === '' || KAFKA_SECURITY_ENV_NAMES.has(name)) continue;
-    if (key === '(collectors)') {
-      selected = splitList(value);
-      selectedFrom = `env ${name}`;
-      continue;
-    }
-    setPath(raw, key, convert(value, kind));
-    sources.set(key, `env ${name}`);
+  const collectorsEnv = env.STRATA_COLLECTORS;
+  if (collectorsEnv) {
+    selected = splitList(collectorsEnv);
+    selectedFrom = 'env STRATA_COLLECTORS';
   }
+  envLayer(
+    layers,
+    ENV_VARS.filter((e) => e.key !== '(collectors)' && !KAFKA_SECURITY_ENV_NAMES.has(e.env)),
+    env,
+  );
   raw.kafka ??= {};
   if (typeof raw.kafka === 'object' && raw.kafka !== null && !Array.isArray(raw.kafka)) {
     const kafka = raw.kafka as Record<string, unknown>;
@@ -234,16 +251,12 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
       sources.set(`kafka.${key}`, `env ${name}`);
     }
   }
-  for (const [key, value] of Object.entries(opts.flags ?? {})) {
-    if (value === undefined) continue;
-    if (key === '(collectors)') {
-      selected = Array.isArray(value) ? value : splitList(String(value));
-      selectedFrom = 'flag --collectors';
-      continue;
-    }
-    setPath(raw, key, value);
-    sources.set(key, `flag --${flagName(key)}`);
+  const { '(collectors)': collectorFlag, ...flags } = opts.flags ?? {};
+  if (collectorFlag !== undefined) {
+    selected = Array.isArray(collectorFlag) ? collectorFlag : splitList(String(collectorFlag));
+    selectedFrom = 'flag --collectors';
   }
+  flagLayer(layers, flags, flagName);
 
   const names = Object.keys(opts.collectorSchemas);
   if (selected) {
@@ -280,14 +293,7 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
     }
   }
 
-  const schema = agentConfigSchema(opts.collectorSchemas);
-  let config: AgentConfig;
-  try {
-    config = parseConfig(schema, raw, 'agent');
-  } catch (err) {
-    if (err instanceof ConfigError) throw new ConfigError(annotate(err.message, sources));
-    throw err;
-  }
+  const config = validateLayers(agentConfigSchema(opts.collectorSchemas), layers, 'agent');
   const collectors = config.collectors as Record<string, unknown>;
   const enabled = names.filter(
     (n) => !disabled.has(n) && (collectors[n] !== undefined || opts.defaultCollectors.includes(n)),
@@ -303,7 +309,7 @@ export function collectorSubConfig(config: AgentConfig, name: string): unknown {
 /** Config keys whose flag is not the key spelled in kebab case (cli/agent.ts). */
 const FLAG_FOR_KEY: Readonly<Record<string, string>> = {
   'kafka.brokers': 'brokers',
-  'kafka.topic': 'topic',
+  'kafka.samplesTopic': 'samples-topic',
   'kafka.clientId': 'client-id',
   'kafka.compression': 'compression',
   'kafka.gzipLevel': 'gzip-level',
@@ -319,89 +325,4 @@ export function flagName(key: string): string {
     .split('.')
     .map((p) => p.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`))
     .join('-');
-}
-
-function readConfigFile(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ConfigError(
-      `--config ${path}: cannot read the file (${errorMessage(err)}); pass an existing YAML or JSON file`,
-    );
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text); // YAML is a superset of JSON: one parser for both
-  } catch (err) {
-    throw new ConfigError(`--config ${path}: not valid YAML/JSON: ${errorMessage(err)}`);
-  }
-  if (doc === null || doc === undefined) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError(`--config ${path}: expected a mapping with an "agent:" section`);
-  }
-  const section = (doc as Record<string, unknown>).agent;
-  if (section === undefined) {
-    throw new ConfigError(
-      `--config ${path}: no "agent:" section (found: ${Object.keys(doc).join(', ') || 'nothing'}); put the agent's settings under "agent:"`,
-    );
-  }
-  if (section === null) return {};
-  if (typeof section !== 'object' || Array.isArray(section)) {
-    throw new ConfigError(`--config ${path}: "agent:" must be a mapping of settings`);
-  }
-  return section as Record<string, unknown>;
-}
-
-function convert(value: string, kind: 'string' | 'number' | 'list' | 'bool'): unknown {
-  switch (kind) {
-    case 'list':
-      return splitList(value);
-    case 'number':
-      // Leave non-numbers as strings so validation names the key and says what was expected.
-      return /^\d+$/.test(value.trim()) ? Number(value) : value;
-    case 'bool':
-      return value === 'true' || value === '1' ? true : value === 'false' || value === '0' ? false : value;
-    default:
-      return value;
-  }
-}
-
-function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
-  const parts = dotted.split('.');
-  let node = obj;
-  for (const p of parts.slice(0, -1)) {
-    const next = node[p];
-    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[p] = {};
-    node = node[p] as Record<string, unknown>;
-  }
-  node[parts[parts.length - 1]!] = value;
-}
-
-function leafPaths(obj: unknown, prefix = ''): string[] {
-  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return prefix ? [prefix] : [];
-  const out: string[] = [];
-  for (const [k, v] of Object.entries(obj)) out.push(...leafPaths(v, prefix ? `${prefix}.${k}` : k));
-  if (!out.length && prefix) out.push(prefix);
-  return out;
-}
-
-/** Appends "(set by env X)" to each error line whose key came from a known layer. */
-function annotate(message: string, sources: Map<string, string>): string {
-  return message
-    .split('\n')
-    .map((line) => {
-      const m = /^\s*agent\.([^:\s]+):/.exec(line);
-      if (!m) return line;
-      let key = m[1]!;
-      while (key) {
-        const src = sources.get(key);
-        if (src) return `${line} (set by ${src})`;
-        const i = key.lastIndexOf('.');
-        if (i < 0) break;
-        key = key.slice(0, i);
-      }
-      return `${line} (default)`;
-    })
-    .join('\n');
 }

@@ -71,7 +71,7 @@ export class KafkaTransport implements Transport {
     private readonly cfg: KafkaConfig,
     private readonly log: Logger = componentLogger('agent.kafka'),
   ) {
-    this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.topic} (${describeKafkaSecurity(cfg)})`;
+    this.target = `kafka ${cfg.brokers.join(',')} topic ${cfg.samplesTopic} (${describeKafkaSecurity(cfg)})`;
     const kafka = createKafka(
       {
         clientId: cfg.clientId,
@@ -111,7 +111,7 @@ export class KafkaTransport implements Transport {
     try {
       if (!this.connected) await this.connect();
       await this.producer.send({
-        topic: this.cfg.topic,
+        topic: this.cfg.samplesTopic,
         acks: -1,
         timeout: this.cfg.requestTimeout,
         compression: COMPRESSION[this.cfg.compression],
@@ -143,7 +143,7 @@ export class KafkaTransport implements Transport {
         : `${ticks.length} ticks of ${bytes} bytes`;
     return new RejectedError(
       `Kafka ${this.cfg.brokers.join(',')} refused ${what} (before ${this.cfg.compression} compression) as larger than ` +
-        `${limit === undefined ? "the topic's max.message.bytes (not readable)" : `topic ${this.cfg.topic}'s max.message.bytes ${limit}`}; ` +
+        `${limit === undefined ? "the topic's max.message.bytes (not readable)" : `topic ${this.cfg.samplesTopic}'s max.message.bytes ${limit}`}; ` +
         `raise max.message.bytes on the topic (or the broker's message.max.bytes), or collect fewer entities per tick`,
       'too_large',
       limit,
@@ -158,7 +158,11 @@ export class KafkaTransport implements Transport {
       const res = await admin.describeConfigs({
         includeSynonyms: false,
         resources: [
-          { type: ConfigResourceTypes.TOPIC, name: this.cfg.topic, configNames: ['max.message.bytes'] },
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: this.cfg.samplesTopic,
+            configNames: ['max.message.bytes'],
+          },
         ],
       });
       const value = res.resources[0]?.configEntries.find(
@@ -198,8 +202,8 @@ export class KafkaTransport implements Transport {
       // Permanent (counted as such): kafkajs' own retries are spent and only creating the topic
       // helps. The ticks stay buffered (bounded) and are retried, so creating the topic delivers them.
       return new StrataError(
-        `topic "${this.cfg.topic}" does not exist on Kafka ${brokers}; create it (strata stack up does) ` +
-          `or set agent.kafka.topic / STRATA_SAMPLES_TOPIC / --topic to an existing topic`,
+        `topic "${this.cfg.samplesTopic}" does not exist on Kafka ${brokers}; create it (strata stack up does) ` +
+          `or set agent.kafka.samplesTopic / STRATA_SAMPLES_TOPIC / --samples-topic to an existing topic`,
         { retriable: false, cause: err },
       );
     }
@@ -212,7 +216,7 @@ export class KafkaTransport implements Transport {
     if (chain.some((e) => e.type === 'INVALID_RECORD')) {
       const reason = chain.find((e) => e.type === 'INVALID_RECORD');
       return new RejectedError(
-        `Kafka ${brokers} refused a record of topic ${this.cfg.topic} as invalid (INVALID_RECORD: ${errorMessage(reason)})`,
+        `Kafka ${brokers} refused a record of topic ${this.cfg.samplesTopic} as invalid (INVALID_RECORD: ${errorMessage(reason)})`,
         'invalid_record',
         undefined,
         { cause: err },

@@ -2,9 +2,7 @@
 // Flags override env vars, which override the config file (docs/agent.md lists them all).
 import { type Command, Option } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
-
-/** Numeric flags stay strings when not numeric, so validation names the flag and the expected type. */
-const num = (v: string): number | string => (/^\d+$/.test(v.trim()) ? Number(v) : v);
+import { brokerList, duration, examples, oneOf, takeDeprecatedFlags, wholeNumber } from './flags.ts';
 
 interface AgentFlags {
   config?: string;
@@ -16,23 +14,26 @@ interface AgentFlags {
   collectors?: string;
   output?: string;
   brokers?: string;
+  samplesTopic?: string;
+  /** Deprecated spelling of --samples-topic. */
   topic?: string;
   clientId?: string;
   compression?: string;
-  gzipLevel?: number | string;
-  bufferMaxTicks?: number | string;
-  bufferMaxBytes?: number | string;
+  gzipLevel?: number;
+  bufferMaxTicks?: number;
+  bufferMaxBytes?: number;
   spillFile?: string;
-  spillMaxBytes?: number | string;
+  spillMaxBytes?: number;
   metricsListen?: string;
   shutdownTimeout?: string;
 }
 
 export function registerAgentCommand(program: Command): void {
-  program
+  const cmd = program
     .command('agent')
     .description(
-      'sample this node (host, containers, VMs, guests) every tick and publish one message per tick to Kafka',
+      'sample this node (host, containers, VMs, guests) every tick and publish one message per tick to Kafka.\n' +
+        'Settings: defaults < --config file (section agent:) < env vars < flags.',
     )
     .option('-c, --config <file>', 'YAML/JSON config file; settings under "agent:"')
     .option('--once', 'sample one tick, output it, exit (the first tick carries counters only)')
@@ -44,63 +45,74 @@ export function registerAgentCommand(program: Command): void {
       '--node-id <id>',
       'node id, the Kafka key [env STRATA_NODE_ID; default machine-id, else hostname]',
     )
-    .option('--interval <duration>', 'tick interval, e.g. 500ms, 1s [env STRATA_INTERVAL; default 1s]')
+    .option(
+      '--interval <duration>',
+      'tick interval, e.g. 500ms, 1s; a bare number is ms [env STRATA_INTERVAL; default 1s]',
+      duration('interval', 10),
+    )
     .option(
       '--collect-timeout <duration>',
       'per-collector time budget per tick [env STRATA_COLLECT_TIMEOUT; default 80% of interval]',
+      duration('collect-timeout', 1),
     )
     .option('--collectors <names>', 'comma-separated collectors to run [env STRATA_COLLECTORS]')
-    .addOption(
-      new Option('--output <kind>', 'where ticks go [env STRATA_OUTPUT; default kafka]').choices([
-        'kafka',
-        'ndjson',
-      ]),
+    .option(
+      '--output <kind>',
+      'where ticks go: kafka or ndjson [env STRATA_OUTPUT; default kafka]',
+      oneOf('output', ['kafka', 'ndjson']),
     )
     .option(
       '--brokers <list>',
-      'Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092, as strata stack up]',
+      'Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092]',
+      brokerList(),
     )
-    .option('--topic <name>', 'samples topic [env STRATA_SAMPLES_TOPIC; default strata.samples]')
+    .option('--samples-topic <name>', 'samples topic [env STRATA_SAMPLES_TOPIC; default strata.samples]')
+    .addOption(new Option('--topic <name>', 'deprecated: --samples-topic').hideHelp())
     .option('--client-id <id>', 'Kafka client id [env STRATA_KAFKA_CLIENT_ID; default strata-agent]')
-    .addOption(
-      new Option(
-        '--compression <codec>',
-        'Kafka batch compression [env STRATA_KAFKA_COMPRESSION; default gzip]',
-      ).choices(['gzip', 'lz4', 'zstd', 'none']),
+    .option(
+      '--compression <codec>',
+      'Kafka batch compression: gzip, lz4, zstd, none [env STRATA_KAFKA_COMPRESSION; default gzip]',
+      oneOf('compression', ['gzip', 'lz4', 'zstd', 'none']),
     )
     .option(
       '--gzip-level <1-9>',
       'zlib level when compression is gzip (Kafka: compression.gzip.level) [env STRATA_KAFKA_GZIP_LEVEL; default 1]',
-      num,
+      wholeNumber('gzip-level', 1, 9),
     )
     .option(
       '--buffer-max-ticks <n>',
       'ticks buffered in memory during an outage [env STRATA_BUFFER_MAX_TICKS; default 3600]',
-      num,
+      wholeNumber('buffer-max-ticks', 1),
     )
     .option(
       '--buffer-max-bytes <n>',
       'bytes buffered in memory [env STRATA_BUFFER_MAX_BYTES; default 64 MiB]',
-      num,
+      wholeNumber('buffer-max-bytes', 1),
     )
     .option('--spill-file <path>', 'overflow buffer on disk, kept across restarts [env STRATA_SPILL_FILE]')
     .option(
       '--spill-max-bytes <n>',
       'bound of the spill file [env STRATA_SPILL_MAX_BYTES; default 256 MiB]',
-      num,
+      wholeNumber('spill-max-bytes', 1),
     )
     .option('--metrics-listen <addr>', 'serve Prometheus /metrics on host:port [env STRATA_METRICS_LISTEN]')
     .option(
       '--shutdown-timeout <duration>',
       'flush budget on SIGINT/SIGTERM [env STRATA_SHUTDOWN_TIMEOUT; default 5s]',
-    )
-    .addHelpText(
-      'after',
-      '\nEvery key, env var and default: docs/agent.md. Example:\n  strata agent --once --output ndjson | jq .samples[0].entity',
+      duration('shutdown-timeout'),
     )
     .action(async (flags: AgentFlags) => {
-      await runAgent(flags);
+      await runAgent(takeDeprecatedFlags(flags, [['topic', 'samplesTopic', '--topic', '--samples-topic']]));
     });
+  examples(
+    cmd,
+    [
+      ['strata agent --once --output ndjson | jq .samples[0].entity', 'one tick on stdout'],
+      ['strata agent --brokers k1:9092,k2:9092 --interval 5s', 'publish to a cluster every 5 s'],
+      ['strata agent -c strata.yaml --print-config', 'resolved settings and where each came from'],
+    ],
+    'docs/agent.md',
+  );
 }
 
 async function runAgent(flags: AgentFlags): Promise<void> {
@@ -123,11 +135,8 @@ async function runAgent(flags: AgentFlags): Promise<void> {
       collectTimeout: flags.collectTimeout,
       '(collectors)': flags.collectors,
       output: flags.output,
-      'kafka.brokers': flags.brokers
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
-      'kafka.topic': flags.topic,
+      'kafka.brokers': flags.brokers?.split(','),
+      'kafka.samplesTopic': flags.samplesTopic,
       'kafka.clientId': flags.clientId,
       'kafka.compression': flags.compression,
       'kafka.gzipLevel': flags.gzipLevel,
@@ -141,13 +150,8 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   });
 
   if (flags.printConfig) {
-    const { redactConfig } = await import('../lib/redact.ts');
-    // Secrets masked wherever they are: the SASL password and credentials inside URLs (DOCKER_HOST).
-    const shown = redactConfig(config);
-    if (shown.kafka.sasl) shown.kafka.sasl.password = '(hidden)';
-    process.stdout.write(
-      `${JSON.stringify({ config: shown, enabledCollectors: enabled, sources: Object.fromEntries(sources) }, null, 2)}\n`,
-    );
+    const { printableAgentConfig } = await import('./print-config.ts');
+    process.stdout.write(`${JSON.stringify(printableAgentConfig(config, enabled, sources), null, 2)}\n`);
     return;
   }
   if (enabled.length === 0) {

@@ -5,6 +5,7 @@ import { ConfigError, MissingPrerequisiteError, StrataError } from '../lib/error
 import { redactUrls } from '../lib/redact.ts';
 import { registerAgentCommand } from './agent.ts';
 import { registerBenchCommand } from './bench.ts';
+import { oneLineUsageError } from './flags.ts';
 import { registerProcessorCommand } from './processor.ts';
 import { registerRunCommand } from './run.ts';
 import { registerStackCommand } from './stack.ts';
@@ -23,7 +24,8 @@ const program = new Command('strata')
       'agents sample host, containers, VMs and guests -> Kafka -> processors -> InfluxDB.',
   )
   .version(VERSION)
-  .showHelpAfterError('(run with --help for usage)')
+  // A usage error is one line naming the flag and what is accepted (cli/flags.ts), exit 2.
+  .configureOutput({ outputError: (text, write) => write(oneLineUsageError(text)) })
   .exitOverride();
 
 registerRunCommand(program);
@@ -36,8 +38,9 @@ try {
   await program.parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
-    // --help and --version also arrive here, with exit code 0.
-    process.exitCode = err.exitCode;
+    // --help and --version also arrive here, with exit code 0; usage errors exit 2, like
+    // ConfigError (a bad flag value is one too).
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
   } else if (err instanceof ConfigError || err instanceof MissingPrerequisiteError) {
     process.stderr.write(`strata: ${redactUrls(err.message)}\n`);
     process.exitCode = 2;

@@ -1,49 +1,83 @@
 // `strata processor`: the Kafka consumer group that turns samples into InfluxDB points.
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { componentLogger } from '../lib/log.ts';
+import { brokerList, examples, oneOf, takeDeprecatedFlags } from './flags.ts';
+
+interface ProcessorCliFlags {
+  config?: string;
+  brokers?: string;
+  clientId?: string;
+  groupId?: string;
+  samplesTopic?: string;
+  influxApi?: string;
+  influxUrl?: string;
+  influxBucket?: string;
+  influxDatabase?: string;
+  influxToken?: string;
+  metricsListen?: string;
+  printConfig?: boolean;
+  /** Deprecated spellings. */
+  bucket?: string;
+  database?: string;
+  checkConfig?: boolean;
+}
 
 export function registerProcessorCommand(program: Command): void {
-  program
+  const cmd = program
     .command('processor')
     .description(
       'consume samples from Kafka, compute rates / per-layer overhead / noisy neighbours, write InfluxDB.\n' +
         'Offsets are committed only after InfluxDB acknowledged the points (see docs/processor.md).\n' +
         'Settings: defaults < --config file (section processor:) < env vars < flags.',
     )
-    .option('-c, --config <file>', 'YAML/JSON config file; its `processor:` section is read')
-    .option('--brokers <list>', 'Kafka bootstrap brokers, comma-separated (env KAFKA_BROKERS)')
-    .option('--group-id <id>', 'consumer group (env STRATA_GROUP_ID; default strata-processor)')
-    .option('--samples-topic <topic>', 'samples topic (env STRATA_SAMPLES_TOPIC; default strata.samples)')
-    .option('--influx-api <v2|v1>', 'InfluxDB write API (env INFLUX_API; default v2)')
-    .option('--influx-url <url>', 'InfluxDB base URL (env INFLUX_URL; default http://127.0.0.1:18086)')
-    .option('--bucket <bucket>', 'v2 bucket; on InfluxDB 1.8 db or db/rp (env INFLUX_BUCKET; default strata)')
-    .option('--database <db>', 'v1 database (env INFLUX_DATABASE; default strata)')
-    .option('--metrics-listen <host:port>', 'serve /metrics here, "" to disable (env STRATA_METRICS_LISTEN)')
-    .option('--check-config', 'print the resolved config (secrets masked) and exit')
-    .action(async (flags: Record<string, string | boolean | undefined>) => {
+    .option('-c, --config <file>', 'YAML/JSON config file; settings under "processor:"')
+    .option(
+      '--print-config',
+      'print the resolved configuration (secrets hidden) and where each key came from, then exit',
+    )
+    .addOption(new Option('--check-config', 'deprecated: --print-config').hideHelp())
+    .option(
+      '--brokers <list>',
+      'Kafka bootstrap brokers host:port,... [env KAFKA_BROKERS; default 127.0.0.1:19092]',
+      brokerList(),
+    )
+    .option('--client-id <id>', 'Kafka client id [env STRATA_KAFKA_CLIENT_ID; default strata-processor]')
+    .option('--group-id <id>', 'consumer group [env STRATA_GROUP_ID; default strata-processor]')
+    .option('--samples-topic <name>', 'samples topic [env STRATA_SAMPLES_TOPIC; default strata.samples]')
+    .option(
+      '--influx-api <v2|v1>',
+      'InfluxDB write API [env INFLUX_API; default v2]',
+      oneOf('influx-api', ['v2', 'v1']),
+    )
+    .option('--influx-url <url>', 'InfluxDB base URL [env INFLUX_URL; default http://127.0.0.1:18086]')
+    .option(
+      '--influx-bucket <bucket>',
+      'v2 bucket; on InfluxDB 1.8 db or db/rp [env INFLUX_BUCKET; default strata]',
+    )
+    .option('--influx-database <db>', 'v1 database [env INFLUX_DATABASE; default strata]')
+    .option('--influx-token <token>', 'v2 token [env INFLUX_TOKEN]')
+    .addOption(new Option('--bucket <bucket>', 'deprecated: --influx-bucket').hideHelp())
+    .addOption(new Option('--database <db>', 'deprecated: --influx-database').hideHelp())
+    .option(
+      '--metrics-listen <host:port>',
+      'serve /metrics and /healthz here, "" to disable [env STRATA_METRICS_LISTEN; default 127.0.0.1:9465]',
+    )
+    .action(async (given: ProcessorCliFlags) => {
+      const flags = takeDeprecatedFlags(given, [
+        ['bucket', 'influxBucket', '--bucket', '--influx-bucket'],
+        ['database', 'influxDatabase', '--database', '--influx-database'],
+        ['checkConfig', 'printConfig', '--check-config', '--print-config'],
+      ]);
       // Loaded lazily: `strata --help` must not pay for kafkajs and the InfluxDB client.
-      const { resolveProcessorConfig, createProcessor } = await import('../processors/runtime/index.ts');
-      const config = resolveProcessorConfig({
-        config: flags.config as string | undefined,
-        brokers: flags.brokers as string | undefined,
-        groupId: flags.groupId as string | undefined,
-        samplesTopic: flags.samplesTopic as string | undefined,
-        influxApi: flags.influxApi as string | undefined,
-        influxUrl: flags.influxUrl as string | undefined,
-        bucket: flags.bucket as string | undefined,
-        database: flags.database as string | undefined,
-        metricsListen: flags.metricsListen as string | undefined,
-      });
-      if (flags.checkConfig) {
-        const { redactConfig } = await import('../lib/redact.ts');
-        // Secrets masked wherever they are: token/password keys and URLs (INFLUX_URL with user:pass@, webhook ?token=).
-        const masked = redactConfig(config);
-        if (masked.influxdb.token) masked.influxdb.token = '***';
-        if (masked.influxdb.password) masked.influxdb.password = '***';
-        if (masked.kafka.sasl) masked.kafka.sasl.password = '***';
-        process.stdout.write(`${JSON.stringify(masked, null, 2)}\n`);
+      const { loadProcessorConfig } = await import('../processors/runtime/config.ts');
+      const { printConfig, ...rest } = flags;
+      const { config, sources } = loadProcessorConfig(rest);
+      if (printConfig) {
+        const { printableProcessorConfig } = await import('./print-config.ts');
+        process.stdout.write(`${JSON.stringify(printableProcessorConfig(config, sources), null, 2)}\n`);
         return;
       }
+      const { createProcessor } = await import('../processors/runtime/index.ts');
       const log = componentLogger('processor');
       const processor = createProcessor(config);
       let stopping = false;
@@ -64,4 +98,16 @@ export function registerProcessorCommand(program: Command): void {
       // Runs until a signal; kafkajs keeps the event loop alive.
       await new Promise<void>(() => {});
     });
+  examples(
+    cmd,
+    [
+      ['strata processor', 'consume from the local stack (strata stack up)'],
+      [
+        'strata processor --brokers k1:9092 --influx-url http://influx:8086 --influx-bucket strata',
+        'a real cluster',
+      ],
+      ['strata processor -c strata.yaml --print-config', 'resolved settings and where each came from'],
+    ],
+    'docs/processor.md',
+  );
 }

@@ -3,6 +3,7 @@
 // stdout so `eval "$(strata stack up)"` points clients at the stack.
 import type { Command } from 'commander';
 import { StrataError } from '../lib/errors.ts';
+import { examples } from './flags.ts';
 
 interface CommonFlags {
   cacheDir?: string;
@@ -12,14 +13,14 @@ interface CommonFlags {
 
 function addCommonOptions(cmd: Command): Command {
   return cmd
-    .option('--only <services>', 'comma-separated subset of kafka,influxdb,docker (env STRATA_STACK_ONLY)')
+    .option('--only <services>', 'comma-separated subset of kafka,influxdb,docker [env STRATA_STACK_ONLY]')
     .option(
       '--data-dir <dir>',
-      'state, logs and data of this stack (env STRATA_STACK_DIR; default <cache>/stack)',
+      'state, logs and data of this stack [env STRATA_STACK_DIR; default <cache>/stack]',
     )
     .option(
       '--cache-dir <dir>',
-      'installs: Kafka jars, influxd, Docker data root (env STRATA_CACHE_DIR; default ~/.cache/strata)',
+      'installs: Kafka jars, influxd, Docker data root [env STRATA_CACHE_DIR; default ~/.cache/strata]',
     );
 }
 
@@ -29,34 +30,44 @@ export function registerStackCommand(program: Command): void {
   const stack = program
     .command('stack')
     .description('run the development/CI stack on 127.0.0.1: Kafka (KRaft), InfluxDB 1.8, a Docker engine');
+  examples(
+    stack,
+    [
+      ['eval "$(strata stack up)"', 'start everything, point this shell at it'],
+      ['strata stack up --only kafka', 'Kafka alone'],
+      ['strata stack status', 'what runs, where, with how much memory'],
+      ['strata stack down --purge', 'stop and delete the data'],
+    ],
+    'docs/stack.md',
+  );
 
   addCommonOptions(
     stack
       .command('up')
       .description('install on first use (minutes), start what is not running, wait until ready')
-      .option('--kafka-port <port>', 'Kafka client port (env STRATA_KAFKA_PORT; default 19092)')
+      .option('--kafka-port <port>', 'Kafka client port [env STRATA_KAFKA_PORT; default 19092]')
       .option(
         '--kafka-controller-port <port>',
-        'KRaft controller port (env STRATA_KAFKA_CONTROLLER_PORT; default 19093)',
+        'KRaft controller port [env STRATA_KAFKA_CONTROLLER_PORT; default 19093]',
       )
-      .option('--kafka-version <version>', 'kafka_2.13 version from Maven Central (env STRATA_KAFKA_VERSION)')
-      .option('--kafka-heap-mb <mib>', 'Kafka JVM -Xmx in MiB (env STRATA_KAFKA_HEAP_MB; default 512)')
-      .option('--influx-port <port>', 'InfluxDB HTTP port (env STRATA_INFLUX_PORT; default 18086)')
-      .option('--influx-rpc-port <port>', 'InfluxDB RPC port (env STRATA_INFLUX_RPC_PORT; default 18088)')
+      .option('--kafka-version <version>', 'kafka_2.13 version from Maven Central [env STRATA_KAFKA_VERSION]')
+      .option('--kafka-heap-mb <mib>', 'Kafka JVM -Xmx in MiB [env STRATA_KAFKA_HEAP_MB; default 512]')
+      .option('--influx-port <port>', 'InfluxDB HTTP port [env STRATA_INFLUX_PORT; default 18086]')
+      .option('--influx-rpc-port <port>', 'InfluxDB RPC port [env STRATA_INFLUX_RPC_PORT; default 18088]')
       .option(
         '--influx-version <version>',
-        'InfluxDB 1.x version built with go install (env STRATA_INFLUX_VERSION)',
+        'InfluxDB 1.x version built with go install [env STRATA_INFLUX_VERSION]',
       )
       .option(
         '--influx-database <name>',
-        'database created on up (env STRATA_INFLUX_DATABASE; default strata)',
+        'database created on up [env STRATA_INFLUX_DATABASE; default strata]',
       )
-      .option('--docker-image <name>', 'image imported from busybox-static (env STRATA_DOCKER_IMAGE)')
+      .option('--docker-image <name>', 'image imported from busybox-static [env STRATA_DOCKER_IMAGE]')
       .option(
         '--docker-data-root <dir>',
-        'dockerd --data-root (env STRATA_DOCKER_DATA_ROOT; default <cache>/docker)',
+        'dockerd --data-root [env STRATA_DOCKER_DATA_ROOT; default <cache>/docker]',
       )
-      .option('--timeout <seconds>', 'readiness timeout per service (env STRATA_STACK_TIMEOUT; default 180)'),
+      .option('--timeout <seconds>', 'readiness timeout per service [env STRATA_STACK_TIMEOUT; default 180]'),
   ).action(async (flags: CommonFlags & Record<string, string | undefined>) => {
     const { resolveStackConfig, stackUp, stackEnv } = await import('../stack/index.ts');
     const config = resolveStackConfig(flags);

@@ -1,12 +1,14 @@
 // Config validation shared by every component. Each component declares a zod strictObject beside
 // its code (collectors/<name>/config.ts...). Errors name the key, where it came from and what is
 // accepted, e.g.:  agent.kafka.topcs: unknown key; accepted keys: brokers, topic, clientId, ...
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from './errors.ts';
+import { ConfigError, errorMessage } from './errors.ts';
 
 /** Validates `input` against `schema`; throws ConfigError naming every bad key. */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, where: string): z.output<S> {
-  const parsed = schema.safeParse(input);
+  const parsed = schema.safeParse(input, { reportInput: true });
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => describeIssue(schema, issue, where));
   throw new ConfigError(`invalid configuration in ${where}:\n  ${lines.join('\n  ')}`);
@@ -30,7 +32,69 @@ function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, where: string
     ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number');
   const node = numberIssue ? nodeAt(schema, issue.path) : undefined;
   if (node instanceof z.ZodNumber) return `${path}: ${describeNumber(node)}`;
-  return `${path}: ${issue.message}`;
+  return `${path}: ${plainMessage(issue)}`;
+}
+
+/** Nouns for list keys in "expected at least one ...". */
+const LIST_NOUNS: Readonly<Record<string, string>> = {
+  brokers: 'broker (host:port, e.g. 127.0.0.1:19092)',
+};
+
+/**
+ * zod's own wording ("Too small: expected array to have >=1 items", "Invalid input: expected
+ * string, received number") said in the terms of a config file; a schema's own message is kept.
+ */
+function plainMessage(issue: z.core.$ZodIssue): string {
+  const last = String(issue.path[issue.path.length - 1] ?? '');
+  // The kind of value, not the value: it may be a secret (a password given as a number).
+  const got = (input: unknown) =>
+    input === undefined
+      ? 'nothing'
+      : input === null
+        ? 'null'
+        : Array.isArray(input)
+          ? 'a list'
+          : typeof input === 'object'
+            ? 'a mapping'
+            : `a ${typeof input}`;
+  const isDefault = /^(Too small|Too big|Invalid|Expected)/.test(issue.message);
+  if (!isDefault) return issue.message;
+  switch (issue.code) {
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'array' || issue.origin === 'set') {
+        const noun = LIST_NOUNS[last] ?? 'entry';
+        return min <= 1 ? `expected at least one ${noun}` : `expected at least ${min} entries`;
+      }
+      if (issue.origin === 'string') {
+        return min <= 1 ? 'expected a non-empty value' : `expected at least ${min} characters`;
+      }
+      return `expected at least ${issue.minimum}`;
+    }
+    case 'too_big':
+      if (issue.origin === 'array') return `expected at most ${issue.maximum} entries`;
+      if (issue.origin === 'string') return `expected at most ${issue.maximum} characters`;
+      return `expected at most ${issue.maximum}`;
+    case 'invalid_type': {
+      const expected =
+        issue.expected === 'array'
+          ? 'a list'
+          : issue.expected === 'object'
+            ? 'a mapping of settings'
+            : issue.expected === 'boolean'
+              ? 'true or false'
+              : `a ${issue.expected}`;
+      return `expected ${expected}, got ${got(issue.input)}`;
+    }
+    case 'invalid_format':
+      return issue.format === 'url'
+        ? 'expected a URL such as http://127.0.0.1:18086'
+        : `expected a ${issue.format}`;
+    case 'invalid_union':
+      return `value not accepted, got ${got(issue.input)}`;
+    default:
+      return issue.message;
+  }
 }
 
 /** "expected a whole number from 1 to 9", "expected a number ≥ 0"... from the schema's checks. */
@@ -126,3 +190,243 @@ export const durationMs = z.union([z.number().nonnegative(), z.string()]).transf
     return z.NEVER;
   }
 });
+
+// ---------------------------------------------------------------------------------------------
+// The layered loader shared by `strata agent`, `strata processor` and `strata run`:
+//   schema defaults < config file (section `agent:` / `processor:`) < env vars < flags.
+// This is the one place that knows the file format, how env values are converted, how a renamed
+// key or flag stays accepted, and which layer each key came from (errors and --print-config).
+
+export type EnvKind = 'string' | 'number' | 'list' | 'bool';
+
+/** One environment variable and the dotted config key (inside the component's section) it sets. */
+export interface EnvVar {
+  env: string;
+  key: string;
+  kind: EnvKind;
+  /** '' is a value (e.g. '' disables the metrics endpoint); otherwise an empty variable is unset. */
+  emptyIsValue?: boolean;
+}
+
+/** A renamed config key: `from` (old spelling) still works, with one deprecation line. */
+export interface KeyRename {
+  from: string;
+  to: string;
+}
+
+/** Writes one "deprecated" line per distinct message per process (stderr unless told otherwise). */
+const warnedDeprecations = new Set<string>();
+export type DeprecationSink = (line: string) => void;
+export const stderrDeprecation: DeprecationSink = (line) => {
+  if (warnedDeprecations.has(line)) return;
+  warnedDeprecations.add(line);
+  process.stderr.write(`strata: deprecated: ${line}\n`);
+};
+
+/**
+ * Reads a YAML or JSON config file (YAML is a superset of JSON: one parser for both) and returns
+ * its `section` mapping. A file holding neither `agent:` nor `processor:` is refused (settings
+ * written at the top level would otherwise be silently ignored); `required` refuses a file
+ * without this very section.
+ */
+export function readConfigSection(
+  path: string,
+  section: 'agent' | 'processor',
+  required = false,
+): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `--config ${path}: cannot read the file (${errorMessage(err)}); pass an existing YAML or JSON file`,
+    );
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: not valid YAML/JSON: ${errorMessage(err)}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(`--config ${path}: expected a mapping with an "${section}:" section`);
+  }
+  const top = doc as Record<string, unknown>;
+  const value = top[section];
+  if (value === undefined) {
+    const known = 'agent' in top || 'processor' in top;
+    if (required || !known) {
+      throw new ConfigError(
+        `--config ${path}: no "${section}:" section (found: ${Object.keys(top).join(', ') || 'nothing'}); put the ${section}'s settings under "${section}:"`,
+      );
+    }
+    return {};
+  }
+  if (value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new ConfigError(`--config ${path}: "${section}:" must be a mapping of settings`);
+  }
+  return structuredClone(value) as Record<string, unknown>;
+}
+
+/** Converts an env value to what the schema expects; a bad one stays a string so validation names it. */
+export function convertEnv(value: string, kind: EnvKind): unknown {
+  switch (kind) {
+    case 'list':
+      return splitList(value);
+    case 'number':
+      return /^\d+$/.test(value.trim()) ? Number(value) : value;
+    case 'bool': {
+      const v = value.trim().toLowerCase();
+      return v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : value;
+    }
+    default:
+      return value;
+  }
+}
+
+export function getPath(obj: Record<string, unknown>, dotted: string): unknown {
+  let node: unknown = obj;
+  for (const p of dotted.split('.')) {
+    if (typeof node !== 'object' || node === null || Array.isArray(node)) return undefined;
+    node = (node as Record<string, unknown>)[p];
+  }
+  return node;
+}
+
+export function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = obj;
+  for (const p of parts.slice(0, -1)) {
+    const next = node[p];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[p] = {};
+    node = node[p] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function deletePath(obj: Record<string, unknown>, dotted: string): void {
+  const parts = dotted.split('.');
+  const parent = getPath(obj, parts.slice(0, -1).join('.') || '') as Record<string, unknown> | undefined;
+  const holder = parts.length === 1 ? obj : parent;
+  if (holder && typeof holder === 'object') delete holder[parts[parts.length - 1]!];
+}
+
+/** Every leaf's dotted path (a mapping with no keys counts as a leaf). */
+export function leafPaths(obj: unknown, prefix = ''): string[] {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) return prefix ? [prefix] : [];
+  const out: string[] = [];
+  for (const [k, v] of Object.entries(obj)) out.push(...leafPaths(v, prefix ? `${prefix}.${k}` : k));
+  if (!out.length && prefix) out.push(prefix);
+  return out;
+}
+
+/**
+ * Moves renamed keys of a raw (file) section to their current spelling, one deprecation line
+ * each. When both spellings are set the current one wins and the old one is only reported.
+ */
+export function applyRenames(
+  raw: Record<string, unknown>,
+  renames: readonly KeyRename[],
+  where: string,
+  warn: DeprecationSink,
+): string[] {
+  const moved: string[] = [];
+  for (const { from, to } of renames) {
+    const old = getPath(raw, from);
+    if (old === undefined) continue;
+    const current = getPath(raw, to);
+    warn(
+      current === undefined
+        ? `${where}.${from} is now ${where}.${to}; rename it (the old key still works)`
+        : `${where}.${from} is now ${where}.${to}; both are set, ${where}.${to} wins: remove ${where}.${from}`,
+    );
+    deletePath(raw, from);
+    if (current === undefined) setPath(raw, to, old);
+    moved.push(to);
+  }
+  return moved;
+}
+
+export interface Layers {
+  /** The component's section as merged so far (mutated in place). */
+  raw: Record<string, unknown>;
+  /** Dotted key -> "config file x", "env X", "flag --x"; keys absent here are defaults. */
+  sources: Map<string, string>;
+}
+
+/** Starts the layers from the config file's section (or nothing). */
+export function fileLayer(
+  file: string | undefined,
+  section: 'agent' | 'processor',
+  renames: readonly KeyRename[],
+  warn: DeprecationSink,
+  required = false,
+): Layers {
+  const sources = new Map<string, string>();
+  if (!file) return { raw: {}, sources };
+  const raw = readConfigSection(file, section, required);
+  applyRenames(raw, renames, section, warn);
+  for (const path of leafPaths(raw)) sources.set(path, `config file ${file}`);
+  return { raw, sources };
+}
+
+/** Applies the env table; returns nothing, records each key's source. */
+export function envLayer(layers: Layers, table: readonly EnvVar[], env: NodeJS.ProcessEnv): void {
+  for (const { env: name, key, kind, emptyIsValue } of table) {
+    const value = env[name];
+    if (value === undefined || (value === '' && !emptyIsValue)) continue;
+    setPath(layers.raw, key, convertEnv(value, kind));
+    layers.sources.set(key, `env ${name}`);
+  }
+}
+
+/** Applies flag values (dotted key -> value, undefined = not given). */
+export function flagLayer(
+  layers: Layers,
+  flags: Readonly<Record<string, unknown>>,
+  flagOf: (key: string) => string,
+): void {
+  for (const [key, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    setPath(layers.raw, key, value);
+    layers.sources.set(key, `flag --${flagOf(key)}`);
+  }
+}
+
+/** Validates the merged layers; each error line ends with where its key came from. */
+export function validateLayers<S extends z.ZodType>(schema: S, layers: Layers, where: string): z.output<S> {
+  try {
+    return parseConfig(schema, layers.raw, where);
+  } catch (err) {
+    if (err instanceof ConfigError)
+      throw new ConfigError(annotateSources(err.message, layers.sources, where));
+    throw err;
+  }
+}
+
+/** Appends "(set by env X)" / "(default)" to each error line naming a key of `where`. */
+export function annotateSources(
+  message: string,
+  sources: ReadonlyMap<string, string>,
+  where: string,
+): string {
+  const re = new RegExp(`^\\s*${where}\\.([^:\\s]+):`);
+  return message
+    .split('\n')
+    .map((line) => {
+      const m = re.exec(line);
+      if (!m) return line;
+      let key = m[1]!;
+      while (key) {
+        const src = sources.get(key);
+        if (src) return `${line} (set by ${src})`;
+        const i = key.lastIndexOf('.');
+        if (i < 0) break;
+        key = key.slice(0, i);
+      }
+      return `${line} (default)`;
+    })
+    .join('\n');
+}

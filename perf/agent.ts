@@ -148,7 +148,7 @@ async function child(): Promise<void> {
         this.sent += ticks.length;
       }
     }
-    transport = new CountingKafka({ ...config.kafka, brokers: KAFKA.split(','), topic: BENCH_TOPIC });
+    transport = new CountingKafka({ ...config.kafka, brokers: KAFKA.split(','), samplesTopic: BENCH_TOPIC });
   } else transport = new LastValueTransport();
   const agent = new Agent({ config, enabled, version: 'bench', transport });
   await agent.start();

@@ -13,7 +13,7 @@ import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { redactUrl } from '../lib/redact.ts';
 import { createPipeline } from '../processors/pipeline.ts';
-import { resolveProcessorConfig } from '../processors/runtime/config.ts';
+import { loadProcessorConfig } from '../processors/runtime/config.ts';
 import type { Point } from '../schemas/point.ts';
 import { createInfluxSink } from '../sinks/influxdb/index.ts';
 import type { Sink, WriteResult } from '../sinks/types.ts';
@@ -30,11 +30,14 @@ export interface RunOptions {
   influx?: string | boolean;
   influxApi?: string;
   influxBucket?: string;
+  influxDatabase?: string;
   influxToken?: string;
   /** tty (redrawn screen) or ndjson; default: tty when stdout is a terminal. */
   output?: string;
   /** Stop after this many ticks (scripts, tests); 0 = until Ctrl-C. */
   ticks?: number;
+  /** Print both resolved configs (agent and processor side) and exit. */
+  printConfig?: boolean;
 }
 
 const OUTPUTS = ['tty', 'ndjson'];
@@ -51,11 +54,11 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   if (!Number.isInteger(ticksLimit) || ticksLimit < 0) {
     throw new ConfigError(`--ticks: "${opts.ticks}" must be a whole number ≥ 0 (0 = until Ctrl-C)`);
   }
-  const brokers = opts.kafka === true ? (env.KAFKA_BROKERS ?? '127.0.0.1:19092') : opts.kafka || undefined;
+  const brokers = opts.kafka === true ? env.KAFKA_BROKERS || '127.0.0.1:19092' : opts.kafka || undefined;
   const influxUrl =
-    opts.influx === true ? (env.INFLUX_URL ?? 'http://127.0.0.1:18086') : opts.influx || undefined;
+    opts.influx === true ? env.INFLUX_URL || 'http://127.0.0.1:18086' : opts.influx || undefined;
 
-  const { config, enabled } = loadAgentConfig({
+  const { config, enabled, sources } = loadAgentConfig({
     collectorSchemas: collectorSchemas(),
     defaultCollectors: defaultCollectors(),
     configFile: opts.config,
@@ -76,18 +79,29 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   }
 
   // The processor side reads the same env and flags as `strata processor`.
-  const processorConfig = resolveProcessorConfig(
+  const { config: processorConfig, sources: processorSources } = loadProcessorConfig(
     {
       config: opts.config,
       brokers,
       influxUrl,
       influxApi: opts.influxApi,
-      bucket: opts.influxBucket,
+      influxBucket: opts.influxBucket,
+      influxDatabase: opts.influxDatabase,
+      influxToken: opts.influxToken,
       groupId: undefined,
       metricsListen: '',
     },
-    { ...env, ...(opts.influxToken ? { INFLUX_TOKEN: opts.influxToken } : {}) },
+    env,
   );
+  if (opts.printConfig) {
+    const { printableAgentConfig, printableProcessorConfig } = await import('../cli/print-config.ts');
+    const both = {
+      agent: printableAgentConfig(config, enabled, sources),
+      processor: printableProcessorConfig(processorConfig, processorSources),
+    };
+    process.stdout.write(`${JSON.stringify(both, null, 2)}\n`);
+    return;
+  }
 
   const view = new LiveView(Math.max(5_000, config.interval * 5));
   const notes: string[] = [];
@@ -97,12 +111,12 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     try {
       await influxSink.start(); // fails fast, naming the server and how to start it
     } catch (err) {
-      // The sink's hint names the processor's INFLUX_URL / --influx-url; `run` takes --influx [url].
+      // The sink's hint names the processor's INFLUX_URL / --influx-url; `run` takes --influx-url [url].
       if (!(err instanceof ConnectionError)) throw err;
       throw new ConnectionError(
         `InfluxDB is not reachable at ${redactUrl(influxUrl)} (${errorMessage(err.cause ?? err)}). ` +
-          'Start the local stack with `npx strata stack up`, or pass --influx <url> with the address of a ' +
-          'running InfluxDB (a bare --influx uses env INFLUX_URL, else http://127.0.0.1:18086).',
+          'Start the local stack with `npx strata stack up`, or pass --influx-url <url> with the address of a ' +
+          'running InfluxDB (a bare --influx-url uses env INFLUX_URL, else http://127.0.0.1:18086).',
         { cause: err },
       );
     }

@@ -2,11 +2,19 @@
 // outputs. Layering (lowest first): defaults < `processor:` section of the --config file < env
 // vars < flags. Every key and env var is documented in docs/processor.md; docker-compose files
 // use exactly these env names.
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { durationMs, parseConfig, splitList } from '../../lib/config.ts';
-import { ConfigError, errorMessage } from '../../lib/errors.ts';
+import {
+  type DeprecationSink,
+  durationMs,
+  type EnvVar,
+  envLayer,
+  fileLayer,
+  flagLayer,
+  type KeyRename,
+  splitList,
+  stderrDeprecation,
+  validateLayers,
+} from '../../lib/config.ts';
 import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka/security.ts';
 import { DEFAULT_SAMPLE_LIMITS } from '../../schemas/sample.ts';
 import { InfluxConfig } from '../../sinks/influxdb/config.ts';
@@ -14,8 +22,11 @@ import { WebhookConfig } from '../../sinks/webhook/config.ts';
 
 export const KafkaSection = z.strictObject({
   /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated), flag --brokers. */
-  brokers: z.array(z.string().min(1)).min(1).default(['127.0.0.1:19092']),
-  /** Kafka client id (shows in broker logs and quotas). */
+  brokers: z
+    .array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port'))
+    .min(1)
+    .default(['127.0.0.1:19092']),
+  /** Kafka client id (shows in broker logs and quotas). Env STRATA_KAFKA_CLIENT_ID, flag --client-id. */
   clientId: z.string().min(1).default('strata-processor'),
   /** Consumer group; processors sharing it split the partitions. Env STRATA_GROUP_ID, flag --group-id. */
   groupId: z.string().min(1).default('strata-processor'),
@@ -198,130 +209,110 @@ export const ProcessorConfig = z.strictObject({
 export type ProcessorConfig = z.output<typeof ProcessorConfig>;
 export type ProcessorConfigInput = z.input<typeof ProcessorConfig>;
 
-/** Flags of `strata processor` as commander hands them over. */
+/** Flags of `strata processor` (and the processor side of `strata run`) as commander hands them over. */
 export interface ProcessorFlags {
   config?: string;
   brokers?: string;
+  clientId?: string;
   groupId?: string;
   samplesTopic?: string;
   influxApi?: string;
   influxUrl?: string;
-  bucket?: string;
-  database?: string;
+  influxBucket?: string;
+  influxDatabase?: string;
+  influxToken?: string;
   metricsListen?: string;
 }
 
 /**
- * Env var → config path. With KAFKA_SECURITY_ENV (lib/kafka/security.ts: STRATA_KAFKA_SSL*,
- * STRATA_KAFKA_SASL_*), the only env names the processor reads (besides STRATA_LOG_LEVEL).
+ * Environment variables and the config key each sets. With KAFKA_SECURITY_ENV (lib/kafka/security.ts:
+ * STRATA_KAFKA_SSL*, STRATA_KAFKA_SASL_*), the only env names the processor reads (besides
+ * STRATA_LOG_LEVEL). The Kafka names and STRATA_METRICS_LISTEN are the agent's too.
  */
-export const ENV_KEYS: Record<string, readonly [string, string]> = {
-  KAFKA_BROKERS: ['kafka', 'brokers'],
-  STRATA_GROUP_ID: ['kafka', 'groupId'],
-  STRATA_SAMPLES_TOPIC: ['kafka', 'samplesTopic'],
-  STRATA_ALERTS_TOPIC: ['kafka', 'alertsTopic'],
-  STRATA_DLQ_TOPIC: ['kafka', 'dlqTopic'],
-  INFLUX_API: ['influxdb', 'api'],
-  INFLUX_URL: ['influxdb', 'url'],
-  INFLUX_TOKEN: ['influxdb', 'token'],
-  INFLUX_ORG: ['influxdb', 'org'],
-  INFLUX_BUCKET: ['influxdb', 'bucket'],
-  INFLUX_DATABASE: ['influxdb', 'database'],
-  INFLUX_RETENTION_POLICY: ['influxdb', 'retentionPolicy'],
-  INFLUX_USERNAME: ['influxdb', 'username'],
-  INFLUX_PASSWORD: ['influxdb', 'password'],
-  ALERT_WEBHOOK_URL: ['webhook', 'url'],
-  STRATA_METRICS_LISTEN: ['', 'metricsListen'],
+export const PROCESSOR_ENV_VARS: readonly EnvVar[] = [
+  { env: 'KAFKA_BROKERS', key: 'kafka.brokers', kind: 'list' },
+  { env: 'STRATA_KAFKA_CLIENT_ID', key: 'kafka.clientId', kind: 'string' },
+  { env: 'STRATA_GROUP_ID', key: 'kafka.groupId', kind: 'string' },
+  { env: 'STRATA_SAMPLES_TOPIC', key: 'kafka.samplesTopic', kind: 'string' },
+  // '' disables the alerts topic / the metrics endpoint, so an empty value is kept.
+  { env: 'STRATA_ALERTS_TOPIC', key: 'kafka.alertsTopic', kind: 'string', emptyIsValue: true },
+  { env: 'STRATA_DLQ_TOPIC', key: 'kafka.dlqTopic', kind: 'string' },
+  { env: 'INFLUX_API', key: 'influxdb.api', kind: 'string' },
+  { env: 'INFLUX_URL', key: 'influxdb.url', kind: 'string' },
+  { env: 'INFLUX_TOKEN', key: 'influxdb.token', kind: 'string' },
+  { env: 'INFLUX_ORG', key: 'influxdb.org', kind: 'string' },
+  { env: 'INFLUX_BUCKET', key: 'influxdb.bucket', kind: 'string' },
+  { env: 'INFLUX_DATABASE', key: 'influxdb.database', kind: 'string' },
+  { env: 'INFLUX_RETENTION_POLICY', key: 'influxdb.retentionPolicy', kind: 'string' },
+  { env: 'INFLUX_USERNAME', key: 'influxdb.username', kind: 'string' },
+  { env: 'INFLUX_PASSWORD', key: 'influxdb.password', kind: 'string' },
+  { env: 'ALERT_WEBHOOK_URL', key: 'webhook.url', kind: 'string' },
+  { env: 'STRATA_METRICS_LISTEN', key: 'metricsListen', kind: 'string', emptyIsValue: true },
+];
+
+/** Env var → [section, key] (section '' = top level), for the deploy files' checks. */
+export const ENV_KEYS: Record<string, readonly [string, string]> = Object.fromEntries(
+  PROCESSOR_ENV_VARS.map(({ env, key }) => {
+    const i = key.indexOf('.');
+    return [env, i < 0 ? ['', key] : [key.slice(0, i), key.slice(i + 1)]];
+  }),
+);
+
+/** Flag → config key; the flag names are the agent's where the concept is the same. */
+const FLAG_KEYS: Record<keyof Omit<ProcessorFlags, 'config'>, { key: string; flag: string }> = {
+  brokers: { key: 'kafka.brokers', flag: 'brokers' },
+  clientId: { key: 'kafka.clientId', flag: 'client-id' },
+  groupId: { key: 'kafka.groupId', flag: 'group-id' },
+  samplesTopic: { key: 'kafka.samplesTopic', flag: 'samples-topic' },
+  influxApi: { key: 'influxdb.api', flag: 'influx-api' },
+  influxUrl: { key: 'influxdb.url', flag: 'influx-url' },
+  influxBucket: { key: 'influxdb.bucket', flag: 'influx-bucket' },
+  influxDatabase: { key: 'influxdb.database', flag: 'influx-database' },
+  influxToken: { key: 'influxdb.token', flag: 'influx-token' },
+  metricsListen: { key: 'metricsListen', flag: 'metrics-listen' },
 };
 
-/** Env vars whose empty value is kept: '' disables the metrics endpoint / the alerts topic. */
-const EMPTY_MEANS_DISABLE = new Set(['STRATA_METRICS_LISTEN', 'STRATA_ALERTS_TOPIC']);
+/** Keys renamed since the processor was first configured; none yet besides the agent's. */
+export const PROCESSOR_KEY_RENAMES: readonly KeyRename[] = [];
 
-const FLAG_KEYS: Record<keyof Omit<ProcessorFlags, 'config'>, readonly [string, string]> = {
-  brokers: ['kafka', 'brokers'],
-  groupId: ['kafka', 'groupId'],
-  samplesTopic: ['kafka', 'samplesTopic'],
-  influxApi: ['influxdb', 'api'],
-  influxUrl: ['influxdb', 'url'],
-  bucket: ['influxdb', 'bucket'],
-  database: ['influxdb', 'database'],
-  metricsListen: ['', 'metricsListen'],
-};
-
-/** Reads the `processor:` section of a YAML/JSON config file ({} when the section is absent). */
-export function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError(`--config ${file}: cannot read it (${errorMessage(err)})`);
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(text);
-  } catch (err) {
-    throw new ConfigError(`--config ${file}: not valid YAML/JSON: ${errorMessage(err)}`);
-  }
-  if (doc == null) return {};
-  if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError(`--config ${file}: expected a mapping with a "processor:" section`);
-  }
-  const section = (doc as Record<string, unknown>).processor;
-  if (section == null) return {};
-  if (typeof section !== 'object' || Array.isArray(section)) {
-    throw new ConfigError(`--config ${file}: "processor:" must be a mapping`);
-  }
-  return structuredClone(section) as Record<string, unknown>;
+export interface LoadedProcessorConfig {
+  config: ProcessorConfig;
+  /** Where each explicitly set key came from (config file, env X, flag --x), for --print-config. */
+  sources: Map<string, string>;
 }
 
-function setPath(obj: Record<string, unknown>, [section, key]: readonly [string, string], value: unknown) {
-  if (!section) {
-    obj[key] = value;
-    return;
+/** defaults < file < env < flags (lib/config.ts); throws ConfigError naming each bad key and its layer. */
+export function loadProcessorConfig(
+  flags: ProcessorFlags = {},
+  env: NodeJS.ProcessEnv = process.env,
+  onDeprecated: DeprecationSink = stderrDeprecation,
+): LoadedProcessorConfig {
+  const layers = fileLayer(flags.config, 'processor', PROCESSOR_KEY_RENAMES, onDeprecated);
+  envLayer(layers, PROCESSOR_ENV_VARS, env);
+  const { raw, sources } = layers;
+  raw.kafka ??= {};
+  if (typeof raw.kafka === 'object' && raw.kafka !== null && !Array.isArray(raw.kafka)) {
+    const kafka = raw.kafka as Record<string, unknown>;
+    for (const [key, name] of applyKafkaSecurityEnv(kafka, env, 'processor.kafka')) {
+      sources.set(`kafka.${key}`, `env ${name}`);
+    }
   }
-  const cur = obj[section];
-  const target =
-    cur && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>) : {};
-  target[key] = value;
-  obj[section] = target;
+  const byKey: Record<string, unknown> = {};
+  const flagOf: Record<string, string> = {};
+  for (const [name, { key, flag }] of Object.entries(FLAG_KEYS)) {
+    const v = flags[name as keyof typeof FLAG_KEYS];
+    if (v === undefined) continue;
+    byKey[key] = name === 'brokers' ? splitList(v) : v;
+    flagOf[key] = flag;
+  }
+  flagLayer(layers, byKey, (key) => flagOf[key] ?? key);
+  return { config: validateLayers(ProcessorConfig, layers, 'processor'), sources };
 }
 
-/** defaults < file < env < flags; throws ConfigError naming the key and where it came from. */
+/** The resolved config alone (see loadProcessorConfig). */
 export function resolveProcessorConfig(
   flags: ProcessorFlags = {},
   env: NodeJS.ProcessEnv = process.env,
 ): ProcessorConfig {
-  const raw: Record<string, unknown> = flags.config ? readConfigFile(flags.config) : {};
-  const sources: string[] = [flags.config ? `file ${flags.config} (section processor:)` : 'defaults'];
-  for (const [name, at] of Object.entries(ENV_KEYS)) {
-    const v = env[name];
-    // Empty means unset, except where '' is a meaningful value (disable metrics / alerts topic).
-    if (v === undefined || (v === '' && !EMPTY_MEANS_DISABLE.has(name))) continue;
-    setPath(raw, at, name === 'KAFKA_BROKERS' ? splitList(v) : v);
-    sources.push(`env ${name}`);
-  }
-  raw.kafka ??= {};
-  if (typeof raw.kafka === 'object' && raw.kafka !== null && !Array.isArray(raw.kafka)) {
-    for (const [, name] of applyKafkaSecurityEnv(
-      raw.kafka as Record<string, unknown>,
-      env,
-      'processor.kafka',
-    )) {
-      sources.push(`env ${name}`);
-    }
-  }
-  for (const [flag, at] of Object.entries(FLAG_KEYS)) {
-    const v = flags[flag as keyof typeof FLAG_KEYS];
-    if (v === undefined) continue;
-    setPath(raw, at, flag === 'brokers' ? splitList(v) : v);
-    sources.push(`--${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-  }
-  try {
-    return parseConfig(ProcessorConfig, raw, 'processor');
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      throw new ConfigError(`${err.message}\n  (values came from: ${sources.join(', ')})`);
-    }
-    throw err;
-  }
+  return loadProcessorConfig(flags, env).config;
 }

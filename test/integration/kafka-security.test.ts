@@ -243,7 +243,7 @@ describe('Kafka TLS and SASL (private secured broker)', () => {
     const config = path.join(dir, 'agent-ssl.yaml');
     fs.writeFileSync(
       config,
-      `agent:\n  kafka:\n    brokers: ["${sec.ssl}"]\n    topic: ${topic}\n    ssl:\n      caFile: ${sec.caFile}\n`,
+      `agent:\n  kafka:\n    brokers: ["${sec.ssl}"]\n    samplesTopic: ${topic}\n    ssl:\n      caFile: ${sec.caFile}\n`,
     );
     const a = strata(['agent', '--once', '--config', config, '--node-id', node, '--collectors', 'host'], {});
     expect(await a.exited).toBe(0);

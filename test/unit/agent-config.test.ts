@@ -38,7 +38,7 @@ describe('agent config', () => {
     expect(config.output).toBe('kafka');
     expect(config.kafka).toMatchObject({
       brokers: ['127.0.0.1:19092'],
-      topic: 'strata.samples',
+      samplesTopic: 'strata.samples',
       compression: 'gzip',
       gzipLevel: 1,
     });
@@ -49,7 +49,7 @@ describe('agent config', () => {
   it('layers file < env < flags and records where each key came from', () => {
     const f = file(
       'a.yaml',
-      'agent:\n  interval: 5s\n  nodeId: from-file\n  kafka:\n    topic: file.topic\n    clientId: file-client\n',
+      'agent:\n  interval: 5s\n  nodeId: from-file\n  kafka:\n    samplesTopic: file.topic\n    clientId: file-client\n',
     );
     const { config, sources } = loadAgentConfig({
       ...base,
@@ -60,10 +60,10 @@ describe('agent config', () => {
     expect(config.interval).toBe(500);
     expect(config.nodeId).toBe('from-file');
     expect(config.kafka.brokers).toEqual(['k1:9092', 'k2:9093']);
-    expect(config.kafka.topic).toBe('env.topic');
+    expect(config.kafka.samplesTopic).toBe('env.topic');
     expect(config.kafka.clientId).toBe('file-client');
     expect(sources.get('interval')).toBe('flag --interval');
-    expect(sources.get('kafka.topic')).toBe('env STRATA_SAMPLES_TOPIC');
+    expect(sources.get('kafka.samplesTopic')).toBe('env STRATA_SAMPLES_TOPIC');
     expect(sources.get('nodeId')).toBe(`config file ${f}`);
   });
 
@@ -77,7 +77,7 @@ describe('agent config', () => {
   it('names an unknown key with the accepted keys and the file it is in', () => {
     const f = file('typo.yaml', 'agent:\n  kafka:\n    topcs: x\n');
     const msg = errorOf(() => loadAgentConfig({ ...base, configFile: f }));
-    expect(msg).toContain('agent.kafka.topcs: unknown key; accepted keys: brokers, topic, clientId');
+    expect(msg).toContain('agent.kafka.topcs: unknown key; accepted keys: brokers, samplesTopic, clientId');
     expect(msg).toContain(`(set by config file ${f})`);
   });
 
@@ -162,7 +162,7 @@ describe('agent config', () => {
       'collectTimeout',
       'output',
       'kafka.brokers',
-      'kafka.topic',
+      'kafka.samplesTopic',
       'kafka.clientId',
       'kafka.compression',
       'kafka.gzipLevel',
@@ -178,5 +178,44 @@ describe('agent config', () => {
     expect(errorOf(() => loadAgentConfig({ ...base, flags: { 'kafka.gzipLevel': 12 } }))).toContain(
       '(set by flag --gzip-level)',
     );
+  });
+
+  it('reads the old spelling kafka.topic as kafka.samplesTopic, with one deprecation line', () => {
+    const f = file('old-topic.yaml', 'agent:\n  kafka:\n    topic: old.topic\n');
+    const lines: string[] = [];
+    const { config, sources } = loadAgentConfig({
+      ...base,
+      configFile: f,
+      onDeprecated: (l) => lines.push(l),
+    });
+    expect(config.kafka.samplesTopic).toBe('old.topic');
+    expect(sources.get('kafka.samplesTopic')).toBe(`config file ${f}`);
+    expect(lines).toEqual([
+      'agent.kafka.topic is now agent.kafka.samplesTopic; rename it (the old key still works)',
+    ]);
+    const both = file('both-topic.yaml', 'agent:\n  kafka:\n    topic: old\n    samplesTopic: new\n');
+    lines.length = 0;
+    expect(
+      loadAgentConfig({ ...base, configFile: both, onDeprecated: (l) => lines.push(l) }).config.kafka
+        .samplesTopic,
+    ).toBe('new');
+    expect(lines[0]).toContain('both are set, agent.kafka.samplesTopic wins');
+  });
+
+  it("never shows zod's own wording: an empty broker list and a tiny bare interval are explained", () => {
+    expect(errorOf(() => loadAgentConfig({ ...base, env: { KAFKA_BROKERS: ' , ' } }))).toBe(
+      'invalid configuration in agent:\n  agent.kafka.brokers: expected at least one broker (host:port, e.g. 127.0.0.1:19092) (set by env KAFKA_BROKERS)',
+    );
+    const msg = errorOf(() => loadAgentConfig({ ...base, env: { STRATA_INTERVAL: '1' } }));
+    expect(msg).toContain(
+      'agent.interval: expected at least 10ms (a bare number is milliseconds: write 1s for one second)',
+    );
+    expect(msg).not.toMatch(/Too small|Invalid input/);
+    const f = file('types.yaml', 'agent:\n  nodeId: 12\n  kafka:\n    brokers: []\n    clientId: ""\n');
+    const all = errorOf(() => loadAgentConfig({ ...base, configFile: f }));
+    expect(all).toContain('agent.nodeId: expected a string, got a number');
+    expect(all).toContain('agent.kafka.brokers: expected at least one broker');
+    expect(all).toContain('agent.kafka.clientId: expected a non-empty value');
+    expect(all).not.toMatch(/Too small|Invalid input|received/);
   });
 });

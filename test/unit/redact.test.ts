@@ -69,7 +69,7 @@ describe('printed configuration', () => {
       STRATA_KAFKA_SASL_PASSWORD: 'secret',
     });
     expect(out).not.toContain('secret');
-    const cfg = JSON.parse(out);
+    const cfg = JSON.parse(out).config;
     expect(cfg.influxdb.url).toBe('http://u:***@127.0.0.1:8086');
     expect(cfg.webhook.url).toBe('https://alerts.example/hook?token=***');
   }, 60_000);
