@@ -19,7 +19,11 @@
 // version is treated as "ruled", which never publishes a wrong number: a cgroup with a rule of its
 // own or an ancestor's for a direction is counted by every kernel above.
 import { readdirSync } from 'node:fs';
+import type { OnceLogger } from '../../lib/log.ts';
 import { readOnce } from '../procfs/fileio.ts';
+import * as M from './metrics.ts';
+import type { DeviceCounters } from './parsers.ts';
+import type { Target } from './target.ts';
 
 export type BlkioAccounting = 'all' | 'ruled' | 'activated';
 
@@ -149,4 +153,110 @@ export function usedDisks(sys: string): Set<string> | undefined {
     }
   }
   return out;
+}
+
+export interface BlkioTrustOptions {
+  /** The v1 blkio hierarchy's root; undefined: no v1 blkio, nothing to decide. */
+  root: string | undefined;
+  /** The accounting in force, and what the configuration said (for the log line). */
+  mode: BlkioAccounting;
+  configured: BlkioAccounting | 'auto';
+  kernelRelease: string | undefined;
+  /** HOST_SYS, for /sys/block. */
+  sys: string;
+  once: OnceLogger;
+}
+
+/**
+ * Decides, per container and v1 blkio device, whether the kernel counts its I/O, at each
+ * discovery: one read of the root's blkio.throttle.io_serviced (kernels >= 6.10), or the four rule
+ * files of each container and of its ancestors, each directory once (5.16-6.4 and unknown), plus
+ * /sys/block/{dev,stat} of the disks. Nothing on kernels that count everything. Containers not
+ * counted on some disk or direction get the label io_accounting (partial / unavailable), and
+ * their uncounted device counters are not sent (the reader filters them with keepCounted).
+ */
+export function refreshBlkioTrust(targets: Iterable<Target>, o: BlkioTrustOptions): void {
+  const root = o.root;
+  if (o.mode === 'all' || root === undefined) return;
+  let active: Map<string, number> | undefined;
+  if (o.mode === 'activated') {
+    active = new Map();
+    try {
+      for (const d of blkioDevices(readOnce(`${root}/blkio.throttle.io_serviced`))) active.set(d, BLKIO_BOTH);
+    } catch {
+      // unreadable root file: no disk is known to be counted
+    }
+  }
+  const used = usedDisks(o.sys);
+  const cache = new Map<string, Map<string, number>>();
+  let missing = 0;
+  for (const t of targets) {
+    if (!t.blkioOps && !t.blkioBytes) continue;
+    const trust = active ?? inheritedRules(root, t.path, cache);
+    let full = used !== undefined;
+    if (used) for (const d of used) if (trust.get(d) !== BLKIO_BOTH) full = false;
+    // 6.10+: a disk has lines in these files only once blk-throttle counts it, so every line read
+    // is counted and the reader needs no per-tick filter (one that would also hide a disk activated
+    // after this scan until the next one); the trust map only decides the label.
+    t.blkioTrust = active ? undefined : trust;
+    t.ioAccounting = full ? undefined : trust.size === 0 ? 'unavailable' : 'partial';
+    if (t.ioAccounting === undefined) delete t.labels.io_accounting;
+    else {
+      t.labels.io_accounting = t.ioAccounting;
+      missing++;
+    }
+  }
+  if (missing) {
+    o.once.warn(
+      'blkio-accounting',
+      {
+        kernel: o.kernelRelease ?? 'unknown',
+        blkio_accounting: o.mode,
+        containers: missing,
+      },
+      `cgroup v1 blkio: ${o.configured === 'auto' ? blkioAccountingReason(o.mode, o.kernelRelease) : `collectors.cgroup.blkio_accounting is "${o.mode}"`}; ` +
+        `${missing} container(s) get the label io_accounting=partial|unavailable and no number for the disks ` +
+        'and directions not counted (never a 0). Remedies: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), ' +
+        'or set a throttle limit nothing reaches on a parent cgroup, e.g. ' +
+        'echo "MAJ:MIN 1000000000" > /sys/fs/cgroup/blkio/docker/blkio.throttle.write_iops_device ' +
+        '(and read_iops_device), or per container: docker run --device-write-iops /dev/vda:1000000000 ' +
+        '--device-read-iops /dev/vda:1000000000',
+    );
+  }
+}
+
+const READ_NAMES = [M.READS_COMPLETED.name, M.READ_BYTES.name];
+// a discard is a write to blk-throttle (op_is_write)
+const WRITE_NAMES = [
+  M.WRITES_COMPLETED.name,
+  M.WRITTEN_BYTES.name,
+  M.DISCARDS_COMPLETED.name,
+  M.DISCARDED_BYTES.name,
+];
+
+/**
+ * Removes from v1 blkio device counters the devices and directions the kernel does not count;
+ * false when it removed every device (there were some). A file without device lines ("Total 0")
+ * stays an empty set.
+ */
+export function keepCounted(devices: DeviceCounters, trust: Map<string, number>): boolean {
+  let left = false;
+  let removed = false;
+  for (const dev in devices) {
+    const bits = trust.get(dev) ?? 0;
+    if (bits === BLKIO_BOTH) {
+      left = true;
+      continue;
+    }
+    if (bits === 0) {
+      delete devices[dev];
+      removed = true;
+      continue;
+    }
+    const c = devices[dev]!;
+    if (!(bits & BLKIO_READ)) for (const n of READ_NAMES) delete c[n];
+    if (!(bits & BLKIO_WRITE)) for (const n of WRITE_NAMES) delete c[n];
+    left = true;
+  }
+  return left || !removed;
 }

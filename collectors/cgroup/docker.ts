@@ -5,9 +5,12 @@
 // `refresh_interval` for renames. A socket that is absent or answers errors is counted and logged
 // once; the cgroup-scan containers still come out, named by their short id.
 import http from 'node:http';
-import { ConnectionError } from '../../lib/errors.ts';
+import type { Logger } from 'pino';
+import { ConnectionError, errorCode } from '../../lib/errors.ts';
+import type { OnceLogger } from '../../lib/log.ts';
 import { counter } from '../../lib/metrics.ts';
 import { cleanName, isCleanName } from '../../lib/terminal.ts';
+import type { Target } from './target.ts';
 
 // Whoever may create a container picks its name and labels; they become entity names, InfluxDB
 // tags and lines on `strata run`'s terminal. So each is cut to max_name_length and stripped of
@@ -15,6 +18,12 @@ import { cleanName, isCleanName } from '../../lib/terminal.ts';
 const sanitized = counter(
   'strata_collector_cgroup_docker_names_sanitized_total',
   'Docker container names, images and label keys/values cut to docker.max_name_length or stripped of control characters',
+);
+
+const dockerErrors = counter(
+  'strata_collector_cgroup_docker_errors_total',
+  'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts); request = list | events',
+  ['request'],
 );
 
 export interface DockerContainerInfo {
@@ -176,4 +185,108 @@ export function watchDockerEvents(
     if (timer) clearTimeout(timer);
     req?.destroy();
   };
+}
+
+export interface DockerNamesOptions {
+  socket: string;
+  timeout: number;
+  maxNameLength: number;
+  log: Logger;
+  once: OnceLogger;
+}
+
+/**
+ * The collector's view of Docker: the last container list (names, images, Kubernetes labels by
+ * container id), refreshed on demand, and the event stream that asks for a re-scan. Never fails
+ * the collector: errors are counted, logged once per socket and cause, and the containers keep
+ * their short-id names.
+ */
+export class DockerNames {
+  private byId = new Map<string, DockerContainerInfo>();
+  /** When the last list request started (Date.now ms). */
+  lastList = -Infinity;
+  private inFlight: Promise<void> | undefined;
+  private failing = false;
+  private stopEvents: (() => void) | undefined;
+
+  constructor(private readonly o: DockerNamesOptions) {}
+
+  get socket(): string {
+    return this.o.socket;
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** Watches start/die/rename events; `changed` runs on each. Errors are counted and logged once, like the list's. */
+  watch(changed: () => void): void {
+    if (this.stopEvents) return;
+    this.stopEvents = watchDockerEvents(
+      this.o.socket,
+      () => {
+        this.lastList = -Infinity;
+        changed();
+      },
+      (err) => this.error(err, 'events'),
+    );
+  }
+
+  /** Re-lists the containers (one request at a time), then names `targets`. */
+  refresh(targets: Iterable<Target>): Promise<void> {
+    if (this.inFlight) return this.inFlight;
+    this.lastList = Date.now();
+    this.inFlight = (async () => {
+      try {
+        const list = await listDockerContainers(this.o.socket, this.o.timeout, this.o.maxNameLength);
+        this.byId = new Map(list.map((c) => [c.id, c]));
+        if (this.failing) this.o.log.info({ socket: this.o.socket }, 'docker API answers again');
+        this.failing = false;
+        this.apply(targets);
+      } catch (err) {
+        this.error(err, 'list');
+      } finally {
+        this.inFlight = undefined;
+      }
+    })();
+    return this.inFlight;
+  }
+
+  /** Names the targets Docker knows, and labels them with the Kubernetes pod labels it carries. */
+  apply(targets: Iterable<Target>): void {
+    for (const t of targets) {
+      const info = this.byId.get(t.c.id);
+      if (!info) continue;
+      t.name = info.name;
+      if (info.image) t.labels.image = info.image;
+      t.labels.container_name = info.name;
+      // Kubernetes on the docker runtime (dockershim / cri-dockerd) labels its containers.
+      const l = info.labels;
+      if (l['io.kubernetes.pod.name']) t.labels.pod = l['io.kubernetes.pod.name'];
+      if (l['io.kubernetes.pod.namespace']) t.labels.namespace = l['io.kubernetes.pod.namespace'];
+      if (l['io.kubernetes.container.name']) t.labels.container_name = l['io.kubernetes.container.name'];
+    }
+  }
+
+  private error(err: unknown, request: 'list' | 'events'): void {
+    dockerErrors.inc({ request });
+    this.failing = true;
+    const code = errorCode(err) ?? errorCode((err as Error | undefined)?.cause) ?? 'error';
+    // One key per socket and cause (not per request): an absent socket is one log line, not two.
+    this.o.once.warn(
+      `docker:${this.o.socket}:${code}`,
+      { socket: this.o.socket, request, err: (err as Error).message },
+      code === 'ENOENT'
+        ? 'no Docker socket here; containers are still found by the cgroup scan, named by short id ' +
+            '(set collectors.cgroup.docker.socket or DOCKER_HOST, or docker.enabled: false)'
+        : 'Docker API request failed; containers are still found by the cgroup scan, named by short id',
+    );
+  }
+
+  /** Stops the event stream and waits for a list request still running. */
+  async close(): Promise<void> {
+    this.stopEvents?.();
+    this.stopEvents = undefined;
+    if (this.inFlight) await this.inFlight.catch(() => undefined);
+  }
 }
