@@ -5,12 +5,63 @@
 //   layer=node      the node's CPU split by layer.
 // Ratios are written only above the configured minimum work (idle or missing view → no field,
 // never 0 % or ∞).
+import {
+  CPU_COUNT,
+  CPU_STEAL,
+  PAGE_FAULTS,
+  PSI,
+  READ_BYTES,
+  READ_TIME_MS,
+  READS_COMPLETED,
+  RX_PACKETS,
+  TX_PACKETS,
+  WRITE_TIME_MS,
+  WRITES_COMPLETED,
+  WRITTEN_BYTES,
+} from '../../collectors/host/metrics.ts';
+import { GUEST_REPORTED_PAGE_FAULTS, VCPU } from '../../collectors/vm/metrics.ts';
+import type { MetricSpec } from '../../schemas/catalogue.ts';
 import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { OverheadConfig } from './config.ts';
+import { IO_READ, IO_WRITE, type OverheadFields } from './fields.ts';
 
 const MEASUREMENT = 'strata_overhead';
+
+function rateField(m: MetricSpec): string {
+  if (!m.rate) throw new Error(`${m.name} has no rate field in its catalogue`);
+  return m.rate.field;
+}
+function latencyField(m: MetricSpec): string {
+  if (!m.latency) throw new Error(`${m.name} has no latency field in its catalogue`);
+  return m.latency.field;
+}
+
+// The input fields, named by the catalogue entries they are derived from (collectors/*/metrics.ts)
+// and the rates stage's derived fields (processors/rates/fields.ts), resolved once at load.
+const IN = {
+  cpuCores: 'cpu_cores', // rates stage: Σ busy buckets (host, guest) or cpu_usage_cores
+  cpuStealRatio: 'cpu_steal_ratio', // rates stage
+  iops: 'iops', // rates stage: read_iops + write_iops
+  cpuCount: CPU_COUNT.name,
+  cpuSteal: rateField(CPU_STEAL),
+  vcpu: rateField(VCPU),
+  pageFaults: rateField(PAGE_FAULTS),
+  guestReportedFaults: rateField(GUEST_REPORTED_PAGE_FAULTS),
+  ioStall: rateField(PSI.io.some[0]),
+  rxPackets: rateField(RX_PACKETS),
+  txPackets: rateField(TX_PACKETS),
+  readBytes: rateField(READ_BYTES),
+  writtenBytes: rateField(WRITTEN_BYTES),
+} as const;
+
+/** Per-op inputs (the instance's iops and latency fields) and outputs (fields.ts), per op. */
+const IO_OPS = [
+  { iops: rateField(READS_COMPLETED), latency: latencyField(READ_TIME_MS), out: IO_READ },
+  { iops: rateField(WRITES_COMPLETED), latency: latencyField(WRITE_TIME_MS), out: IO_WRITE },
+] as const;
+type IoOp = (typeof IO_OPS)[number];
 
 interface PendingVm {
   view: EntityView;
@@ -69,13 +120,13 @@ function sumField(m: Map<string, Fields> | undefined, k: string, skip?: (name: s
 }
 
 /** Ops-weighted mean latency over instances: Σ(lat × iops) ÷ Σ iops = Σ Δtime ÷ Σ Δops. */
-function meanLatency(m: Map<string, Fields> | undefined, op: 'read' | 'write') {
+function meanLatency(m: Map<string, Fields> | undefined, op: IoOp) {
   if (m === undefined) return undefined;
   let ops = 0;
   let time = 0;
   for (const f of m.values()) {
-    const iops = f[`${op}_iops`];
-    const lat = f[`${op}_latency_ms_per_op`];
+    const iops = f[op.iops];
+    const lat = f[op.latency];
     if (typeof iops === 'number' && iops > 0 && typeof lat === 'number') {
       ops += iops;
       time += lat * iops;
@@ -163,7 +214,7 @@ export class OverheadStage {
         // Node totals are per message: they include only pairs of this message's vm views.
         if (!late && typeof fields.cpu_overhead_cores === 'number') {
           joinedVms++;
-          joinedGuestBusy += num(pg.view.fields, 'cpu_cores') ?? 0;
+          joinedGuestBusy += num(pg.view.fields, IN.cpuCores) ?? 0;
           virtOverhead += fields.cpu_overhead_cores;
         }
       }
@@ -171,7 +222,7 @@ export class OverheadStage {
 
     // --- Containers and node totals need the host view of this message.
     if (host === undefined) return;
-    const hostBusy = num(host.fields, 'cpu_cores');
+    const hostBusy = num(host.fields, IN.cpuCores);
     const hostPps = this.hostPackets(host);
     for (const c of containers) {
       const fields = this.containerOverhead(c, host, hostBusy, hostPps);
@@ -181,19 +232,19 @@ export class OverheadStage {
     }
     if (hostBusy === undefined) return;
     let containersCpu = 0;
-    for (const c of containers) containersCpu += num(c.fields, 'cpu_cores') ?? 0;
+    for (const c of containers) containersCpu += num(c.fields, IN.cpuCores) ?? 0;
     let vmsCpu = 0;
-    for (const v of vms) vmsCpu += num(v.fields, 'cpu_cores') ?? 0;
+    for (const v of vms) vmsCpu += num(v.fields, IN.cpuCores) ?? 0;
     // A hypervisor inside a container's cgroup (KubeVirt's virt-launcher) is in that container's
     // CPU too: it counts as the VM's, and comes off the containers' (at most the container's own).
     let nested = 0;
     if (vms.length > 0 && containers.length > 0) {
       for (const [vm, c] of vmsInContainers([...containers, ...vms])) {
         nested++;
-        containersCpu -= Math.min(num(vm.fields, 'cpu_cores') ?? 0, num(c.fields, 'cpu_cores') ?? 0);
+        containersCpu -= Math.min(num(vm.fields, IN.cpuCores) ?? 0, num(c.fields, IN.cpuCores) ?? 0);
       }
     }
-    const f: Fields = {
+    const f: OverheadFields = {
       host_cpu_busy_cores: hostBusy,
       containers_cpu_cores: containersCpu,
       vms_hypervisor_cpu_cores: vmsCpu,
@@ -215,7 +266,7 @@ export class OverheadStage {
       f.vms_cpu_ratio = vmsCpu / hostBusy;
       if (joinedVms > 0) f.virtualization_cpu_overhead_ratio = virtOverhead / hostBusy;
     }
-    const cpuCount = num(host.fields, 'cpu_count');
+    const cpuCount = num(host.fields, IN.cpuCount);
     if (cpuCount !== undefined && cpuCount > 0 && joinedVms > 0) {
       f.virtualization_cpu_overhead_capacity_ratio = virtOverhead / cpuCount;
     }
@@ -230,17 +281,17 @@ export class OverheadStage {
   private vmOverhead(pv: PendingVm, guest: EntityView): Fields {
     const vm = pv.view;
     const cfg = this.cfg;
-    const f: Fields = { entity_id: vm.id, guest_entity_id: guest.id };
-    const hyp = num(vm.fields, 'cpu_cores');
-    const gBusy = num(guest.fields, 'cpu_cores');
-    const vcpu = num(vm.fields, 'vcpu_cores');
+    const f: OverheadFields = { entity_id: vm.id, guest_entity_id: guest.id };
+    const hyp = num(vm.fields, IN.cpuCores);
+    const gBusy = num(guest.fields, IN.cpuCores);
+    const vcpu = num(vm.fields, IN.vcpu);
     if (hyp !== undefined) f.hypervisor_cpu_cores = hyp;
     if (vcpu !== undefined) f.vcpu_cores = vcpu;
     if (hyp !== undefined && vcpu !== undefined) f.hypervisor_non_vcpu_cpu_cores = hyp - vcpu;
     if (gBusy !== undefined) f.guest_cpu_busy_cores = gBusy;
-    const steal = num(guest.fields, 'cpu_steal_cores');
+    const steal = num(guest.fields, IN.cpuSteal);
     if (steal !== undefined) f.guest_cpu_steal_cores = steal;
-    const stealRatio = num(guest.fields, 'cpu_steal_ratio');
+    const stealRatio = num(guest.fields, IN.cpuStealRatio);
     if (stealRatio !== undefined) f.guest_cpu_steal_ratio = stealRatio;
     if (hyp !== undefined && gBusy !== undefined) {
       f.cpu_overhead_cores = hyp - gBusy;
@@ -251,24 +302,25 @@ export class OverheadStage {
     const backing = cfg.vmBackingDevices[vm.sample.entity.name] ?? vm.sample.entity.labels.host_device;
     const hostDev = backing !== undefined ? pv.host?.devices?.get(backing) : undefined;
     if (backing !== undefined) f.host_device = backing;
-    for (const op of ['read', 'write'] as const) {
+    for (const op of IO_OPS) {
+      const [guestLat, hypLat, guestAdded, devLat, hypAdded, added] = op.out;
       const g = meanLatency(guest.devices, op);
       const h = meanLatency(vm.devices, op);
       if (g === undefined || g.iops * guest.dtS < cfg.minOpsPerInterval) continue;
-      f[`guest_${op}_latency_ms_per_op`] = g.latencyMs;
+      f[guestLat.name] = g.latencyMs;
       if (h === undefined || h.iops * vm.dtS < cfg.minOpsPerInterval) continue;
-      f[`hypervisor_${op}_latency_ms_per_op`] = h.latencyMs;
-      f[`io_${op}_guest_added_latency_ms_per_op`] = g.latencyMs - h.latencyMs;
-      const d = hostDev !== undefined ? num(hostDev, `${op}_latency_ms_per_op`) : undefined;
-      const dOps = hostDev !== undefined ? num(hostDev, `${op}_iops`) : undefined;
+      f[hypLat.name] = h.latencyMs;
+      f[guestAdded.name] = g.latencyMs - h.latencyMs;
+      const d = hostDev !== undefined ? num(hostDev, op.latency) : undefined;
+      const dOps = hostDev !== undefined ? num(hostDev, op.iops) : undefined;
       if (d !== undefined && dOps !== undefined && dOps * vm.dtS >= cfg.minOpsPerInterval) {
-        f[`host_device_${op}_latency_ms_per_op`] = d;
-        f[`io_${op}_hypervisor_added_latency_ms_per_op`] = h.latencyMs - d;
-        f[`io_${op}_added_latency_ms_per_op`] = g.latencyMs - d;
+        f[devLat.name] = d;
+        f[hypAdded.name] = h.latencyMs - d;
+        f[added.name] = g.latencyMs - d;
       }
     }
-    const gOps = sumField(guest.devices, 'iops');
-    const hOps = sumField(vm.devices, 'iops');
+    const gOps = sumField(guest.devices, IN.iops);
+    const hOps = sumField(vm.devices, IN.iops);
     if (gOps !== undefined && hOps !== undefined && gOps * guest.dtS >= cfg.minOpsPerInterval) {
       f.io_ops_amplification_ratio = hOps / gOps;
       const gBytes = ioBytes(guest.devices);
@@ -293,9 +345,9 @@ export class OverheadStage {
     }
 
     // Page faults: inside the guest vs the hypervisor process (nested paging, balloon).
-    const gf = num(guest.fields, 'page_faults_per_second');
-    const hf = num(vm.fields, 'page_faults_per_second');
-    const gr = num(vm.fields, 'guest_reported_page_faults_per_second');
+    const gf = num(guest.fields, IN.pageFaults);
+    const hf = num(vm.fields, IN.pageFaults);
+    const gr = num(vm.fields, IN.guestReportedFaults);
     if (gf !== undefined) f.guest_page_faults_per_second = gf;
     if (hf !== undefined) f.hypervisor_page_faults_per_second = hf;
     if (gr !== undefined) f.guest_reported_page_faults_per_second = gr;
@@ -317,9 +369,9 @@ export class OverheadStage {
     hostPps: number | undefined,
   ): Fields | undefined {
     const cfg = this.cfg;
-    const f: Fields = { entity_id: c.id };
+    const f: OverheadFields = { entity_id: c.id };
     let any = false;
-    const cpu = num(c.fields, 'cpu_cores');
+    const cpu = num(c.fields, IN.cpuCores);
     const pps = packets(c.interfaces);
     if (cpu !== undefined && pps !== undefined && pps * c.dtS >= cfg.minPacketsPerInterval) {
       f.cpu_usec_per_packet = (cpu * 1e6) / pps;
@@ -335,8 +387,8 @@ export class OverheadStage {
       }
     }
     // I/O: cgroups give no per-op latency; io stall time per op is the container's closest figure.
-    const iops = sumField(c.devices, 'iops');
-    const stall = num(c.fields, 'psi_io_some_stall_ratio');
+    const iops = sumField(c.devices, IN.iops);
+    const stall = num(c.fields, IN.ioStall);
     if (iops !== undefined && stall !== undefined && iops * c.dtS >= cfg.minOpsPerInterval) {
       f.io_stall_ms_per_op = (stall * 1000) / iops;
       any = true;
@@ -344,7 +396,7 @@ export class OverheadStage {
       let w = 0;
       let lat = 0;
       for (const [name, cf] of c.devices!) {
-        const ci = num(cf, 'iops');
+        const ci = num(cf, IN.iops);
         const hd = host.devices?.get(name);
         const hl = hd !== undefined ? deviceLatency(hd) : undefined;
         if (ci === undefined || ci <= 0 || hl === undefined) continue;
@@ -364,9 +416,9 @@ export class OverheadStage {
     for (const [name, cf] of c.devices) {
       const hd = host.devices.get(name);
       if (hd === undefined) continue; // a partition or dm device the host collector does not report
-      const hi = num(hd, 'iops');
-      const ci = num(cf, 'iops');
-      const f: Fields = { entity_id: c.id };
+      const hi = num(hd, IN.iops);
+      const ci = num(cf, IN.iops);
+      const f: OverheadFields = { entity_id: c.id };
       let any = false;
       if (hi !== undefined && ci !== undefined && hi * host.dtS >= this.cfg.minOpsPerInterval) {
         f.iops_share_ratio = ci / hi;
@@ -415,14 +467,14 @@ function push<T>(
 }
 
 function packets(m: Map<string, Fields> | undefined, skip?: (name: string) => boolean): number | undefined {
-  const rx = sumField(m, 'rx_packets_per_second', skip);
-  const tx = sumField(m, 'tx_packets_per_second', skip);
+  const rx = sumField(m, IN.rxPackets, skip);
+  const tx = sumField(m, IN.txPackets, skip);
   return rx === undefined || tx === undefined ? undefined : rx + tx;
 }
 
 function ioBytesOne(f: Fields): number | undefined {
-  const r = num(f, 'read_bytes_per_second');
-  const w = num(f, 'written_bytes_per_second');
+  const r = num(f, IN.readBytes);
+  const w = num(f, IN.writtenBytes);
   return r === undefined && w === undefined ? undefined : (r ?? 0) + (w ?? 0);
 }
 
@@ -442,10 +494,11 @@ function ioBytes(m: Map<string, Fields> | undefined): number | undefined {
 
 /** A host device's mean latency per op over reads and writes (ms), when it did any. */
 function deviceLatency(f: Fields): number | undefined {
-  const r = num(f, 'read_iops') ?? 0;
-  const w = num(f, 'write_iops') ?? 0;
-  const rl = num(f, 'read_latency_ms_per_op');
-  const wl = num(f, 'write_latency_ms_per_op');
+  const [read, write] = IO_OPS;
+  const r = num(f, read.iops) ?? 0;
+  const w = num(f, write.iops) ?? 0;
+  const rl = num(f, read.latency);
+  const wl = num(f, write.latency);
   let ops = 0;
   let t = 0;
   if (r > 0 && rl !== undefined) {
