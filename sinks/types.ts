@@ -1,7 +1,9 @@
-// The one contract every sink implements: start(), write(items) → WriteResult, close(). The
-// processor runtime and `strata run` hold sinks through it; what a sink writes to (InfluxDB over
-// HTTP, a Kafka topic) stays behind it. Points go to InfluxDB (sinks/influxdb/), alert events to
-// the alerts topic (sinks/kafka-alerts/).
+// The sink contract: start(), write(items) → WriteResult, close(). The processor runtime and
+// `strata run` hold sinks through it; what a sink writes to (InfluxDB over HTTP, a Kafka topic)
+// stays behind it. Points go to InfluxDB (sinks/influxdb/), alert events to the alerts topic
+// (sinks/kafka-alerts/). The Alertmanager webhook (sinks/webhook/) is the exception on purpose:
+// it is best effort, with its own bounded queue, and never holds Kafka commits, so it has
+// enqueue(), not a write() that resolves once the receiver acknowledged.
 import type { Point } from '../schemas/point.ts';
 
 export interface Sink<T = Point> {

@@ -695,7 +695,7 @@ export class ProcessorRuntime {
    */
   private async sendAlerts(alerts: readonly AlertEvent[], source: { topic: string; partition: number }) {
     try {
-      await this.alertsSink?.send(alerts, source);
+      await this.alertsSink?.write(alerts, source);
     } catch (err) {
       if (!isPermanentKafkaError(err)) throw err;
       const reason = (kafkaErrorType(err) as string).toLowerCase();

@@ -8,6 +8,7 @@ import type { Producer } from 'kafkajs';
 import { counter } from '../../lib/metrics.ts';
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS } from '../../schemas/sample.ts';
+import type { Sink, WriteResult } from '../types.ts';
 import type { KafkaAlertsConfig } from './config.ts';
 
 export { KafkaAlertsConfig } from './config.ts';
@@ -26,14 +27,23 @@ export interface AlertSource {
 
 const sentTotal = counter('strata_sink_alerts_sent_total', 'Alert events acknowledged by a sink.', ['sink']);
 
-export class KafkaAlertsSink {
+/**
+ * A sink of the one contract (sinks/types.ts) for alert events. start() and close() have nothing to
+ * do: the producer is the caller's, connected and disconnected by it.
+ */
+export class KafkaAlertsSink implements Sink<AlertEvent> {
+  readonly name = 'kafka-alerts';
+
   constructor(
     private readonly config: KafkaAlertsConfig,
     private readonly producer: Producer,
   ) {}
 
-  async send(alerts: readonly AlertEvent[], source?: AlertSource): Promise<void> {
-    if (alerts.length === 0) return;
+  async start(): Promise<void> {}
+
+  /** Resolves once the brokers acknowledged every event; a refusal rejects (the caller decides). */
+  async write(alerts: readonly AlertEvent[], source?: AlertSource): Promise<WriteResult> {
+    if (alerts.length === 0) return { written: 0, rejected: 0, unencodable: 0 };
     await this.producer.send({
       topic: this.config.topic,
       acks: -1,
@@ -52,6 +62,9 @@ export class KafkaAlertsSink {
         },
       })),
     });
-    sentTotal.inc({ sink: 'kafka-alerts' }, alerts.length);
+    sentTotal.inc({ sink: this.name }, alerts.length);
+    return { written: alerts.length, rejected: 0, unencodable: 0 };
   }
+
+  async close(): Promise<void> {}
 }

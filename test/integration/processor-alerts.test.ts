@@ -42,8 +42,12 @@ describe('kafka-alerts sink', () => {
       ts: 1_795_322_659_000,
     };
     const other = { ...firing, id: 'nn-node-b-vda-1', node: 'node-b' };
-    await sink.send([firing, other]);
-    await sink.send([resolved], { topic: 'strata.samples', partition: 3 });
+    expect(await sink.write([firing, other])).toEqual({ written: 2, rejected: 0, unencodable: 0 });
+    expect(await sink.write([resolved], { topic: 'strata.samples', partition: 3 })).toEqual({
+      written: 1,
+      rejected: 0,
+      unencodable: 0,
+    });
 
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: true });
