@@ -1,4 +1,4 @@
-// The Grafana dashboards' InfluxQL runs against real data: `strata run --influx` writes real ticks
+// The Grafana dashboards' InfluxQL runs against real data: `strata run --influx-url` writes real ticks
 // of this machine (with a container on the stack's Docker engine) into a fresh InfluxDB database,
 // then every panel query and annotation query of dashboards/*.json is executed as Grafana would
 // (with $timeFilter, $__interval and $node substituted). No query may fail, and the host and
@@ -64,7 +64,7 @@ beforeAll(async () => {
       'ndjson',
       '--ticks',
       '4',
-      '--influx',
+      '--influx-url',
       influxUrl,
       '--influx-bucket',
       `${db}/autogen`,

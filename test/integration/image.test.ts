@@ -7,7 +7,7 @@
 // - `agent --once --output ndjson` with the host's /proc and /sys mounted read-only at /host/...,
 //   HOST_PROC/HOST_SYS, the host's PID namespace and the Docker socket: the host entity and a
 //   container running on the same engine (by its Docker name) are in the output;
-// - `processor --check-config` accepts the env a Deployment gives it;
+// - `processor --print-config` accepts the env a Deployment gives it;
 // - the image size and the agent's RSS inside it are printed (docs/deploy.md quotes them).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -109,7 +109,7 @@ describe('the strata image', () => {
     expect(names).toContain(WORKLOAD);
   });
 
-  it('runs processor --check-config with the env a Deployment gives it', async () => {
+  it('runs processor --print-config with the env a Deployment gives it', async () => {
     const out = await docker([
       'run',
       '--rm',
@@ -125,7 +125,7 @@ describe('the strata image', () => {
       'INFLUX_BUCKET=strata',
       IMAGE,
       'processor',
-      '--check-config',
+      '--print-config',
     ]);
     expect(out).toContain('kafka.kafka.svc:9092');
     expect(out).toContain('influxdb.monitoring.svc:8086');

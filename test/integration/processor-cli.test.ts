@@ -49,10 +49,17 @@ describe('strata processor CLI', () => {
     expect(r.stderr).toContain('KAFKA_BROKERS / --brokers');
   });
 
-  it('exits 2 on a config error, naming the key and the accepted values', () => {
-    const r = strata(['--influx-api', 'v3']);
+  it('exits 2 on a config error, naming the key, the accepted values and the layer', () => {
+    const r = strata([], { INFLUX_API: 'v3' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('processor.influxdb.api');
     expect(r.stderr).toContain('"v2", "v1"');
+    expect(r.stderr).toContain('(set by env INFLUX_API)');
+  });
+
+  it('exits 2 on a bad flag value with one line naming the flag, the value and the accepted form', () => {
+    const r = strata(['--influx-api', 'v3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('strata: --influx-api: expected one of v2, v1, got "v3"\n');
   });
 });

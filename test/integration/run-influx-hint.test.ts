@@ -1,13 +1,13 @@
-// `strata run --influx URL` with nothing listening at URL: the error names the server and the
-// flag `run` actually takes (--influx [url]), not the processor's INFLUX_URL / --influx-url.
+// `strata run --influx-url URL` with nothing listening at URL: the error names the server, the
+// flag and how to start the local stack.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../../stack/index.ts';
 import { ROOT } from './processor.helpers.ts';
 
-describe('strata run --influx with InfluxDB down', () => {
-  it('names the address and suggests --influx <url>, exit code 1', async () => {
+describe('strata run --influx-url with InfluxDB down', () => {
+  it('names the address and suggests --influx-url <url>, exit code 1', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const r = spawnSync(
@@ -15,7 +15,7 @@ describe('strata run --influx with InfluxDB down', () => {
       [
         path.join(ROOT, 'bin/strata.js'),
         'run',
-        '--influx',
+        '--influx-url',
         url,
         '--collectors',
         'host',
@@ -33,9 +33,9 @@ describe('strata run --influx with InfluxDB down', () => {
     );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`InfluxDB is not reachable at ${url}`);
-    expect(r.stderr).toContain('--influx <url>');
+    expect(r.stderr).toContain('--influx-url <url>');
     expect(r.stderr).toContain('npx strata stack up');
-    expect(r.stderr).not.toContain('--influx-url');
+    expect(r.stderr).not.toContain('deprecated');
     expect(r.stdout).toBe('');
   });
 });

@@ -1,4 +1,4 @@
-// `strata run --kafka`: the same command through the real broker. The agent publishes its ticks to
+// `strata run --brokers`: the same command through the real broker. The agent publishes its ticks to
 // Kafka and the processor runtime (a consumer group of its own, starting at the end of the topic)
 // feeds the view; in this mode nothing else connects the two, so figures on screen prove the trip.
 import { spawnSync } from 'node:child_process';
@@ -24,14 +24,14 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-describe('strata run --kafka', () => {
+describe('strata run --brokers', () => {
   it('shows rates computed from ticks that went through the broker', async () => {
     const run = spawnSync(
       process.execPath,
       [
         'bin/strata.js',
         'run',
-        '--kafka',
+        '--brokers',
         brokers,
         '--collectors',
         'host',
