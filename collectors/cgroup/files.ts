@@ -194,9 +194,13 @@ export const CGROUP_FILES: readonly CgroupFile[] = [
 // ---------------------------------------------------------------------------------------------
 // Derived views, built once at import
 
-/** Key → metric name, of the fields whose metric is of `kind` (all fields when absent). */
+/**
+ * Key → metric name, of the fields whose metric is of `kind` (all fields when absent). Without a
+ * prototype: the parsers look up keys read from the file, and a line keyed "constructor" or
+ * "__proto__" must find nothing, not an Object.prototype member that would become a metric name.
+ */
 export function fieldNames(file: CgroupFile, kind?: 'counter' | 'gauge'): Readonly<Record<string, string>> {
-  const out: Record<string, string> = {};
+  const out: Record<string, string> = Object.create(null);
   for (const x of file.fields) if (kind === undefined || x.metric.kind === kind) out[x.key] = x.metric.name;
   return out;
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CGROUP_FILES } from '../../collectors/cgroup/files.ts';
 import { CgroupCollector, parseCgroupConfig } from '../../collectors/cgroup/index.ts';
 import { CGROUP_METRICS } from '../../collectors/cgroup/metrics.ts';
+import { type DeviceCounters, parseBlkioRw, parseIoStat } from '../../collectors/cgroup/parsers.ts';
 import { PSI_NAMES } from '../../collectors/procfs/parsers.ts';
 import type { EntitySample } from '../../schemas/sample.ts';
 
@@ -142,5 +143,15 @@ describe('container metric catalogue', () => {
     // Interfaces: "same names as the host's" in the docs, declared here for the container layer.
     const declared = CGROUP_METRICS.filter((m) => m.scope !== 'interface').map((m) => m.name);
     expect([...documented].sort()).toEqual(declared.sort());
+  });
+
+  it('a file key named like an Object.prototype member is no metric (io.stat, blkio)', () => {
+    const problems: string[] = [];
+    const io = parseIoStat('8:0 rbytes=1 constructor=5 __proto__=3 toString=2\n', problems);
+    expect(Object.keys(io['8:0']!)).toEqual(['read_bytes_total']);
+    const blkio: DeviceCounters = {};
+    parseBlkioRw('8:0 Read 1\n8:0 constructor 5\n8:0 __proto__ 4\nTotal 10\n', 'ops', blkio, problems, 'x');
+    expect(Object.keys(blkio['8:0']!)).toEqual(['reads_completed_total']);
+    expect(problems).toEqual([]);
   });
 });
