@@ -11,6 +11,7 @@ import {
   fileLayer,
   flagLayer,
   type KeyRename,
+  renameSnakeKeys,
   splitList,
   stderrDeprecation,
   validateLayers,
@@ -289,6 +290,9 @@ export function loadAgentConfig(opts: LoadOptions): LoadedConfig {
       else if (v === false) {
         disabled.add(n);
         delete rc[n];
+      } else {
+        const schema = opts.collectorSchemas[n];
+        if (schema) renameSnakeKeys(v, schema, `agent.collectors.${n}`, warn);
       }
     }
   }

@@ -430,3 +430,40 @@ export function annotateSources(
     })
     .join('\n');
 }
+
+const camelCase = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Keys are camelCase. A snake_case key whose camelCase spelling the schema accepts (the collectors'
+ * keys were snake_case: `max_vms`, `discovery_interval`) is moved to it with one deprecation line,
+ * at any depth (mappings and lists of mappings), guided by the schema so nothing else is touched.
+ */
+export function renameSnakeKeys(raw: unknown, schema: z.ZodType, where: string, warn: DeprecationSink): void {
+  const node = unwrap(schema);
+  if (Array.isArray(raw)) {
+    if (!(node instanceof z.ZodArray)) return;
+    const element = node.element as z.ZodType;
+    for (const [i, item] of raw.entries()) renameSnakeKeys(item, element, `${where}.${i}`, warn);
+    return;
+  }
+  if (typeof raw !== 'object' || raw === null || !(node instanceof z.ZodObject)) return;
+  const obj = raw as Record<string, unknown>;
+  const shape = node.shape as Record<string, z.ZodType>;
+  for (const key of Object.keys(obj)) {
+    let current = key;
+    if (key.includes('_') && !(key in shape) && camelCase(key) in shape) {
+      current = camelCase(key);
+      if (obj[current] === undefined) {
+        warn(`${where}.${key} is now ${where}.${current}; rename it (the old key still works)`);
+        obj[current] = obj[key];
+      } else {
+        warn(
+          `${where}.${key} is now ${where}.${current}; both are set, ${where}.${current} wins: remove ${where}.${key}`,
+        );
+      }
+      delete obj[key];
+    }
+    const child = shape[current];
+    if (child) renameSnakeKeys(obj[current], child, `${where}.${current}`, warn);
+  }
+}

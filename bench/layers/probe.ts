@@ -63,7 +63,7 @@ export async function vmCollectorProbe(qmpSocket: string): Promise<CounterProbe 
   const { createVmCollector } = await import('../../collectors/vm/index.ts');
   const { VmDirectory } = await import('../../collectors/vm/directory.ts');
   const collector = createVmCollector(
-    { qmp_sockets: [qmpSocket], balloon_polling_interval: 0 },
+    { qmpSockets: [qmpSocket], balloonPollingInterval: 0 },
     { nodeId: 'strata-bench', directory: new VmDirectory() },
   );
   await collector.start?.();

@@ -211,10 +211,10 @@ export function refreshBlkioTrust(targets: Iterable<Target>, o: BlkioTrustOption
       'blkio-accounting',
       {
         kernel: o.kernelRelease ?? 'unknown',
-        blkio_accounting: o.mode,
+        blkioAccounting: o.mode,
         containers: missing,
       },
-      `cgroup v1 blkio: ${o.configured === 'auto' ? blkioAccountingReason(o.mode, o.kernelRelease) : `collectors.cgroup.blkio_accounting is "${o.mode}"`}; ` +
+      `cgroup v1 blkio: ${o.configured === 'auto' ? blkioAccountingReason(o.mode, o.kernelRelease) : `collectors.cgroup.blkioAccounting is "${o.mode}"`}; ` +
         `${missing} container(s) get the label io_accounting=partial|unavailable and no number for the disks ` +
         'and directions not counted (never a 0). Remedies: boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1), ' +
         'or set a throttle limit nothing reaches on a parent cgroup, e.g. ' +

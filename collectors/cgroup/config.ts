@@ -6,11 +6,11 @@ export const CgroupCollectorConfig = z.strictObject({
   /** Turns the collector off. */
   enabled: z.boolean().default(true),
   /** Re-scan the cgroup tree this often (ms or "5s"); a container that vanished triggers one at once. */
-  discovery_interval: durationMs.default(5000),
+  discoveryInterval: durationMs.default(5000),
   /** How deep the scan descends below each hierarchy root (kubepods.slice/…/scope is depth 4). */
-  max_depth: z.number().int().min(1).max(32).default(8),
+  maxDepth: z.number().int().min(1).max(32).default(8),
   /** At most this many containers are read per tick; the rest are counted as dropped. */
-  max_entities: z.number().int().min(1).default(2000),
+  maxEntities: z.number().int().min(1).default(2000),
   /** Also report systemd services and scopes (*.service, *.scope) as kind `systemd`. */
   systemd: z.boolean().default(false),
   /** Globs of extra cgroup paths to report as kind `cgroup`, e.g. ["/strata-test/*"]; `*` stays in one segment, `**` crosses. */
@@ -24,7 +24,7 @@ export const CgroupCollectorConfig = z.strictObject({
    * their own or an ancestor's, per direction: mainline 5.16-6.4), `activated` (disks a rule was
    * ever written for: mainline 6.10+). A wrong choice can publish zeros for uncounted I/O.
    */
-  blkio_accounting: z.enum(['auto', 'all', 'ruled', 'activated']).default('auto'),
+  blkioAccounting: z.enum(['auto', 'all', 'ruled', 'activated']).default('auto'),
   /** Read each container's /proc/PID/net/dev (its own network namespace; skipped when it shares the host's). */
   network: z.boolean().default(true),
   docker: z
@@ -33,16 +33,16 @@ export const CgroupCollectorConfig = z.strictObject({
       enabled: z.boolean().default(true),
       /** unix:// URL or path of the socket. Default: DOCKER_HOST when it is unix://, else /var/run/docker.sock. */
       socket: z.string().min(1).optional(),
-      /** Follow GET /events (container start/die/rename) to re-scan at once instead of at discovery_interval. */
+      /** Follow GET /events (container start/die/rename) to re-scan at once instead of at discoveryInterval. */
       events: z.boolean().default(true),
       /** Re-list containers this often (renames); new container ids trigger a list at once. */
-      refresh_interval: durationMs.default(30_000),
+      refreshInterval: durationMs.default(30_000),
       /** Per-request timeout. */
       timeout: durationMs.default(2000),
       /** Container names, images and labels are cut to this length and stripped of control characters. */
-      max_name_length: z.number().int().min(16).default(256),
+      maxNameLength: z.number().int().min(16).default(256),
     })
-    .default({ enabled: true, events: true, refresh_interval: 30_000, timeout: 2000, max_name_length: 256 }),
+    .default({ enabled: true, events: true, refreshInterval: 30_000, timeout: 2000, maxNameLength: 256 }),
 });
 export type CgroupCollectorConfig = z.output<typeof CgroupCollectorConfig>;
 

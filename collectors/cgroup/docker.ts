@@ -2,7 +2,7 @@
 // and labels. The cgroup scan is the source of truth for *which* containers exist (a container with
 // no cgroup has nothing to measure); Docker only names them. So the collector asks Docker when a
 // cgroup appears whose id it does not know (that is the "container started" event) and every
-// `refresh_interval` for renames. A socket that is absent or answers errors is counted and logged
+// `refreshInterval` for renames. A socket that is absent or answers errors is counted and logged
 // once; the cgroup-scan containers still come out, named by their short id.
 import http from 'node:http';
 import type { Logger } from 'pino';
@@ -13,11 +13,11 @@ import { cleanName, isCleanName } from '../../lib/terminal.ts';
 import type { Target } from './target.ts';
 
 // Whoever may create a container picks its name and labels; they become entity names, InfluxDB
-// tags and lines on `strata run`'s terminal. So each is cut to max_name_length and stripped of
+// tags and lines on `strata run`'s terminal. So each is cut to maxNameLength and stripped of
 // control characters (escape sequences), and every change is counted.
 const sanitized = counter(
   'strata_collector_cgroup_docker_names_sanitized_total',
-  'Docker container names, images and label keys/values cut to docker.max_name_length or stripped of control characters',
+  'Docker container names, images and label keys/values cut to docker.maxNameLength or stripped of control characters',
 );
 
 const dockerErrors = counter(
@@ -120,7 +120,7 @@ function getJson(socketPath: string, path: string, timeoutMs: number): Promise<u
 /**
  * Follows GET /events (container start/die/rename) and calls `onEvent` for each; reconnects with
  * backoff (1 s doubling to 30 s) after errors, calling `onError` each time. Returns a stopper.
- * The events are hints ("re-scan now"), so a missed one costs only a discovery_interval of delay.
+ * The events are hints ("re-scan now"), so a missed one costs only a discoveryInterval of delay.
  */
 export function watchDockerEvents(
   socketPath: string,

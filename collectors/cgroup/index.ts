@@ -1,6 +1,6 @@
 // The cgroup (container) collector: one `container` entity per discovered cgroup per tick.
 //
-// Discovery (every discovery_interval, or at once after a container vanished) walks one hierarchy,
+// Discovery (every discoveryInterval, or at once after a container vanished) walks one hierarchy,
 // classifies directories and opens, per container, only the files that exist (discovery.ts); Docker
 // names them (docker.ts); on v1 blkio the kernel's accounting decides which device counters are
 // sent (blkio-trust.ts); containers sharing a network namespace report its interfaces once
@@ -90,7 +90,7 @@ export class CgroupCollector implements Collector {
           opts.dockerSocket ?? config.docker.socket ?? fromEnv ?? '/var/run/docker.sock',
         ),
         timeout: config.docker.timeout,
-        maxNameLength: config.docker.max_name_length,
+        maxNameLength: config.docker.maxNameLength,
         log: this.log,
         once: this.once,
       });
@@ -98,7 +98,7 @@ export class CgroupCollector implements Collector {
     this.hostNetns = hostNetnsIdentity(this.paths.proc);
     this.kernelRelease = opts.kernelRelease ?? readRelease(this.paths.proc);
     this.blkioMode =
-      config.blkio_accounting === 'auto' ? blkioAccounting(this.kernelRelease) : config.blkio_accounting;
+      config.blkioAccounting === 'auto' ? blkioAccounting(this.kernelRelease) : config.blkioAccounting;
     if (config.pressure && this.layout.v2) this.systemPressure = new SystemPressure(this.paths.proc);
     const blkioRoot = this.layout.v1.get('blkio');
     if (blkioRoot !== undefined) this.systemBlkio = new SystemBlkio(blkioRoot);
@@ -139,13 +139,13 @@ export class CgroupCollector implements Collector {
         v2: this.layout.v2,
         docker: this.docker?.socket,
         kernel: this.kernelRelease,
-        ...(this.layout.v1.has('blkio') ? { blkio_accounting: this.blkioMode } : {}),
+        ...(this.layout.v1.has('blkio') ? { blkioAccounting: this.blkioMode } : {}),
       },
       'cgroup layout',
     );
     if (this.docker && this.config.docker.events) {
       // A container start/die/rename makes the next tick re-scan and re-list instead of waiting for
-      // discovery_interval.
+      // discoveryInterval.
       this.docker.watch(() => {
         this.rescanNow = true;
       });
@@ -164,9 +164,9 @@ export class CgroupCollector implements Collector {
 
   async gather(acc: Accumulator): Promise<void> {
     const now = Date.now();
-    if (this.rescanNow || now - this.lastScan >= this.config.discovery_interval) {
+    if (this.rescanNow || now - this.lastScan >= this.config.discoveryInterval) {
       const newDocker = this.discover();
-      if (this.docker && (newDocker || now - this.docker.lastList >= this.config.docker.refresh_interval)) {
+      if (this.docker && (newDocker || now - this.docker.lastList >= this.config.docker.refreshInterval)) {
         await this.docker.refresh(this.targets.values());
       }
     }
@@ -197,15 +197,15 @@ export class CgroupCollector implements Collector {
     const { found, truncated } = scanHierarchy(this.primaryRoot, {
       systemd: this.config.systemd,
       include: this.include,
-      maxDepth: this.config.max_depth,
-      maxEntities: this.config.max_entities,
+      maxDepth: this.config.maxDepth,
+      maxEntities: this.config.maxEntities,
     });
     if (truncated) {
       metrics.dropped.inc(truncated);
       this.once.warn(
         'max_entities',
-        { max_entities: this.config.max_entities, dropped: truncated },
-        'more containers than collectors.cgroup.max_entities; the rest are not read',
+        { maxEntities: this.config.maxEntities, dropped: truncated },
+        'more containers than collectors.cgroup.maxEntities; the rest are not read',
       );
     }
     for (const [path, t] of this.targets) {
@@ -228,7 +228,7 @@ export class CgroupCollector implements Collector {
     refreshBlkioTrust(this.targets.values(), {
       root: this.layout.v1.get('blkio'),
       mode: this.blkioMode,
-      configured: this.config.blkio_accounting,
+      configured: this.config.blkioAccounting,
       kernelRelease: this.kernelRelease,
       sys: this.paths.sys,
       once: this.once,

@@ -10,7 +10,7 @@ export const metrics = {
   ),
   dropped: counter(
     'strata_collector_cgroup_entities_dropped_total',
-    'Containers not read because max_entities was reached',
+    'Containers not read because maxEntities was reached',
   ),
   scans: counter('strata_collector_cgroup_discovery_scans_total', 'cgroup tree scans'),
   pressureReused: counter(

@@ -4,7 +4,7 @@ import { durationMs, parseConfig } from '../../lib/config.ts';
 
 const StaticAgent = z.strictObject({
   /** The `vm` entity id this guest belongs to (what the vm collector reports for it). */
-  vm_id: z.string().min(1),
+  vmId: z.string().min(1),
   /** Host unix socket of the VM's virtio-serial port the in-guest agent writes to. */
   socket: z.string().min(1),
   /** Name shown on dashboards; default the vm id. */
@@ -18,11 +18,11 @@ export const GuestCollectorConfig = z.strictObject({
    * Follow the agent sockets of the VMs the vm collector found (from each QEMU command line:
    * `-device virtserialport,chardev=X,name=strata.agent` + `-chardev socket,id=X,path=...`).
    */
-  from_vm_collector: z.boolean().default(true),
+  fromVmCollector: z.boolean().default(true),
   /** Agent sockets given by hand (VMs whose command line strata cannot read). */
   agents: z.array(StaticAgent).default([]),
   /** A record larger than this is dropped and counted (bounds the per-VM buffer). */
-  max_record_bytes: z
+  maxRecordBytes: z
     .number()
     .int()
     .min(4096)
@@ -31,63 +31,63 @@ export const GuestCollectorConfig = z.strictObject({
    * A header or END line longer than this is dropped and counted (reason header_too_long); the
    * decoder resyncs on the next header. The agent's lines are ≈ 40 bytes.
    */
-  max_header_bytes: z.number().int().min(32).default(256),
+  maxHeaderBytes: z.number().int().min(32).default(256),
   /**
    * Records decoded per second per guest (burst of the same size); the others are found, dropped
    * undecoded and counted (reason rate). The agent sends one a second.
    */
-  max_records_per_second: z.number().int().positive().default(10),
+  maxRecordsPerSecond: z.number().int().positive().default(10),
   /**
    * Bytes read per second per guest; past it the socket is not read until the second is over, so
    * a flooding guest waits on its own virtio-serial writes instead of costing the host CPU.
    */
-  max_bytes_per_second: z
+  maxBytesPerSecond: z
     .number()
     .int()
     .min(64 * 1024)
     .default(4 * 1024 * 1024),
   /** Problems (malformed lines) of one record reported and logged; the rest are only counted. */
-  max_problems_per_record: z.number().int().nonnegative().default(5),
+  maxProblemsPerRecord: z.number().int().nonnegative().default(5),
   /** Devices, and interfaces, per entity (the guest and each of its containers); the rest are counted. */
-  max_instances: z.number().int().positive().default(64),
+  maxInstances: z.number().int().positive().default(64),
   /**
    * Instance names (devices, interfaces, containers) a guest may introduce per tick: a guest
    * inventing names every record cannot create series faster than this.
    */
-  max_new_instances_per_tick: z.number().int().positive().default(64),
+  maxNewInstancesPerTick: z.number().int().positive().default(64),
   /**
    * Distinct instance names kept per guest: once reached, a new name is published only when one
-   * unseen for instance_name_ttl makes room (series cardinality bound).
+   * unseen for instanceNameTtl makes room (series cardinality bound).
    */
-  max_instance_names: z.number().int().positive().default(1024),
-  /** How long an instance name the guest stopped reporting keeps its place in max_instance_names. */
-  instance_name_ttl: durationMs.default(3_600_000),
+  maxInstanceNames: z.number().int().positive().default(1024),
+  /** How long an instance name the guest stopped reporting keeps its place in maxInstanceNames. */
+  instanceNameTtl: durationMs.default(3_600_000),
   /**
    * Longest device, interface name or container cgroup path taken from a guest; longer names,
    * and names with control characters (ESC, C1, bidi overrides), are refused and counted.
    */
-  max_name_length: z.number().int().min(16).default(256),
+  maxNameLength: z.number().int().min(16).default(256),
   /** First reconnect delay after the socket closed or refused; doubles up to 30 s. */
-  reconnect_backoff: durationMs.default(1000),
+  reconnectBackoff: durationMs.default(1000),
   /**
    * At start, wait up to this long for a first record from each guest, so the first tick (and
    * `strata agent --once`) already has the guest view. 0 = do not wait.
    */
-  first_record_wait: durationMs.default(1500),
+  firstRecordWait: durationMs.default(1500),
   /**
    * Report (once, then count) a connected guest that sent no record for this long: the agent is not
    * running in the guest, the guest hangs, or another program holds the socket's single client slot.
    */
-  silence_warning: durationMs.default(10_000),
+  silenceWarning: durationMs.default(10_000),
   /**
    * Publish the guest's containers (the cgroups the in-guest agent reports, cgroup v2 guests) as
    * `container` entities parented to the `guest` entity.
    */
   containers: z.boolean().default(true),
   /** At most this many containers per guest per record; the rest are counted as dropped. */
-  max_containers: z.number().int().positive().default(256),
+  maxContainers: z.number().int().positive().default(256),
   /** Upper bound on guests followed; more are ignored and counted. */
-  max_guests: z.number().int().positive().default(512),
+  maxGuests: z.number().int().positive().default(512),
 });
 export type GuestCollectorConfig = z.output<typeof GuestCollectorConfig>;
 

@@ -31,12 +31,12 @@ const m = {
   records: counter('strata_guest_records_received_total', 'complete records received from in-guest agents'),
   dropped: counter(
     'strata_guest_records_dropped_total',
-    'guest records dropped: truncated, oversized, malformed, header_too_long, rate (over max_records_per_second)',
+    'guest records dropped: truncated, oversized, malformed, header_too_long, rate (over maxRecordsPerSecond)',
     ['reason'],
   ),
   readPauses: counter(
     'strata_guest_read_pauses_total',
-    'times a guest socket was not read for the rest of a second: over max_bytes_per_second',
+    'times a guest socket was not read for the rest of a second: over maxBytesPerSecond',
   ),
   instancesDropped: counter(
     'strata_guest_instances_dropped_total',
@@ -45,16 +45,16 @@ const m = {
   ),
   problemsSuppressed: counter(
     'strata_guest_problems_suppressed_total',
-    'malformed parts of guest records counted but not reported: over max_problems_per_record',
+    'malformed parts of guest records counted but not reported: over maxProblemsPerRecord',
   ),
   skipped: counter('strata_guest_skipped_bytes_total', 'bytes outside any record, discarded while resyncing'),
   stale: counter('strata_guest_stale_ticks_total', 'ticks with no new record from a followed guest'),
   connects: counter('strata_guest_connects_total', 'connections made to guest agent sockets'),
-  overflow: counter('strata_guest_ignored_guests_total', 'guests ignored because max_guests was reached'),
+  overflow: counter('strata_guest_ignored_guests_total', 'guests ignored because maxGuests was reached'),
   containers: gauge('strata_guest_containers', 'containers inside guests published by the last tick'),
   containersDropped: counter(
     'strata_guest_containers_dropped_total',
-    'guest cgroups not published: over the in-guest agent bound (STRATA_CGROUP_MAX) or max_containers',
+    'guest cgroups not published: over the in-guest agent bound (STRATA_CGROUP_MAX) or maxContainers',
   ),
 };
 
@@ -79,7 +79,7 @@ interface GuestState {
   target: GuestTarget;
   decoder: GuestFrameDecoder;
   names: GuestInstanceNames;
-  /** Bytes read in the current one-second window (max_bytes_per_second). */
+  /** Bytes read in the current one-second window (maxBytesPerSecond). */
   windowStart: number;
   windowBytes: number;
   resumeTimer?: NodeJS.Timeout;
@@ -112,9 +112,9 @@ export class GuestCollector implements Collector {
 
   async start(): Promise<void> {
     this.reconcile();
-    if (this.guests.size === 0 || this.config.first_record_wait <= 0) return;
+    if (this.guests.size === 0 || this.config.firstRecordWait <= 0) return;
     for (const g of this.guests.values()) this.connect(g);
-    const deadline = Date.now() + this.config.first_record_wait;
+    const deadline = Date.now() + this.config.firstRecordWait;
     while (Date.now() < deadline && [...this.guests.values()].some((g) => !g.latest && !g.lastError)) {
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -122,11 +122,11 @@ export class GuestCollector implements Collector {
 
   private targets(): GuestTarget[] {
     const out: GuestTarget[] = this.config.agents.map((a) => ({
-      vmId: a.vm_id,
-      name: a.name ?? a.vm_id,
+      vmId: a.vmId,
+      name: a.name ?? a.vmId,
       socket: a.socket,
     }));
-    if (this.config.from_vm_collector) {
+    if (this.config.fromVmCollector) {
       for (const vm of this.directory.list()) {
         if (vm.agentSocket) out.push({ vmId: vm.id, name: vm.name, socket: vm.agentSocket });
       }
@@ -139,7 +139,7 @@ export class GuestCollector implements Collector {
     const wanted = new Map<string, GuestTarget>();
     let ignored = 0;
     for (const t of this.targets()) {
-      if (wanted.size >= this.config.max_guests) ignored++;
+      if (wanted.size >= this.config.maxGuests) ignored++;
       else wanted.set(t.socket, t);
     }
     if (ignored) m.overflow.inc(ignored);
@@ -157,11 +157,11 @@ export class GuestCollector implements Collector {
         target: t,
         decoder,
         names: new GuestInstanceNames({
-          maxInstances: this.config.max_instances,
-          maxNewPerTick: this.config.max_new_instances_per_tick,
-          maxNames: this.config.max_instance_names,
-          ttlMs: this.config.instance_name_ttl,
-          maxNameLength: this.config.max_name_length,
+          maxInstances: this.config.maxInstances,
+          maxNewPerTick: this.config.maxNewInstancesPerTick,
+          maxNames: this.config.maxInstanceNames,
+          ttlMs: this.config.instanceNameTtl,
+          maxNameLength: this.config.maxNameLength,
         }),
         windowStart: 0,
         windowBytes: 0,
@@ -179,9 +179,9 @@ export class GuestCollector implements Collector {
 
   private decoder(): GuestFrameDecoder {
     return new GuestFrameDecoder({
-      maxRecordBytes: this.config.max_record_bytes,
-      maxHeaderBytes: this.config.max_header_bytes,
-      maxRecordsPerSecond: this.config.max_records_per_second,
+      maxRecordBytes: this.config.maxRecordBytes,
+      maxHeaderBytes: this.config.maxHeaderBytes,
+      maxRecordsPerSecond: this.config.maxRecordsPerSecond,
     });
   }
 
@@ -208,7 +208,7 @@ export class GuestCollector implements Collector {
       if (g.sock !== sock) return;
       g.sock = undefined;
       g.connected = false;
-      g.backoffMs = Math.min(30_000, g.backoffMs ? g.backoffMs * 2 : this.config.reconnect_backoff);
+      g.backoffMs = Math.min(30_000, g.backoffMs ? g.backoffMs * 2 : this.config.reconnectBackoff);
       g.nextAttemptAt = Date.now() + g.backoffMs;
     });
   }
@@ -221,13 +221,13 @@ export class GuestCollector implements Collector {
     }
     g.windowBytes += chunk.length;
     const sock = g.sock;
-    if (g.windowBytes >= this.config.max_bytes_per_second && sock && !g.resumeTimer) {
+    if (g.windowBytes >= this.config.maxBytesPerSecond && sock && !g.resumeTimer) {
       // Stop reading until the second is over: the guest's writes block on its side.
       m.readPauses.inc();
       this.once.warn(
         `guest:${g.target.vmId}:bytes-per-second`,
-        { vm: g.target.vmId, max_bytes_per_second: this.config.max_bytes_per_second },
-        'guest sends more than collectors.guest.max_bytes_per_second; reading pauses for the rest of each second',
+        { vm: g.target.vmId, maxBytesPerSecond: this.config.maxBytesPerSecond },
+        'guest sends more than collectors.guest.maxBytesPerSecond; reading pauses for the rest of each second',
       );
       sock.pause();
       g.resumeTimer = setTimeout(
@@ -254,8 +254,8 @@ export class GuestCollector implements Collector {
       m.dropped.inc({ reason: 'rate' }, s.rateLimited - p.rateLimited);
       this.once.warn(
         `guest:${g.target.vmId}:records-per-second`,
-        { vm: g.target.vmId, max_records_per_second: this.config.max_records_per_second },
-        'guest sends more records than collectors.guest.max_records_per_second; the rest are dropped undecoded',
+        { vm: g.target.vmId, maxRecordsPerSecond: this.config.maxRecordsPerSecond },
+        'guest sends more records than collectors.guest.maxRecordsPerSecond; the rest are dropped undecoded',
       );
     }
     if (s.skippedBytes > p.skippedBytes) m.skipped.inc(s.skippedBytes - p.skippedBytes);
@@ -284,7 +284,7 @@ export class GuestCollector implements Collector {
         m.stale.inc();
         const since = Math.max(latest?.receivedAt ?? 0, g.connectedAt);
         const silentMs = Date.now() - since;
-        if (silentMs >= this.config.silence_warning) {
+        if (silentMs >= this.config.silenceWarning) {
           acc.error(
             'guest',
             `guest:${g.target.socket}:silent`,
@@ -313,7 +313,7 @@ export class GuestCollector implements Collector {
         this.once.warn(
           `guest:${g.target.vmId}:instances:${kind}:${reason}`,
           { vm: g.target.vmId, kind, reason, dropped: n },
-          `guest ${kind}s not published (${reason}); see collectors.guest.max_instances, max_new_instances_per_tick, max_instance_names, max_name_length`,
+          `guest ${kind}s not published (${reason}); see collectors.guest.maxInstances, maxNewInstancesPerTick, maxInstanceNames, maxNameLength`,
         );
       }
     }
@@ -321,11 +321,11 @@ export class GuestCollector implements Collector {
   }
 
   /**
-   * The first max_problems_per_record problems of a record go to acc.error, keyed by guest and
+   * The first maxProblemsPerRecord problems of a record go to acc.error, keyed by guest and
    * file (not line), so a guest varying its bad lines cannot make new log keys; the rest are counted.
    */
   private reportProblems(acc: Accumulator, t: GuestTarget, problems: readonly Problem[]): void {
-    const max = this.config.max_problems_per_record;
+    const max = this.config.maxProblemsPerRecord;
     for (let i = 0; i < problems.length && i < max; i++) {
       const { where, problem } = problems[i]!;
       const text = printable(problem.length > 200 ? `${problem.slice(0, 200)}…` : problem);
@@ -351,7 +351,7 @@ export class GuestCollector implements Collector {
     problems: Problem[],
   ): number {
     const t = g.target;
-    const parts = guestContainerSamples(record, t, receivedAt, this.config.max_containers, (path) =>
+    const parts = guestContainerSamples(record, t, receivedAt, this.config.maxContainers, (path) =>
       g.names.cleanName('container', path),
     );
     for (const { path, problem } of parts.problems) problems.push({ where: `${path || '(list)'}:`, problem });
@@ -360,8 +360,8 @@ export class GuestCollector implements Collector {
       if (!this.warnedDropped.has(t.vmId)) {
         this.warnedDropped.add(t.vmId);
         this.log.warn(
-          { vm: t.vmId, dropped: parts.dropped, max_containers: this.config.max_containers },
-          'more cgroups in the guest than the in-guest agent (STRATA_CGROUP_MAX) or collectors.guest.max_containers allow; the rest are not published',
+          { vm: t.vmId, dropped: parts.dropped, maxContainers: this.config.maxContainers },
+          'more cgroups in the guest than the in-guest agent (STRATA_CGROUP_MAX) or collectors.guest.maxContainers allow; the rest are not published',
         );
       }
     }

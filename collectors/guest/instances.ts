@@ -1,10 +1,10 @@
 // Series-cardinality bounds for what one guest publishes. Every device, interface and container
 // name a guest reports becomes InfluxDB series, and the guest picks them: a guest inventing 3,500
 // interface names a record would create 17,500 series in 12 s. So per guest:
-// - a name must be clean (lib/terminal.ts: no control characters, at most max_name_length);
-// - at most max_instances devices, and interfaces, per entity;
-// - at most max_new_instances_per_tick names never seen before per tick;
-// - at most max_instance_names distinct names remembered; a name unseen for instance_name_ttl is
+// - a name must be clean (lib/terminal.ts: no control characters, at most maxNameLength);
+// - at most maxInstances devices, and interfaces, per entity;
+// - at most maxNewInstancesPerTick names never seen before per tick;
+// - at most maxInstanceNames distinct names remembered; a name unseen for instanceNameTtl is
 //   forgotten, which makes room for a new one.
 // Known names are kept first, so a flood of new names cannot push out the series already there.
 import { isCleanName } from '../../lib/terminal.ts';

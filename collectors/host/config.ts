@@ -17,7 +17,7 @@ export const HostCollectorConfig = z.strictObject({
   /** Turns the collector off (the agent then sends no `host` entity). */
   enabled: z.boolean().default(true),
   /** Node id override; else STRATA_NODE_ID, else HOST_ETC/machine-id, else the hostname. */
-  node_id: z.string().min(1).optional(),
+  nodeId: z.string().min(1).optional(),
   /** /proc/diskstats devices. */
   disks: NameFilter.default({ include: [], exclude: [] }),
   /** /proc/net/dev interfaces. Default excludes `lo`. */

@@ -10,7 +10,7 @@ import type { Logger } from '../../lib/log.ts';
 import type { NodeIdentity } from '../../schemas/sample.ts';
 
 export interface IdentityOptions {
-  /** Explicit node id (config `node_id`). */
+  /** Explicit node id (config `nodeId`). */
   nodeId?: string;
   env?: NodeJS.ProcessEnv;
   /** Collect inventory labels with systeminformation (default true). */

@@ -67,7 +67,7 @@ export class HostCollector implements Collector {
   async start(): Promise<void> {
     if (!this.node) {
       this.node = await resolveNodeIdentity({
-        nodeId: this.config.node_id,
+        nodeId: this.config.nodeId,
         inventory: this.config.inventory,
         log: this.log,
       });

@@ -20,20 +20,20 @@ export const VmCollectorConfig = z.strictObject({
   /** Turns the collector off (no `vm` entities, and the guest collector finds no agent sockets). */
   enabled: z.boolean().default(true),
   /** Globs of QMP unix sockets (see DEFAULT_QMP_SOCKETS). Replaces the defaults when set. */
-  qmp_sockets: z.array(z.string().min(1)).default(DEFAULT_QMP_SOCKETS),
+  qmpSockets: z.array(z.string().min(1)).default(DEFAULT_QMP_SOCKETS),
   /** Time allowed for one QMP command; a VM that does not answer is skipped for this tick. */
-  command_timeout: durationMs.default(1000),
+  commandTimeout: durationMs.default(1000),
   /** How often the socket globs are expanded again (new and removed VMs). */
-  discovery_interval: durationMs.default(10_000),
+  discoveryInterval: durationMs.default(10_000),
   /**
    * Balloon `guest-stats-polling-interval` set once per connection, in seconds (0 leaves it as is).
    * The guest driver then refreshes its fault and free-memory figures this often.
    */
-  balloon_polling_interval: z.number().int().nonnegative().default(1),
+  balloonPollingInterval: z.number().int().nonnegative().default(1),
   /** Name of the virtio-serial port the in-guest agent writes to (found in the QEMU command line). */
-  guest_agent_port: z.string().min(1).default('strata.agent'),
+  guestAgentPort: z.string().min(1).default('strata.agent'),
   /** Upper bound on VMs followed; more are ignored and counted (bounded state). */
-  max_vms: z.number().int().positive().default(512),
+  maxVms: z.number().int().positive().default(512),
 });
 export type VmCollectorConfig = z.output<typeof VmCollectorConfig>;
 

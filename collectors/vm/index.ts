@@ -48,7 +48,7 @@ const m = {
   vms: gauge('strata_vm_discovered_vms', 'QEMU guests the vm collector currently follows'),
   qmpErrors: counter('strata_vm_qmp_errors_total', 'QMP commands that failed or timed out', ['command']),
   qmpConnects: counter('strata_vm_qmp_connects_total', 'QMP connections established (reconnects included)'),
-  overflow: counter('strata_vm_ignored_vms_total', 'QMP sockets ignored because max_vms was reached'),
+  overflow: counter('strata_vm_ignored_vms_total', 'QMP sockets ignored because maxVms was reached'),
   fdScanErrors: counter(
     'strata_vm_tap_fd_scan_errors_total',
     'QEMU fd directories that could not be read for tap names (command-line names used alone)',
@@ -174,8 +174,8 @@ export class VmCollector implements Collector {
 
   private async discover(): Promise<void> {
     this.lastDiscovery = Date.now();
-    const sockets = await discoverQmpSockets(this.config.qmp_sockets);
-    const keep = new Set(sockets.slice(0, this.config.max_vms));
+    const sockets = await discoverQmpSockets(this.config.qmpSockets);
+    const keep = new Set(sockets.slice(0, this.config.maxVms));
     if (sockets.length > keep.size) m.overflow.inc(sockets.length - keep.size);
     for (const [sock, st] of this.vms) {
       if (!keep.has(sock)) {
@@ -189,7 +189,7 @@ export class VmCollector implements Collector {
       this.log.info({ qmpSocket: sock }, 'VM found');
       this.vms.set(sock, {
         qmpSocket: sock,
-        qmp: new QmpClient({ socketPath: sock, commandTimeoutMs: this.config.command_timeout }),
+        qmp: new QmpClient({ socketPath: sock, commandTimeoutMs: this.config.commandTimeout }),
         connectsSeen: 0,
         taskFiles: new Map(),
         taps: [],
@@ -200,7 +200,7 @@ export class VmCollector implements Collector {
   }
 
   async gather(acc: Accumulator): Promise<void> {
-    if (Date.now() - this.lastDiscovery >= this.config.discovery_interval) {
+    if (Date.now() - this.lastDiscovery >= this.config.discoveryInterval) {
       try {
         await this.discover();
       } catch (err) {
@@ -274,7 +274,7 @@ export class VmCollector implements Collector {
     this.closeFiles(st);
     st.pid = await findQemuPid(st.qmpSocket, this.paths.proc);
     if (st.pid === undefined) {
-      st.nextPidLookup = Date.now() + this.config.discovery_interval;
+      st.nextPidLookup = Date.now() + this.config.discoveryInterval;
       acc.error(
         'vm',
         `vm:${st.qmpSocket}:nopid`,
@@ -299,7 +299,7 @@ export class VmCollector implements Collector {
     try {
       const cmd = parseQemuCmdline(
         await fs.readFile(`${this.paths.proc}/${st.pid}/cmdline`, 'latin1'),
-        this.config.guest_agent_port,
+        this.config.guestAgentPort,
       );
       st.taps = cmd.taps;
       st.agentSocket = cmd.agentSocket;
@@ -460,11 +460,11 @@ export class VmCollector implements Collector {
       const list = await this.qmp<unknown>(acc, st, 'qom-list', { path: '/machine/peripheral' });
       if (list === undefined) return undefined;
       st.balloon = findBalloonPath(list) ?? null;
-      if (st.balloon && this.config.balloon_polling_interval > 0) {
+      if (st.balloon && this.config.balloonPollingInterval > 0) {
         await this.qmp(acc, st, 'qom-set', {
           path: st.balloon,
           property: 'guest-stats-polling-interval',
-          value: this.config.balloon_polling_interval,
+          value: this.config.balloonPollingInterval,
         });
       }
     }

@@ -38,7 +38,7 @@ try {
     );
   }
   const directory = new VmDirectory();
-  const vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+  const vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
     nodeId: 'bench',
     directory,
   });

@@ -20,7 +20,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function collector(mountinfo?: string): CgroupCollector {
   return new CgroupCollector(
-    parseCgroupConfig({ include: [`/${PARENT}/*`], docker: { enabled: false }, discovery_interval: '1h' }),
+    parseCgroupConfig({ include: [`/${PARENT}/*`], docker: { enabled: false }, discoveryInterval: '1h' }),
     mountinfo === undefined ? { nodeId: 'live-node' } : { nodeId: 'live-node', mountinfo },
   );
 }

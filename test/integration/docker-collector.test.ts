@@ -92,9 +92,9 @@ describe('cgroup collector with the Docker engine', () => {
   });
 
   it('a container started after discovery appears on the next tick through the /events stream', async () => {
-    // discovery_interval 1h: without the event the new container would not be seen for an hour
+    // discoveryInterval 1h: without the event the new container would not be seen for an hour
     const c = new CgroupCollector(
-      parseCgroupConfig({ discovery_interval: '1h', docker: { socket: dockerHost } }),
+      parseCgroupConfig({ discoveryInterval: '1h', docker: { socket: dockerHost } }),
       { nodeId: 'docker-node' },
     );
     await c.start();

@@ -111,10 +111,10 @@ async function runAgent(caseName: string, hostile: Feeder): Promise<Run> {
       agent: {
         collectors: {
           guest: {
-            first_record_wait: 0,
+            firstRecordWait: 0,
             agents: [
-              { vm_id: 'good', socket: good },
-              { vm_id: 'evil', socket: evil },
+              { vmId: 'good', socket: good },
+              { vmId: 'evil', socket: evil },
             ],
           },
         },
@@ -222,19 +222,19 @@ describe('the agent against a hostile guest', () => {
       if (!g) continue;
       published++;
       const ifs = Object.keys(g.interfaces ?? {});
-      expect(ifs.length).toBeLessThanOrEqual(64); // max_instances
+      expect(ifs.length).toBeLessThanOrEqual(64); // maxInstances
       for (const n of ifs) {
         expect(hasControlChars(n)).toBe(false);
         names.add(n);
       }
     }
     expect(published).toBeGreaterThan(0);
-    // max_new_instances_per_tick (64) a tick, max_instance_names (1024) in all.
+    // maxNewInstancesPerTick (64) a tick, maxInstanceNames (1024) in all.
     expect(names.size).toBeLessThanOrEqual(64 * run.ticks.length);
     expect(metric(run.metrics, 'strata_guest_instances_dropped_total')).toBeGreaterThan(1000);
   });
 
-  it('drops records over max_records_per_second and stays cheap under a record flood', async () => {
+  it('drops records over maxRecordsPerSecond and stays cheap under a record flood', async () => {
     const run = await runAgent('flood', (sock) => {
       const batch = Buffer.from(CAPTURED_RECORDS.join('').repeat(40));
       return flood(sock, () => batch);

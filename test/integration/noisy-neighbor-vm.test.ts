@@ -79,7 +79,7 @@ beforeAll(async () => {
   const cfg = path.join(dir, 'agent.yaml');
   fs.writeFileSync(
     cfg,
-    `agent:\n  collectors:\n    vm:\n      qmp_sockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`,
+    `agent:\n  collectors:\n    vm:\n      qmpSockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`,
   );
   agent = spawn(
     process.execPath,

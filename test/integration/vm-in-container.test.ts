@@ -60,9 +60,9 @@ beforeAll(async () => {
   const moved = await moveIntoCgroupsOf(vm.pid, containerPid);
   expect(moved.length).toBeGreaterThan(0);
   collectors = [
-    createHostCollector({ node_id: NODE }),
+    createHostCollector({ nodeId: NODE }),
     new CgroupCollector(parseCgroupConfig({ docker: { socket: dockerHost } }), { nodeId: NODE }),
-    new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+    new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
       nodeId: NODE,
       directory: new VmDirectory(),
     }),

@@ -152,7 +152,7 @@ describe('vm collector discovery on real QEMU processes', () => {
     await fs.mkdir(path.dirname(sock), { recursive: true });
     const p = await startQemu(sock);
     const directory = new VmDirectory();
-    const vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'q*', '*.sock')] }), {
+    const vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'q*', '*.sock')] }), {
       nodeId: 'n1',
       directory,
     });
@@ -188,7 +188,7 @@ describe('vm collector discovery on real QEMU processes', () => {
     await startQemu(sock, ['-name', 'held']);
     const holder = client(sock);
     await holder.execute('query-status'); // like libvirtd on monitor.sock
-    const vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'busy', '*.sock')] }), {
+    const vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'busy', '*.sock')] }), {
       nodeId: 'n1',
       directory: new VmDirectory(),
     });
@@ -218,7 +218,7 @@ describe('vm collector discovery on real QEMU processes', () => {
   it('rejects a misspelt config key, naming the accepted keys', () => {
     expect(() => parseVmConfig({ qmp_socket: [] })).toThrow(ConfigError);
     expect(() => parseVmConfig({ qmp_socket: [] })).toThrow(
-      /collectors\.vm\.qmp_socket: unknown key; accepted keys: enabled, qmp_sockets/,
+      /collectors\.vm\.qmp_socket: unknown key; accepted keys: enabled, qmpSockets/,
     );
   });
 });

@@ -68,7 +68,7 @@ beforeAll(async () => {
     tapFd: true,
   });
   process.stderr.write(`tap-fd test VM pid ${vm.pid} (${vm.accel}) ready in ${vm.bootMs} ms\n`);
-  vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+  vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
     nodeId: NODE,
     directory: new VmDirectory(),
   });
@@ -141,7 +141,7 @@ describe('vm collector: a tap passed to QEMU as an fd (libvirt style)', () => {
         (x) => x.labels.code === 'ENOENT',
       )?.value ?? 0;
     const before = await scanErrors();
-    vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+    vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
       nodeId: NODE,
       directory: new VmDirectory(),
       paths: { proc: mirror, sys: '/sys', cgroup: '/sys/fs/cgroup' },
@@ -162,7 +162,7 @@ describe('vm collector: a tap passed to QEMU as an fd (libvirt style)', () => {
     const config = path.join(dir, 'agent.yaml');
     await fs.writeFile(
       config,
-      `agent:\n  collectors:\n    vm:\n      qmp_sockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`,
+      `agent:\n  collectors:\n    vm:\n      qmpSockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`,
     );
     const { stdout } = await execFileP(
       process.execPath,

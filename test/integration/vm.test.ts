@@ -77,7 +77,7 @@ beforeAll(async () => {
   });
   process.stderr.write(`test VM pid ${vm.pid} (${vm.accel}) ready in ${vm.bootMs} ms\n`);
   const directory = new VmDirectory();
-  vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+  vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
     nodeId: NODE,
     directory,
   });
@@ -290,7 +290,7 @@ describe('vm + guest collectors on a real TCG guest', () => {
     const config = path.join(dir, 'agent.yaml');
     await fs.writeFile(
       config,
-      `agent:\n  collectors:\n    vm:\n      qmp_sockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n    guest: {}\n`,
+      `agent:\n  collectors:\n    vm:\n      qmpSockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n    guest: {}\n`,
     );
     const { stdout } = await execFileP(
       process.execPath,
@@ -323,7 +323,7 @@ describe('vm + guest collectors on a real TCG guest', () => {
     ]);
     // Back to this file's collectors for the remaining test.
     const directory = new VmDirectory();
-    vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), {
+    vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), {
       nodeId: NODE,
       directory,
     });

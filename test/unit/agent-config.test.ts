@@ -117,7 +117,7 @@ describe('agent config', () => {
   it('validates collector sub-configs with their own schema', () => {
     const f = file('col.yaml', 'agent:\n  collectors:\n    host:\n      pressur: false\n');
     expect(errorOf(() => loadAgentConfig({ ...base, configFile: f }))).toContain(
-      'agent.collectors.host.pressur: unknown key; accepted keys: enabled, node_id, disks, interfaces, pressure, inventory',
+      'agent.collectors.host.pressur: unknown key; accepted keys: enabled, nodeId, disks, interfaces, pressure, inventory',
     );
     const g = file('col2.yaml', 'agent:\n  collectors:\n    hots: {}\n');
     expect(errorOf(() => loadAgentConfig({ ...base, configFile: g }))).toMatch(
@@ -217,5 +217,28 @@ describe('agent config', () => {
     expect(all).toContain('agent.kafka.brokers: expected at least one broker');
     expect(all).toContain('agent.kafka.clientId: expected a non-empty value');
     expect(all).not.toMatch(/Too small|Invalid input|received/);
+  });
+
+  it('reads the snake_case collector keys as their camelCase spelling, one deprecation line each, at any depth', () => {
+    const f = file(
+      'snake.yaml',
+      'agent:\n  collectors:\n    cgroup:\n      max_depth: 3\n      docker:\n        refresh_interval: 5s\n    vm:\n      max_vms: 7\n      maxVms: 9\n',
+    );
+    const lines: string[] = [];
+    const { config } = loadAgentConfig({ ...base, configFile: f, onDeprecated: (l) => lines.push(l) });
+    const c = config.collectors as Record<string, Record<string, unknown>>;
+    expect(c.cgroup?.maxDepth).toBe(3);
+    expect((c.cgroup?.docker as Record<string, unknown> | undefined)?.refreshInterval).toBe(5000);
+    expect(c.vm?.maxVms).toBe(9);
+    expect(lines).toEqual([
+      'agent.collectors.cgroup.max_depth is now agent.collectors.cgroup.maxDepth; rename it (the old key still works)',
+      'agent.collectors.cgroup.docker.refresh_interval is now agent.collectors.cgroup.docker.refreshInterval; rename it (the old key still works)',
+      'agent.collectors.vm.max_vms is now agent.collectors.vm.maxVms; both are set, agent.collectors.vm.maxVms wins: remove agent.collectors.vm.max_vms',
+    ]);
+    // A snake_case key with no camelCase twin is still an unknown key.
+    const g = file('snake-bad.yaml', 'agent:\n  collectors:\n    vm:\n      max_vmz: 1\n');
+    expect(errorOf(() => loadAgentConfig({ ...base, configFile: g, onDeprecated: () => {} }))).toContain(
+      'agent.collectors.vm.max_vmz: unknown key',
+    );
   });
 });

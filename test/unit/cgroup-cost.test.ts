@@ -283,7 +283,7 @@ describe('cgroup collector: v1 blkio files read again only when the root counter
       parseCgroupConfig({
         include: ['/strata-capture'],
         docker: { enabled: false },
-        blkio_accounting: 'all',
+        blkioAccounting: 'all',
       }),
       {
         nodeId: 'node-1',

@@ -311,15 +311,15 @@ describe('which kernels count v1 blkio for cgroups without a throttle rule', () 
     expect(byPath.get('/strata-test/idle')!.devices).toEqual({});
   });
 
-  it('blkio_accounting overrides the release: "all" on the captured 6.1 sends the files as they are, "ruled" on a 6.6 drops the no-rule writer', async () => {
-    const all = (await collect('step0', CAPTURED_KERNEL, { blkio_accounting: 'all' })).byPath;
+  it('blkioAccounting overrides the release: "all" on the captured 6.1 sends the files as they are, "ruled" on a 6.6 drops the no-rule writer', async () => {
+    const all = (await collect('step0', CAPTURED_KERNEL, { blkioAccounting: 'all' })).byPath;
     expect(all.get('/strata-capture-norule')!.entity.labels.io_accounting).toBeUndefined();
     expect(all.get('/strata-capture-norule')!.devices!.vda!.counters.writes_completed_total).toBe(0);
-    const ruled = (await collect('step0', '6.6.30', { blkio_accounting: 'ruled' })).byPath;
+    const ruled = (await collect('step0', '6.6.30', { blkioAccounting: 'ruled' })).byPath;
     expect(ruled.get('/strata-capture-norule')!.entity.labels.io_accounting).toBe('unavailable');
     expect(ruled.get('/strata-capture-norule')!.devices).toBeUndefined();
-    expect(() => parseCgroupConfig({ blkio_accounting: 'sometimes' })).toThrow(
-      /collectors\.cgroup\.blkio_accounting: .*"auto"\|"all"\|"ruled"\|"activated"/,
+    expect(() => parseCgroupConfig({ blkioAccounting: 'sometimes' })).toThrow(
+      /collectors\.cgroup\.blkioAccounting: .*"auto"\|"all"\|"ruled"\|"activated"/,
     );
   });
 

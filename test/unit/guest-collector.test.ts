@@ -60,7 +60,7 @@ describe('guest collector', () => {
   it('publishes each new record once, parented to its vm, stamped with the receive time', async () => {
     const srv = await agentServer();
     const c = new GuestCollector(
-      parseGuestConfig({ agents: [{ vm_id: 'vm-1', name: 'web', socket: srv.socket }] }),
+      parseGuestConfig({ agents: [{ vmId: 'vm-1', name: 'web', socket: srv.socket }] }),
     );
     cleanups.push(() => c.shutdown());
     const tick = collect(c);
@@ -102,7 +102,7 @@ describe('guest collector', () => {
   it('reconnects after the socket closes and resyncs on a record cut by the disconnect', async () => {
     const srv = await agentServer();
     const c = new GuestCollector(
-      parseGuestConfig({ agents: [{ vm_id: 'vm-2', socket: srv.socket }], reconnect_backoff: 20 }),
+      parseGuestConfig({ agents: [{ vmId: 'vm-2', socket: srv.socket }], reconnectBackoff: 20 }),
     );
     cleanups.push(() => c.shutdown());
     const tick = collect(c);
@@ -146,7 +146,7 @@ describe('guest collector', () => {
 
   it('reports an unreachable socket with its path, once per cause, and keeps ticking', async () => {
     const c = new GuestCollector(
-      parseGuestConfig({ agents: [{ vm_id: 'vm-4', socket: '/nonexistent/strata/agent.sock' }] }),
+      parseGuestConfig({ agents: [{ vmId: 'vm-4', socket: '/nonexistent/strata/agent.sock' }] }),
     );
     cleanups.push(() => c.shutdown());
     const tick = collect(c);
@@ -162,7 +162,7 @@ describe('guest collector', () => {
   it('reports a connected guest that stays silent, and stops once records flow', async () => {
     const srv = await agentServer();
     const c = new GuestCollector(
-      parseGuestConfig({ agents: [{ vm_id: 'vm-5', socket: srv.socket }], silence_warning: 500 }),
+      parseGuestConfig({ agents: [{ vmId: 'vm-5', socket: srv.socket }], silenceWarning: 500 }),
     );
     cleanups.push(() => c.shutdown());
     const tick = collect(c);
@@ -179,7 +179,7 @@ describe('guest collector', () => {
   it('rejects unknown config keys, naming the accepted ones', () => {
     expect(() => parseGuestConfig({ agent: [] })).toThrow(ConfigError);
     expect(() => parseGuestConfig({ agent: [] })).toThrow(
-      /collectors\.guest\.agent: unknown key; accepted keys: enabled, from_vm_collector, agents/,
+      /collectors\.guest\.agent: unknown key; accepted keys: enabled, fromVmCollector, agents/,
     );
   });
 });

@@ -372,7 +372,7 @@ describe('guest collector publishes the guest and its containers', () => {
     const server = net.createServer((c) => conns.push(c));
     await new Promise<void>((r) => server.listen(socket, r));
     const c = new GuestCollector(
-      parseGuestConfig({ agents: [{ vm_id: 'vm-9', name: 'db', socket }], ...config }),
+      parseGuestConfig({ agents: [{ vmId: 'vm-9', name: 'db', socket }], ...config }),
     );
     cleanups.push(async () => {
       await c.shutdown();
@@ -412,12 +412,12 @@ describe('guest collector publishes the guest and its containers', () => {
     expect(samples[1]!.entity.labels.vm_name).toBe('db');
   });
 
-  it('containers: false publishes the guest only; max_containers bounds and counts', async () => {
+  it('containers: false publishes the guest only; maxContainers bounds and counts', async () => {
     expect((await serve({ containers: false })).samples.map((s) => s.entity.layer)).toEqual(['guest']);
     const dropped = async () =>
       (await registry.getSingleMetric('strata_guest_containers_dropped_total')!.get()).values[0]?.value ?? 0;
     const before = await dropped();
-    const { samples } = await serve({ max_containers: 1 });
+    const { samples } = await serve({ maxContainers: 1 });
     expect(samples.map((s) => s.entity.id)).toEqual(['vm-9:guest', 'vm-9:guest:/strata-capture']);
     expect((await dropped()) - before).toBe(2);
   });

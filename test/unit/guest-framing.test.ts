@@ -149,7 +149,7 @@ describe('guest framing against a hostile guest', () => {
     const body = Buffer.from(`STRATA-GUEST 1 1 1.00\n--- stat\n${'cpu 1 2 3 4\n'.repeat(85_000)}`);
     for (let i = 0; i < body.length; i++) d.push(body.subarray(i, i + 1));
     expect(d.stats.scannedBytes).toBeLessThanOrEqual(body.length + 256);
-    expect(d.stats.oversized).toBe(0); // still under max_record_bytes: waiting for its END
+    expect(d.stats.oversized).toBe(0); // still under maxRecordBytes: waiting for its END
     expect(d.push('STRATA-END 1\n').map((r) => r.seq)).toEqual([1]);
   });
 
@@ -163,7 +163,7 @@ describe('guest framing against a hostile guest', () => {
     expect(d.stats.headerTooLong).toBe(1);
   });
 
-  it('decodes at most max_records_per_second of a flood, counts the rest undecoded, and refills with time', () => {
+  it('decodes at most maxRecordsPerSecond of a flood, counts the rest undecoded, and refills with time', () => {
     let now = 1_000_000;
     const d = new GuestFrameDecoder({ maxRecordsPerSecond: 10, now: () => now });
     const flood = Buffer.from(good.repeat(250)); // 1000 records in one burst
@@ -176,7 +176,7 @@ describe('guest framing against a hostile guest', () => {
     expect(d.stats.scannedBytes).toBeLessThanOrEqual(flood.length + 2 * good.length);
   });
 
-  it('keeps its buffer bounded by max_record_bytes whatever the guest sends', () => {
+  it('keeps its buffer bounded by maxRecordBytes whatever the guest sends', () => {
     const d = new GuestFrameDecoder({ maxRecordBytes: 64 * 1024 });
     const junk = Buffer.from(`STRATA-GUEST 1 1 1\n${'x'.repeat(10 * 1024 * 1024)}`);
     for (let i = 0; i < junk.length; i += 4096) d.push(junk.subarray(i, i + 4096));

@@ -25,7 +25,7 @@ async function guestWith(config: Record<string, unknown> = {}) {
   const server = net.createServer((c) => conns.push(c));
   await new Promise<void>((r) => server.listen(socket, r));
   const c = new GuestCollector(
-    parseGuestConfig({ agents: [{ vm_id: 'evil', socket }], first_record_wait: 0, ...config }),
+    parseGuestConfig({ agents: [{ vmId: 'evil', socket }], firstRecordWait: 0, ...config }),
   );
   cleanups.push(async () => {
     await c.shutdown();
@@ -67,8 +67,8 @@ async function metricSum(name: string, labels: Record<string, string> = {}): Pro
 }
 
 describe('guest collector against a hostile guest', () => {
-  it('reports at most max_problems_per_record of 60,000 bad lines and counts the rest', async () => {
-    const g = await guestWith({ max_problems_per_record: 5 });
+  it('reports at most maxProblemsPerRecord of 60,000 bad lines and counts the rest', async () => {
+    const g = await guestWith({ maxProblemsPerRecord: 5 });
     const before = await metricSum('strata_guest_problems_suppressed_total');
     const t = await g.send(badLinesRecord(1));
     expect(t.errors.length).toBe(5);
@@ -80,7 +80,7 @@ describe('guest collector against a hostile guest', () => {
   });
 
   it('caps a guest inventing 3,500 interface names a record: per entity, per tick and in all', async () => {
-    const g = await guestWith({ max_instances: 64, max_new_instances_per_tick: 50, max_instance_names: 120 });
+    const g = await guestWith({ maxInstances: 64, maxNewInstancesPerTick: 50, maxInstanceNames: 120 });
     const before = await metricSum('strata_guest_instances_dropped_total', { kind: 'interface' });
     const seen = new Set<string>();
     for (let seq = 1; seq <= 4; seq++) {
@@ -91,14 +91,14 @@ describe('guest collector against a hostile guest', () => {
       expect(ifs.length).toBeLessThanOrEqual(64);
       expect(fresh.length).toBeLessThanOrEqual(50);
     }
-    // 50 + 50 + 19, then max_instance_names: the guest's disk (vda) is the 120th name.
+    // 50 + 50 + 19, then maxInstanceNames: the guest's disk (vda) is the 120th name.
     expect(seen.size).toBe(119);
     const dropped = (await metricSum('strata_guest_instances_dropped_total', { kind: 'interface' })) - before;
     expect(dropped).toBe(4 * 3500 - 119);
   });
 
   it('keeps the names it knows when a flood of new ones arrives', async () => {
-    const g = await guestWith({ max_instances: 64 });
+    const g = await guestWith({ maxInstances: 64 });
     const known = netdev(3, (i) => `eth${i}`);
     await g.send(record(1, { 'net/dev': known }));
     const flood = netdev(3500, (i) => `new${i}`) + known.split('\n').slice(2).join('\n');
@@ -108,8 +108,8 @@ describe('guest collector against a hostile guest', () => {
     expect(ifs).toEqual(expect.arrayContaining(['eth0', 'eth1', 'eth2']));
   });
 
-  it('refuses interface, device and container names with escape sequences or over max_name_length', async () => {
-    const g = await guestWith({ max_name_length: 32 });
+  it('refuses interface, device and container names with escape sequences or over maxNameLength', async () => {
+    const g = await guestWith({ maxNameLength: 32 });
     const before = await metricSum('strata_guest_instances_dropped_total', { reason: 'bad_name' });
     const evilPath = `/${ESCAPE_NAMES[2]}x`;
     const t = await g.send(

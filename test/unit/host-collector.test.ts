@@ -93,7 +93,7 @@ describe('host collector', () => {
   it('config: unknown keys are named with the accepted ones', () => {
     expect(() => parseHostConfig({ disk: {} })).toThrow(ConfigError);
     expect(() => parseHostConfig({ disk: {} })).toThrow(
-      /collectors\.host\.disk: unknown key; accepted keys: enabled, node_id, disks/,
+      /collectors\.host\.disk: unknown key; accepted keys: enabled, nodeId, disks/,
     );
     expect(() => parseHostConfig({ disks: { includes: [] } })).toThrow(
       /collectors\.host\.disks\.includes: unknown key/,

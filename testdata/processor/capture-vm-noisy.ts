@@ -65,7 +65,7 @@ if (MODE === 'vm-victim') {
   );
 }
 const cfg = path.join(dir, 'agent.yaml');
-fs.writeFileSync(cfg, `agent:\n  collectors:\n    vm:\n      qmp_sockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`);
+fs.writeFileSync(cfg, `agent:\n  collectors:\n    vm:\n      qmpSockets: ["${path.join(dir, 'qmp', '*.sock')}"]\n`);
 const agent = spawn(
   process.execPath,
   ['bin/strata.js', 'agent', '--config', cfg, '--output', 'ndjson', '--interval', '1s', '--collectors', 'host,cgroup,vm'],

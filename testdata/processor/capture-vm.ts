@@ -30,7 +30,7 @@ const vm = await startTestVm({
 });
 const directory = new VmDirectory();
 const host = createHostCollector({}, { node: { id: NODE, hostname: NODE, labels: {} } });
-const vmc = new VmCollector(parseVmConfig({ qmp_sockets: [path.join(dir, 'qmp', '*.sock')] }), { nodeId: NODE, directory });
+const vmc = new VmCollector(parseVmConfig({ qmpSockets: [path.join(dir, 'qmp', '*.sock')] }), { nodeId: NODE, directory });
 const guestc = new GuestCollector(parseGuestConfig({}), { directory });
 await host.start?.();
 await vmc.start();
