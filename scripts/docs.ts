@@ -10,6 +10,7 @@ import path from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { z } from 'zod';
 import { CgroupCollectorConfig } from '../collectors/cgroup/config.ts';
+import { GuestCollectorConfig } from '../collectors/guest/config.ts';
 import { HostCollectorConfig } from '../collectors/host/config.ts';
 import { VmCollectorConfig } from '../collectors/vm/config.ts';
 import { OVERHEAD_FIELDS } from '../processors/overhead/fields.ts';
@@ -313,8 +314,10 @@ function readme(opts: {
   layer: string;
   /** A captured tick sequence holding a sample of `layer`. */
   ticks?: string;
+  /** Whose catalogue it reports (the guest collector's is the /proc one, `host`). */
+  catalogue?: string;
 }): string {
-  const cat = CATALOGUES.find((c) => c.collector === opts.collector)!;
+  const cat = CATALOGUES.find((c) => c.collector === (opts.catalogue ?? opts.collector))!;
   return `<!-- ${GENERATED} from config.ts and metrics.ts: edit those, then run it. -->
 
 # ${opts.title}
@@ -367,6 +370,22 @@ export function generateDocs(current: (rel: string) => string): Map<string, stri
       },
       layer: 'container',
       ticks: 'testdata/processor/noisy-quiet.ndjson.gz',
+    }),
+  );
+  out.set(
+    'collectors/guest/README.md',
+    readme({
+      collector: 'guest',
+      catalogue: 'host',
+      title: 'guest collector',
+      intro:
+        "A VM's own view: the /proc files an in-guest agent (strata-guest-agent.sh) writes to a virtio-serial port, framed (framing.ts), bounded and parsed with the host's parsers (collectors/procfs/), one `guest` entity per VM per tick whose `parent` is its `vm`. Its metric names are the host's (collectors/host/metrics.ts), so the two views compare name for name. More: docs/vm.md.",
+      config: {
+        schema: GuestCollectorConfig,
+        file: 'collectors/guest/config.ts',
+        section: 'collectors.guest',
+      },
+      layer: 'guest',
     }),
   );
   out.set(

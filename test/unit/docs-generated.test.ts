@@ -20,6 +20,7 @@ describe('generated docs', () => {
   it('covers docs/metrics.md, docs/schema.md and the collector READMEs', () => {
     expect([...generated.keys()].sort()).toEqual([
       'collectors/cgroup/README.md',
+      'collectors/guest/README.md',
       'collectors/host/README.md',
       'collectors/vm/README.md',
       'docs/metrics.md',
