@@ -1,8 +1,8 @@
 // `strata processor` with a perf:pipeline-cost variant applied to the points of every message
 // (perf/pipeline-cost-variants.ts): the same config resolution (env vars, as the CLI reads them
 // with no flags), the same runtime and sink; only the pipeline is wrapped, so that what reaches
-// InfluxDB is variant(points). The `today` variant does not use this file: the bench runs the
-// real `strata processor` command for it.
+// InfluxDB is variant(points). The `today` variant runs the real `strata processor` command
+// instead, unless perf:pipeline-cost is given --processor wrapper.
 //   node --import tsx perf/pipeline-cost-processor.ts --variant no-strings
 import { parseArgs } from 'node:util';
 import { createPipeline } from '../processors/pipeline.ts';

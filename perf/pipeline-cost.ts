@@ -58,6 +58,12 @@ const { values } = parseArgs({
     'skip-agent': { type: 'boolean', default: false },
     json: { type: 'string' },
     'keep-dirs': { type: 'boolean', default: false },
+    /**
+     * How `today` runs: `cli` = the real `strata processor` command; `wrapper` = through
+     * perf/pipeline-cost-processor.ts like the other variants (identity applied), so that the
+     * processor figures of all variants come from the same launcher and wrapping.
+     */
+    processor: { type: 'string', default: 'cli' },
   },
 });
 
@@ -83,6 +89,7 @@ for (const [k, v] of [
   ['rounds', ROUNDS],
 ] as const)
   if (!Number.isInteger(v) || v < 1) fail(`--${k} accepts a whole number ≥ 1`);
+if (!['cli', 'wrapper'].includes(values.processor as string)) fail('--processor accepts cli, wrapper');
 if (ENTITIES < 2) fail('--entities counts the host: at least 2');
 if (values.brokers && (!values['broker-pid'] || !values['kafka-log-dir']))
   fail('--brokers needs --broker-pid and --kafka-log-dir (for its CPU and its segment sizes)');
@@ -215,7 +222,7 @@ async function scrape(port: number): Promise<Map<string, number>> {
 
 function startProcessor(variant: string, env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
   const args =
-    variant === 'today'
+    variant === 'today' && values.processor === 'cli'
       ? [path.join(ROOT, 'bin/strata.js'), 'processor']
       : ['--import', 'tsx', path.join(HERE, 'pipeline-cost-processor.ts'), '--variant', variant];
   const fd = fs.openSync(logFile, 'a');
