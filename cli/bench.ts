@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
 import { redactUrl } from '../lib/redact.ts';
+import { badFlag, wholeNumber } from './flags.ts';
 
 interface BenchFlags {
   workload?: string;
@@ -128,8 +129,7 @@ const FLAG_OF: Record<string, string> = {
 
 function intFlag(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${flag}: "${value}" is not a whole number`);
-  return Number(value);
+  return wholeNumber(flag.replace(/^--/, ''), 1)(value);
 }
 
 function listFlag(
@@ -201,7 +201,15 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
       (process.stderr.isTTY ? 'bar' : 'lines'),
   };
   if (input.durationMs !== undefined && (input.durationMs < 1000 || input.durationMs > 3_600_000)) {
-    throw new ConfigError(`--duration: ${flags.duration} is out of range; use 1s to 1h (e.g. --duration 5s)`);
+    const bare = /^\d+(\.\d+)?$/.test(String(flags.duration).trim());
+    throw badFlag(
+      'duration',
+      'a duration from 1s to 1h such as 5s',
+      String(flags.duration),
+      bare && input.durationMs < 1000
+        ? `a bare number is milliseconds: did you mean ${flags.duration}s?`
+        : '',
+    );
   }
   let config: import('../bench/config.ts').BenchConfig;
   try {

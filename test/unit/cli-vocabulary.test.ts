@@ -67,6 +67,11 @@ describe('usage errors: exit 2, one line', () => {
     [['run', '--ticks', 'abc'], 'strata: --ticks: expected a whole number ≥ 0 (0 = until Ctrl-C), got "abc"'],
     [['run', '--ticks', '0.5'], 'strata: --ticks: expected a whole number ≥ 0 (0 = until Ctrl-C), got "0.5"'],
     [['processor', '--influx-api', 'v3'], 'strata: --influx-api: expected one of v2, v1, got "v3"'],
+    [['bench', '--repeats', '-1'], 'strata: --repeats: expected a whole number ≥ 1, got "-1"'],
+    [
+      ['bench', '--duration', '1'],
+      'strata: --duration: expected a duration from 1s to 1h such as 5s, got "1" (a bare number is milliseconds: did you mean 1s?)',
+    ],
   ])(
     'strata %j',
     (args, line) => {
