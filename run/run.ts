@@ -1,7 +1,7 @@
 // `strata run`: agent and processor in one process, and a live per-layer view of this machine.
 // - default: agent -> MemoryTransport -> pipeline -> view (no servers needed);
-// - --influx: the pipeline's points are also written to InfluxDB (same sink as the processor);
-// - --kafka: agent -> Kafka -> processor runtime (a consumer group of its own) -> view (+ InfluxDB),
+// - --influx-url: the pipeline's points are also written to InfluxDB (same sink as the processor);
+// - --brokers: agent -> Kafka -> processor runtime (a consumer group of its own) -> view (+ InfluxDB),
 //   i.e. the full pipeline, with this terminal as one more consumer of its output.
 // On a terminal the view is redrawn every tick; otherwise one JSON object per tick (NDJSON).
 
