@@ -149,6 +149,13 @@ describe('deprecated flags of the processor and run', () => {
     expect(bare.code, bare.stderr).toBe(0);
     expect(JSON.parse(bare.stdout).agent.config.kafka.brokers).toEqual(['127.0.0.1:19092']);
   }, 60_000);
+
+  it('run --influx <url> is --influx-url', () => {
+    const r = cli(['run', '--influx', 'http://i:8086', '--print-config']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('strata: deprecated: --influx is now --influx-url; --influx still works for now\n');
+    expect(JSON.parse(r.stdout).processor.config.influxdb.url).toBe('http://i:8086');
+  }, 60_000);
 });
 
 describe('--print-config on every command', () => {
