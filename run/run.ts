@@ -54,7 +54,10 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   if (!Number.isInteger(ticksLimit) || ticksLimit < 0) {
     throw new ConfigError(`--ticks: "${opts.ticks}" must be a whole number ≥ 0 (0 = until Ctrl-C)`);
   }
-  const brokers = opts.kafka === true ? env.KAFKA_BROKERS || '127.0.0.1:19092' : opts.kafka || undefined;
+  // A bare --brokers goes through Kafka with the brokers of the agent's layers (config file,
+  // KAFKA_BROKERS, else the stack's); the processor side then uses the very same brokers and topic.
+  const viaKafka = Boolean(opts.kafka);
+  const brokerFlag = typeof opts.kafka === 'string' && opts.kafka ? opts.kafka : undefined;
   const influxUrl =
     opts.influx === true ? env.INFLUX_URL || 'http://127.0.0.1:18086' : opts.influx || undefined;
 
@@ -66,12 +69,13 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     flags: {
       interval: opts.interval,
       '(collectors)': opts.collectors,
-      output: brokers ? 'kafka' : 'ndjson',
-      'kafka.brokers': brokers?.split(',').map((s) => s.trim()),
+      output: viaKafka ? 'kafka' : 'ndjson',
+      'kafka.brokers': brokerFlag?.split(',').map((s) => s.trim()),
       // The view must not wait minutes for an outage to drain.
       shutdownTimeout: '2s',
     },
   });
+  const brokers = viaKafka ? config.kafka.brokers.join(',') : undefined;
   if (enabled.length === 0) {
     throw new ConfigError(
       `--collectors: none enabled; accepted: ${COLLECTORS.map((c) => c.name).join(', ')}`,
@@ -83,6 +87,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     {
       config: opts.config,
       brokers,
+      samplesTopic: viaKafka ? config.kafka.samplesTopic : undefined,
       influxUrl,
       influxApi: opts.influxApi,
       influxBucket: opts.influxBucket,

@@ -2,6 +2,8 @@
 // usage errors exit 2 with one line naming the flag, the value and the accepted form; old
 // spellings keep working with one deprecation line naming the new one; --print-config everywhere.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -148,6 +150,18 @@ describe('deprecated flags of the processor and run', () => {
     const bare = cli(['run', '--kafka', '--print-config'], { KAFKA_BROKERS: '' });
     expect(bare.code, bare.stderr).toBe(0);
     expect(JSON.parse(bare.stdout).agent.config.kafka.brokers).toEqual(['127.0.0.1:19092']);
+  }, 60_000);
+
+  it('run -c file --brokers: the agent brokers and topic from the file, and the processor side uses the same', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-run-cfg-'));
+    const f = path.join(dir, 'strata.yaml');
+    writeFileSync(f, 'agent:\n  kafka:\n    brokers: [f1:9092]\n    samplesTopic: from.file\n');
+    const r = cli(['run', '-c', f, '--brokers', '--print-config'], { KAFKA_BROKERS: '' });
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.agent.config.kafka).toMatchObject({ brokers: ['f1:9092'], samplesTopic: 'from.file' });
+    expect(out.processor.config.kafka).toMatchObject({ brokers: ['f1:9092'], samplesTopic: 'from.file' });
   }, 60_000);
 
   it('run --influx <url> is --influx-url', () => {
