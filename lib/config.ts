@@ -23,7 +23,12 @@ function describeIssue(schema: z.ZodType, issue: z.core.$ZodIssue, where: string
       .join('\n  ');
   }
   if (issue.code === 'invalid_value' && 'values' in issue) {
-    return `${path}: ${issue.message} (accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')})`;
+    // zod's "Invalid option: expected one of ..." said once, with the value refused.
+    const given =
+      'input' in issue && issue.input !== undefined
+        ? `${JSON.stringify(issue.input)} is not accepted`
+        : 'missing';
+    return `${path}: ${given}; accepted: ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   }
   // A word, a fraction or an out-of-range value for a number key: one message naming what is
   // accepted (zod says "expected number, received string" or "expected number to be <=9" alone).

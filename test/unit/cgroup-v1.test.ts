@@ -319,7 +319,7 @@ describe('which kernels count v1 blkio for cgroups without a throttle rule', () 
     expect(ruled.get('/strata-capture-norule')!.entity.labels.io_accounting).toBe('unavailable');
     expect(ruled.get('/strata-capture-norule')!.devices).toBeUndefined();
     expect(() => parseCgroupConfig({ blkioAccounting: 'sometimes' })).toThrow(
-      /collectors\.cgroup\.blkioAccounting: .*"auto"\|"all"\|"ruled"\|"activated"/,
+      /collectors\.cgroup\.blkioAccounting: "sometimes" is not accepted; accepted: "auto", "all", "ruled", "activated"/,
     );
   });
 
