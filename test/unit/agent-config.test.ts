@@ -217,6 +217,9 @@ describe('agent config', () => {
     expect(all).toContain('agent.kafka.brokers: expected at least one broker');
     expect(all).toContain('agent.kafka.clientId: expected a non-empty value');
     expect(all).not.toMatch(/Too small|Invalid input|received/);
+    expect(errorOf(() => loadAgentConfig({ ...base, env: { STRATA_KAFKA_COMPRESSION: 'zip' } }))).toBe(
+      'invalid configuration in agent:\n  agent.kafka.compression: "zip" is not accepted; accepted: "gzip", "lz4", "zstd", "none" (set by env STRATA_KAFKA_COMPRESSION)',
+    );
   });
 
   it('reads the snake_case collector keys as their camelCase spelling, one deprecation line each, at any depth', () => {
