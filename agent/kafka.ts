@@ -32,10 +32,7 @@ const COMPRESSION = {
   zstd: CompressionTypes.ZSTD,
 } as const;
 
-export async function ensureCodec(
-  compression: KafkaConfig['compression'],
-  gzipLevel: KafkaConfig['gzipLevel'],
-): Promise<void> {
+export async function ensureCodec(compression: KafkaConfig['compression']): Promise<void> {
   if (compression === 'none') return;
   // strata's gzip codec, at gzipLevel, is installed with the client (createKafka).
   if (compression === 'gzip') return;
@@ -99,7 +96,7 @@ export class KafkaTransport implements Transport {
   }
 
   async start(): Promise<void> {
-    await ensureCodec(this.cfg.compression, this.cfg.gzipLevel);
+    await ensureCodec(this.cfg.compression);
     try {
       await this.connect();
     } catch {

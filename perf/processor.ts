@@ -32,6 +32,7 @@ import { installGzipCodec } from '../lib/kafka/gzip.ts';
 import { registry } from '../lib/metrics.ts';
 import { createPipeline } from '../processors/pipeline.ts';
 import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
+import type { Point } from '../schemas/point.ts';
 import { decodeSampleMessage, type SampleMessage } from '../schemas/sample.ts';
 import {
   type EncodedSegment,
@@ -39,7 +40,6 @@ import {
   newEncodeStats,
   SegmentEncoder,
 } from '../sinks/influxdb/line-protocol.ts';
-import type { Point } from '../schemas/point.ts';
 import { cpuUs, round, threadCpu, threadCpuPerSample } from './cpu.ts';
 import { FLOOR_STAGES } from './processor-floor-stages.ts';
 import { jitteredTs, tick } from './processor-messages.ts';
