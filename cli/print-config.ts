@@ -2,7 +2,7 @@
 // secret masked, and where each explicitly set key came from (the rest are defaults).
 import type { AgentConfig } from '../agent/config.ts';
 import { redactConfig } from '../lib/redact.ts';
-import type { ProcessorConfig } from '../processors/runtime/config.ts';
+import type { ProcessorConfig } from '../processor/config.ts';
 
 export function printableAgentConfig(
   config: AgentConfig,

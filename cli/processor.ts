@@ -69,7 +69,7 @@ export function registerProcessorCommand(program: Command): void {
         ['checkConfig', 'printConfig', '--check-config', '--print-config'],
       ]);
       // Loaded lazily: `strata --help` must not pay for kafkajs and the InfluxDB client.
-      const { loadProcessorConfig } = await import('../processors/runtime/config.ts');
+      const { loadProcessorConfig } = await import('../processor/config.ts');
       const { printConfig, ...rest } = flags;
       const { config, sources } = loadProcessorConfig(rest);
       if (printConfig) {
@@ -77,7 +77,7 @@ export function registerProcessorCommand(program: Command): void {
         process.stdout.write(`${JSON.stringify(printableProcessorConfig(config, sources), null, 2)}\n`);
         return;
       }
-      const { createProcessor } = await import('../processors/runtime/index.ts');
+      const { createProcessor } = await import('../processor/index.ts');
       const log = componentLogger('processor');
       const processor = createProcessor(config);
       let stopping = false;

@@ -5,8 +5,8 @@
 // instead, unless perf:pipeline-cost is given --processor wrapper.
 //   node --import tsx perf/pipeline-cost-processor.ts --variant no-strings
 import { parseArgs } from 'node:util';
+import { createProcessor, resolveProcessorConfig } from '../processor/index.ts';
 import { createPipeline } from '../processors/pipeline.ts';
-import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
 import type { Pipeline } from '../processors/types.ts';
 import { variantNamed } from './pipeline-cost-variants.ts';
 

@@ -30,8 +30,8 @@ import { CompressionTypes, Kafka, logLevel, Partitioners } from 'kafkajs';
 import { KafkaConfig as AgentKafkaConfig } from '../agent/config.ts';
 import { installGzipCodec } from '../lib/kafka/gzip.ts';
 import { registry } from '../lib/metrics.ts';
+import { createProcessor, resolveProcessorConfig } from '../processor/index.ts';
 import { createPipeline } from '../processors/pipeline.ts';
-import { createProcessor, resolveProcessorConfig } from '../processors/runtime/index.ts';
 import type { Point } from '../schemas/point.ts';
 import { decodeSampleMessage, type SampleMessage } from '../schemas/sample.ts';
 import {
@@ -199,7 +199,7 @@ function inProcess() {
     }
     return { decodeUs, pipeUs, encUs, gzipUs, samples, points, bytes, gz };
   };
-  // As the runtime does it (processors/runtime eachBatch): per message decode → pipeline → encode
+  // As the runtime does it (processor eachBatch): per message decode → pipeline → encode
   // into the batch's bodies, so each message's objects die young; one CPU figure per tick.
   const wireBytes = wire.map((w) => Buffer.from(w, 'utf8'));
   const streamed = () => {

@@ -12,8 +12,8 @@ import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/r
 import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { redactUrl } from '../lib/redact.ts';
+import { loadProcessorConfig } from '../processor/config.ts';
 import { createPipeline } from '../processors/pipeline.ts';
-import { loadProcessorConfig } from '../processors/runtime/config.ts';
 import type { Point } from '../schemas/point.ts';
 import { createInfluxSink } from '../sinks/influxdb/index.ts';
 import type { Sink, WriteResult } from '../sinks/types.ts';
@@ -167,7 +167,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   let runtime: { start(): Promise<void>; stop(): Promise<void> } | undefined;
   let agent: Agent;
   if (brokers) {
-    const { createProcessor } = await import('../processors/runtime/index.ts');
+    const { createProcessor } = await import('../processor/index.ts');
     const sink = new ViewSink(showPoints, influxSink);
     runtime = createProcessor(
       {

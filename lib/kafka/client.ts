@@ -1,5 +1,5 @@
 // The one place a kafkajs client is built, for the agent (agent/kafka.ts), the processor
-// (processors/runtime/index.ts) and so `strata run`, which runs both in one process. Building a
+// (processor/index.ts) and so `strata run`, which runs both in one process. Building a
 // client also installs, once per process, what strata changes in kafkajs: the idle-loop fix of
 // its request queue (request-queue.ts: without it every broker connection spins a 1 ms timer,
 // ≈ 40 ms of CPU per second) and strata's gzip codec (gzip.ts: inflates on the calling thread,

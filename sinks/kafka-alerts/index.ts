@@ -3,7 +3,7 @@
 // processor shares one for DLQ and alerts); send() resolves when the brokers acknowledged (acks=all).
 // Each event carries the samples topic and partition it was computed from (headers below): a
 // processor that takes over a partition reads its still-open incidents back from this topic
-// (processors/runtime/incidents.ts, docs/processor.md "Open incidents across restarts").
+// (processor/incidents.ts, docs/processor.md "Open incidents across restarts").
 import type { Producer } from 'kafkajs';
 import { counter } from '../../lib/metrics.ts';
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';

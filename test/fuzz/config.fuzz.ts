@@ -1,5 +1,5 @@
 // Config files: any YAML/JSON document given to the agent's and the processor's loaders
-// (agent/config.ts loadAgentConfig, processors/runtime/config.ts resolveProcessorConfig) and any
+// (agent/config.ts loadAgentConfig, processor/config.ts resolveProcessorConfig) and any
 // value given to lib/config.ts parseConfig (processors/config.ts parsePipelineConfig) must load or
 // give a ConfigError naming the problem, never another exception.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,8 +10,8 @@ import { stringify } from 'yaml';
 import { loadAgentConfig } from '../../agent/config.ts';
 import { collectorSchemas, defaultCollectors } from '../../collectors/registry.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { resolveProcessorConfig } from '../../processor/config.ts';
 import { parsePipelineConfig } from '../../processors/config.ts';
-import { resolveProcessorConfig } from '../../processors/runtime/config.ts';
 import type { FuzzTarget } from './harness.ts';
 
 const KEYS = [

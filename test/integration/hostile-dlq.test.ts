@@ -9,12 +9,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CompressionTypes, type Producer } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
+import { createProcessor, type ProcessorRuntime, resolveProcessorConfig } from '../../processor/index.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
-import {
-  createProcessor,
-  type ProcessorRuntime,
-  resolveProcessorConfig,
-} from '../../processors/runtime/index.ts';
 import type { Pipeline } from '../../processors/types.ts';
 import { AlertEvent } from '../../schemas/alert.ts';
 import { HEADERS, type SampleMessage } from '../../schemas/sample.ts';

@@ -7,11 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Consumer } from 'kafkajs';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
-import {
-  createProcessor,
-  type ProcessorRuntime,
-  resolveProcessorConfig,
-} from '../../processors/runtime/index.ts';
+import { createProcessor, type ProcessorRuntime, resolveProcessorConfig } from '../../processor/index.ts';
 import { HEADERS, type SampleMessage } from '../../schemas/sample.ts';
 import {
   createTopic,

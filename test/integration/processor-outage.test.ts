@@ -7,11 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
-import {
-  createProcessor,
-  type ProcessorRuntime,
-  resolveProcessorConfig,
-} from '../../processors/runtime/index.ts';
+import { createProcessor, type ProcessorRuntime, resolveProcessorConfig } from '../../processor/index.ts';
 import { freePort, type InfluxdbHandle, startInfluxdb } from '../../stack/index.ts';
 import {
   createTopic,

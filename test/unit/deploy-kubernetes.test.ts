@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_VARS as AGENT_ENV } from '../../agent/config.ts';
 import { KAFKA_SECURITY_ENV_NAMES } from '../../lib/kafka/security.ts';
-import { ENV_KEYS as PROCESSOR_ENV } from '../../processors/runtime/config.ts';
+import { ENV_KEYS as PROCESSOR_ENV } from '../../processor/config.ts';
 
 interface EnvVar {
   name: string;

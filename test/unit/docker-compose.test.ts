@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_VARS as AGENT_ENV } from '../../agent/config.ts';
-import { ENV_KEYS as PROCESSOR_ENV } from '../../processors/runtime/config.ts';
+import { ENV_KEYS as PROCESSOR_ENV } from '../../processor/config.ts';
 
 interface Service {
   image?: string;

@@ -3,7 +3,7 @@
 // timer (≈ 40 ms of CPU per second). A file of its own: the fix patches kafkajs for the process.
 import RequestQueue from 'kafkajs/src/network/requestQueue/index.js';
 import { describe, expect, it } from 'vitest';
-import { createProcessor, resolveProcessorConfig } from '../../processors/runtime/index.ts';
+import { createProcessor, resolveProcessorConfig } from '../../processor/index.ts';
 
 describe('kafkajs idle-loop fix', () => {
   it('is installed by the processor', () => {

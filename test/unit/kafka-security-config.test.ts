@@ -18,7 +18,7 @@ import {
   kafkaJsSecurity,
   kafkaPlaintextHint,
 } from '../../lib/kafka/security.ts';
-import { resolveProcessorConfig } from '../../processors/runtime/config.ts';
+import { resolveProcessorConfig } from '../../processor/config.ts';
 import {
   type ClientTlsFiles,
   ensureClientTlsFiles,

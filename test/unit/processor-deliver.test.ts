@@ -4,7 +4,7 @@
 // write of them still sending then would put another batch's bytes on the wire.
 import type { EachBatchPayload } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createProcessor, resolveProcessorConfig } from '../../processors/runtime/index.ts';
+import { createProcessor, resolveProcessorConfig } from '../../processor/index.ts';
 import type { EncodedPoints, EncodingSink, WriteResult } from '../../sinks/types.ts';
 
 describe('processor delivery', () => {

@@ -3,8 +3,8 @@
 // its producer throws them.
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { deadLetter, isPermanentKafkaError, kafkaErrorType } from '../../processors/runtime/dead-letters.ts';
-import { Health } from '../../processors/runtime/health.ts';
+import { deadLetter, isPermanentKafkaError, kafkaErrorType } from '../../processor/dead-letters.ts';
+import { Health } from '../../processor/health.ts';
 import { HEADERS } from '../../schemas/sample.ts';
 
 const require = createRequire(import.meta.url);

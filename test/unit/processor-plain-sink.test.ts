@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import type { EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { createProcessor, resolveProcessorConfig } from '../../processors/runtime/index.ts';
+import { createProcessor, resolveProcessorConfig } from '../../processor/index.ts';
 import { ViewSink } from '../../run/run.ts';
 import type { Point } from '../../schemas/point.ts';
 import { isEncodingSink, type Sink, type WriteResult } from '../../sinks/types.ts';

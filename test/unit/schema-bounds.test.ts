@@ -6,9 +6,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../lib/metrics.ts';
+import { ProcessorConfig, resolveProcessorConfig } from '../../processor/config.ts';
 import { createSampleDecoder } from '../../processors/decoder.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
-import { ProcessorConfig, resolveProcessorConfig } from '../../processors/runtime/config.ts';
 import {
   type CutKind,
   type DecodeResult,

@@ -11,10 +11,10 @@
 //   strata_processor_dlq_failed_total{reason} and logged once with the Kafka error; the batch's
 //   offsets are still committed, since the loss is counted and a stall would lose more.
 import { CompressionTypes, type Producer } from 'kafkajs';
-import { ConnectionError, errorMessage } from '../../lib/errors.ts';
-import type { OnceLogger } from '../../lib/log.ts';
-import { counter } from '../../lib/metrics.ts';
-import { HEADERS } from '../../schemas/sample.ts';
+import { ConnectionError, errorMessage } from '../lib/errors.ts';
+import type { OnceLogger } from '../lib/log.ts';
+import { counter } from '../lib/metrics.ts';
+import { HEADERS } from '../schemas/sample.ts';
 
 export interface DeadLetter {
   key: Buffer | string | null;

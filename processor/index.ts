@@ -32,32 +32,32 @@ import {
   Partitioners,
   type Producer,
 } from 'kafkajs';
-import { ConfigError, ConnectionError, errorMessage, StrataError } from '../../lib/errors.ts';
-import { createKafka } from '../../lib/kafka/client.ts';
+import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
+import { createKafka } from '../lib/kafka/client.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
   kafkaPlaintextHint,
-} from '../../lib/kafka/security.ts';
-import { componentLogger, type Logger, OnceLogger } from '../../lib/log.ts';
-import { counter, gauge, histogram, serveMetrics } from '../../lib/metrics.ts';
-import { redactUrl } from '../../lib/redact.ts';
-import type { AlertEvent } from '../../schemas/alert.ts';
-import type { Point } from '../../schemas/point.ts';
-import { HEADERS, type SampleDecoder } from '../../schemas/sample.ts';
-import { createInfluxSink } from '../../sinks/influxdb/index.ts';
-import { KafkaAlertsSink } from '../../sinks/kafka-alerts/index.ts';
+} from '../lib/kafka/security.ts';
+import { componentLogger, type Logger, OnceLogger } from '../lib/log.ts';
+import { counter, gauge, histogram, serveMetrics } from '../lib/metrics.ts';
+import { redactUrl } from '../lib/redact.ts';
+import { createSampleDecoder } from '../processors/decoder.ts';
+import { createPipeline } from '../processors/pipeline.ts';
+import type { Pipeline, PipelineOutput } from '../processors/types.ts';
+import type { AlertEvent } from '../schemas/alert.ts';
+import type { Point } from '../schemas/point.ts';
+import { HEADERS, type SampleDecoder } from '../schemas/sample.ts';
+import { createInfluxSink } from '../sinks/influxdb/index.ts';
+import { KafkaAlertsSink } from '../sinks/kafka-alerts/index.ts';
 import {
   type EncodedPoints,
   isEncodingSink,
   type RefusedLine,
   type Sink,
   type WriteResult,
-} from '../../sinks/types.ts';
-import { WebhookSink } from '../../sinks/webhook/index.ts';
-import { createSampleDecoder } from '../decoder.ts';
-import { createPipeline } from '../pipeline.ts';
-import type { Pipeline, PipelineOutput } from '../types.ts';
+} from '../sinks/types.ts';
+import { WebhookSink } from '../sinks/webhook/index.ts';
 import type { ProcessorConfig } from './config.ts';
 import {
   type DeadLetter,

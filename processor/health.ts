@@ -12,7 +12,7 @@
 // is committed). High watermarks come with each fetched batch and, every health.lagInterval, from
 // the brokers (the runtime's refresh), so the gauge keeps rising while the processor is stuck
 // instead of reading the value of the last committed batch.
-import { gauge } from '../../lib/metrics.ts';
+import { gauge } from '../lib/metrics.ts';
 
 const lagGauge = gauge(
   'strata_processor_consumer_lag_messages',

@@ -4,9 +4,9 @@
 // batch's, on its last record; its other stand-ins are skipped) and the batch's offsets are
 // committed past them like any other dead letter's.
 import type { KafkaMessage } from 'kafkajs';
-import { OVERSIZED_PREFIX_BYTES, oversizedBatchOf } from '../../lib/kafka/gzip.ts';
-import { counter } from '../../lib/metrics.ts';
-import { HEADERS } from '../../schemas/sample.ts';
+import { OVERSIZED_PREFIX_BYTES, oversizedBatchOf } from '../lib/kafka/gzip.ts';
+import { counter } from '../lib/metrics.ts';
+import { HEADERS } from '../schemas/sample.ts';
 
 const oversizedBatchesTotal = counter(
   'strata_processor_oversized_batches_total',

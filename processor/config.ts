@@ -14,11 +14,11 @@ import {
   splitList,
   stderrDeprecation,
   validateLayers,
-} from '../../lib/config.ts';
-import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../../lib/kafka/security.ts';
-import { DEFAULT_SAMPLE_LIMITS } from '../../schemas/sample.ts';
-import { InfluxConfig } from '../../sinks/influxdb/config.ts';
-import { WebhookConfig } from '../../sinks/webhook/config.ts';
+} from '../lib/config.ts';
+import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../lib/kafka/security.ts';
+import { DEFAULT_SAMPLE_LIMITS } from '../schemas/sample.ts';
+import { InfluxConfig } from '../sinks/influxdb/config.ts';
+import { WebhookConfig } from '../sinks/webhook/config.ts';
 
 export const KafkaSection = z.strictObject({
   /** Bootstrap brokers, host:port. Env KAFKA_BROKERS (comma-separated), flag --brokers. */

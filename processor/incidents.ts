@@ -9,10 +9,10 @@
 // from the first offset at `now - lookback` to the high watermark seen when the read started.
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka } from 'kafkajs';
-import { errorMessage } from '../../lib/errors.ts';
-import type { Logger } from '../../lib/log.ts';
-import { AlertEvent } from '../../schemas/alert.ts';
-import { ALERT_HEADERS } from '../../sinks/kafka-alerts/index.ts';
+import { errorMessage } from '../lib/errors.ts';
+import type { Logger } from '../lib/log.ts';
+import { AlertEvent } from '../schemas/alert.ts';
+import { ALERT_HEADERS } from '../sinks/kafka-alerts/index.ts';
 
 export interface IncidentReadOptions {
   alertsTopic: string;
