@@ -29,17 +29,7 @@ import {
   V2_MEMORY_STAT_GAUGES,
 } from './parsers.ts';
 import { psiFile } from './pressure.ts';
-import { V1_MEM_TABLE, V2_MEM_TABLE } from './reader.ts';
-import { closeTarget, type Target } from './target.ts';
-
-export interface Classified {
-  kind: 'docker' | 'kubernetes' | 'containerd' | 'podman' | 'systemd' | 'cgroup';
-  /** Stable id: the container id, or the cgroup path for systemd units and globbed cgroups. */
-  id: string;
-  /** Name until an API tells a better one (Docker). */
-  name: string;
-  labels: Record<string, string>;
-}
+import { type Classified, closeTarget, type Target, V1_MEM_TABLE, V2_MEM_TABLE } from './target.ts';
 
 export interface ClassifyOptions {
   /** Report systemd services and scopes (*.service, *.scope not recognised as containers). */

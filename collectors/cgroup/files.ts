@@ -1,9 +1,9 @@
 // The one table of what is read from a cgroup: which file, in which cgroup version, which fields,
 // which catalogue entry (metrics.ts) each field becomes and with what unit conversion. The string
-// parsers (parsers.ts, v2files.ts) and the byte fast paths (bytes.ts tables, built in reader.ts)
-// both derive their key tables from these records, so the two paths cannot name a field
-// differently. Key order matters: it is the order the values are written into the sample, which is
-// the message's key order on the wire.
+// parsers (parsers.ts, v2files.ts) and the byte fast paths (bytes.ts tables, built in reader.ts
+// and target.ts) both derive their key tables from these records, so the two paths cannot name a
+// field differently. Key order matters: it is the order the values are written into the sample,
+// which is the message's key order on the wire.
 import type { MetricSpec } from '../../schemas/catalogue.ts';
 import * as M from './metrics.ts';
 

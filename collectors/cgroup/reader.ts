@@ -21,9 +21,7 @@ import {
   V1_CPU_STAT_FILE,
   V1_CPUACCT_STAT_FILE,
   V1_CPUACCT_USAGE_FILE,
-  V1_MEMORY_STAT_FILE,
   V2_CPU_STAT_FILE,
-  V2_MEMORY_STAT_FILE,
 } from './files.ts';
 import {
   CPU_PERIODS,
@@ -61,8 +59,6 @@ const MEMORY_STAT_MAX_AGE = 10;
 const V2_CPU_TABLE = keyedTable(keyedSpecs(V2_CPU_STAT_FILE));
 const V1_CPU_TABLE = keyedTable(keyedSpecs(V1_CPU_STAT_FILE));
 const V1_CPUACCT_TABLE = keyedTable(keyedSpecs(V1_CPUACCT_STAT_FILE));
-export const V1_MEM_TABLE = keyedTable(keyedSpecs(V1_MEMORY_STAT_FILE));
-export const V2_MEM_TABLE = keyedTable(keyedSpecs(V2_MEMORY_STAT_FILE));
 const V2_CPU_SPECS = keyedSpecs(V2_CPU_STAT_FILE);
 const V1_CPU_SPEC = keyedSpecs(V1_CPU_STAT_FILE)[0]!;
 const V1_CPUACCT_SPEC = keyedSpecs(V1_CPUACCT_STAT_FILE)[0]!;

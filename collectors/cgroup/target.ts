@@ -1,12 +1,27 @@
 // One container the collector reads: the files discovery opened for it (discovery.ts openTarget),
 // its labels, and what the per-tick reads (reader.ts) keep between ticks to skip files that
-// cannot have changed.
+// cannot have changed. The bottom of the collector's own graph: discovery, reader, blkio-trust,
+// docker and netns all import it, so it holds types and pure helpers only and imports none of them.
 import type { KernelFile } from '../procfs/fileio.ts';
 import type { BlkioLastRead } from './blkio-still.ts';
-import type { KeyedTable } from './bytes.ts';
-import type { Classified } from './discovery.ts';
+import { type KeyedTable, keyedTable } from './bytes.ts';
+import { keyedSpecs, V1_MEMORY_STAT_FILE, V2_MEMORY_STAT_FILE } from './files.ts';
 import type { KeyedSpec } from './parsers.ts';
 import type { PsiFile } from './pressure.ts';
+
+/** What a cgroup directory is (discovery.ts classifyCgroup). */
+export interface Classified {
+  kind: 'docker' | 'kubernetes' | 'containerd' | 'podman' | 'systemd' | 'cgroup';
+  /** Stable id: the container id, or the cgroup path for systemd units and globbed cgroups. */
+  id: string;
+  /** Name until an API tells a better one (Docker). */
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** memory.stat byte-parser tables (Target.memTable), from the same records as the string parsers' (files.ts). */
+export const V1_MEM_TABLE = keyedTable(keyedSpecs(V1_MEMORY_STAT_FILE));
+export const V2_MEM_TABLE = keyedTable(keyedSpecs(V2_MEMORY_STAT_FILE));
 
 /** What readMemoryStat keeps of a container's last memory.stat read. */
 export interface MemoryStatRead {
