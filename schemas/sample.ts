@@ -2,7 +2,6 @@
 // This file is the only definition of it; every producer and consumer imports these schemas and
 // the types inferred from them. See docs/wire-format.md for a real example and the rules.
 import { z } from 'zod';
-import { rateSpec } from '../processors/rates/naming.ts';
 
 /** Bumped on any change that an older consumer would misread. Consumers reject other versions. */
 export const SCHEMA_VERSION = 1 as const;
@@ -194,8 +193,11 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'utilization_ratio',
   'avg_queue_depth',
 ]);
-/** What a counter's rate field may not be (the disk counters' own utilization_ratio... are fine). */
-const COUNTER_FIELD_CLASH: ReadonlySet<string> = new Set([...IDENTITY_NAMES, ...DERIVED_NAMES]);
+/**
+ * What a counter's rate field may not be (the disk counters' own utilization_ratio... are fine).
+ * processors/rates/naming.ts refuses, at load, a catalogue entry whose rate field is one of these.
+ */
+export const COUNTER_FIELD_CLASH: ReadonlySet<string> = new Set([...IDENTITY_NAMES, ...DERIVED_NAMES]);
 
 /** Endings of the rate fields the processor computes (naming.ts): a gauge may not end so. */
 const RATE_SUFFIXES = ['_per_second', '_cores', '_iops', '_stall_ratio', '_ms_per_op'] as const;
@@ -204,9 +206,9 @@ const RATE_SUFFIXES = ['_per_second', '_cores', '_iops', '_stall_ratio', '_ms_pe
 export function reservedNameReason(name: string, counter: boolean): string | undefined {
   if (RESERVED_NAMES.has(name)) return `"${name}" is written by the processor itself`;
   if (counter) {
-    const field = rateSpec(name).field;
-    if (field !== null && COUNTER_FIELD_CLASH.has(field))
-      return `its rate field "${field}" is written by the processor itself`;
+    // A counter's rate field is its catalogue entry's, which naming.ts checks against
+    // COUNTER_FIELD_CLASH when it loads the catalogues, or `<name>_per_second`, which none of those
+    // names is. So the name alone decides here, and schemas/ needs no catalogue.
     return undefined;
   }
   for (const s of RATE_SUFFIXES) {

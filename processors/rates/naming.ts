@@ -7,6 +7,7 @@
 // per-second rate until its entry is added.
 import { CPU_ALL as PROC_CPU_ALL, CPU_BUSY as PROC_CPU_BUSY } from '../../collectors/host/metrics.ts';
 import type { MetricSpec } from '../../schemas/catalogue.ts';
+import { COUNTER_FIELD_CLASH } from '../../schemas/sample.ts';
 import { ALL_CATALOGUES } from './catalogues.ts';
 
 /** rate field = Δcounter ÷ Δt[s] × scale. `field` null: the counter only feeds a derived figure. */
@@ -23,7 +24,11 @@ export interface LatencySpec {
   readonly toMs: number;
 }
 
-/** Name → rate, and every latency pair, from the catalogues. Throws on two entries disagreeing. */
+/**
+ * Name → rate, and every latency pair, from the catalogues. Throws on two entries disagreeing, and
+ * on a rate field the processor writes itself (an identity tag or a derived figure: the decoder
+ * relies on this instead of looking each counter up).
+ */
 export function buildNaming(catalogues: readonly (readonly MetricSpec[])[]): {
   rates: Map<string, RateSpec>;
   latencies: LatencySpec[];
@@ -36,6 +41,11 @@ export function buildNaming(catalogues: readonly (readonly MetricSpec[])[]): {
       const spec: RateSpec = m.rate
         ? { field: m.rate.field, scale: m.rate.scale }
         : { field: null, scale: 0 };
+      if (spec.field !== null && COUNTER_FIELD_CLASH.has(spec.field)) {
+        throw new Error(
+          `metric catalogue: the rate field of ${m.name}, ${spec.field}, is written by the processor itself`,
+        );
+      }
       const had = rates.get(m.name);
       // One name is one meaning on the wire, whichever collector sends it (the processor cannot
       // tell them apart): two catalogues giving it different rates is a bug in one of them.
