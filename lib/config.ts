@@ -1,7 +1,7 @@
 // Config validation shared by every component. Each component declares a zod strictObject beside
 // its code (collectors/<name>/config.ts...). Errors name the key, where it came from and what is
 // accepted, e.g.:  agent.kafka.topcs: unknown key; accepted keys: brokers, topic, clientId, ...
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from './errors.ts';
@@ -238,24 +238,28 @@ export function readConfigSection(
   path: string,
   section: 'agent' | 'processor',
   required = false,
+  /** How the file was named, for error lines: "--config", "STRATA_CONFIG", "default config file". */
+  namedBy = '--config',
 ): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      `--config ${path}: cannot read the file (${errorMessage(err)}); pass an existing YAML or JSON file`,
-    );
+    const fix =
+      namedBy === DEFAULT_NAMED_BY
+        ? `make it readable by this user, or set STRATA_CONFIG="" to read no file`
+        : 'pass an existing YAML or JSON file';
+    throw new ConfigError(`${namedBy} ${path}: cannot read the file (${errorMessage(err)}); ${fix}`);
   }
   let doc: unknown;
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(`--config ${path}: not valid YAML/JSON: ${errorMessage(err)}`);
+    throw new ConfigError(`${namedBy} ${path}: not valid YAML/JSON: ${errorMessage(err)}`);
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== 'object' || Array.isArray(doc)) {
-    throw new ConfigError(`--config ${path}: expected a mapping with an "${section}:" section`);
+    throw new ConfigError(`${namedBy} ${path}: expected a mapping with an "${section}:" section`);
   }
   const top = doc as Record<string, unknown>;
   const value = top[section];
@@ -263,14 +267,14 @@ export function readConfigSection(
     const known = 'agent' in top || 'processor' in top;
     if (required || !known) {
       throw new ConfigError(
-        `--config ${path}: no "${section}:" section (found: ${Object.keys(top).join(', ') || 'nothing'}); put the ${section}'s settings under "${section}:"`,
+        `${namedBy} ${path}: no "${section}:" section (found: ${Object.keys(top).join(', ') || 'nothing'}); put the ${section}'s settings under "${section}:"`,
       );
     }
     return {};
   }
   if (value === null) return {};
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw new ConfigError(`--config ${path}: "${section}:" must be a mapping of settings`);
+    throw new ConfigError(`${namedBy} ${path}: "${section}:" must be a mapping of settings`);
   }
   return structuredClone(value) as Record<string, unknown>;
 }
@@ -361,19 +365,65 @@ export interface Layers {
   sources: Map<string, string>;
 }
 
-/** Starts the layers from the config file's section (or nothing). */
+/**
+ * Read when neither --config nor STRATA_CONFIG names a file, and only if it exists: a host
+ * configured by env vars alone (a systemd unit's EnvironmentFile, a container's env) starts
+ * without one, and one file in the usual place needs no flag.
+ */
+export const DEFAULT_CONFIG_FILE = '/etc/strata/strata.yaml';
+const DEFAULT_NAMED_BY = 'default config file';
+
+export interface ConfigFileChoice {
+  /** The file to read; undefined: none. */
+  file?: string;
+  /** "--config", "STRATA_CONFIG" or "default config file" (error lines say it). */
+  namedBy: string;
+  /** Named by the user: a missing file is an error. The default file is optional. */
+  explicit: boolean;
+}
+
+/**
+ * Which config file a component reads: `--config`, else `STRATA_CONFIG` (a named file that does
+ * not exist is an error: a typo must not start the service on defaults), else
+ * DEFAULT_CONFIG_FILE if it exists. `STRATA_CONFIG=""` reads no file at all.
+ */
+export function chooseConfigFile(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  defaultFile: string = DEFAULT_CONFIG_FILE,
+): ConfigFileChoice {
+  if (flag) return { file: flag, namedBy: '--config', explicit: true };
+  const fromEnv = env.STRATA_CONFIG;
+  if (fromEnv !== undefined) {
+    return fromEnv === ''
+      ? { namedBy: 'STRATA_CONFIG', explicit: true }
+      : { file: fromEnv, namedBy: 'STRATA_CONFIG', explicit: true };
+  }
+  return existsSync(defaultFile)
+    ? { file: defaultFile, namedBy: DEFAULT_NAMED_BY, explicit: false }
+    : { namedBy: DEFAULT_NAMED_BY, explicit: false };
+}
+
+/**
+ * Starts the layers from the config file's section (or nothing): the file chooseConfigFile
+ * picks. `required` (a file without this section is refused) holds for a file the user named;
+ * the default file is shared by agent and processor and may hold only the other's section.
+ */
 export function fileLayer(
   file: string | undefined,
   section: 'agent' | 'processor',
   renames: readonly KeyRename[],
   warn: DeprecationSink,
   required = false,
+  env: NodeJS.ProcessEnv = process.env,
+  defaultFile: string = DEFAULT_CONFIG_FILE,
 ): Layers {
   const sources = new Map<string, string>();
-  if (!file) return { raw: {}, sources };
-  const raw = readConfigSection(file, section, required);
+  const chosen = chooseConfigFile(file, env, defaultFile);
+  if (!chosen.file) return { raw: {}, sources };
+  const raw = readConfigSection(chosen.file, section, required && chosen.explicit, chosen.namedBy);
   applyRenames(raw, renames, section, warn);
-  for (const path of leafPaths(raw)) sources.set(path, `config file ${file}`);
+  for (const path of leafPaths(raw)) sources.set(path, `config file ${chosen.file}`);
   return { raw, sources };
 }
 
