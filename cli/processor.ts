@@ -16,6 +16,8 @@ interface ProcessorCliFlags {
   influxToken?: string;
   metricsListen?: string;
   printConfig?: boolean;
+  /** `1` (InfluxQL, also when given bare) or `2` (influx CLI + Flux tasks). */
+  printInfluxSetup?: string | true;
   /** Deprecated spellings. */
   bucket?: string;
   database?: string;
@@ -34,6 +36,11 @@ export function registerProcessorCommand(program: Command): void {
     .option(
       '--print-config',
       'print the resolved configuration (secrets hidden) and where each key came from, then exit',
+    )
+    .option(
+      '--print-influx-setup [1|2]',
+      'print the retention policies and continuous queries (InfluxDB 1.x, the default) or the buckets and Flux tasks (2) of influxdb.retention, for an admin to run, then exit (docs/storage.md)',
+      oneOf('print-influx-setup', ['1', '2']),
     )
     .addOption(new Option('--check-config', 'deprecated: --print-config').hideHelp())
     .option(
@@ -70,8 +77,17 @@ export function registerProcessorCommand(program: Command): void {
       ]);
       // Loaded lazily: `strata --help` must not pay for kafkajs and the InfluxDB client.
       const { loadProcessorConfig } = await import('../processor/config.ts');
-      const { printConfig, ...rest } = flags;
+      const { printConfig, printInfluxSetup, ...rest } = flags;
       const { config, sources } = loadProcessorConfig(rest);
+      if (printInfluxSetup) {
+        const { influxQlSetup, fluxSetup } = await import('../sinks/influxdb/retention.ts');
+        process.stdout.write(
+          printInfluxSetup === '2'
+            ? fluxSetup(config.influxdb)
+            : `${influxQlSetup(config.influxdb).join(';\n')};\n`,
+        );
+        return;
+      }
       if (printConfig) {
         const { printableProcessorConfig } = await import('./print-config.ts');
         process.stdout.write(`${JSON.stringify(printableProcessorConfig(config, sources), null, 2)}\n`);
@@ -107,6 +123,10 @@ export function registerProcessorCommand(program: Command): void {
         'a real cluster',
       ],
       ['strata processor -c strata.yaml --print-config', 'resolved settings and where each came from'],
+      [
+        'influx -execute "$(strata processor --print-influx-setup)"',
+        'an admin creates the retention policies and continuous queries',
+      ],
     ],
     'docs/processor.md',
   );

@@ -246,6 +246,7 @@ export const PROCESSOR_ENV_VARS: readonly EnvVar[] = [
   { env: 'INFLUX_RETENTION_POLICY', key: 'influxdb.retentionPolicy', kind: 'string' },
   { env: 'INFLUX_USERNAME', key: 'influxdb.username', kind: 'string' },
   { env: 'INFLUX_PASSWORD', key: 'influxdb.password', kind: 'string' },
+  { env: 'INFLUX_RETENTION_SETUP', key: 'influxdb.retention.enabled', kind: 'bool' },
   { env: 'ALERT_WEBHOOK_URL', key: 'webhook.url', kind: 'string' },
   { env: 'STRATA_METRICS_LISTEN', key: 'metricsListen', kind: 'string', emptyIsValue: true },
 ];

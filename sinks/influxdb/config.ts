@@ -79,6 +79,75 @@ export function tuningOptions(c: WriteTuning) {
  */
 export const DEFAULT_INFLUX_URL = 'http://127.0.0.1:18086';
 
+/**
+ * A retention duration as InfluxQL writes it: a whole number of hours, days or weeks (`7d`, `90d`,
+ * `104w`), or `INF` (kept forever). InfluxDB 1.x refuses less than 1h.
+ */
+const retentionDuration = z
+  .string()
+  .regex(/^(\d+[hdw]|INF)$/, 'a whole number of h, d or w (7d, 90d, 104w), or INF')
+  .refine((v) => v === 'INF' || Number.parseInt(v, 10) > 0, 'a duration of at least 1h');
+/** A rollup interval: a whole number of s, m, h or d (`1m`, `1h`). */
+const rollupInterval = z
+  .string()
+  .regex(/^\d+[smhd]$/, 'a whole number of s, m, h or d (1m, 1h)')
+  .refine((v) => Number.parseInt(v, 10) > 0, 'an interval above 0');
+/** A name InfluxQL and Flux take unquoted everywhere strata prints it (statements, dashboards). */
+const influxName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'letters, digits and _, not starting with a digit');
+
+export const Rollup = z.strictObject({
+  /** Retention policy (1.x) the rollup is written to; bucket `<bucket>_<name>` on 2.x. */
+  name: influxName,
+  /** Width of one rollup point (GROUP BY time(every)); the continuous query runs this often. */
+  every: rollupInterval,
+  /** How long the rollup is kept. */
+  duration: retentionDuration,
+  /**
+   * Window each run recomputes (RESAMPLE FOR); default 2 × every, so points that reach InfluxDB
+   * up to one interval late are still in their rollup. Later points need a backfill (docs/storage.md).
+   */
+  resampleFor: rollupInterval.optional(),
+});
+export type Rollup = z.output<typeof Rollup>;
+
+/** What strata's InfluxDB downsampling covers (sinks/influxdb/retention.ts, docs/storage.md). */
+export const RetentionConfig = z.strictObject({
+  /**
+   * Create and keep in line, at start on InfluxDB 1.x, the raw retention policy, the rollup
+   * policies and their continuous queries. Off by default: a new default retention policy would
+   * hide the database's existing data from queries that name none, and a raw duration deletes
+   * what is older, so this is the operator's choice (as with Telegraf, which creates none).
+   * Env INFLUX_RETENTION_SETUP.
+   */
+  enabled: z.boolean().default(false),
+  /**
+   * Retention policy the raw points go to, made the database's default so that writes without
+   * an explicit policy land in it; influxdb.retentionPolicy (or the bucket's `/rp`), when set, must name it.
+   */
+  rawPolicy: influxName.default('raw'),
+  /** How long raw points are kept. */
+  raw: retentionDuration.default('7d'),
+  /** Rollups, each computed from the raw points: mean and max of every numeric field. */
+  rollups: z
+    .array(Rollup)
+    .min(1)
+    .default([
+      { name: 'rollup_1m', every: '1m', duration: '90d' },
+      { name: 'rollup_1h', every: '1h', duration: '730d' },
+    ]),
+  /**
+   * Measurements rolled up. `strata_alert` is not: alerts are events, and their text and ids are
+   * strings, which a mean or max drops.
+   */
+  measurements: z
+    .array(influxName)
+    .min(1)
+    .default(['strata_host', 'strata_container', 'strata_vm', 'strata_guest', 'strata_overhead']),
+});
+export type RetentionConfig = z.output<typeof RetentionConfig>;
+
 export const InfluxConfig = z.strictObject({
   /** Which write API: v2 (/api/v2/write, InfluxDB 2.x and 1.8+) or v1 (/write, InfluxDB 1.x). Env INFLUX_API. */
   api: z.enum(['v2', 'v1']).default('v2'),
@@ -103,6 +172,8 @@ export const InfluxConfig = z.strictObject({
    * output; set false when the user may not create databases.
    */
   createDatabase: z.boolean().default(true),
+  /** Retention policies and downsampling (docs/storage.md). */
+  retention: RetentionConfig.prefault({}),
   ...writeTuning,
 });
 export type InfluxConfig = z.output<typeof InfluxConfig>;

@@ -3,6 +3,7 @@
 import { ConnectionError, errorMessage } from '../../lib/errors.ts';
 import { redactUrl } from '../../lib/redact.ts';
 import { type InfluxConfig, tuningOptions } from './config.ts';
+import { setupRetention } from './retention.ts';
 import { LineWriter } from './writer.ts';
 
 export class InfluxV1Sink extends LineWriter {
@@ -21,7 +22,12 @@ export class InfluxV1Sink extends LineWriter {
 
   override async start(): Promise<void> {
     await super.start();
-    if (!this.c.createDatabase) return;
+    if (this.c.createDatabase) await this.createDatabase();
+    // After the database exists; never throws (a refused setup is logged and counted).
+    await setupRetention(this.c, this.name);
+  }
+
+  private async createDatabase(): Promise<void> {
     const body = new URLSearchParams({ q: `CREATE DATABASE "${this.c.database.replace(/["\\]/g, '\\$&')}"` });
     const res = await fetch(`${this.c.url.replace(/\/$/, '')}/query`, {
       method: 'POST',

@@ -59,7 +59,9 @@ describe('resolveProcessorConfig', () => {
     env.INFLUX_API = 'v1';
     env.INFLUX_URL = 'http://influx:8086';
     env.STRATA_METRICS_LISTEN = '0.0.0.0:9999';
+    env.INFLUX_RETENTION_SETUP = 'true';
     const c = resolveProcessorConfig({}, env);
+    expect(c.influxdb.retention.enabled).toBe(true);
     expect(c.kafka).toMatchObject({
       brokers: ['k:1'],
       groupId: 'x-STRATA_GROUP_ID',
