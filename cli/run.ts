@@ -54,6 +54,11 @@ export function registerRunCommand(program: Command): void {
       oneOf('output', ['tty', 'ndjson']),
     )
     .option(
+      '--quit-grace <duration>',
+      'on q / Ctrl-C, how long pending writes and the agent get before the view exits [default 500ms]',
+      duration('quit-grace'),
+    )
+    .option(
       '--ticks <n>',
       'stop after n ticks [default 0 = until Ctrl-C]',
       wholeNumber('ticks', 0, undefined, '0 = until Ctrl-C'),

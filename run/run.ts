@@ -9,6 +9,7 @@ import { Agent } from '../agent/agent.ts';
 import { loadAgentConfig } from '../agent/config.ts';
 import { VERSION } from '../cli/version.ts';
 import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/registry.ts';
+import { parseDuration } from '../lib/config.ts';
 import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { redactUrl } from '../lib/redact.ts';
@@ -18,6 +19,8 @@ import type { Point } from '../schemas/point.ts';
 import { createInfluxSink } from '../sinks/influxdb/index.ts';
 import type { Sink, WriteResult } from '../sinks/types.ts';
 import { MemoryTransport } from './memory-transport.ts';
+import { Screen } from './screen.ts';
+import { SinkHealth } from './status.ts';
 import { LiveView, render } from './view.ts';
 
 export interface RunOptions {
@@ -38,9 +41,13 @@ export interface RunOptions {
   ticks?: number;
   /** Print both resolved configs (agent and processor side) and exit. */
   printConfig?: boolean;
+  /** How long quitting waits for pending writes (and the agent's flush): a duration, default 500ms. */
+  quitGrace?: string;
 }
 
 const OUTPUTS = ['tty', 'ndjson'];
+/** What `q` / Ctrl-C give pending writes and the agent's flush before the view exits. */
+export const DEFAULT_QUIT_GRACE = '500ms';
 /** Points waiting for InfluxDB in the no-Kafka mode; beyond it whole ticks are dropped and counted. */
 const MAX_PENDING_TICKS = 120;
 
@@ -50,6 +57,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   if (!OUTPUTS.includes(output)) {
     throw new ConfigError(`--output: "${output}" is not an output; accepted: ${OUTPUTS.join(', ')}`);
   }
+  const graceMs = parseDuration(opts.quitGrace ?? DEFAULT_QUIT_GRACE, '--quit-grace');
   const ticksLimit = opts.ticks ?? 0;
   if (!Number.isInteger(ticksLimit) || ticksLimit < 0) {
     throw new ConfigError(`--ticks: "${opts.ticks}" must be a whole number ≥ 0 (0 = until Ctrl-C)`);
@@ -71,8 +79,8 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
       '(collectors)': opts.collectors,
       output: viaKafka ? 'kafka' : 'ndjson',
       'kafka.brokers': brokerFlag?.split(',').map((s) => s.trim()),
-      // The view must not wait minutes for an outage to drain.
-      shutdownTimeout: '2s',
+      // Quitting must not wait for an outage to drain: the agent's flush gets the quit grace.
+      shutdownTimeout: opts.quitGrace ?? DEFAULT_QUIT_GRACE,
     },
   });
   const brokers = viaKafka ? config.kafka.brokers.join(',') : undefined;
@@ -108,9 +116,17 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     return;
   }
 
+  // The view is about now: a write retried for longer than two ticks is stale, and its failure
+  // is worth showing. Set processor.influxdb.maxRetryTime to keep the processor's own bound.
+  if (!processorSources.has('influxdb.maxRetryTime')) {
+    processorConfig.influxdb.maxRetryTime = Math.min(
+      processorConfig.influxdb.maxRetryTime,
+      Math.max(2_000, 2 * config.interval),
+    );
+  }
   const view = new LiveView(Math.max(5_000, config.interval * 5));
-  const notes: string[] = [];
   let influxSink: Sink<Point> | undefined;
+  let health: SinkHealth | undefined;
   if (influxUrl) {
     influxSink = createInfluxSink(processorConfig.influxdb);
     try {
@@ -125,7 +141,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
         { cause: err },
       );
     }
-    notes.push(`writing to InfluxDB at ${redactUrl(influxUrl)}`);
+    health = new SinkHealth(`InfluxDB ${redactUrl(influxUrl)}`);
   }
 
   let ticksSeen = 0;
@@ -134,41 +150,46 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     resolveDone = r;
   });
   const once = new OnceLogger(log);
-  let dropped = 0;
-  let pending = 0;
   let chain: Promise<unknown> = Promise.resolve();
+  const screen = output === 'tty' ? new Screen() : undefined;
+  const graceS = `${graceMs / 1000} s`;
+  let quitting = false;
 
+  const frame = (status?: string) =>
+    render(view, {
+      node: agent.identity?.id.slice(0, 12) ?? '?',
+      intervalMs: config.interval,
+      mode: brokers ? `via Kafka ${brokers}` : 'in-process',
+      width: process.stdout.columns,
+      height: process.stdout.rows,
+      status:
+        status ??
+        health?.line() ??
+        (brokers
+          ? 'view only: the processor side writes nothing (--influx-url also writes to InfluxDB)'
+          : undefined),
+      statusAlarm: status === undefined && health?.failing === true,
+      quitHint: health ? `q quit (writes get ${graceS})` : 'q quit',
+    });
   const draw = () => {
-    const extra = [...notes];
-    if (dropped > 0)
-      extra.push(`InfluxDB too slow: ${dropped} ticks not written (bounded queue of ${MAX_PENDING_TICKS})`);
-    if (output === 'tty') {
-      const screen = render(view, {
-        node: agent.identity?.id.slice(0, 12) ?? '?',
-        intervalMs: config.interval,
-        mode: brokers ? `via Kafka ${brokers}` : 'in-process',
-        width: process.stdout.columns,
-        notes: extra.length ? ['', ...extra] : [],
-      });
-      process.stdout.write(`\x1b[H\x1b[2J${screen}\n`);
-    } else {
-      process.stdout.write(`${JSON.stringify(view.snapshot())}\n`);
-    }
-    ticksSeen++;
-    if (ticksLimit > 0 && ticksSeen >= ticksLimit) resolveDone();
+    if (screen) screen.draw(frame());
+    else process.stdout.write(`${JSON.stringify(view.snapshot())}\n`);
   };
 
   const showPoints = (points: readonly Point[]) => {
     if (points.length === 0) return; // e.g. the first tick of an entity, or a warm-up batch
     view.update(points);
+    if (quitting) return;
     draw();
+    ticksSeen++;
+    if (ticksLimit > 0 && ticksSeen >= ticksLimit) resolveDone();
   };
 
   let runtime: { start(): Promise<void>; stop(): Promise<void> } | undefined;
   let agent: Agent;
   if (brokers) {
     const { createProcessor } = await import('../processor/index.ts');
-    const sink = new ViewSink(showPoints, influxSink);
+    const sink = new ViewSink(showPoints, influxSink, health);
     runtime = createProcessor(
       {
         ...processorConfig,
@@ -188,54 +209,112 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     const transport = new MemoryTransport((message) => {
       const out = pipeline.handle(message);
       showPoints(out.points);
-      if (influxSink && out.points.length > 0) {
-        if (pending >= MAX_PENDING_TICKS) {
-          dropped++;
+      if (influxSink && health && out.points.length > 0) {
+        if (health.pending >= MAX_PENDING_TICKS) {
+          health.dropped++;
           return;
         }
-        pending++;
+        health.pending++;
         const sink = influxSink;
+        const h = health;
         chain = chain
           .then(() => sink.write(out.points))
-          .catch((err: unknown) =>
-            once.warn('influx-write', { err: errorMessage(err) }, 'InfluxDB write failed'),
+          .then(
+            (r) => h.ok(r.written),
+            (err: unknown) => {
+              h.failed(err);
+              once.warn('influx-write', { err: errorMessage(err) }, 'InfluxDB write failed');
+            },
           )
           .finally(() => {
-            pending--;
+            h.pending--;
           });
       }
     });
     agent = new Agent({ config, enabled, version: VERSION, transport });
   }
 
-  if (output === 'tty') process.stdout.write('\x1b[?25l'); // hide the cursor while redrawing
-  const restoreTerminal = () => {
-    if (output === 'tty') process.stdout.write('\x1b[?25h\n');
-  };
-  const onSignal = () => resolveDone();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    await runtime?.start();
-    await agent.start();
-    if (output === 'tty') {
-      process.stdout.write(
-        `\x1b[H\x1b[2Jstrata run: sampling ${enabled.join(', ')} every ${config.interval / 1000}s; the first figures need two ticks...\n`,
-      );
+  const quit = () => {
+    if (quitting) {
+      // A second q / Ctrl-C: no more waiting. The exit handler puts the terminal back.
+      process.exit(130);
     }
+    quitting = true;
+    resolveDone();
+  };
+  process.on('SIGINT', quit);
+  process.on('SIGTERM', quit);
+  screen?.enter(quit, () => draw());
+  const brokerSource = sources.get('kafka.brokers') ?? "default: the stack's";
+  try {
+    try {
+      await runtime?.start();
+    } catch (err) {
+      throw kafkaUnreachable(err, brokers ?? '', brokerSource);
+    }
+    await agent.start();
+    screen?.draw(
+      `strata run: sampling ${enabled.join(', ')} every ${config.interval / 1000}s; the first figures need two ticks...`,
+    );
     await done;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await agent!.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'agent stop failed'));
-    await runtime
-      ?.stop()
-      .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed'));
-    await chain;
-    await influxSink?.close();
-    restoreTerminal();
+    process.off('SIGINT', quit);
+    process.off('SIGTERM', quit);
+    // Quit within the grace: the agent, the processor side and pending writes each get what is
+    // left of it; what is still pending then is abandoned, and said so.
+    const deadline = Date.now() + graceMs;
+    const left = () => Math.max(0, deadline - Date.now());
+    if (screen && (health?.pending ?? 0) > 0) {
+      screen.draw(frame(`quitting: waiting up to ${graceS} for ${health!.pending} pending writes`));
+    }
+    await within(
+      left(),
+      agent!.stop(left()).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'agent stop failed')),
+    );
+    await within(
+      left(),
+      runtime?.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed')),
+    );
+    await within(left(), chain);
+    await within(
+      left(),
+      influxSink?.close().catch(() => {}),
+    );
+    const last = screen ? frame() : '';
+    screen?.restore(last);
+    if (health && (health.pending > 0 || health.failing)) {
+      process.stderr.write(
+        `strata run: ${health.line()}${health.pending > 0 ? ` (abandoned after the ${graceS} grace, --quit-grace)` : ''}\n`,
+      );
+    }
     await new Promise<void>((r) => rootLogger.flush(() => r()));
   }
+}
+
+/** Resolves when `p` settles or after `ms`, whichever comes first. */
+function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
+  if (p === undefined) return Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.then(() => {}),
+    new Promise<void>((r) => {
+      timer = setTimeout(r, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Kafka unreachable at start, in one line for `strata run`: which brokers, where that list came
+ * from, how to start the local one.
+ */
+export function kafkaUnreachable(err: unknown, brokers: string, source: string): unknown {
+  if (!(err instanceof ConnectionError) || !/^Kafka is not reachable/.test(err.message)) return err;
+  const why = /\(([^)]*)\)/.exec(err.message)?.[1] ?? errorMessage(err.cause ?? err);
+  return new ConnectionError(
+    `Kafka is not reachable at ${brokers} (brokers from ${source}; ${why}). ` +
+      'Start the local stack with `strata stack up`, or pass --brokers host:port of running brokers.',
+    { cause: err },
+  );
 }
 
 /**
@@ -249,14 +328,23 @@ export class ViewSink implements Sink<Point> {
   constructor(
     private readonly show: (points: readonly Point[]) => void,
     private readonly inner?: Sink<Point>,
+    /** Where a failed write is reported, for the status line (the runtime retries it). */
+    private readonly health?: SinkHealth,
   ) {}
   async start(): Promise<void> {
     await this.inner?.start();
   }
   async write(points: readonly Point[]): Promise<WriteResult> {
-    const result = this.inner
-      ? await this.inner.write(points)
-      : { written: points.length, rejected: 0, unencodable: 0 };
+    let result: WriteResult;
+    try {
+      result = this.inner
+        ? await this.inner.write(points)
+        : { written: points.length, rejected: 0, unencodable: 0 };
+    } catch (err) {
+      this.health?.failed(err);
+      throw err;
+    }
+    this.health?.ok(result.written);
     this.show(points);
     return result;
   }

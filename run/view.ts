@@ -1,8 +1,10 @@
 // The live per-layer view of `strata run`: built from the pipeline's output points (the very
 // points the processor writes to InfluxDB), so what the terminal shows is what the dashboards show.
 // Pure: update() folds one tick's points in, rows()/render() read the latest state.
-import { printable } from '../lib/terminal.ts';
 import type { Point } from '../schemas/point.ts';
+import { layerCosts } from './frame.ts';
+
+export { render } from './frame.ts';
 
 const LAYER_ORDER: Record<string, number> = { host: 0, container: 1, vm: 2, guest: 3 };
 const ENTITY_MEASUREMENTS: Record<string, string> = {
@@ -38,16 +40,25 @@ export interface EntityRow {
 export interface OverheadRow {
   layer: string;
   name: string;
+  /** The host device of a container's per-device row; undefined on the entity's own row. */
+  device?: string;
   fields: Record<string, number>;
   ts: number;
 }
 
 export interface AlertRow {
+  /** The incident's id: a firing and its resolution share it. */
+  id: string;
   status: string;
   device: string;
   antagonist: string;
+  /** Comma-separated victim names. */
+  victims: string;
   title: string;
   text: string;
+  /** The alert's numeric evidence (shares, latencies, stall ratios), as in InfluxDB. */
+  evidence: Record<string, number>;
+  startsAt: number;
   ts: number;
 }
 
@@ -147,17 +158,30 @@ export class LiveView {
     for (const [k, v] of Object.entries(p.fields))
       if (typeof v === 'number' && Number.isFinite(v)) fields[k] = v;
     const layer = p.tags.layer ?? '';
-    const name = p.tags.device ? `${p.tags.name ?? '?'} ${p.tags.device}` : (p.tags.name ?? '?');
-    this.overhead.set(`${layer}\u0000${name}`, { layer, name, fields, ts: p.timeMs });
+    const name = p.tags.name ?? '?';
+    const device = p.tags.device;
+    this.overhead.set(`${layer}\u0000${name}\u0000${device ?? ''}`, {
+      layer,
+      name,
+      ...(device !== undefined ? { device } : {}),
+      fields,
+      ts: p.timeMs,
+    });
   }
 
   private alertPoint(p: Point): void {
+    const evidence: Record<string, number> = {};
+    for (const [k, v] of Object.entries(p.fields)) if (num(v) !== undefined) evidence[k] = v as number;
     this.alerts.push({
+      id: String(p.fields.alert_id ?? ''),
       status: p.tags.status ?? '',
       device: p.tags.device ?? '',
       antagonist: p.tags.antagonist ?? '',
+      victims: String(p.fields.victims ?? ''),
       title: String(p.fields.title ?? ''),
       text: String(p.fields.text ?? ''),
+      evidence,
+      startsAt: num(p.fields.starts_at_ms) ?? p.timeMs,
       ts: p.timeMs,
     });
     if (this.alerts.length > this.maxAlerts) this.alerts.shift();
@@ -176,7 +200,10 @@ export class LiveView {
 
   overheadRows(): OverheadRow[] {
     return [...this.overhead.values()].sort(
-      (a, b) => a.layer.localeCompare(b.layer) || a.name.localeCompare(b.name),
+      (a, b) =>
+        a.layer.localeCompare(b.layer) ||
+        a.name.localeCompare(b.name) ||
+        (a.device ?? '').localeCompare(b.device ?? ''),
     );
   }
 
@@ -191,118 +218,11 @@ export class LiveView {
       entities: this.rows(),
       overhead: this.overheadRows(),
       alerts: this.recentAlerts(),
+      costs: layerCosts(this),
     };
   }
 }
 
 function num(v: unknown): number | undefined {
   return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Rendering for a terminal.
-
-const COLUMNS: Array<{ title: string; width: number; get: (r: EntityRow) => string }> = [
-  { title: 'CPU cores', width: 9, get: (r) => fmt(r.cpuCores, 2) },
-  { title: 'faults/s', width: 9, get: (r) => fmt(r.faultsPerSecond, 0) },
-  { title: 'IOPS r/w', width: 13, get: (r) => pair(r.readIops, r.writeIops, 0) },
-  { title: 'ms/op r/w', width: 13, get: (r) => pair(r.readLatencyMs, r.writeLatencyMs, 2) },
-  { title: 'pkt/s rx/tx', width: 13, get: (r) => pair(r.rxPacketsPerSecond, r.txPacketsPerSecond, 0) },
-  { title: 'PSI io', width: 7, get: (r) => pct(r.ioStallRatio) },
-  { title: 'PSI cpu', width: 7, get: (r) => pct(r.cpuStallRatio) },
-];
-
-export interface RenderOptions {
-  node: string;
-  intervalMs: number;
-  mode: string;
-  width?: number;
-  /** Lines after the table (e.g. warnings). */
-  notes?: readonly string[];
-}
-
-export function render(view: LiveView, o: RenderOptions): string {
-  // Names come from containers and guests, which pick them: no escape sequence reaches the terminal.
-  const rows = view.rows().map((r) => {
-    const name = printable(r.name);
-    return name === r.name ? r : { ...r, name };
-  });
-  const counts = countByLayer(rows);
-  const when = view.lastTs ? new Date(view.lastTs).toISOString().replace('T', ' ').slice(0, 19) : '-';
-  const lines: string[] = [];
-  lines.push(
-    `strata run — node ${o.node} — ${when} UTC — every ${o.intervalMs / 1000}s — ${o.mode} — Ctrl-C to quit`,
-  );
-  lines.push(
-    `layers: host${['container', 'vm', 'guest'].map((l) => `, ${counts[l] ?? 0} ${l}${(counts[l] ?? 0) === 1 ? '' : 's'}`).join('')}`,
-  );
-  lines.push('');
-  const nameWidth = Math.min(
-    32,
-    Math.max(12, ...rows.map((r) => r.name.length + (r.layer === 'guest' ? 2 : 0))),
-  );
-  lines.push(
-    `${'LAYER'.padEnd(10)} ${'ENTITY'.padEnd(nameWidth)} ${COLUMNS.map((c) => c.title.padStart(c.width)).join(' ')}`,
-  );
-  if (rows.length === 0) lines.push('(waiting for the second tick: rates need two samples)');
-  for (const r of rows) {
-    const name = (r.layer === 'guest' ? `└ ${r.name}` : r.name).slice(0, nameWidth).padEnd(nameWidth);
-    lines.push(`${r.layer.padEnd(10)} ${name} ${COLUMNS.map((c) => c.get(r).padStart(c.width)).join(' ')}`);
-  }
-  if (rows.length > 0 && !counts.container && !counts.vm) {
-    lines.push('', 'No containers or VMs found on this machine: showing the host layer only.');
-  }
-  const overhead = view.overheadRows();
-  lines.push('', 'OVERHEAD (docs/overhead.md)');
-  if (overhead.length === 0)
-    lines.push('  (no overhead figures yet: they need a second layer with activity)');
-  const width = o.width ?? 200;
-  for (const o2 of overhead) {
-    // Every figure, named as in InfluxDB (the unit is in the name), wrapped rather than cut.
-    let line = `  ${o2.layer} ${o2.name}:`;
-    for (const [k, v] of Object.entries(o2.fields)) {
-      const item = `  ${k}=${fmtAuto(v)}`;
-      if (line.length + item.length > width - 1) {
-        lines.push(line);
-        line = `   `;
-      }
-      line += item;
-    }
-    lines.push(line);
-  }
-  lines.push('', 'ALERTS');
-  const alerts = view.recentAlerts();
-  if (alerts.length === 0) lines.push('  none');
-  for (const a of alerts) lines.push(`  ${new Date(a.ts).toISOString().slice(11, 19)} ${a.title}`);
-  for (const n of o.notes ?? []) lines.push(n);
-  return lines
-    .map((raw) => {
-      const l = printable(raw);
-      return l.length > width ? `${l.slice(0, width - 1)}…` : l;
-    })
-    .join('\n');
-}
-
-function countByLayer(rows: readonly EntityRow[]): Record<string, number> {
-  const c: Record<string, number> = {};
-  for (const r of rows) c[r.layer] = (c[r.layer] ?? 0) + 1;
-  return c;
-}
-
-function fmt(v: number | undefined, digits: number): string {
-  return v === undefined ? '-' : v.toFixed(digits);
-}
-function pair(a: number | undefined, b: number | undefined, digits: number): string {
-  if (a === undefined && b === undefined) return '-';
-  return `${fmt(a, digits)}/${fmt(b, digits)}`;
-}
-function pct(v: number | undefined): string {
-  return v === undefined ? '-' : `${(v * 100).toFixed(1)}%`;
-}
-function fmtAuto(v: number): string {
-  const a = Math.abs(v);
-  if (Number.isInteger(v)) return String(v);
-  if (a >= 100) return v.toFixed(0);
-  if (a >= 1) return v.toFixed(2);
-  return v.toPrecision(3);
 }

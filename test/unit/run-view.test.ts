@@ -1,9 +1,11 @@
 // The live view of `strata run`, fed by the real pipeline with two real ticks captured on this
 // machine (testdata/run/host-ticks.ndjson, from `strata agent --output ndjson --collectors host`).
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { hasControlChars } from '../../lib/terminal.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
+import { elideDistinct, layerCosts } from '../../run/frame.ts';
 import { LiveView, render } from '../../run/view.ts';
 import { decodeSampleMessage, type SampleMessage } from '../../schemas/sample.ts';
 
@@ -55,15 +57,15 @@ describe('strata run view', () => {
     expect(host.readIops).toBeCloseTo(reads / dtS, 6);
   });
 
-  it('renders the host layer, says there are no containers or VMs, and lists node overhead', () => {
+  it('renders the host layer, says there are no containers or VMs, and what the host itself costs', () => {
     const pipeline = createPipeline();
     const view = new LiveView();
     view.update(pipeline.handle(t0).points);
     view.update(pipeline.handle(t1).points);
     const screen = render(view, { node: 'n1', intervalMs: 1000, mode: 'in-process', width: 120 });
     expect(screen).toMatch(/^host\s+\S+\s+\d+\.\d\d /m);
-    expect(screen).toContain('No containers or VMs found on this machine');
-    expect(screen).toMatch(/node .*host_cpu_busy_cores=/);
+    expect(screen).toContain('no containers or VMs found on this machine');
+    expect(screen).toMatch(/^ {2}host itself\s+\d+\.\d\d cores/m);
     for (const line of screen.split('\n')) expect(line.length).toBeLessThanOrEqual(120);
   });
 
@@ -112,7 +114,133 @@ describe('strata run view', () => {
     for (const line of screen.split('\n')) expect(hasControlChars(line)).toBe(false);
     // The text around the sequences stays readable; their parameters do not show.
     expect(screen).toMatch(/^host\s+redcleared\s+\d/m);
-    expect(screen).toContain('noisy redcleared');
+    expect(screen).toContain('redcleared on vdaredcleared');
     expect(screen).not.toContain('owned');
+  });
+});
+
+// Frames of captured real tick sequences (testdata/processor/, recorded by the agent on this
+// machine): a VM with its guest, containers with long names that share a prefix, and a recorded
+// noisy-neighbour incident. The expected frames are committed in __frames__/.
+function recording(file: string): SampleMessage[] {
+  return gunzipSync(readFileSync(new URL(`../../testdata/processor/${file}`, import.meta.url)))
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as SampleMessage);
+}
+
+function viewAfter(file: string, ticks: number): LiveView {
+  const msgs = recording(file);
+  const pipeline = createPipeline();
+  const view = new LiveView();
+  for (const m of msgs.slice(0, ticks)) view.update(pipeline.handle(m).points);
+  return view;
+}
+
+const CASES = [
+  // The TCG test VM during O_DIRECT reads in its guest (tick 28 of 40).
+  ['vm-guest', 'vm-tcg.ndjson.gz', 28],
+  // Bench containers named strata-bench-<run>-container-redis-c1 / -container-nat-redis-c1.
+  ['containers', 'noisy-256k-direct.ndjson.gz', 8],
+  // A VM writing through the host page cache hurts a container on vda: the incident is open.
+  ['incident', 'noisy-vm-antagonist.ndjson.gz', 60],
+] as const;
+
+describe('strata run frames of captured ticks', () => {
+  describe.each(CASES)('%s', (name, file, ticks) => {
+    const view = viewAfter(file, ticks);
+    it.each([
+      [80, 24],
+      [120, 40],
+    ])('%i×%i matches the committed frame, fits the window', async (width, height) => {
+      const frame = render(view, { node: 'capture', intervalMs: 1000, mode: 'in-process', width, height });
+      const lines = frame.split('\n');
+      expect(lines.length).toBeLessThanOrEqual(height);
+      for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(width);
+      // The quit key is always on screen, and so is the status line.
+      expect(lines[0]).toMatch(/q quit$/);
+      expect(lines[1]).toMatch(/^view only/);
+      await expect(`${frame}\n`).toMatchFileSnapshot(`./__frames__/run-${name}-${width}x${height}.txt`);
+    });
+  });
+
+  it('a VM says what its hypervisor costs per guest core and the added ms per read (docs/overhead.md §2.1)', () => {
+    const view = viewAfter('vm-tcg.ndjson.gz', 28);
+    const vm = view.overheadRows().find((o) => o.layer === 'vm')!;
+    const line = layerCosts(view).find((c) => c.layer === 'vm')!;
+    expect(line.label).toBe('VM capvm');
+    expect(line.text).toContain(
+      `hypervisor uses ${vm.fields.cpu_overhead_ratio!.toFixed(2)} cores per guest core`,
+    );
+    expect(line.text).toContain(
+      `+${vm.fields.io_read_guest_added_latency_ms_per_op!.toFixed(2)} ms per read`,
+    );
+  });
+
+  it('cost lines are sorted by cores, most first', () => {
+    for (const [, file, ticks] of CASES) {
+      const cores = layerCosts(viewAfter(file, ticks)).map((c) => c.cores);
+      expect(cores.length).toBeGreaterThan(1);
+      expect(cores).toEqual([...cores].sort((a, b) => b - a));
+    }
+  });
+
+  it('an open incident names the antagonist, the disk, its share and the victims', () => {
+    const frame = render(viewAfter('noisy-vm-antagonist.ndjson.gz', 60), {
+      node: 'n',
+      intervalMs: 1000,
+      mode: 'in-process',
+      width: 120,
+    });
+    expect(frame).toMatch(
+      /FIRING since \d\d:\d\d:\d\d {2}nnvm on vda: 97 % of the disk's ops; victims nnvm-victim at/,
+    );
+  });
+
+  it('never taller than the window: sections are cut with "… N more"', () => {
+    const view = viewAfter('noisy-256k-direct.ndjson.gz', 8);
+    for (const height of [6, 10, 14]) {
+      const frame = render(view, { node: 'n', intervalMs: 1000, mode: 'x', width: 80, height });
+      expect(frame.split('\n').length).toBeLessThanOrEqual(height);
+    }
+    expect(render(view, { node: 'n', intervalMs: 1000, mode: 'x', width: 80, height: 14 })).toContain('more');
+  });
+
+  it('narrow windows drop columns by priority: CPU stays, faults/s goes first', () => {
+    const view = viewAfter('vm-tcg.ndjson.gz', 28);
+    const header = (width: number) =>
+      render(view, { node: 'n', intervalMs: 1000, mode: 'x', width })
+        .split('\n')
+        .find((l) => l.startsWith('LAYER'))!;
+    expect(header(120)).toContain('faults/s');
+    expect(header(80)).not.toContain('faults/s');
+    expect(header(35)).toContain('CPU cores');
+    expect(header(35)).not.toContain('ms/op');
+  });
+});
+
+describe('names elided in the middle stay distinct', () => {
+  it('keeps both ends, and moves the cut when two would read the same', () => {
+    const names = [
+      'strata-bench-20261122T044911-3515-container-redis-c1',
+      'strata-bench-20261122T044911-3515-container-nat-redis-c1',
+      'strata-bench-20261122T044911-3515-container-nat-redis-c2',
+      'short',
+    ];
+    const out = elideDistinct(names, 16);
+    expect(out[3]).toBe('short');
+    for (const o of out) expect(o.length).toBeLessThanOrEqual(16);
+    expect(new Set(out).size).toBe(4);
+    expect(out[0]).toMatch(/^strat.*….*redis-c1$/);
+  });
+
+  it('32-character cuts of names differing only at the end no longer make identical rows', () => {
+    const names = Array.from(
+      { length: 4 },
+      (_, i) => `k8s_POD_web-frontend-5d8f7c9b6d-x${i}_default_0123456789abcdef`,
+    );
+    const out = elideDistinct(names, 32);
+    expect(new Set(out).size).toBe(4);
   });
 });
