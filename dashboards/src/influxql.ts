@@ -1,0 +1,168 @@
+// InfluxQL for Grafana's InfluxDB data source. The foundation SDK has typed builders for panels,
+// variables and annotations but no InfluxDB query type, so this file supplies one that plugs into
+// them (a cog.Builder<cog.Dataquery>), and composes the query text from the tables of schema.ts.
+import type * as cog from '@grafana/grafana-foundation-sdk/cog';
+import type * as common from '@grafana/grafana-foundation-sdk/common';
+import { type Field, LAYERS, type Layer, MEASUREMENT, TAG } from './schema.ts';
+
+/** Every panel, variable and annotation reads through the dashboard's `datasource` variable. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's own variable syntax, not a JS template
+export const DS: common.DataSourceRef = { type: 'influxdb', uid: '${datasource}' };
+
+/** Which scenario of test/integration/dashboards.test.ts must give a query data. */
+export type Expect = 'host' | 'container' | 'vm' | 'guest' | 'noisy' | 'bench' | 'none';
+
+export interface InfluxQLTarget extends cog.Dataquery {
+  refId: string;
+  datasource: common.DataSourceRef;
+  query: string;
+  rawQuery: true;
+  resultFormat: 'time_series' | 'table';
+  alias?: string;
+}
+
+/** A raw InfluxQL target; `expect` is the scenario the integration test requires data from. */
+export class InfluxQL implements cog.Builder<cog.Dataquery> {
+  readonly expect: Expect;
+  private readonly target: InfluxQLTarget;
+  constructor(
+    query: string,
+    opts: {
+      refId?: string;
+      table?: boolean;
+      alias?: string;
+      expect: Expect;
+      datasource?: common.DataSourceRef;
+    },
+  ) {
+    this.expect = opts.expect;
+    this.target = {
+      refId: opts.refId ?? 'A',
+      datasource: opts.datasource ?? DS,
+      query,
+      rawQuery: true,
+      resultFormat: opts.table ? 'table' : 'time_series',
+      ...(opts.alias ? { alias: opts.alias } : {}),
+      _implementsDataqueryVariant() {},
+    };
+  }
+  build(): cog.Dataquery {
+    return this.target;
+  }
+}
+
+export const q = (s: string) => `"${s.replaceAll('"', '\\"')}"`;
+
+/** Regex conditions on Grafana variables, as Grafana expects for multi-value and "All". */
+export const cond = {
+  node: `${q(TAG.node)} =~ /^$node$/`,
+  layer: `${q(TAG.layer)} =~ /^$layer$/`,
+  entity: `${q(TAG.name)} =~ /^$entity$/`,
+  device: `${q(TAG.device)} =~ /^$device$/`,
+};
+
+/** `FROM` for one layer, or a regex over several layer measurements (one series per measurement). */
+export function fromLayers(layers: readonly Layer[] = LAYERS): string {
+  if (layers.length === 1) return q(MEASUREMENT[layers[0]!]);
+  return `/^(${layers.map((l) => MEASUREMENT[l]).join('|')})$/`;
+}
+
+/** Only the rows that carry the field: entity rows have neither a device nor an interface tag. */
+export function rowCond(field: Field): string[] {
+  if (field.row === 'device') return [`${q(TAG.device)} != ''`];
+  if (field.row === 'interface') return [`${q(TAG.iface)} != ''`];
+  return [`${q(TAG.device)} = ''`, `${q(TAG.iface)} = ''`];
+}
+
+/** The tag that tells a field's rows apart within an entity (device, interface), if any. */
+export function rowTag(field: Field): string[] {
+  if (field.row === 'device') return [TAG.device];
+  if (field.row === 'interface') return [TAG.iface];
+  return [];
+}
+
+/** How empty time buckets of a field read: 0 for the rates of idle devices, a gap otherwise. */
+export function fillFor(field: Field): '0' | 'none' | undefined {
+  if (field.idle === 'zero') return '0';
+  if (field.idle === 'gap') return 'none';
+  return undefined;
+}
+
+export interface Select {
+  field: Field | string;
+  agg?: 'mean' | 'max' | 'min' | 'last' | 'sum' | 'count';
+  as?: string;
+}
+
+export interface QueryParts {
+  select: Select[];
+  /** A measurement name, or the result of fromLayers(). */
+  from: string;
+  where?: string[];
+  groupBy?: string[];
+  /** GROUP BY time($__interval) (default true). */
+  timeSeries?: boolean;
+  fill?: 'none' | 'null' | '0';
+  timeFilter?: boolean;
+}
+
+const fieldName = (f: Field | string) => (typeof f === 'string' ? f : f.field);
+
+export function select(p: QueryParts): string {
+  const cols = p.select
+    .map((s) => {
+      const inner = q(fieldName(s.field));
+      const expr = s.agg ? `${s.agg}(${inner})` : inner;
+      return s.as ? `${expr} AS ${q(s.as)}` : expr;
+    })
+    .join(', ');
+  const where = [...(p.where ?? [])];
+  if (p.timeFilter !== false) where.push('$timeFilter');
+  const group = [...(p.timeSeries === false ? [] : ['time($__interval)']), ...(p.groupBy ?? []).map(q)];
+  let s = `SELECT ${cols} FROM ${p.from}`;
+  if (where.length) s += ` WHERE ${where.join(' AND ')}`;
+  if (group.length) s += ` GROUP BY ${group.join(', ')}`;
+  if (p.fill) s += ` fill(${p.fill})`;
+  return s;
+}
+
+/**
+ * Fields summed per node and layer. Each entity's (and device's, interface's) mean over the
+ * bucket first, then the sum: a plain sum() over the bucket would also add up every tick in it,
+ * so the figure would grow with $__interval. Fields of one call share their row kind.
+ */
+export function layerSum(
+  fields: { field: Field; as: string }[],
+  opts: { layers?: readonly Layer[]; fill?: QueryParts['fill'] } = {},
+): string {
+  const first = fields[0]!.field;
+  const inner = select({
+    select: fields.map((x) => ({ field: x.field, agg: 'mean', as: x.as })),
+    from: fromLayers(opts.layers ?? first.layers ?? LAYERS),
+    where: [cond.node, ...rowCond(first)],
+    groupBy: [TAG.node, TAG.layer, TAG.name, ...rowTag(first)],
+  });
+  return select({
+    select: fields.map((x) => ({ field: x.as, agg: 'sum', as: x.as })),
+    from: `(${inner})`,
+    groupBy: [TAG.node, TAG.layer],
+    fill: opts.fill ?? fillFor(first),
+  });
+}
+
+/** A strata_overhead query on the rows of the field's `layer`. */
+export function overheadSeries(
+  fields: (Field | Select)[],
+  opts: { by?: string[]; where?: string[]; agg?: Select['agg']; timeSeries?: boolean } = {},
+): string {
+  const sel: Select[] = fields.map((x) => ('unit' in x ? { field: x } : x));
+  const first = (sel[0]!.field as Field).overheadLayer!;
+  return select({
+    select: sel.map((s) => ({ agg: opts.agg ?? 'mean', ...s })),
+    from: q(MEASUREMENT.overhead),
+    where: [`${q(TAG.layer)} = '${first}'`, cond.node, ...(opts.where ?? [])],
+    groupBy: opts.by ?? (first === 'node' ? [TAG.node] : [TAG.node, TAG.name]),
+    timeSeries: opts.timeSeries,
+    fill: opts.timeSeries === false ? undefined : fillFor(sel[0]!.field as Field),
+  });
+}

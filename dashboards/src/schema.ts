@@ -1,0 +1,214 @@
+// What the dashboards and alert rules read from InfluxDB, declared once. docs/schema.md is the
+// truth; a measurement, tag or field renamed there is renamed here and nowhere else: every panel,
+// variable, annotation and alert rule builds its InfluxQL from these tables, and
+// test/integration/dashboards.test.ts runs the generated queries against data the real pipeline
+// wrote, so drift shows up as a failing query or an empty panel.
+
+/** The entity layers, each with its own measurement (tag `layer` carries the same name). */
+export const LAYERS = ['host', 'container', 'vm', 'guest'] as const;
+export type Layer = (typeof LAYERS)[number];
+
+export const MEASUREMENT = {
+  host: 'strata_host',
+  container: 'strata_container',
+  vm: 'strata_vm',
+  guest: 'strata_guest',
+  overhead: 'strata_overhead',
+  alert: 'strata_alert',
+  bench: 'strata_bench',
+} as const;
+
+/** Tag keys the queries filter and group on. */
+export const TAG = {
+  node: 'node',
+  layer: 'layer',
+  name: 'name',
+  device: 'device',
+  iface: 'interface',
+  status: 'status',
+  antagonist: 'antagonist',
+  alertname: 'alertname',
+  workload: 'workload',
+  case: 'case',
+  mode: 'mode',
+  runId: 'run_id',
+  benchHost: 'host',
+} as const;
+
+/** How a panel shows a field: one unit per axis, so cores and ratios never share one. */
+export type Unit =
+  | 'cores'
+  | 'ratio'
+  | 'per_second'
+  | 'iops'
+  | 'Bps'
+  | 'ms'
+  | 'pps'
+  | 'us'
+  | 'bytes'
+  | 'count'
+  | 's';
+
+/**
+ * Which rows of a measurement carry a field: the entity's own row (no `device`/`interface` tag),
+ * a block-device row or a network-interface row (docs/schema.md, "one point per").
+ */
+export type Row = 'entity' | 'device' | 'interface';
+
+export interface Field {
+  readonly field: string;
+  readonly unit: Unit;
+  readonly row: Row;
+  /** Layers whose measurement carries it (layer measurements only). */
+  readonly layers?: readonly Layer[];
+  /** `strata_overhead` only: the `layer` tag value of the rows that carry it. */
+  readonly overheadLayer?: 'vm' | 'container' | 'node';
+  /**
+   * Device and interface rows only: what a missing point means. An idle device or interface may
+   * write no row (only a periodic heartbeat), so a rate reads as 0 there (`zero`: panels use
+   * fill(0)); a per-op figure such as latency has no value without ops (`gap`: fill(none)).
+   */
+  readonly idle?: 'zero' | 'gap';
+}
+
+const all = LAYERS;
+const f = (field: string, unit: Unit, row: Row, layers: readonly Layer[] = all): Field => ({
+  field,
+  unit,
+  row,
+  layers,
+  ...(row === 'entity' ? {} : { idle: unit === 'ms' ? 'gap' : 'zero' }),
+});
+const o = (
+  field: string,
+  unit: Unit,
+  overheadLayer: 'vm' | 'container' | 'node',
+  row: Row = 'entity',
+): Field => ({
+  field,
+  unit,
+  row,
+  overheadLayer,
+  // A share of an idle device is undefined (0 ÷ 0), not 0.
+  ...(row === 'entity' ? {} : { idle: 'gap' as const }),
+});
+
+/** Fields of the layer measurements (strata_host, strata_container, strata_vm, strata_guest). */
+export const LAYER_FIELDS = {
+  cpuCores: f('cpu_cores', 'cores', 'entity'),
+  pageFaults: f('page_faults_per_second', 'per_second', 'entity'),
+  majorPageFaults: f('major_page_faults_per_second', 'per_second', 'entity', ['host', 'container', 'guest']),
+  psiIoSome: f('psi_io_some_stall_ratio', 'ratio', 'entity', ['host', 'container', 'guest']),
+  psiCpuSome: f('psi_cpu_some_stall_ratio', 'ratio', 'entity', ['host', 'container', 'guest']),
+  cpuSteal: f('cpu_steal_ratio', 'ratio', 'entity', ['host', 'guest']),
+  cpuIowait: f('cpu_iowait_ratio', 'ratio', 'entity', ['host', 'guest']),
+  cpuUtilization: f('cpu_utilization_ratio', 'ratio', 'entity', ['host', 'guest']),
+  cpuThrottled: f('cpu_throttled_cores', 'cores', 'entity', ['container']),
+  vcpuCores: f('vcpu_cores', 'cores', 'entity', ['vm']),
+  memoryUsage: f('memory_usage_bytes', 'bytes', 'entity', ['container']),
+  memoryRss: f('memory_rss_bytes', 'bytes', 'entity', ['vm']),
+  intervalSeconds: f('interval_seconds', 's', 'entity'),
+  iops: f('iops', 'iops', 'device'),
+  readIops: f('read_iops', 'iops', 'device'),
+  writeIops: f('write_iops', 'iops', 'device'),
+  readBytes: f('read_bytes_per_second', 'Bps', 'device'),
+  writtenBytes: f('written_bytes_per_second', 'Bps', 'device'),
+  readLatency: f('read_latency_ms_per_op', 'ms', 'device', ['host', 'vm', 'guest']),
+  writeLatency: f('write_latency_ms_per_op', 'ms', 'device', ['host', 'vm', 'guest']),
+  deviceUtilization: f('utilization_ratio', 'ratio', 'device', ['host', 'guest']),
+  rxPackets: f('rx_packets_per_second', 'pps', 'interface'),
+  txPackets: f('tx_packets_per_second', 'pps', 'interface'),
+  rxBytes: f('rx_bytes_per_second', 'Bps', 'interface'),
+  txBytes: f('tx_bytes_per_second', 'Bps', 'interface'),
+} as const satisfies Record<string, Field>;
+
+/** Fields of strata_overhead (docs/overhead.md §2), by the `layer` of the rows that carry them. */
+export const OVERHEAD_FIELDS = {
+  // §2.1 VM
+  hypervisorCpu: o('hypervisor_cpu_cores', 'cores', 'vm'),
+  vcpuCores: o('vcpu_cores', 'cores', 'vm'),
+  hypervisorNonVcpu: o('hypervisor_non_vcpu_cpu_cores', 'cores', 'vm'),
+  guestBusy: o('guest_cpu_busy_cores', 'cores', 'vm'),
+  guestSteal: o('guest_cpu_steal_ratio', 'ratio', 'vm'),
+  guestStealCores: o('guest_cpu_steal_cores', 'cores', 'vm'),
+  guestIntervalOffset: o('guest_interval_offset_ms', 'ms', 'vm'),
+  cpuOverheadCores: o('cpu_overhead_cores', 'cores', 'vm'),
+  cpuOverheadRatio: o('cpu_overhead_ratio', 'ratio', 'vm'),
+  guestReadLatency: o('guest_read_latency_ms_per_op', 'ms', 'vm'),
+  hypervisorReadLatency: o('hypervisor_read_latency_ms_per_op', 'ms', 'vm'),
+  guestWriteLatency: o('guest_write_latency_ms_per_op', 'ms', 'vm'),
+  hypervisorWriteLatency: o('hypervisor_write_latency_ms_per_op', 'ms', 'vm'),
+  hostDeviceReadLatency: o('host_device_read_latency_ms_per_op', 'ms', 'vm'),
+  hostDeviceWriteLatency: o('host_device_write_latency_ms_per_op', 'ms', 'vm'),
+  readGuestAdded: o('io_read_guest_added_latency_ms_per_op', 'ms', 'vm'),
+  writeGuestAdded: o('io_write_guest_added_latency_ms_per_op', 'ms', 'vm'),
+  readHypervisorAdded: o('io_read_hypervisor_added_latency_ms_per_op', 'ms', 'vm'),
+  writeHypervisorAdded: o('io_write_hypervisor_added_latency_ms_per_op', 'ms', 'vm'),
+  readAdded: o('io_read_added_latency_ms_per_op', 'ms', 'vm'),
+  writeAdded: o('io_write_added_latency_ms_per_op', 'ms', 'vm'),
+  opsAmplification: o('io_ops_amplification_ratio', 'ratio', 'vm'),
+  bytesAmplification: o('io_bytes_amplification_ratio', 'ratio', 'vm'),
+  tapPackets: o('net_tap_packets_per_second', 'pps', 'vm'),
+  guestPackets: o('net_guest_packets_per_second', 'pps', 'vm'),
+  tapPerGuestPacket: o('net_tap_per_guest_packet_ratio', 'ratio', 'vm'),
+  hypervisorUsecPerPacket: o('hypervisor_cpu_usec_per_guest_packet', 'us', 'vm'),
+  overheadUsecPerPacket: o('hypervisor_overhead_cpu_usec_per_guest_packet', 'us', 'vm'),
+  guestFaults: o('guest_page_faults_per_second', 'per_second', 'vm'),
+  hypervisorFaults: o('hypervisor_page_faults_per_second', 'per_second', 'vm'),
+  guestReportedFaults: o('guest_reported_page_faults_per_second', 'per_second', 'vm'),
+  faultsPerGuestFault: o('hypervisor_faults_per_guest_fault_ratio', 'ratio', 'vm'),
+  // §2.2 container
+  usecPerPacket: o('cpu_usec_per_packet', 'us', 'container'),
+  hostUsecPerPacket: o('host_cpu_usec_per_packet', 'us', 'container'),
+  perPacketVsHost: o('cpu_per_packet_vs_host_ratio', 'ratio', 'container'),
+  ioStallPerOp: o('io_stall_ms_per_op', 'ms', 'container'),
+  hostDeviceLatency: o('host_device_latency_ms_per_op', 'ms', 'container'),
+  stallVsHostLatency: o('io_stall_per_op_vs_host_latency_ratio', 'ratio', 'container'),
+  iopsShare: o('iops_share_ratio', 'ratio', 'container', 'device'),
+  bytesShare: o('bytes_share_ratio', 'ratio', 'container', 'device'),
+  // §2.3 node
+  hostBusy: o('host_cpu_busy_cores', 'cores', 'node'),
+  containersCpu: o('containers_cpu_cores', 'cores', 'node'),
+  vmsCpu: o('vms_hypervisor_cpu_cores', 'cores', 'node'),
+  hostOtherCpu: o('host_other_cpu_cores', 'cores', 'node'),
+  guestsBusy: o('guests_cpu_busy_cores', 'cores', 'node'),
+  virtOverheadCores: o('virtualization_cpu_overhead_cores', 'cores', 'node'),
+  containersRatio: o('containers_cpu_ratio', 'ratio', 'node'),
+  vmsRatio: o('vms_cpu_ratio', 'ratio', 'node'),
+  virtOverheadRatio: o('virtualization_cpu_overhead_ratio', 'ratio', 'node'),
+  virtOverheadCapacity: o('virtualization_cpu_overhead_capacity_ratio', 'ratio', 'node'),
+  containers: o('containers', 'count', 'node'),
+  vms: o('vms', 'count', 'node'),
+  vmsInContainers: o('vms_in_containers', 'count', 'node'),
+  vmsWithGuest: o('vms_with_guest_view', 'count', 'node'),
+} as const satisfies Record<string, Field>;
+
+/** strata_alert: one point per incident event (firing, resolved); tags node, alertname, status, device, antagonist. */
+export const ALERT_FIELDS = {
+  title: 'title',
+  text: 'text',
+  alertId: 'alert_id',
+  victims: 'victims',
+  startsAtMs: 'starts_at_ms',
+  /** Present on resolved points only: counting it against alert_id gives the incidents still open. */
+  endsAtMs: 'ends_at_ms',
+  antagonistIopsShare: 'antagonist_iops_share_ratio',
+  antagonistBytesShare: 'antagonist_bytes_share_ratio',
+  victimStall: 'victim_io_stall_ratio',
+  victimBaselineStall: 'victim_baseline_io_stall_ratio',
+  correlation: 'antagonist_victim_stall_correlation_ratio',
+} as const;
+
+/** strata_bench (bench/report/files.ts): one point per run; tags run_id, workload, case, layer, mode, host. */
+export const BENCH_FIELDS = {
+  throughput: 'throughput',
+  ops: 'ops',
+  latencyAvg: 'latency_avg',
+  latencyP50: 'latency_p50',
+  latencyP99: 'latency_p99',
+  wallMs: 'wall_ms',
+  cpuUsec: 'cpu_usec',
+  cpuPerOp: 'cpu_per_op_us',
+  qemuPerVcpu: 'qemu_per_vcpu',
+  ok: 'ok',
+} as const;
