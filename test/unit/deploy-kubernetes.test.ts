@@ -1,7 +1,9 @@
 // deploy/kubernetes is what users apply to a cluster (none here), so this test keeps it in step
 // with the code: every env var one that the agent or processor really reads, HOST_PROC/HOST_SYS
 // pointing at mounted host paths, the metrics port the same in the env, the container port and
-// the Prometheus annotation, and secrets never written into the manifest.
+// the Prometheus annotation, and secrets never written into the manifest; resources that hold
+// the measured cost (docs/agent.md and docs/processor.md "Cost"), probes on /healthz, and no more
+// processor replicas than the samples topic's partitions the manifest tells users to create.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
@@ -14,8 +16,19 @@ interface EnvVar {
   value?: string;
   valueFrom?: { secretKeyRef?: { name: string; key: string }; fieldRef?: unknown };
 }
+interface Resources {
+  requests?: { cpu?: string; memory?: string };
+  limits?: { cpu?: string; memory?: string };
+}
 interface Container {
   args: string[];
+  resources?: Resources;
+  readinessProbe?: { httpGet: { path: string; port: string | number } };
+  securityContext?: {
+    privileged?: boolean;
+    readOnlyRootFilesystem?: boolean;
+    allowPrivilegeEscalation?: boolean;
+  };
   env: EnvVar[];
   ports?: { name: string; containerPort: number }[];
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
@@ -25,18 +38,41 @@ interface Workload {
   kind: string;
   metadata: { name: string; namespace: string };
   spec: {
+    replicas?: number;
     template: {
       metadata: { annotations?: Record<string, string> };
       spec: {
         hostPID?: boolean;
         containers: Container[];
-        volumes?: { name: string; hostPath?: { path: string } }[];
+        securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+        volumes?: { name: string; hostPath?: { path: string; type?: string } }[];
       };
     };
   };
 }
-const load = (file: string) =>
-  parse(readFileSync(new URL(`../../deploy/kubernetes/${file}`, import.meta.url), 'utf8')) as Workload;
+const text = (file: string) =>
+  readFileSync(new URL(`../../deploy/kubernetes/${file}`, import.meta.url), 'utf8');
+const load = (file: string) => parse(text(file)) as Workload;
+
+/** Kubernetes quantities: "200m" -> 0.2 cores, "192Mi" -> bytes. */
+function cores(q: string | undefined): number {
+  expect(q, 'cpu quantity').toBeDefined();
+  return q!.endsWith('m') ? Number(q!.slice(0, -1)) / 1000 : Number(q);
+}
+function bytes(q: string | undefined): number {
+  expect(q, 'memory quantity').toBeDefined();
+  const m = /^(\d+)(Ki|Mi|Gi|M|G)?$/.exec(q!);
+  expect(m, `memory quantity ${q}`).not.toBeNull();
+  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, M: 1e6, G: 1e9 }[m![2] ?? ''] ?? 1;
+  return Number(m![1]) * unit;
+}
+const MB = 1e6;
+const MiB = 1024 ** 2;
+/** Both components: probes on /healthz by the metrics port's name. */
+function probes(c: Container): void {
+  expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+  expect(c.readinessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+}
 const env = (c: Container) => new Map(c.env.map((e) => [e.name, e]));
 /** Read outside the agent's and processor's config tables (lib/log.ts, collectors/host/identity.ts). */
 const COMMON_ENV = ['STRATA_LOG_LEVEL', 'NODE_OPTIONS'];
@@ -74,9 +110,22 @@ describe('deploy/kubernetes', () => {
     expect(hostPathOf(vars.get('HOST_PROC')!.value!)).toBe('/proc');
     expect(hostPathOf(vars.get('HOST_SYS')!.value!)).toBe('/sys');
     metricsPort(ds);
+    probes(c);
   });
 
-  it('the processor Deployment: env vars the processor reads, the token from a Secret, liveness on /healthz', () => {
+  it('the agent DaemonSet: resources from the measured cost', () => {
+    const c = load('agent-daemonset.yaml').spec.template.spec.containers[0]!;
+    const r = c.resources!;
+    // Max RSS 76 MB at 200 containers as deployed; the request covers steady RSS (64-68 MB).
+    expect(bytes(r.requests?.memory)).toBeGreaterThanOrEqual(76 * MB);
+    // The limit must also hold the in-memory outage buffer (buffer.maxBytes default 64 MiB).
+    expect(bytes(r.limits?.memory)).toBeGreaterThanOrEqual(76 * MB + 64 * MiB);
+    // ≈ 12 ms of CPU per second at 200 active containers published to Kafka.
+    expect(cores(r.requests?.cpu)).toBeGreaterThanOrEqual(0.012);
+    expect(cores(r.limits?.cpu)).toBeGreaterThan(cores(r.requests?.cpu));
+  });
+
+  it('the processor Deployment: env vars the processor reads, the token from a Secret, liveness and readiness on /healthz', () => {
     const dep = load('processor-deployment.yaml');
     expect(dep.kind).toBe('Deployment');
     const c = dep.spec.template.spec.containers[0]!;
@@ -92,6 +141,32 @@ describe('deploy/kubernetes', () => {
     }
     expect(vars.get('INFLUX_TOKEN')?.valueFrom?.secretKeyRef?.name).toBe('strata-processor');
     metricsPort(dep);
-    expect(c.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+    probes(c);
+  });
+
+  it('the processor Deployment: resources from the measured cost, no privileges', () => {
+    const dep = load('processor-deployment.yaml');
+    const c = dep.spec.template.spec.containers[0]!;
+    const r = c.resources!;
+    // 0.16 core for 300 nodes × 21 entities at 1 s ticks (22-25 CPU-µs per entity-sample).
+    expect(cores(r.requests?.cpu)).toBeGreaterThanOrEqual(0.16);
+    // Peak RSS 298-320 MB draining a backlog: the limit above it, the request near it.
+    expect(bytes(r.limits?.memory)).toBeGreaterThan(320 * MB);
+    expect(bytes(r.requests?.memory)).toBeGreaterThanOrEqual(298 * MB);
+    expect(dep.spec.template.spec.securityContext?.runAsNonRoot).toBe(true);
+    expect(c.securityContext?.allowPrivilegeEscalation).toBe(false);
+    expect(c.securityContext?.readOnlyRootFilesystem).toBe(true);
+  });
+
+  it('the processor Deployment: replicas ≤ the partitions of the samples topic it tells users to create', () => {
+    const dep = load('processor-deployment.yaml');
+    const create = /kafka-topics\.sh --create --topic (\S+) --partitions (\d+)/.exec(
+      text('processor-deployment.yaml'),
+    );
+    expect(create, 'the manifest says how to create the samples topic').not.toBeNull();
+    const vars = env(dep.spec.template.spec.containers[0]!);
+    expect(create![1]).toBe(vars.get('STRATA_SAMPLES_TOPIC')?.value);
+    expect(dep.spec.replicas).toBeGreaterThanOrEqual(1);
+    expect(dep.spec.replicas).toBeLessThanOrEqual(Number(create![2]));
   });
 });
