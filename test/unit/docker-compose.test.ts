@@ -1,7 +1,9 @@
 // docker-compose.yml is what users run where an engine can pull images (none can here), so this
 // test keeps it in step with the code: services and images, mounts matching HOST_PROC/HOST_SYS,
-// and every env var one that the agent or processor really reads, pointing at the right service.
-import { readFileSync } from 'node:fs';
+// and every env var one that the agent or processor really reads, pointing at the right service;
+// the DBRP mapping InfluxQL needs on InfluxDB 2.x; the processor unprivileged, both checked on /healthz.
+import { spawnSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENV_VARS as AGENT_ENV } from '../../agent/config.ts';
@@ -16,6 +18,11 @@ interface Service {
   ports?: string[];
   privileged?: boolean;
   pid?: string;
+  user?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  mem_limit?: string;
+  healthcheck?: { test: string[] };
 }
 const compose = parse(readFileSync(new URL('../../docker-compose.yml', import.meta.url), 'utf8'), {
   merge: true, // the file shares env with a YAML anchor (<<: *strata-env)
@@ -30,6 +37,9 @@ const svc = (name: string): Service => {
 /** Read by lib/log.ts and collectors/host/identity.ts outside the agent's config table. */
 const COMMON_ENV = ['STRATA_LOG_LEVEL'];
 const AGENT_EXTRA_ENV = ['HOST_ETC'];
+
+/** A bind mount's host side, as a path inside the repository. */
+const repoFile = (hostPath: string) => new URL(`../../${hostPath.replace(/^\.\//, '')}`, import.meta.url);
 
 describe('docker-compose.yml', () => {
   it('has the five services with the images the docs name', () => {
@@ -119,5 +129,52 @@ describe('docker-compose.yml', () => {
     expect(grafana.environment?.INFLUX_TOKEN).toBe(
       svc('influxdb').environment?.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN,
     );
+  });
+  it('maps InfluxQL database/retention policy to the bucket on InfluxDB 2.x (DBRP), by an init script that exists', () => {
+    const influx = svc('influxdb');
+    const mount = (influx.volumes ?? []).find((v) =>
+      v.split(':')[1]?.startsWith('/docker-entrypoint-initdb.d/'),
+    );
+    expect(mount, 'an init script mounted into /docker-entrypoint-initdb.d').toBeDefined();
+    const [hostPath, target] = mount!.split(':') as [string, string];
+    expect(target).toMatch(/\.sh$/); // the image runs *.sh files only
+    const script = repoFile(hostPath);
+    expect(statSync(script).mode & 0o111, 'executable (else the image sources it)').not.toBe(0);
+    expect(spawnSync('bash', ['-n', script.pathname]).status, 'bash syntax').toBe(0);
+    const text = readFileSync(script, 'utf8');
+    const flags = new Map(
+      [...text.matchAll(/--([\w-]+)(?:[ =]+"?([^"\s\\]+)"?)?/g)].map((m) => [m[1]!, m[2] ?? '']),
+    );
+    expect(text).toContain('influx v1 dbrp create');
+    // The IDs and names the image's setup created, from the variables it exports to init scripts.
+    const shellVar = (name: string) => `\${${name}}`;
+    expect(flags.get('bucket-id')).toBe(shellVar('DOCKER_INFLUXDB_INIT_BUCKET_ID'));
+    expect(flags.get('org')).toBe(shellVar('DOCKER_INFLUXDB_INIT_ORG'));
+    expect(flags.get('db')).toBe(shellVar('DOCKER_INFLUXDB_INIT_BUCKET'));
+    expect(flags.get('rp')).toBe('autogen');
+    expect(flags.has('default')).toBe(true);
+    // The database InfluxQL clients name is the bucket the processor writes.
+    expect(influx.environment?.DOCKER_INFLUXDB_INIT_BUCKET).toBe(svc('processor').environment?.INFLUX_BUCKET);
+  });
+
+  it('runs the processor unprivileged and both on /healthz at their metrics port, with memory limits', () => {
+    const processor = svc('processor');
+    expect(processor.user).toMatch(/^[1-9]\d*:[1-9]\d*$/);
+    expect(processor.read_only).toBe(true);
+    expect(processor.cap_drop).toEqual(['ALL']);
+    expect(svc('agent').read_only).toBe(true);
+    const spill = svc('agent').environment?.STRATA_SPILL_FILE ?? '';
+    const stateMount = (svc('agent').volumes ?? []).find((v) => spill.startsWith(`${v.split(':')[1]}/`));
+    expect(stateMount, 'the spill file on a writable volume').toBeDefined();
+    for (const name of ['agent', 'processor']) {
+      const s = svc(name);
+      const probe = s.healthcheck?.test.join(' ') ?? '';
+      expect(probe, `${name} healthcheck`).toContain('/healthz');
+      expect(probe).toContain('STRATA_METRICS_LISTEN');
+      expect(s.environment?.STRATA_METRICS_LISTEN).toMatch(/^0\.0\.0\.0:\d+$/);
+      expect(s.mem_limit, `${name} mem_limit`).toMatch(/^\d+m$/);
+    }
+    expect(Number.parseInt(svc('agent').mem_limit!, 10)).toBeGreaterThanOrEqual(76 + 64);
+    expect(Number.parseInt(svc('processor').mem_limit!, 10)).toBeGreaterThan(320);
   });
 });
