@@ -4,7 +4,7 @@
 // drop by priority, names are elided in the middle (and kept distinct), sections are cut with
 // "… N more" lines. Pure: the same view and options give the same text (test/unit/__frames__).
 import { printable } from '../lib/terminal.ts';
-import type { AlertRow, EntityRow, LiveView, OverheadRow } from './view.ts';
+import type { AlertRow, EntityRow, OverheadRow, ViewState } from './rows.ts';
 
 export interface RenderOptions {
   node: string;
@@ -44,7 +44,7 @@ const MIN_NAME = 12;
  * The cost lines of the latest figures, most expensive first. Every number is one of the
  * `strata_overhead` fields (docs/overhead.md §2) or an entity's `cpu_cores`, said in its unit.
  */
-export function layerCosts(view: LiveView): CostLine[] {
+export function layerCosts(view: ViewState): CostLine[] {
   const entities = view.rows();
   const cpuOf = (layer: string, name: string) =>
     entities.find((e) => e.layer === layer && e.name === name)?.cpuCores;
@@ -306,7 +306,7 @@ export function elideDistinct(names: readonly string[], width: number): string[]
 // ---------------------------------------------------------------------------------------------
 // The frame.
 
-export function render(view: LiveView, o: RenderOptions): string {
+export function render(view: ViewState, o: RenderOptions): string {
   const width = Math.max(20, o.width ?? 120);
   const height = o.height !== undefined && o.height > 0 ? Math.max(3, o.height) : Number.POSITIVE_INFINITY;
   // Names come from containers and guests, which pick them: no escape sequence reaches the terminal.
@@ -335,8 +335,11 @@ export function render(view: LiveView, o: RenderOptions): string {
     left.length + 2 + quit.length <= width
       ? `${left}${' '.repeat(width - left.length - quit.length)}${quit}`
       : left,
-    `${o.statusAlarm ? '!! ' : ''}${o.status ?? 'view only: nothing written (--influx-url also writes to InfluxDB)'}`,
   ];
+  const status = printable(o.status ?? 'view only: nothing written (--influx-url also writes to InfluxDB)');
+  // A problem is worth up to three lines (the reason must not be cut); otherwise one.
+  if (o.statusAlarm) top.push(...wrap('!! ', status, width).map((l, i) => (i === 0 ? l : l.trimStart())));
+  else top.push(status);
 
   // What each layer costs: label column, then the sentence (wrapped under itself).
   const costs = layerCosts(view);

@@ -3,8 +3,10 @@
 // Pure: update() folds one tick's points in, rows()/render() read the latest state.
 import type { Point } from '../schemas/point.ts';
 import { layerCosts } from './frame.ts';
+import type { AlertRow, EntityRow, OverheadRow } from './rows.ts';
 
 export { render } from './frame.ts';
+export type { AlertRow, EntityRow, OverheadRow } from './rows.ts';
 
 const LAYER_ORDER: Record<string, number> = { host: 0, container: 1, vm: 2, guest: 3 };
 const ENTITY_MEASUREMENTS: Record<string, string> = {
@@ -13,54 +15,6 @@ const ENTITY_MEASUREMENTS: Record<string, string> = {
   strata_vm: 'vm',
   strata_guest: 'guest',
 };
-
-/** One entity's headline figures for the last tick; undefined = no number (not zero). */
-export interface EntityRow {
-  layer: string;
-  name: string;
-  kind: string;
-  /** CPU in use, cores (CPU-seconds per second). */
-  cpuCores?: number;
-  /** Minor + major page faults per second. */
-  faultsPerSecond?: number;
-  readIops?: number;
-  writeIops?: number;
-  /** Ops-weighted mean over devices, ms per op. */
-  readLatencyMs?: number;
-  writeLatencyMs?: number;
-  rxPacketsPerSecond?: number;
-  txPacketsPerSecond?: number;
-  /** Fraction of time some task stalled on I/O (PSI some), 0..1. */
-  ioStallRatio?: number;
-  cpuStallRatio?: number;
-  /** Sample time of the figures, ms. */
-  ts: number;
-}
-
-export interface OverheadRow {
-  layer: string;
-  name: string;
-  /** The host device of a container's per-device row; undefined on the entity's own row. */
-  device?: string;
-  fields: Record<string, number>;
-  ts: number;
-}
-
-export interface AlertRow {
-  /** The incident's id: a firing and its resolution share it. */
-  id: string;
-  status: string;
-  device: string;
-  antagonist: string;
-  /** Comma-separated victim names. */
-  victims: string;
-  title: string;
-  text: string;
-  /** The alert's numeric evidence (shares, latencies, stall ratios), as in InfluxDB. */
-  evidence: Record<string, number>;
-  startsAt: number;
-  ts: number;
-}
 
 interface Acc {
   row: EntityRow;
