@@ -183,7 +183,12 @@ export function contactPointsFile(): object {
         orgId: 1,
         receiver: 'strata-alertmanager',
         group_by: ['grafana_folder', 'alertname', 'node'],
-        routes: [{ receiver: 'strata-webhook', object_matchers: [['team', '=', 'strata']], continue: true }],
+        // A matching route with `continue` lets the next one match too: strata's alerts reach
+        // both receivers (a matched child route replaces the default receiver, it does not add to it).
+        routes: [
+          { receiver: 'strata-alertmanager', object_matchers: [['team', '=', 'strata']], continue: true },
+          { receiver: 'strata-webhook', object_matchers: [['team', '=', 'strata']] },
+        ],
       },
     ],
   };

@@ -58,4 +58,25 @@ describe('generated Grafana files', () => {
         for (const d of r.data) expect([ALERT_DATASOURCE_UID, '__expr__']).toContain(d.datasourceUid);
     }
   });
+
+  it('the example policy sends strata alerts to both contact points', () => {
+    const cp = parse(files['deploy/grafana/contact-points.example.yaml']!) as {
+      contactPoints: { name: string }[];
+      policies: {
+        receiver: string;
+        routes: { receiver: string; object_matchers: string[][]; continue?: boolean }[];
+      }[];
+    };
+    // Grafana's routing: child routes in order, stopping after the first match without `continue`;
+    // the policy's own receiver only when no child matched.
+    const labels: Record<string, string> = { team: 'strata', alertname: 'x' };
+    const reached: string[] = [];
+    for (const r of cp.policies[0]!.routes) {
+      if (!r.object_matchers.every(([k, op, v]) => op === '=' && labels[k!] === v)) continue;
+      reached.push(r.receiver);
+      if (!r.continue) break;
+    }
+    if (!reached.length) reached.push(cp.policies[0]!.receiver);
+    expect(reached.sort()).toEqual(cp.contactPoints.map((c) => c.name).sort());
+  });
 });
