@@ -22,6 +22,13 @@ export const AlertEvent = z.strictObject({
    * `node_silent` (the node stopped reporting and was evicted; nothing can be judged any more).
    */
   resolved_reason: z.string().min(1).optional(),
+  /**
+   * What to do (docs/overhead.md, "Remedy"): the cap on the antagonist's I/O that would give its
+   * victims their baseline back, as the commands for its kind (cgroup v2 io.max, v1
+   * blkio.throttle.*, docker run flags, libvirt/QEMU throttling), and the alternative of
+   * scheduling the tenants apart. Absent when the antagonist was never seen by this processor.
+   */
+  remedy: z.string().min(1).optional(),
   /** Sample time of the tick that produced this event. */
   ts: z.number().int().nonnegative(),
 });

@@ -1,5 +1,6 @@
 // Noisy-neighbor I/O detection settings (docs/overhead.md, "Noisy neighbours").
 import { z } from 'zod';
+import { durationMs } from '../../lib/config.ts';
 
 export const NoisyNeighborConfig = z.strictObject({
   /** Turn detection off (no alerts, no state). */
@@ -34,8 +35,29 @@ export const NoisyNeighborConfig = z.strictObject({
   evidenceWindows: z.number().int().positive().default(6),
   /** Fire after this many consecutive bad windows... */
   fireAfterWindows: z.number().int().positive().default(2),
-  /** ... and resolve after this many consecutive good ones. */
+  /** ... and resolve after this many consecutive good ones (and no sooner than episodeGap, below). */
   resolveAfterWindows: z.number().int().positive().default(3),
+  /**
+   * Episode gap (sample time): an open incident resolves only once no window has been bad for this
+   * long, so an antagonist that comes back within it (a backup, a compaction, a batch job working in
+   * bursts) continues the same incident — same id, one Alertmanager alert, one Grafana region —
+   * marked intermittent with its duty cycle. The price: an incident resolves max(resolveAfterWindows
+   * windows, this) after its last bad window instead of resolveAfterWindows windows. 0: off.
+   * "2m", "30s" or ms.
+   */
+  episodeGap: durationMs.default(120_000),
+  /**
+   * Remedy in every alert: the suggested cap on the antagonist's I/O is the rate at which its victim
+   * would be back at this multiple of its baseline (per-op latency, else stall), the device taken as
+   * one queue: cap = rate × (1 − 1/target) ÷ (1 − baseline/now) (docs/overhead.md, "Remedy").
+   */
+  remedyTargetRatio: z.number().gt(1).default(1.5),
+  /**
+   * Host device name → "major:minor" for the remedy's cgroup lines (io.max, blkio.throttle.*), e.g.
+   * { vda: "254:0" }. Samples name devices, not numbers: without an entry the line reads the number
+   * on the node itself ($(cat /sys/class/block/<dev>/dev)).
+   */
+  deviceNumbers: z.record(z.string(), z.string().regex(/^\d+:\d+$/, 'major:minor')).default({}),
   /** Bound on tenants tracked per node (containers and VMs); beyond it new ones are ignored, counted. */
   maxTenantsPerNode: z.number().int().positive().default(2000),
 });

@@ -9,6 +9,7 @@ import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { NoisyNeighborConfig } from './config.ts';
+import { type AntagonistInfo, remedyFor } from './remedy.ts';
 
 export const ALERT_NAME = 'NoisyNeighborIO';
 const MAX_DEVICES_PER_NODE = 64;
@@ -52,6 +53,10 @@ interface Tenant {
   key: string;
   name: string;
   layer: 'container' | 'vm';
+  /** Entity kind and labels (cgroup path and version...), a VM's disk names: for the remedy. */
+  kind: string;
+  labels: Readonly<Record<string, string>>;
+  disks: string[];
   lastTs: number;
   stall: Ewma;
   latency: Ewma;
@@ -72,6 +77,9 @@ interface Tenant {
 interface TickRecord {
   ops: Map<string, number>;
   bytes: Map<string, number>;
+  /** The writes among ops and bytes (the rest are reads): the remedy caps each direction. */
+  wops: Map<string, number>;
+  wbytes: Map<string, number>;
   stall: Map<string, number>;
   /** Per-op latency (ms) of VM tenants this tick: their victim signal (no PSI from the host). */
   latency: ReadonlyMap<string, number>;
@@ -100,6 +108,16 @@ interface Incident {
   lastTs: number;
   /** Taken over from the alerts topic (another processor, or this one before a restart). */
   adopted: boolean;
+  /** Runs of bad windows separated by ≥ resolveAfterWindows good ones (> 1: intermittent). */
+  bursts: number;
+  /** Windows from the incident's first bad window to its last one, inclusive (duty cycle's denominator). */
+  spanWindows: number;
+  /** Sample time of the last bad window: the episode gap runs from it. */
+  lastBadTs: number;
+  /** The antagonist as seen when it fired (undefined for an adopted incident not yet seen). */
+  info: AntagonistInfo | undefined;
+  /** Remedy text as last announced (adopted incidents keep their owner's until recomputed). */
+  remedy: string | undefined;
 }
 
 interface DeviceState {
@@ -144,6 +162,25 @@ export interface NoisyStats {
 function num(f: Fields | undefined, k: string): number | undefined {
   const v = f?.[k];
   return typeof v === 'number' ? v : undefined;
+}
+
+/**
+ * Time to fire and to resolve (ms), from the settings and the tick interval (docs/overhead.md,
+ * "Timing"), for interference strong enough that every window it fills is bad. Windows end every
+ * W = windowTicks × tick. Fire: the window in which it starts counts as bad with one tick of it
+ * (earliest: it started in that window's last tick, and fireAfterWindows − 1 more follow), or not
+ * at all (latest: fireAfterWindows whole windows after it) → [(k − 1)·W + tick, (k + 1)·W].
+ * Resolve: the last bad window ends within one window of the stop, and the incident resolves
+ * R = max(resolveAfterWindows, ⌈episodeGap ÷ W⌉) windows after it → [R·W − W, R·W + W].
+ */
+export function timingBounds(
+  cfg: Pick<NoisyNeighborConfig, 'windowTicks' | 'fireAfterWindows' | 'resolveAfterWindows' | 'episodeGap'>,
+  tickMs: number,
+): { fire: [number, number]; resolve: [number, number] } {
+  const w = cfg.windowTicks * tickMs;
+  const k = cfg.fireAfterWindows;
+  const r = Math.max(cfg.resolveAfterWindows, Math.ceil(cfg.episodeGap / w)) * w;
+  return { fire: [(k - 1) * w + tickMs, (k + 1) * w], resolve: [r - w, r + w] };
 }
 
 /** Pearson correlation over paired finite values; undefined with < 3 pairs or no variance. */
@@ -255,11 +292,11 @@ export class NoisyNeighborStage {
           if (iops === undefined) continue;
           tenantOps += iops * v.dtS;
           const rec = record(tick, dev);
+          const wb = num(f, 'written_bytes_per_second') ?? 0;
           rec.ops.set(t.key, iops * v.dtS);
-          rec.bytes.set(
-            t.key,
-            ((num(f, 'read_bytes_per_second') ?? 0) + (num(f, 'written_bytes_per_second') ?? 0)) * v.dtS,
-          );
+          rec.bytes.set(t.key, ((num(f, 'read_bytes_per_second') ?? 0) + wb) * v.dtS);
+          rec.wops.set(t.key, (num(f, 'write_iops') ?? 0) * v.dtS);
+          rec.wbytes.set(t.key, wb * v.dtS);
         }
         // Containers have no per-op latency; ms stalled on I/O per op issued is their latency proxy
         // (a light tenant's stall *fraction* barely moves when each of its few ops gets slower).
@@ -283,14 +320,18 @@ export class NoisyNeighborStage {
         if (v.devices === undefined) continue;
         let ops = 0;
         let bytes = 0;
+        let wops = 0;
+        let wbytes = 0;
         let latTime = 0;
         let latOps = 0;
         for (const f of v.devices.values()) {
           const r = num(f, 'read_iops') ?? 0;
           const w = num(f, 'write_iops') ?? 0;
+          const wb = num(f, 'written_bytes_per_second') ?? 0;
           ops += (r + w) * v.dtS;
-          bytes +=
-            ((num(f, 'read_bytes_per_second') ?? 0) + (num(f, 'written_bytes_per_second') ?? 0)) * v.dtS;
+          bytes += ((num(f, 'read_bytes_per_second') ?? 0) + wb) * v.dtS;
+          wops += w * v.dtS;
+          wbytes += wb * v.dtS;
           // Flushes carry a guest's sync writes' wait (cache=writeback): in its latency, not its share.
           for (const [op, n] of [
             ['read', r],
@@ -313,6 +354,9 @@ export class NoisyNeighborStage {
         const rec = record(tick, backing);
         rec.ops.set(t.key, (rec.ops.get(t.key) ?? 0) + ops);
         rec.bytes.set(t.key, (rec.bytes.get(t.key) ?? 0) + bytes);
+        rec.wops.set(t.key, (rec.wops.get(t.key) ?? 0) + wops);
+        rec.wbytes.set(t.key, (rec.wbytes.get(t.key) ?? 0) + wbytes);
+        if (t.disks.length === 0) for (const d of v.devices.keys()) t.disks.push(d);
       }
     }
     // Without tenants there is nothing to judge — unless an incident is open: then the windows go
@@ -356,6 +400,9 @@ export class NoisyNeighborStage {
         key,
         name: v.sample.entity.name || v.id,
         layer: v.layer as 'container' | 'vm',
+        kind: v.sample.entity.kind,
+        labels: v.sample.entity.labels,
+        disks: [],
         lastTs: v.ts,
         stall: new Ewma(this.cfg.baselineAlpha),
         latency: new Ewma(this.cfg.baselineAlpha),
@@ -471,6 +518,8 @@ export class NoisyNeighborStage {
       const totalOps = deviceOpsKnown ? Math.max(deviceOps, tenantOps) : tenantOps;
       const totalBytes = deviceBytesKnown ? Math.max(deviceBytes, tenantBytes) : tenantBytes;
       let bad = false;
+      /** The tenant that made the window bad. */
+      let culprit = '';
       if (totalOps >= cfg.minDeviceOpsPerWindow) {
         const victims: Tenant[] = [];
         for (const [k, n] of ops) {
@@ -518,6 +567,26 @@ export class NoisyNeighborStage {
           }
           if (best !== undefined) {
             bad = true;
+            culprit = best.key;
+            // Reads and writes of its (possibly clamped) rate, in the proportions it reported.
+            let raw = 0;
+            let rawW = 0;
+            let rawB = 0;
+            let rawWB = 0;
+            for (const r of win) {
+              raw += r.ops.get(best.key) ?? 0;
+              rawW += r.wops.get(best.key) ?? 0;
+              rawB += r.bytes.get(best.key) ?? 0;
+              rawWB += r.wbytes.get(best.key) ?? 0;
+            }
+            const wShare = raw > 0 ? Math.min(1, rawW / raw) : 0;
+            const wbShare = rawB > 0 ? Math.min(1, rawWB / rawB) : 0;
+            const aIops = best.evidence.antagonist_iops!;
+            const aBps = winS > 0 ? (bytes.get(best.key) ?? 0) / winS : 0;
+            best.evidence.antagonist_read_iops = aIops * (1 - wShare);
+            best.evidence.antagonist_write_iops = aIops * wShare;
+            best.evidence.antagonist_read_bytes_per_second = aBps * (1 - wbShare);
+            best.evidence.antagonist_write_bytes_per_second = aBps * wbShare;
             ds.scores.set(best.key, (ds.scores.get(best.key) ?? 0) + best.score);
             const v0 = victims.reduce((a, b) =>
               (b.windowStall ?? 0) - b.stall.mean > (a.windowStall ?? 0) - a.stall.mean ? b : a,
@@ -543,8 +612,20 @@ export class NoisyNeighborStage {
       }
       if (!bad && ds.incident?.adopted && totalOps >= cfg.minDeviceOpsPerWindow) {
         bad = this.holdAdopted(ds.incident, state, ops, bytes, totalOps, totalBytes);
+        if (bad) culprit = ds.incident.antagonist;
       }
       if (bad) this.stats.badWindows++;
+      // An open incident goes on only with its own antagonist: another tenant's bad window on the
+      // same device (someone else's job) neither keeps it open nor counts as one of its bursts.
+      const inc = ds.incident;
+      if (bad && inc !== undefined && culprit !== inc.antagonist) {
+        const t = state.tenants.get(culprit);
+        if (inc.antagonist === '' && t?.name === inc.antagonistName && t.layer === inc.antagonistLayer) {
+          inc.antagonist = culprit;
+        } else {
+          bad = false;
+        }
+      }
       this.hysteresis(nodeId, dev, ts, ds, bad, state, points, alerts);
     }
 
@@ -657,6 +738,12 @@ export class NoisyNeighborStage {
         evidence: { ...e.evidence },
         lastTs: Math.max(e.ts, known?.lastTs ?? 0),
         adopted: true,
+        bursts: known?.bursts ?? e.evidence.episode_bursts ?? 1,
+        spanWindows: known?.spanWindows ?? e.evidence.bad_windows ?? 0,
+        // Its owner's last bad window is not on record; its last event is the nearest sample time.
+        lastBadTs: Math.max(e.ts, known?.lastBadTs ?? 0),
+        info: known?.info,
+        remedy: known?.remedy ?? e.remedy,
       };
       ds.goodWindows = 0;
       ds.lastTs = Math.max(ds.lastTs, e.ts);
@@ -743,6 +830,11 @@ export class NoisyNeighborStage {
         evidence: { ...(ds.lastEvidence.get(key) ?? {}), bad_windows: ds.badWindows },
         lastTs: ts,
         adopted: false,
+        bursts: 1,
+        spanWindows: ds.badWindows,
+        lastBadTs: ts,
+        info: infoOf(state, key),
+        remedy: undefined,
       };
       ds.goodWindows = 0;
       this.emit(nodeId, dev, ts, ds.incident, 'firing', points, alerts);
@@ -751,17 +843,35 @@ export class NoisyNeighborStage {
     const inc = ds.incident;
     inc.lastTs = ts;
     if (bad) {
+      // Back after at least the quiet spell that used to resolve an incident: a new burst of the
+      // same episode, announced (same id) so the alert shows it is intermittent.
+      const newBurst = ds.goodWindows >= cfg.resolveAfterWindows;
+      inc.spanWindows += ds.goodWindows + 1;
+      inc.lastBadTs = ts;
       ds.goodWindows = 0;
       for (const v of ds.victimsSeen) {
         inc.victims.add(v);
         inc.victimNames.add(nameOf(state, v));
       }
       const ev = ds.lastEvidence.get(inc.antagonist);
-      if (ev !== undefined) inc.evidence = { ...ev, bad_windows: (inc.evidence.bad_windows ?? 0) + 1 };
+      const badWindows = (inc.evidence.bad_windows ?? 0) + 1;
+      if (ev !== undefined) inc.evidence = { ...ev, bad_windows: badWindows };
+      else inc.evidence.bad_windows = badWindows;
+      if (inc.info === undefined && inc.antagonist !== '') inc.info = infoOf(state, inc.antagonist);
+      if (newBurst) {
+        inc.bursts++;
+        // The alerts topic and the webhook hear of it; strata_alert keeps one firing and one
+        // resolved point per incident (one region in Grafana).
+        this.emit(nodeId, dev, ts, inc, 'firing', points, alerts, undefined, false);
+      }
       return;
     }
     ds.goodWindows++;
     if (ds.goodWindows < cfg.resolveAfterWindows) return;
+    // The episode gap: an antagonist that comes back within it continues this incident. Window
+    // ends jitter by a few ms of sample time: half a tick counts as elapsed.
+    const slackMs = 500 * (ds.history.at(-1)?.dtS ?? 0);
+    if (ts - inc.lastBadTs + slackMs < cfg.episodeGap) return;
     this.emit(nodeId, dev, ts, inc, 'resolved', points, alerts, 'recovered');
     ds.incident = undefined;
     ds.badWindows = 0;
@@ -779,21 +889,54 @@ export class NoisyNeighborStage {
     points: Point[],
     alerts: AlertEvent[],
     reason?: ResolvedReason,
+    point = true,
   ): void {
     const antagonist = inc.antagonistName;
     const victims = [...inc.victimNames].sort();
     const ev = inc.evidence;
+    ev.episode_bursts = inc.bursts;
+    ev.episode_duty_cycle_ratio =
+      inc.spanWindows > 0 ? Math.min(1, (ev.bad_windows ?? 0) / inc.spanWindows) : 1;
+    ev.intermittent = inc.bursts > 1 ? 1 : 0;
+    let short: string | undefined;
+    if (inc.info !== undefined) {
+      const r = remedyFor(inc.info, dev, ev, {
+        targetRatio: this.cfg.remedyTargetRatio,
+        dominantShare: this.cfg.dominantShare,
+        deviceNumbers: this.cfg.deviceNumbers,
+      });
+      inc.remedy = r.text;
+      short = r.short;
+      const c = r.caps;
+      for (const [k, x] of [
+        ['remedy_read_iops', c.readIops],
+        ['remedy_write_iops', c.writeIops],
+        ['remedy_read_bytes_per_second', c.readBps],
+        ['remedy_write_bytes_per_second', c.writeBps],
+        ['remedy_total_iops', c.totalIops],
+        ['remedy_total_bytes_per_second', c.totalBps],
+      ] as const) {
+        if (x !== undefined) ev[k] = x;
+      }
+      ev.remedy_rate_fraction_ratio = c.factor;
+    }
     const pct = (x: number | undefined) => (x === undefined ? '?' : `${Math.round(x * 100)}%`);
+    const episode =
+      inc.bursts > 1
+        ? ` Intermittent: ${inc.bursts} bursts in one episode, bad ${pct(ev.episode_duty_cycle_ratio)} of the time.`
+        : '';
+    const fix = status === 'firing' && inc.remedy !== undefined ? ` Fix: ${inc.remedy}` : '';
     const summary =
       status === 'firing'
         ? `${antagonist} dominates I/O on ${nodeId}:${dev} (${pct(ev.antagonist_iops_share_ratio)} of ops, ` +
           `${pct(ev.antagonist_bytes_share_ratio)} of bytes) while ${victims.join(', ')} stall` +
           (ev.victim_io_stall_ratio !== undefined
             ? ` (io stall ${pct(ev.victim_io_stall_ratio)} of time vs ${pct(ev.victim_baseline_io_stall_ratio)} baseline)`
-            : '')
+            : '') +
+          `.${episode}${fix}`
         : reason === 'node_silent'
-          ? `${nodeId} stopped reporting: ${antagonist} vs ${victims.join(', ')} on ${dev} can no longer be judged`
-          : `${antagonist} no longer hurts ${victims.join(', ')} on ${nodeId}:${dev}`;
+          ? `${nodeId} stopped reporting: ${antagonist} vs ${victims.join(', ')} on ${dev} can no longer be judged.${episode}`
+          : `${antagonist} no longer hurts ${victims.join(', ')} on ${nodeId}:${dev}.${episode}`;
     const alert: AlertEvent = {
       v: ALERT_SCHEMA_VERSION,
       id: inc.id,
@@ -811,13 +954,17 @@ export class NoisyNeighborStage {
       starts_at: inc.startsAt,
       ts,
     };
+    if (inc.remedy !== undefined) alert.remedy = inc.remedy;
     if (status === 'resolved') {
       alert.ends_at = ts;
       alert.resolved_reason = reason ?? 'recovered';
     }
     alerts.push(alert);
+    if (!point) return;
     const fields: Fields = {
-      title: `${ALERT_NAME} ${status}: ${antagonist} on ${dev}`,
+      title:
+        `${ALERT_NAME} ${status}: ${antagonist} on ${dev}` +
+        (status === 'firing' && short !== undefined ? ` — ${short}` : ''),
       text: summary,
       alert_id: inc.id,
       victims: victims.join(','),
@@ -827,6 +974,7 @@ export class NoisyNeighborStage {
       fields.ends_at_ms = ts;
       fields.resolved_reason = reason ?? 'recovered';
     }
+    if (inc.remedy !== undefined) fields.remedy = inc.remedy;
     for (const k in ev) fields[k] = ev[k]!;
     points.push({
       measurement: 'strata_alert',
@@ -855,6 +1003,12 @@ function clampVms(m: Map<string, number>, state: NodeNoisy, device: number): num
   return room + others;
 }
 
+function infoOf(state: NodeNoisy, key: string): AntagonistInfo | undefined {
+  const t = state.tenants.get(key);
+  if (t === undefined) return undefined;
+  return { layer: t.layer, kind: t.kind, name: t.name, labels: t.labels, disks: t.disks };
+}
+
 function nameOf(state: NodeNoisy, key: string): string {
   return state.tenants.get(key)?.name ?? key.slice(key.indexOf(':') + 1);
 }
@@ -868,6 +1022,8 @@ function newRecord(): TickRecord {
   return {
     ops: new Map(),
     bytes: new Map(),
+    wops: new Map(),
+    wbytes: new Map(),
     stall: new Map(),
     latency: NO_LATENCY,
     deviceOps: undefined,

@@ -55,6 +55,8 @@ export function toAlertmanager(a: AlertEvent, generatorUrl = ''): AlertmanagerAl
   }
   for (const [k, v] of Object.entries(a.evidence)) annotations[k] = String(v);
   if (a.resolved_reason !== undefined) annotations.resolved_reason = a.resolved_reason;
+  // What to do: the runbook an on-call engineer acts on, beside the summary that says what happened.
+  if (a.remedy !== undefined) annotations.remedy = a.remedy;
   const out: AlertmanagerAlert = {
     labels: { ...labels, alertname: a.name, node: a.node, source: 'strata' },
     annotations,

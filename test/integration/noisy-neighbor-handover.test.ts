@@ -141,13 +141,18 @@ describe('open incidents across a processor kill -9 and a take-over', () => {
     });
 
     const config = path.join(dir, 'first.yaml');
-    fs.writeFileSync(config, 'processor:\n  kafka:\n    sessionTimeout: 6s\n    heartbeatInterval: 1s\n');
+    // The recording ends 30 s after the antagonist stops: judged without the episode gap (2 min).
+    fs.writeFileSync(
+      config,
+      'processor:\n  kafka:\n    sessionTimeout: 6s\n    heartbeatInterval: 1s\n' +
+        '  pipeline:\n    noisyNeighbor:\n      episodeGap: 0\n',
+    );
     const second = path.join(dir, 'second.yaml');
     await new Promise<void>((r) => alertmanager.listen(0, '127.0.0.1', r));
     fs.writeFileSync(
       second,
       'processor:\n  kafka:\n    sessionTimeout: 6s\n    heartbeatInterval: 1s\n    warmup: 5s\n' +
-        '  evictInterval: 1s\n  pipeline:\n    evictAfterMs: 6s\n' +
+        '  evictInterval: 1s\n  pipeline:\n    evictAfterMs: 6s\n    noisyNeighbor:\n      episodeGap: 0\n' +
         `  webhook:\n    url: http://127.0.0.1:${(alertmanager.address() as AddressInfo).port}\n    resendInterval: 1s\n`,
     );
     const env = {

@@ -31,7 +31,8 @@ const COOL_S = 35; // ≥ 3 good windows after the window that still saw the gue
 
 let vm: TestVm | undefined;
 let agent: ChildProcess | undefined;
-const pipeline = createPipeline();
+// One steady episode, judged without the episode gap (2 min) so that it resolves within COOL_S.
+const pipeline = createPipeline({ noisyNeighbor: { episodeGap: 0 } });
 const alerts: AlertEvent[] = [];
 let vmTicks = 0;
 let hostDevice: string | undefined;

@@ -29,7 +29,10 @@ const HEAVY_S = 30;
 const COOL_S = 35; // ≥ 3 good windows (15 s) after the window that still saw the antagonist
 
 let agent: ChildProcess | undefined;
-let pipeline: ProcessingPipeline = createPipeline();
+// One steady episode, judged without the episode gap (2 min by default) so that it resolves within
+// COOL_S; noisy-neighbor-episodes.test.ts runs the defaults.
+const STEADY = { noisyNeighbor: { episodeGap: 0 } } as const;
+let pipeline: ProcessingPipeline = createPipeline(STEADY);
 const alerts: AlertEvent[] = [];
 let ticks = 0;
 
@@ -131,7 +134,7 @@ describe('noisy neighbour on the stack Docker engine', () => {
   }, 200_000);
 
   it('a quiet run of the same length (the light writer alone) produces no alert', async () => {
-    pipeline = createPipeline(); // fresh baselines, as for the heavy run
+    pipeline = createPipeline(STEADY); // fresh baselines, as for the heavy run
     alerts.length = 0;
     const start = ticks;
     await sleep(WARM_S + HEAVY_S + COOL_S);

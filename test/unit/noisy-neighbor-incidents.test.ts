@@ -23,10 +23,16 @@ const heavy: SampleMessage[] = zlib
   .split('\n')
   .map((l) => JSON.parse(l) as SampleMessage);
 const HORIZON = 300_000; // processors/config.ts evictAfterMs default
+/**
+ * The recordings end ~30 s after the antagonist stops, before the default episode gap (2 min) has
+ * passed: these tests judge one steady episode each, so incidents resolve after resolveAfterWindows
+ * as without a gap (noisy-neighbor-episodes.test.ts covers the gap).
+ */
+const STEADY = { noisyNeighbor: { episodeGap: 0 } } as const;
 
 /** Index of the first message after which the pipeline has fired, and the events so far. */
 function untilFiring() {
-  const p = createPipeline();
+  const p = createPipeline(STEADY);
   const alerts: AlertEvent[] = [];
   for (let i = 0; i < heavy.length; i++) {
     alerts.push(...p.handle(heavy[i]!).alerts);
@@ -80,7 +86,7 @@ describe('a node that stops reporting', () => {
 
   it('an adopted incident of a node this pipeline never hears from is resolved the same way', () => {
     const { firing } = untilFiring();
-    const p = createPipeline();
+    const p = createPipeline(STEADY);
     p.adopt([firing]);
     expect(p.openIncidents(firing.node)).toEqual([firing.id]);
     p.evict(5_000);
@@ -91,7 +97,7 @@ describe('a node that stops reporting', () => {
   });
 
   it('a normal end says resolved_reason recovered', () => {
-    const p = createPipeline();
+    const p = createPipeline(STEADY);
     const alerts = heavy.flatMap((m) => p.handle(m).alerts);
     expect(alerts.map((a) => [a.status, a.resolved_reason])).toEqual([
       ['firing', undefined],
@@ -106,7 +112,7 @@ describe('a new pipeline takes over an open incident', () => {
 
   /** Replays `warmTicks` before restartAt (outputs discarded), adopts `open`, then runs live. */
   function takeOver(warmTicks: number, open: AlertEvent[] | undefined, early = false) {
-    const p = createPipeline();
+    const p = createPipeline(STEADY);
     if (early && open !== undefined) p.adopt(open); // at assignment, as the runtime does
     for (const m of heavy.slice(Math.max(0, restartAt - warmTicks), restartAt)) p.handle(m);
     if (open !== undefined) p.adopt(open);
@@ -146,7 +152,7 @@ describe('a new pipeline takes over an open incident', () => {
   });
 
   it('an incident fired during the replay but not of record is dropped: no resolved without a firing', () => {
-    const p = createPipeline();
+    const p = createPipeline(STEADY);
     // The replay covers the firing; its outputs were discarded, and the alerts topic has nothing.
     for (const m of heavy.slice(0, restartAt)) p.handle(m);
     expect(p.openIncidents(firing.node)).toEqual([firing.id]);

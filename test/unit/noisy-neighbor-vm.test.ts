@@ -48,8 +48,13 @@ function unplaced(msgs: SampleMessage[]): SampleMessage[] {
   }));
 }
 
+/**
+ * The recordings end ~30 s after the antagonist stops, before the default episode gap (2 min) has
+ * passed: these tests judge one steady episode each, so incidents resolve after resolveAfterWindows
+ * as without a gap (noisy-neighbor-episodes.test.ts covers the gap).
+ */
 function replay(msgs: SampleMessage[], config: PipelineConfigInput = {}) {
-  const p = createPipeline(config);
+  const p = createPipeline({ ...config, noisyNeighbor: { episodeGap: 0, ...config.noisyNeighbor } });
   const alerts: AlertEvent[] = [];
   for (const m of msgs) alerts.push(...p.handle(m).alerts);
   return { p, alerts };

@@ -1,0 +1,220 @@
+// What an on-call engineer sees, on real recordings (testdata/processor):
+// - noisy-1m-bursty (capture-noisy-bursty.sh): nn-antagonist writes in 3 bursts of 15 s (8 loops of
+//   random 1 MiB O_DIRECT writes) with 25 s of silence between them — longer than the resolve time
+//   (3 good windows of 5 s) — beside nn-victim (one 4 KiB O_DIRECT write every 50 ms), then 150 s
+//   of quiet: one episode, which must be one incident;
+// - noisy-1m-direct and the VM recordings: the remedy each alert carries, and the time to fire and
+//   to resolve against the bounds the settings imply (timingBounds, docs/overhead.md "Timing").
+import fs from 'node:fs';
+import path from 'node:path';
+import zlib from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import type { PipelineConfigInput } from '../../processors/config.ts';
+import { NoisyNeighborConfig } from '../../processors/noisy-neighbor/config.ts';
+import { timingBounds } from '../../processors/noisy-neighbor/detector.ts';
+import { capFactor, remedyFor } from '../../processors/noisy-neighbor/remedy.ts';
+import { createPipeline } from '../../processors/pipeline.ts';
+import { type AlertEvent, AlertEvent as AlertSchema } from '../../schemas/alert.ts';
+import type { Point } from '../../schemas/point.ts';
+import type { SampleMessage } from '../../schemas/sample.ts';
+import { toAlertmanager } from '../../sinks/webhook/index.ts';
+
+const DIR = path.join(import.meta.dirname, '../../testdata/processor');
+const TICK_MS = 1000;
+
+function recording(name: string): SampleMessage[] {
+  return zlib
+    .gunzipSync(fs.readFileSync(path.join(DIR, name)))
+    .toString('utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as SampleMessage);
+}
+
+function replay(msgs: SampleMessage[], config: PipelineConfigInput = {}) {
+  const p = createPipeline(config);
+  const alerts: AlertEvent[] = [];
+  const points: Point[] = [];
+  for (const m of msgs) {
+    const out = p.handle(m);
+    alerts.push(...out.alerts);
+    points.push(...out.points.filter((pt) => pt.measurement === 'strata_alert'));
+  }
+  return { alerts, points };
+}
+
+/** Sample times of the first and last message in which the named tenant was sampled. */
+function presence(msgs: SampleMessage[], name: string): [number, number] {
+  const ts = msgs.filter((m) => m.samples.some((s) => s.entity.name === name)).map((m) => m.ts);
+  return [ts[0]!, ts.at(-1)!];
+}
+
+const bursty = recording('noisy-1m-bursty.ndjson.gz');
+const heavy = recording('noisy-1m-direct.ndjson.gz');
+const defaults = NoisyNeighborConfig.parse({});
+
+describe('an intermittent antagonist (3 bursts, 25 s apart): one episode, one incident', () => {
+  const { alerts, points } = replay(bursty);
+
+  it('without an episode gap, every burst is an incident of its own (what paged 3 times)', () => {
+    const ids = new Set(replay(bursty, { noisyNeighbor: { episodeGap: 0 } }).alerts.map((a) => a.id));
+    expect(ids.size).toBe(3);
+  });
+
+  it('with the default gap: one id, one firing and one resolved point, the bursts announced under the same id', () => {
+    expect(new Set(alerts.map((a) => a.id)).size).toBe(1);
+    for (const a of alerts) expect(AlertSchema.safeParse(a).success).toBe(true);
+    expect(
+      alerts.map((a) => [a.status, a.labels.antagonist, a.labels.victims, a.evidence.episode_bursts]),
+    ).toEqual([
+      ['firing', 'nn-antagonist', 'nn-victim', 1],
+      ['firing', 'nn-antagonist', 'nn-victim', 2],
+      ['firing', 'nn-antagonist', 'nn-victim', 3],
+      ['resolved', 'nn-antagonist', 'nn-victim', 3],
+    ]);
+    expect(new Set(alerts.map((a) => a.starts_at)).size).toBe(1);
+    // Grafana: one region per incident (firing and resolved points), not one per burst.
+    expect(points.map((p) => [p.tags.status, p.fields.alert_id])).toEqual([
+      ['firing', alerts[0]!.id],
+      ['resolved', alerts[0]!.id],
+    ]);
+    // Alertmanager: one label set for all of them, so one alert.
+    expect(new Set(alerts.map((a) => JSON.stringify(toAlertmanager(a).labels))).size).toBe(1);
+  });
+
+  it('is marked intermittent with its duty cycle (bad windows ÷ windows from the first bad to the last)', () => {
+    const last = alerts.at(-1)!;
+    expect(last.evidence.intermittent).toBe(1);
+    expect(alerts[0]!.evidence.intermittent).toBe(0);
+    // 15 s on, 25 s off: about 40 % of the time, window-rounded.
+    expect(last.evidence.episode_duty_cycle_ratio).toBeGreaterThan(0.3);
+    expect(last.evidence.episode_duty_cycle_ratio).toBeLessThan(0.75);
+    expect(last.summary).toMatch(/Intermittent: 3 bursts in one episode, bad \d+% of the time/);
+  });
+
+  it('resolves the episode gap after the last burst, inside the stated bounds', () => {
+    const [, stop] = presence(bursty, 'nn-antagonist');
+    const r = alerts.at(-1)!;
+    const [lo, hi] = timingBounds(defaults, TICK_MS).resolve;
+    expect(r.ends_at! - stop).toBeGreaterThanOrEqual(lo);
+    expect(r.ends_at! - stop).toBeLessThanOrEqual(hi);
+  });
+});
+
+describe('a remedy in every alert', () => {
+  const { alerts, points } = replay(heavy, { noisyNeighbor: { episodeGap: 0 } });
+  const firing = alerts[0]!;
+  const ant = heavy.flatMap((m) => m.samples).find((s) => s.entity.name === 'nn-antagonist')!.entity;
+
+  it('for a container on cgroup v1 (hybrid host): blkio.throttle lines in its cgroup, docker run flags', () => {
+    expect(ant.labels.cgroup_version).toBe('hybrid');
+    const e = firing.evidence;
+    const f = e.remedy_rate_fraction_ratio!;
+    // The M/M/1 cap from the victim's per-op latency: (1 − 1/1.5) ÷ (1 − baseline/now).
+    expect(f).toBeCloseTo(
+      (1 - 1 / 1.5) / (1 - e.victim_baseline_latency_ms_per_op! / e.victim_latency_ms_per_op!),
+      12,
+    );
+    expect(f).toBeGreaterThan(0);
+    expect(f).toBeLessThan(1);
+    // A writer: only the write direction is capped, at f of its current write rate.
+    expect(e.remedy_write_iops).toBe(Math.floor(f * e.antagonist_write_iops!));
+    expect(e.remedy_write_bytes_per_second).toBe(Math.floor(f * e.antagonist_write_bytes_per_second!));
+    expect(e.remedy_read_iops).toBeUndefined();
+    const dir = `/sys/fs/cgroup/blkio${ant.labels.cgroup_path}`;
+    expect(firing.remedy).toContain(
+      `echo "$(cat /sys/class/block/vda/dev) ${e.remedy_write_iops}" > ${dir}/blkio.throttle.write_iops_device`,
+    );
+    expect(firing.remedy).toContain(`${dir}/blkio.throttle.write_bps_device`);
+    expect(firing.remedy).toContain(`--device-write-iops /dev/vda:${e.remedy_write_iops}`);
+    expect(firing.summary).toContain(`Fix: ${firing.remedy}`);
+  });
+
+  it('is in the webhook annotations, the strata_alert point (title and field) and the resolved event', () => {
+    expect(toAlertmanager(firing).annotations.remedy).toBe(firing.remedy);
+    expect(points[0]!.fields.remedy).toBe(firing.remedy);
+    expect(points[0]!.fields.title).toContain(
+      `cap nn-antagonist at ${firing.evidence.remedy_write_iops} write IOPS`,
+    );
+    expect(alerts[1]!.remedy).toBeDefined();
+  });
+
+  it('names the device number when it is configured', () => {
+    const a = replay(heavy, { noisyNeighbor: { episodeGap: 0, deviceNumbers: { vda: '254:0' } } }).alerts[0]!;
+    expect(a.remedy).toContain(`echo "254:0 ${a.evidence.remedy_write_iops}" > /sys/fs/cgroup/blkio/`);
+  });
+
+  it('for a VM: libvirt iotune and QEMU throttling on its disk, reads and writes together', () => {
+    const vm = recording('noisy-vm-antagonist.ndjson.gz');
+    const a = replay(vm, { noisyNeighbor: { episodeGap: 0 } }).alerts[0]!;
+    expect(a.labels.antagonist_layer).toBe('vm');
+    const n = a.evidence.remedy_total_iops!;
+    expect(n).toBeGreaterThanOrEqual(1);
+    expect(a.remedy).toMatch(
+      new RegExp(
+        `virsh blkdeviotune ${a.labels.antagonist} \\S+ --total-iops-sec ${n} --total-bytes-sec \\d+ --live`,
+      ),
+    );
+    expect(a.remedy).toContain(`throttling.iops-total=${n}`);
+    expect(a.remedy).toContain(`<total_iops_sec>${n}</total_iops_sec>`);
+  });
+
+  it('for a container on cgroup v2: one io.max line with the cgroup path (hand-computed caps)', () => {
+    // Victim 0.1 → 0.4 ms/op: f = (1 − 1/1.5) ÷ (1 − 0.25) = 4/9; 900 writes/s, 100 reads/s.
+    const ev = {
+      victim_latency_ms_per_op: 0.4,
+      victim_baseline_latency_ms_per_op: 0.1,
+      antagonist_iops: 1000,
+      antagonist_read_iops: 100,
+      antagonist_write_iops: 900,
+      antagonist_read_bytes_per_second: 0,
+      antagonist_write_bytes_per_second: 9_000_000,
+    };
+    expect(capFactor(ev, 1.5, 0.5)).toBeCloseTo(4 / 9, 12);
+    const r = remedyFor(
+      {
+        layer: 'container',
+        kind: 'kubernetes',
+        name: 'c',
+        labels: { cgroup_version: 'v2', cgroup_path: '/kubepods.slice/x.scope', pod: 'p', namespace: 'ns' },
+        disks: [],
+      },
+      'nvme0n1',
+      ev,
+      { targetRatio: 1.5, dominantShare: 0.5, deviceNumbers: { nvme0n1: '259:0' } },
+    );
+    expect(r.caps).toMatchObject({ readIops: 44, writeIops: 400, writeBps: 4_000_000 });
+    expect(r.text).toContain(
+      'echo "259:0 riops=44 wiops=400 rbps=4096 wbps=4000000" > /sys/fs/cgroup/kubepods.slice/x.scope/io.max',
+    );
+    expect(r.text).toContain('io.weight');
+    expect(r.text).toContain('schedule pod ns/p apart');
+  });
+});
+
+describe('time to fire and to resolve stay inside the bounds the settings imply', () => {
+  it.each([
+    ['noisy-1m-direct, no episode gap', heavy, { episodeGap: 0 }],
+    ['noisy-1m-direct, 3 bad windows to fire', heavy, { episodeGap: 0, fireAfterWindows: 3 }],
+    ['noisy-1m-direct, 4 ticks per window', heavy, { episodeGap: 0, windowTicks: 4 }],
+    ['noisy-1m-bursty, defaults (episode gap 2 min)', bursty, {}],
+  ] as const)('%s', (_, msgs, nn) => {
+    const cfg = NoisyNeighborConfig.parse(nn);
+    const { alerts } = replay(msgs, { noisyNeighbor: nn });
+    expect(alerts[0]!.status).toBe('firing');
+    expect(alerts.at(-1)!.status).toBe('resolved');
+    const [start, stop] = presence(msgs, 'nn-antagonist');
+    const b = timingBounds(cfg, TICK_MS);
+    // Its I/O started between the tick before its first sample and that sample.
+    expect(alerts[0]!.starts_at - start).toBeGreaterThanOrEqual(b.fire[0] - TICK_MS);
+    expect(alerts[0]!.starts_at - start).toBeLessThanOrEqual(b.fire[1]);
+    const resolve = alerts.at(-1)!.ends_at! - stop;
+    expect(resolve).toBeGreaterThanOrEqual(b.resolve[0]);
+    expect(resolve).toBeLessThanOrEqual(b.resolve[1]);
+  });
+
+  it('the formula with the defaults: fire 6–15 s, resolve 115–125 s (10–20 s without the gap)', () => {
+    expect(timingBounds(defaults, 1000)).toEqual({ fire: [6000, 15000], resolve: [115000, 125000] });
+    expect(timingBounds({ ...defaults, episodeGap: 0 }, 1000).resolve).toEqual([10000, 20000]);
+  });
+});
