@@ -21,7 +21,7 @@ import https from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { HttpError, InfluxDB, RequestTimedOutError, type Transport } from '@influxdata/influxdb-client';
-import { ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
+import { ConfigError, ConnectionError, errorCode, errorMessage, StrataError } from '../../lib/errors.ts';
 import { componentLogger, OnceLogger } from '../../lib/log.ts';
 import { counter, gauge, histogram } from '../../lib/metrics.ts';
 import { redactUrl } from '../../lib/redact.ts';
@@ -206,16 +206,32 @@ export class LineWriter implements EncodingSink {
   }
 
   async start(): Promise<void> {
+    // InfluxDB (1.x and 2.x) answers GET /ping with 204 and an X-Influxdb-Version header; any
+    // other HTTP server (a 404 page, a proxy's landing page) must not pass for it.
+    let version: unknown;
+    let status = 0;
     try {
-      await this.transport.request(this.o.pingPath, '', { method: 'GET' });
+      await this.transport.request(this.o.pingPath, '', { method: 'GET' }, (headers, statusCode) => {
+        version = headers?.['x-influxdb-version'];
+        status = statusCode ?? 0;
+      });
     } catch (err) {
-      if (err instanceof HttpError && err.statusCode < 500) return; // reachable; auth is checked per write
+      if (err instanceof HttpError && (err.statusCode === 401 || err.statusCode === 403)) return; // auth is checked per write
+      if (err instanceof HttpError && err.statusCode < 500) {
+        throw notInfluxDb(
+          this.o.url,
+          this.o.pingPath,
+          `${err.statusCode}`,
+          err.headers?.['x-influxdb-version'],
+        );
+      }
       throw new ConnectionError(
         `InfluxDB (${this.o.sink}) is not reachable at ${redactUrl(this.o.url)} (GET ${this.o.pingPath}: ${errorMessage(err)}). ` +
           'Start the local stack with `npx strata stack up`, or point INFLUX_URL / --influx-url at a running InfluxDB.',
         { cause: err },
       );
     }
+    if (version === undefined) throw notInfluxDb(this.o.url, this.o.pingPath, `${status}`, undefined);
   }
 
   encode(points: readonly Point[]): EncodedPoints {
@@ -573,6 +589,15 @@ export class LineWriter implements EncodingSink {
     this.closed = true;
     this.agent.destroy();
   }
+}
+
+/** The server at `url` answered /ping, but not as InfluxDB does. */
+function notInfluxDb(url: string, pingPath: string, answer: string, version: unknown): ConfigError {
+  return new ConfigError(
+    `the server at ${redactUrl(url)} is not InfluxDB: GET ${pingPath} answered ${answer}` +
+      `${version === undefined ? ' without an X-Influxdb-Version header' : ''} (InfluxDB answers 204 with one). ` +
+      'Point INFLUX_URL / --influx-url at InfluxDB (`npx strata stack up` starts one on http://127.0.0.1:18086).',
+  );
 }
 
 /** InfluxDB's own words for a refused request: the `error`/`message` of its JSON body, else the body. */
