@@ -338,7 +338,7 @@ export function render(view: ViewState, o: RenderOptions): string {
   ];
   const status = printable(o.status ?? 'view only: nothing written (--influx-url also writes to InfluxDB)');
   // A problem is worth up to three lines (the reason must not be cut); otherwise one.
-  if (o.statusAlarm) top.push(...wrap('!! ', status, width).map((l, i) => (i === 0 ? l : l.trimStart())));
+  if (o.statusAlarm) top.push(...wrap('!! ', status, width));
   else top.push(status);
 
   // What each layer costs: label column, then the sentence (wrapped under itself).

@@ -1,0 +1,108 @@
+// Each error text `strata run` shows a person: the status line's reason for failed InfluxDB
+// writes (from the answers a real InfluxDB 1.8 and a plain web server give) and the one line of an
+// unreachable Kafka.
+import { HttpError } from '@influxdata/influxdb-client';
+import { describe, expect, it } from 'vitest';
+import { ConnectionError } from '../../lib/errors.ts';
+import { kafkaUnreachable } from '../../run/run.ts';
+import { explainWriteError, SinkHealth } from '../../run/status.ts';
+
+// What InfluxDB 1.8.10 (the stack's) answers to POST /api/v2/write?bucket=nope_db, as captured.
+const influx404 = new HttpError(
+  404,
+  'Not Found',
+  '{"error":"database not found: \\"nope_db\\""}',
+  undefined,
+  'application/json',
+  undefined,
+  {
+    'content-type': 'application/json',
+    'x-influxdb-build': 'OSS',
+    'x-influxdb-error': 'database not found: "nope_db"',
+    'x-influxdb-version': 'unknown',
+  },
+);
+
+describe('why an InfluxDB write failed', () => {
+  it('a 404 from InfluxDB is a missing database/bucket, in its own words', () => {
+    const wrapped = new ConnectionError(
+      'InfluxDB (influxdb-v2) at http://x: write failed after 3 attempt(s)',
+      {
+        cause: influx404,
+      },
+    );
+    expect(explainWriteError(wrapped)).toBe(
+      'HTTP 404: database not found: "nope_db": create the database/bucket, or pass --influx-bucket / --influx-database',
+    );
+  });
+
+  it('a 404 without X-Influxdb-Version is a server that is not InfluxDB, not a missing database', () => {
+    const web = new HttpError(404, 'Not Found', '<html>nginx</html>', undefined, 'text/html', undefined, {
+      'content-type': 'text/html',
+    });
+    expect(explainWriteError(web)).toBe(
+      'HTTP 404 from a server that is not InfluxDB (no X-Influxdb-Version header): check --influx-url',
+    );
+    expect(explainWriteError(web)).not.toContain('database');
+  });
+
+  it('401 names the credentials to check', () => {
+    const auth = new HttpError(
+      401,
+      'Unauthorized',
+      '{"error":"authorization failed"}',
+      undefined,
+      'application/json',
+      undefined,
+      {
+        'x-influxdb-version': '1.8.10',
+      },
+    );
+    expect(explainWriteError(auth)).toBe(
+      'HTTP 401: authorization failed: check --influx-token (InfluxDB 1.x: INFLUX_USERNAME, INFLUX_PASSWORD)',
+    );
+  });
+
+  it('a refused connection says how to start one', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(explainWriteError(new ConnectionError('write failed', { cause: refused }))).toBe(
+      'connection refused: is InfluxDB running? (`strata stack up` starts one)',
+    );
+  });
+
+  it('the status line puts the failure first, and clears it once a write succeeds', () => {
+    const h = new SinkHealth('InfluxDB http://127.0.0.1:18086');
+    h.ok(10);
+    expect(h.line()).toBe('InfluxDB http://127.0.0.1:18086: 10 points written');
+    h.failed(influx404, 1_000);
+    h.failed(influx404, 2_000);
+    h.pending = 1;
+    expect(h.failing).toBe(true);
+    expect(h.line(4_000)).toBe(
+      'InfluxDB http://127.0.0.1:18086: WRITES FAILING for 3 s (2 failed): HTTP 404: database not found: "nope_db": ' +
+        'create the database/bucket, or pass --influx-bucket / --influx-database; 10 points written, 1 writes pending',
+    );
+    h.ok(5);
+    expect(h.failing).toBe(false);
+  });
+});
+
+describe('Kafka unreachable at the start of strata run', () => {
+  it('one line: the brokers, where the list came from, how to start the local one', () => {
+    const processorSays = new ConnectionError(
+      'Kafka is not reachable at 127.0.0.1:1 (Connection error: connect ECONNREFUSED 127.0.0.1:1). ' +
+        'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
+    );
+    const err = kafkaUnreachable(processorSays, '127.0.0.1:1', 'flag --brokers') as Error;
+    expect(err.message).toBe(
+      'Kafka is not reachable at 127.0.0.1:1 (brokers from flag --brokers; Connection error: connect ECONNREFUSED 127.0.0.1:1). ' +
+        'Start the local stack with `strata stack up`, or pass --brokers host:port of running brokers.',
+    );
+    expect(err.message).not.toContain('\n');
+  });
+
+  it('other errors pass unchanged', () => {
+    const other = new Error('SASL authentication failed');
+    expect(kafkaUnreachable(other, 'k:9092', 'env KAFKA_BROKERS')).toBe(other);
+  });
+});
