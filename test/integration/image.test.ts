@@ -7,7 +7,9 @@
 // - `agent --once --output ndjson` with the host's /proc and /sys mounted read-only at /host/...,
 //   HOST_PROC/HOST_SYS, the host's PID namespace and the Docker socket: the host entity and a
 //   container running on the same engine (by its Docker name) are in the output;
-// - `processor --print-config` accepts the env a Deployment gives it;
+// - `processor --check-config` (the spelling deploy scripts use; --print-config since) accepts the
+//   env deploy/kubernetes/processor-deployment.yaml gives it, run as that Deployment runs it (a
+//   non-root user, read-only root file system, no capabilities);
 // - the image size and the agent's RSS inside it are printed (docs/deploy.md quotes them).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { ensureNodeBaseImage } from '../../stack/node-base-image.ts';
 import { defaultCacheDir } from '../../stack/util.ts';
 
@@ -51,6 +54,7 @@ async function docker(args: string[], timeoutMs = 120_000): Promise<string> {
  */
 const agentRunFlags = [
   '--pid=host',
+  '--read-only',
   '-v',
   '/proc:/host/proc:ro',
   '-v',
@@ -109,26 +113,54 @@ describe('the strata image', () => {
     expect(names).toContain(WORKLOAD);
   });
 
-  it('runs processor --print-config with the env a Deployment gives it', async () => {
+  it('runs processor --check-config as the Deployment runs it, with its env', async () => {
+    const manifest = parseYaml(
+      readFileSync(path.join(repo, 'deploy/kubernetes/processor-deployment.yaml'), 'utf8'),
+    ) as {
+      spec: {
+        template: {
+          spec: {
+            securityContext: { runAsUser: number; runAsGroup: number };
+            containers: {
+              args: string[];
+              env: { name: string; value?: string; valueFrom?: { secretKeyRef?: unknown } }[];
+            }[];
+          };
+        };
+      };
+    };
+    const pod = manifest.spec.template.spec;
+    const container = pod.containers[0]!;
+    // Literal values as written; the Secret's key as Kubernetes would fill it in.
+    const envFlags = container.env.flatMap((e) =>
+      e.value !== undefined
+        ? ['-e', `${e.name}=${e.value}`]
+        : e.valueFrom?.secretKeyRef
+          ? ['-e', `${e.name}=secret-token-value`]
+          : [],
+    );
     const out = await docker([
       'run',
       '--rm',
-      '-e',
-      'KAFKA_BROKERS=kafka.kafka.svc:9092',
-      '-e',
-      'INFLUX_URL=http://influxdb.monitoring.svc:8086',
-      '-e',
-      'INFLUX_TOKEN=secret-token-value',
-      '-e',
-      'INFLUX_ORG=strata',
-      '-e',
-      'INFLUX_BUCKET=strata',
+      '--user',
+      `${pod.securityContext.runAsUser}:${pod.securityContext.runAsGroup}`,
+      '--read-only',
+      '--cap-drop',
+      'ALL',
+      '--security-opt',
+      'no-new-privileges',
+      ...envFlags,
       IMAGE,
-      'processor',
-      '--print-config',
+      ...container.args,
+      '--check-config',
     ]);
-    expect(out).toContain('kafka.kafka.svc:9092');
-    expect(out).toContain('influxdb.monitoring.svc:8086');
+    const printed = JSON.parse(out) as {
+      config: { kafka: { brokers: string[] }; influxdb: { url: string; token: string } };
+      sources: Record<string, string>;
+    };
+    expect(printed.config.kafka.brokers).toEqual(['kafka.kafka.svc:9092']);
+    expect(printed.config.influxdb.url).toBe('http://influxdb.monitoring.svc:8086');
+    expect(printed.sources['influxdb.token']).toBe('env INFLUX_TOKEN');
     expect(out).not.toContain('secret-token-value');
   });
 
