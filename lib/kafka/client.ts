@@ -38,6 +38,10 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
   fixIdleRequestQueue();
   installGzipCodec(config.gzipLevel, config.maxInflatedBatchBytes);
   const quiet = config.logs === 'debug';
+  // kafkajs logs every failed connection attempt, each with a stack trace: 11 lines in 12 s for
+  // one unreachable broker, before strata's own line says what is wrong. Connection errors are
+  // folded: the first one in a minute is one line without the stack, the rest go to debug.
+  let connectionLoggedAt = Number.NEGATIVE_INFINITY;
   return new KafkaClient({
     clientId: config.clientId,
     brokers: config.brokers,
@@ -50,6 +54,19 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
       () =>
       ({ level, log: entry }) => {
         const { message, ...rest } = entry;
+        if (level <= logLevel.ERROR && isConnectionError(message, rest.error)) {
+          const now = Date.now();
+          const { stack: _stack, ...short } = rest;
+          if (now - connectionLoggedAt < FOLD_MS) {
+            logger.debug(rest, `kafkajs: ${message}`);
+            return;
+          }
+          connectionLoggedAt = now;
+          const note = 'further connection errors for a minute are logged at debug';
+          if (quiet) logger.debug(rest, `kafkajs: ${message}`);
+          else logger.warn({ ...short, note }, `kafkajs: ${message}`);
+          return;
+        }
         if (quiet) {
           if (level <= logLevel.ERROR) logger.debug(rest, `kafkajs: ${message}`);
           else logger.trace(rest, `kafkajs: ${message}`);
@@ -57,4 +74,13 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
         else logger.warn(rest, message);
       },
   });
+}
+
+const FOLD_MS = 60_000;
+
+/** kafkajs' messages about a broker it cannot reach (refused, unknown host, timed out, dropped). */
+function isConnectionError(message: string, error: unknown): boolean {
+  return /connect|connection|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|socket/i.test(
+    `${message} ${typeof error === 'string' ? error : ''}`,
+  );
 }
