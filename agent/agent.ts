@@ -196,7 +196,7 @@ export class Agent {
         { unsent_ticks: unsent, persisted_to_spill: persisted, target: this.transport.target },
         persisted
           ? 'output unavailable at shutdown; unsent ticks kept in the spill file'
-          : 'output unavailable at shutdown; unsent ticks are lost',
+          : 'output unavailable at shutdown; unsent ticks are lost (a spill file keeps them for the next run: --spill-file / STRATA_SPILL_FILE)',
       );
     }
     await this.gatherer?.settle(Math.max(0, deadline - Date.now()));

@@ -169,12 +169,25 @@ async function runAgent(flags: AgentFlags): Promise<void> {
   }
 
   if (flags.once) {
+    // The publisher retries a failed send with backoff, as it says in the log: --once gives it
+    // the shutdown timeout to get the tick out before giving up.
+    const deadline = Date.now() + config.shutdownTimeout;
     try {
       await agent.once();
+      while (agent.buffer.length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     } finally {
-      const { unsent } = await agent.stop();
+      const { unsent, persisted } = await agent.stop(Math.max(0, deadline - Date.now()));
       await closeMetrics?.();
-      if (unsent > 0) process.exitCode = 1;
+      if (unsent > 0) {
+        process.exitCode = 1;
+        process.stderr.write(
+          `strata: agent --once: the tick was not sent to ${agent.transport.target} after retrying for ` +
+            `${config.shutdownTimeout / 1000} s (--shutdown-timeout); ` +
+            (persisted > 0
+              ? `kept in the spill file ${config.buffer.spillFile} for the next run\n`
+              : 'it is lost; --spill-file <path> keeps unsent ticks for the next run\n'),
+        );
+      }
     }
     return;
   }

@@ -1,6 +1,8 @@
 // Each error text `strata run` shows a person: the status line's reason for failed InfluxDB
 // writes (from the answers a real InfluxDB 1.8 and a plain web server give) and the one line of an
 // unreachable Kafka.
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { HttpError } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../lib/errors.ts';
@@ -105,4 +107,30 @@ describe('Kafka unreachable at the start of strata run', () => {
     const other = new Error('SASL authentication failed');
     expect(kafkaUnreachable(other, 'k:9092', 'env KAFKA_BROKERS')).toBe(other);
   });
+});
+
+describe('agent --once with Kafka unreachable', () => {
+  it('retries for the shutdown timeout, then exits 1 saying the tick is lost and how a spill file keeps it', () => {
+    // Port 1 on loopback: nothing listens, every connection is refused at once.
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.resolve('bin/strata.js'),
+        'agent',
+        '--once',
+        '--brokers',
+        '127.0.0.1:1',
+        '--collectors',
+        'host',
+        '--shutdown-timeout',
+        '1s',
+      ],
+      { env: { ...process.env, STRATA_LOG_LEVEL: 'silent' }, encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toBe(
+      'strata: agent --once: the tick was not sent to kafka 127.0.0.1:1 topic strata.samples (plaintext) ' +
+        'after retrying for 1 s (--shutdown-timeout); it is lost; --spill-file <path> keeps unsent ticks for the next run\n',
+    );
+  }, 60_000);
 });
