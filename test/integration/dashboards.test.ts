@@ -17,7 +17,8 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { boards } from '../../dashboards/src/index.ts';
-import { DS, type Expect } from '../../dashboards/src/influxql.ts';
+import { DS, type Expect, fromLayers, q } from '../../dashboards/src/influxql.ts';
+import { LAYER_FIELDS as L, TAG } from '../../dashboards/src/schema.ts';
 import type { PipelineConfigInput } from '../../processors/config.ts';
 import { NoisyNeighborConfig } from '../../processors/noisy-neighbor/config.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
@@ -82,8 +83,15 @@ const escapeRegex = (v: string) => v.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&');
  * Grafana's interpolation for the InfluxDB data source: a variable inside a regex gets its values
  * escaped and, when several are selected, joined as (a|b); elsewhere its (first) value.
  */
-function asGrafana(q: string, vars: Map<string, string[]>, rangeSeconds = 3 * 3600): string {
-  let out = q.replaceAll('$timeFilter', `time > now() - ${rangeSeconds}s`).replaceAll('$__interval', '10s');
+function asGrafana(
+  q: string,
+  vars: Map<string, string[]>,
+  rangeSeconds = 3 * 3600,
+  interval = '10s',
+): string {
+  let out = q
+    .replaceAll('$timeFilter', `time > now() - ${rangeSeconds}s`)
+    .replaceAll('$__interval', interval);
   for (const [name, values] of vars) {
     const re = values.length === 1 ? escapeRegex(values[0]!) : `(${values.map(escapeRegex).join('|')})`;
     out = out.replaceAll(`/^$${name}$/`, `/^${re}$/`).replaceAll(`$${name}`, values[0] ?? '');
@@ -285,6 +293,46 @@ describe('Grafana dashboards on real data', () => {
       }
       expect(wrong).toEqual([]);
       expect(checked).toBeGreaterThan(4);
+    });
+  }
+});
+
+describe('fleet overview: per-layer sums on real data', () => {
+  const fleet = dashboards.find((d) => d.uid === 'strata-fleet')!;
+  const all = new Map([['node', ['dash-vm-node', 'dash-noisy-node']]]);
+
+  // Summed per node and layer, a figure is at most the sum of each entity's (device's,
+  // interface's) own peak, however wide the bucket: a sum() over the bucket would add up every
+  // tick in it too (60 one-second ticks in a minute bucket).
+  for (const [title, field, row] of [
+    ['CPU in use per node and layer', L.cpuCores, []],
+    ['IOPS per node and layer', L.iops, [TAG.device]],
+    ['Packets per node and layer', L.rxPackets, [TAG.iface]],
+  ] as const) {
+    it(`${title}: no more than the sum of the peaks, with minute buckets`, async () => {
+      const panel = fleet.panels.find((p) => p.title === title)!;
+      const r = await influxql(asGrafana(panel.targets![0]!.query, all, 3 * 3600, '1m'));
+      expect(r.error).toBeUndefined();
+      const peaks = await influxql(
+        asGrafana(
+          `SELECT max(${q(field.field)}) FROM ${fromLayers()} WHERE "node" =~ /^$node$/ AND $timeFilter GROUP BY ${['node', 'layer', 'name', ...row].map(q).join(', ')}`,
+          all,
+        ),
+      );
+      const bound = new Map<string, number>();
+      for (const ser of peaks.series ?? []) {
+        const key = `${ser.tags!.node}/${ser.tags!.layer}`;
+        bound.set(key, (bound.get(key) ?? 0) + (ser.values[0]![1] as number));
+      }
+      let compared = 0;
+      for (const ser of r.series ?? []) {
+        const key = `${ser.tags!.node}/${ser.tags!.layer}`;
+        // The first column after time: cores, iops, rx.
+        const top = Math.max(...ser.values.map((v) => (v[1] as number | null) ?? 0));
+        expect(top, key).toBeLessThanOrEqual(bound.get(key)! * 1.000001);
+        if (top > 0) compared++;
+      }
+      expect(compared).toBeGreaterThan(0);
     });
   }
 });
