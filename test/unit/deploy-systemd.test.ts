@@ -100,6 +100,9 @@ function runUnit(unit: Unit, envFile: string, extra: string[], envOverride: Reco
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
+/** Each CLI start is ≈ 0.7 s alone; on a machine busy with other work it takes several. */
+const CLI_TEST = { timeout: 60_000 };
+
 const UNITS = [
   {
     name: 'strata-agent.service',
@@ -118,26 +121,30 @@ const UNITS = [
 describe.each(UNITS)('deploy/systemd/$name', ({ name, envFile, command, accepted }) => {
   const unit = parseUnit(read(name));
 
-  it('starts from the env file alone: ExecStart with --print-config is accepted, settings from the env file', () => {
-    expect(existsSync(DEFAULT_CONFIG_FILE), `${DEFAULT_CONFIG_FILE} exists on this machine`).toBe(false);
-    expect(service(unit).get('EnvironmentFile')).toEqual([`-/etc/default/${name.replace('.service', '')}`]);
-    const args = execArgv(unit);
-    expect(args).toContain(command);
-    const r = runUnit(unit, envFile, ['--print-config']);
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const printed = JSON.parse(r.stdout) as {
-      config: { kafka: { brokers: string[] }; influxdb?: { token?: string } };
-      sources: Record<string, string>;
-    };
-    expect(printed.config.kafka.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
-    expect(printed.sources['kafka.brokers']).toBe('env KAFKA_BROKERS');
-    expect(Object.values(printed.sources).join(' ')).not.toContain('config file');
-    if (command === 'processor') {
-      expect(printed.sources['influxdb.token']).toBe('env INFLUX_TOKEN');
-      expect(r.stdout).not.toContain('change-me');
-    }
-  });
+  it(
+    'starts from the env file alone: ExecStart with --print-config is accepted, settings from the env file',
+    CLI_TEST,
+    () => {
+      expect(existsSync(DEFAULT_CONFIG_FILE), `${DEFAULT_CONFIG_FILE} exists on this machine`).toBe(false);
+      expect(service(unit).get('EnvironmentFile')).toEqual([`-/etc/default/${name.replace('.service', '')}`]);
+      const args = execArgv(unit);
+      expect(args).toContain(command);
+      const r = runUnit(unit, envFile, ['--print-config']);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const printed = JSON.parse(r.stdout) as {
+        config: { kafka: { brokers: string[] }; influxdb?: { token?: string } };
+        sources: Record<string, string>;
+      };
+      expect(printed.config.kafka.brokers).toEqual(['kafka-1:9092', 'kafka-2:9092']);
+      expect(printed.sources['kafka.brokers']).toBe('env KAFKA_BROKERS');
+      expect(Object.values(printed.sources).join(' ')).not.toContain('config file');
+      if (command === 'processor') {
+        expect(printed.sources['influxdb.token']).toBe('env INFLUX_TOKEN');
+        expect(r.stdout).not.toContain('change-me');
+      }
+    },
+  );
 
   it('sets only env vars the component reads', () => {
     const env = parseEnvFile(read(envFile));
@@ -149,23 +156,27 @@ describe.each(UNITS)('deploy/systemd/$name', ({ name, envFile, command, accepted
     for (const key of Object.keys(env)) expect(accepted, `${name} env ${key}`).toContain(key);
   });
 
-  it('an explicit --config or STRATA_CONFIG naming a missing file exits 2 with the path, and exit 2 is not restarted', () => {
-    const missing = path.join(home, 'nowhere', 'strata.yaml');
-    for (const [extra, env, namedBy] of [
-      [['--config', missing, '--print-config'], {}, '--config'],
-      [['--print-config'], { STRATA_CONFIG: missing }, 'STRATA_CONFIG'],
-    ] as const) {
-      const r = runUnit(unit, envFile, [...extra], env);
-      expect(r.status, `${namedBy}: ${r.stderr}`).toBe(2);
-      expect(r.stdout).toBe('');
-      expect(r.stderr).toBe(
-        `strata: ${namedBy} ${missing}: cannot read the file (ENOENT: no such file or directory, open '${missing}'); pass an existing YAML or JSON file\n`,
-      );
-    }
-    expect(one(unit, 'Restart')).toBe('on-failure');
-    expect(one(unit, 'RestartPreventExitStatus').split(/\s+/)).toContain('2');
-    expect(Number(one(unit, 'RestartSec'))).toBeGreaterThan(0);
-  });
+  it(
+    'an explicit --config or STRATA_CONFIG naming a missing file exits 2 with the path, and exit 2 is not restarted',
+    CLI_TEST,
+    () => {
+      const missing = path.join(home, 'nowhere', 'strata.yaml');
+      for (const [extra, env, namedBy] of [
+        [['--config', missing, '--print-config'], {}, '--config'],
+        [['--print-config'], { STRATA_CONFIG: missing }, 'STRATA_CONFIG'],
+      ] as const) {
+        const r = runUnit(unit, envFile, [...extra], env);
+        expect(r.status, `${namedBy}: ${r.stderr}`).toBe(2);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toBe(
+          `strata: ${namedBy} ${missing}: cannot read the file (ENOENT: no such file or directory, open '${missing}'); pass an existing YAML or JSON file\n`,
+        );
+      }
+      expect(one(unit, 'Restart')).toBe('on-failure');
+      expect(one(unit, 'RestartPreventExitStatus').split(/\s+/)).toContain('2');
+      expect(Number(one(unit, 'RestartSec'))).toBeGreaterThan(0);
+    },
+  );
 
   it('is hardened and bounded: read-only system, no privilege gain, a memory cap', () => {
     expect(one(unit, 'NoNewPrivileges')).toBe('yes');
