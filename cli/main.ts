@@ -5,7 +5,7 @@ import { ConfigError, MissingPrerequisiteError, StrataError } from '../lib/error
 import { redactUrls } from '../lib/redact.ts';
 import { registerAgentCommand } from './agent.ts';
 import { registerBenchCommand } from './bench.ts';
-import { oneLineUsageError } from './flags.ts';
+import { examples, oneLineUsageError } from './flags.ts';
 import { registerProcessorCommand } from './processor.ts';
 import { registerRunCommand } from './run.ts';
 import { registerStackCommand } from './stack.ts';
@@ -27,6 +27,13 @@ const program = new Command('strata')
   // A usage error is one line naming the flag and what is accepted (cli/flags.ts), exit 2.
   .configureOutput({ outputError: (text, write) => write(oneLineUsageError(text)) })
   .exitOverride();
+
+examples(program, [
+  ['npm start', 'live per-layer view of this machine (strata run)'],
+  ['eval "$(strata stack up)"', 'local Kafka, InfluxDB and Docker engine for the pipeline'],
+  ['strata agent --once --output ndjson', 'one tick of this node as JSON'],
+  ['strata <command> --help', 'flags, env vars and defaults of a command'],
+]);
 
 registerRunCommand(program);
 registerAgentCommand(program);

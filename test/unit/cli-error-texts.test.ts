@@ -6,6 +6,7 @@ import path from 'node:path';
 import { HttpError } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../lib/errors.ts';
+import { prettyLine } from '../../lib/log.ts';
 import { kafkaUnreachable } from '../../run/run.ts';
 import { explainWriteError, SinkHealth } from '../../run/status.ts';
 
@@ -133,4 +134,17 @@ describe('agent --once with Kafka unreachable', () => {
         'after retrying for 1 s (--shutdown-timeout); it is lost; --spill-file <path> keeps unsent ticks for the next run\n',
     );
   }, 60_000);
+});
+
+describe('logs on a terminal', () => {
+  it('a pino line as one readable line: time, level, component, message, key=value', () => {
+    // As the processor logged it with Kafka down (kafkajs folded, lib/kafka/client.ts).
+    const json =
+      '{"level":40,"time":"2026-12-07T12:17:33.837Z","service":"strata","component":"kafkajs","timestamp":"2026-12-07T12:17:33.836Z",' +
+      '"logger":"kafkajs","broker":"127.0.0.1:1","clientId":"strata-processor","note":"further connection errors for a minute are logged at debug",' +
+      '"msg":"kafkajs: Connection error: connect ECONNREFUSED 127.0.0.1:1"}';
+    expect(prettyLine(json)).toBe(
+      '12:17:33 WARN  kafkajs: kafkajs: Connection error: connect ECONNREFUSED 127.0.0.1:1  broker=127.0.0.1:1 clientId=strata-processor\n',
+    );
+  });
 });
