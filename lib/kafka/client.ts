@@ -42,6 +42,9 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
   // one unreachable broker, before strata's own line says what is wrong. Connection errors are
   // folded: the first one in a minute is one line without the stack, the rest go to debug.
   let connectionLoggedAt = Number.NEGATIVE_INFINITY;
+  // Under the processor's "kafkajs" component the line already says whose message it is
+  // ("kafkajs: Connection error"); under the agent's own component it is named in the message.
+  const from = logger.bindings().component === 'kafkajs' ? '' : 'kafkajs: ';
   return new KafkaClient({
     clientId: config.clientId,
     brokers: config.brokers,
@@ -58,20 +61,20 @@ export function createKafka(config: KafkaClientConfig, logger: Logger): Kafka {
           const now = Date.now();
           const { stack: _stack, ...short } = rest;
           if (now - connectionLoggedAt < FOLD_MS) {
-            logger.debug(rest, `kafkajs: ${message}`);
+            logger.debug(rest, `${from}${message}`);
             return;
           }
           connectionLoggedAt = now;
           const note = 'further connection errors for a minute are logged at debug';
-          if (quiet) logger.debug(rest, `kafkajs: ${message}`);
-          else logger.warn({ ...short, note }, `kafkajs: ${message}`);
+          if (quiet) logger.debug(rest, `${from}${message}`);
+          else logger.warn({ ...short, note }, `${from}${message}`);
           return;
         }
         if (quiet) {
-          if (level <= logLevel.ERROR) logger.debug(rest, `kafkajs: ${message}`);
-          else logger.trace(rest, `kafkajs: ${message}`);
-        } else if (level <= logLevel.ERROR) logger.error(rest, message);
-        else logger.warn(rest, message);
+          if (level <= logLevel.ERROR) logger.debug(rest, `${from}${message}`);
+          else logger.trace(rest, `${from}${message}`);
+        } else if (level <= logLevel.ERROR) logger.error(rest, `${from}${message}`);
+        else logger.warn(rest, `${from}${message}`);
       },
   });
 }

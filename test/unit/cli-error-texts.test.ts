@@ -142,9 +142,9 @@ describe('logs on a terminal', () => {
     const json =
       '{"level":40,"time":"2026-12-07T12:17:33.837Z","service":"strata","component":"kafkajs","timestamp":"2026-12-07T12:17:33.836Z",' +
       '"logger":"kafkajs","broker":"127.0.0.1:1","clientId":"strata-processor","note":"further connection errors for a minute are logged at debug",' +
-      '"msg":"kafkajs: Connection error: connect ECONNREFUSED 127.0.0.1:1"}';
+      '"msg":"Connection error: connect ECONNREFUSED 127.0.0.1:1"}';
     expect(prettyLine(json)).toBe(
-      '12:17:33 WARN  kafkajs: kafkajs: Connection error: connect ECONNREFUSED 127.0.0.1:1  broker=127.0.0.1:1 clientId=strata-processor\n',
+      '12:17:33 WARN  kafkajs: Connection error: connect ECONNREFUSED 127.0.0.1:1  broker=127.0.0.1:1 clientId=strata-processor\n',
     );
   });
 });
