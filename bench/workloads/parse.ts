@@ -151,6 +151,70 @@ export function parseRedisBenchmark(out: string, requests: number): Measured {
   return { throughput: { value: rps, unit: 'requests/s' }, ops: requests, opUnit: 'request', latency };
 }
 
+/**
+ * sysbench 1.0 `oltp_read_write` text output: transactions per second, total transactions (one
+ * transaction = 20 queries: BEGIN, 14 reads, 4 writes, COMMIT), latency of one transaction in ms
+ * (avg, 99th percentile). Deadlocks sysbench retried ("ignored errors") are not transactions and
+ * are not in the count.
+ */
+export function parseSysbenchOltp(out: string): Measured {
+  const tool = 'sysbench oltp_read_write';
+  const tx = /transactions:\s*(\d+)\s*\(([\d.]+) per sec\.\)/.exec(out);
+  if (!tx) fail(tool, '"transactions: N (R per sec.)"', out);
+  if (Number(tx[1]) === 0) fail(tool, 'any committed transaction', out);
+  return {
+    throughput: { value: Number(tx[2]), unit: 'transactions/s' },
+    ops: Number(tx[1]),
+    opUnit: 'transaction',
+    latency: sysbenchLatency(out),
+  };
+}
+
+/** sockperf prints its summary with colour escapes even into a pipe. */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+
+/**
+ * sockperf 3.x `ping-pong --tcp --full-rtt`: one message outstanding at a time, like netperf
+ * TCP_RR. Throughput = round trips per second over the valid part of the run (sockperf leaves out
+ * its warm-up), i.e. ReceivedMessages ÷ RunTime of "[Valid Duration]"; latency = the round-trip
+ * time in µs (avg, p50, p99 from its percentile table). sockperf exits 0 even when it cannot
+ * connect, so a missing summary is the failure.
+ */
+export function parseSockperfPingPong(out: string): Measured {
+  const text = out.replace(ANSI, '');
+  const tool = 'sockperf ping-pong';
+  const err = /sockperf: ERROR: (.*)/.exec(text);
+  const valid = /\[Valid Duration\] RunTime=([\d.]+) sec; SentMessages=(\d+); ReceivedMessages=(\d+)/.exec(
+    text,
+  );
+  if (!valid) {
+    if (err) throw new InvalidDataError(`${tool} failed: ${err[1]!.trim()}`);
+    fail(tool, '"[Valid Duration] RunTime=… ReceivedMessages=…"', text);
+  }
+  const seconds = Number(valid[1]);
+  const received = Number(valid[3]);
+  if (!(seconds > 0) || received === 0) fail(tool, 'any round trip in the valid duration', text);
+  if (!/avg-rtt=/.test(text)) {
+    // Without --full-rtt sockperf halves the round trip ("avg-latency"): refuse rather than mix units.
+    fail(tool, '"avg-rtt" (run it with --full-rtt)', text);
+  }
+  const pct = (p: string) => {
+    const m = new RegExp(`percentile ${p.replace('.', '\\.')} =\\s*([\\d.]+)`).exec(text);
+    return m ? Number(m[1]) : undefined;
+  };
+  const latency: Measured['latency'] = { unit: 'µs', avg: num(/avg-rtt=([\d.]+)/, text, tool, 'avg-rtt') };
+  const p50 = pct('50.000');
+  const p99 = pct('99.000');
+  if (p50 !== undefined) latency.p50 = p50;
+  if (p99 !== undefined) latency.p99 = p99;
+  return {
+    throughput: { value: received / seconds, unit: 'transactions/s' },
+    ops: received,
+    opUnit: 'transaction',
+    latency,
+  };
+}
+
 /** A user command: one run is one operation; throughput is runs per second of wall time. */
 export function parseCommand(wallMs: number): Measured {
   return {
