@@ -11,10 +11,12 @@ import type { Pipeline } from '../processors/types.ts';
 import { variantNamed } from './pipeline-cost-variants.ts';
 
 const { values } = parseArgs({ options: { variant: { type: 'string', default: 'today' } } });
-const apply = variantNamed(values.variant as string);
+const variant = variantNamed(values.variant as string);
 const config = resolveProcessorConfig({});
 const wrapped = (): Pipeline => {
-  const p = createPipeline(config.pipeline as never);
+  const p = createPipeline({ ...(config.pipeline as object), ...variant.pipeline });
+  // One point function per pipeline (per partition), as the state of a variant is per node.
+  const apply = variantNamed(values.variant as string).apply;
   const handle = p.handle.bind(p);
   p.handle = (m) => {
     const out = handle(m);

@@ -238,8 +238,8 @@ function startProcessor(variant: string, env: NodeJS.ProcessEnv, logFile: string
 // ---- what each variant writes, in-process -----------------------------------------------------------
 /** Points, fields and line-protocol bytes per entity-sample of a variant, on the same messages. */
 function shape(variant: string) {
-  const apply = variantNamed(variant);
-  const pipeline = createPipeline();
+  const { apply, pipeline: config } = variantNamed(variant);
+  const pipeline = createPipeline(config);
   const ticks = Math.min(30, Math.round((SECONDS * 1000) / INTERVAL_MS));
   const t0 = 1_795_322_559_000;
   let samples = 0;

@@ -3,6 +3,7 @@
 import { z } from 'zod';
 import { durationMs, parseConfig } from '../lib/config.ts';
 import { NoisyNeighborConfig } from './noisy-neighbor/config.ts';
+import { OutputConfig } from './output/config.ts';
 import { OverheadConfig } from './overhead/config.ts';
 import { RatesConfig } from './rates/config.ts';
 
@@ -13,6 +14,8 @@ export const PipelineConfig = z.strictObject({
   overhead: OverheadConfig.default(() => OverheadConfig.parse({})),
   /** Noisy-neighbor I/O detection: baselines, thresholds, hysteresis. */
   noisyNeighbor: NoisyNeighborConfig.default(() => NoisyNeighborConfig.parse({})),
+  /** When metadata and idle device/interface rows are written (docs/schema.md). */
+  output: OutputConfig.default(() => OutputConfig.parse({})),
   /**
    * An entity absent from its node's messages for this long (by sample time) loses its state
    * (previous counters, baselines); a node whose messages stopped for this long (by the `nowMs`

@@ -62,6 +62,14 @@ const noisyIncidentsTotal = counter(
   'open incidents taken over from the alerts topic (adopted) or resolved because their node went silent (node_silent)',
   ['event'],
 );
+const idleSkippedTotal = counter(
+  'strata_processor_idle_rows_skipped_total',
+  'Device and interface rows not written because they repeat an idle row written less than output.idleHeartbeatMs before (docs/schema.md)',
+);
+const untrackedRowsTotal = counter(
+  'strata_processor_output_untracked_rows_total',
+  'Device and interface rows written without their idle state remembered: output.maxInstanceStates reached (idle rows of these are all written)',
+);
 const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
 const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
 const conflictsTotal = counter(
@@ -124,7 +132,7 @@ export class ProcessingPipeline implements Pipeline {
 
   constructor(config: PipelineConfig) {
     this.config = config;
-    this.rates = new RatesStage(config.rates, config.maxEntities);
+    this.rates = new RatesStage(config.rates, config.maxEntities, config.output);
     this.overhead = new OverheadStage(config.overhead);
     this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices, (node, vm) =>
       this.once.warn(
@@ -189,6 +197,7 @@ export class ProcessingPipeline implements Pipeline {
         const dropped = node.runs.shift()!;
         const n = dropped.rates.size();
         this.rates.entities -= n;
+        this.rates.instanceStates -= dropped.rates.instanceStates();
         evictedTotal.inc(n);
       }
       run = new RunState(runId);
@@ -231,6 +240,7 @@ export class ProcessingPipeline implements Pipeline {
           this.pendingOut.alerts,
         );
         dropped += node.entityCount();
+        for (const r of node.runs) this.rates.instanceStates -= r.rates.instanceStates();
         this.nodes.delete(id);
         continue;
       }
@@ -243,6 +253,7 @@ export class ProcessingPipeline implements Pipeline {
           run.lastActiveMs = nowMs;
         } else if (nowMs - run.lastActiveMs > horizon) {
           dropped += run.rates.size();
+          this.rates.instanceStates -= run.rates.instanceStates();
           node.runs.splice(i, 1);
           if (node.latest === run) node.latest = undefined;
         }
@@ -257,6 +268,7 @@ export class ProcessingPipeline implements Pipeline {
           for (const [eid, st] of states) {
             if (run.lastTs - st.lastTs > horizon) {
               states.delete(eid);
+              this.rates.instanceStates -= st.instanceStates();
               dropped++;
             }
           }
@@ -319,6 +331,8 @@ export class ProcessingPipeline implements Pipeline {
     if (s.wraps64 > this.flushed.wraps64) wrapsTotal.inc({ bits: '64' }, s.wraps64 - this.flushed.wraps64);
     this.flushed.wraps32 = s.wraps32;
     this.flushed.wraps64 = s.wraps64;
+    this.push('out.idle', s.idleRowsSkipped, (d) => idleSkippedTotal.inc(d));
+    this.push('out.untracked', s.untrackedRows, (d) => untrackedRowsTotal.inc(d));
     const o = this.overhead.stats;
     const n = this.noisy.stats;
     this.push('joins.same', o.vmJoins - o.lateJoins, (d) => joinsTotal.inc({ when: 'same_message' }, d));

@@ -64,9 +64,11 @@ export interface Field {
   /** `strata_overhead` only: the `layer` tag value of the rows that carry it. */
   readonly overheadLayer?: 'vm' | 'container' | 'node';
   /**
-   * Device and interface rows only: what a missing point means. An idle device or interface may
-   * write no row (only a periodic heartbeat), so a rate reads as 0 there (`zero`: panels use
-   * fill(0)); a per-op figure such as latency has no value without ops (`gap`: fill(none)).
+   * Device and interface rows only: what a missing point means. An idle device or interface
+   * writes one all-zero row, then one per pipeline.output.idleHeartbeatMs (60 s; docs/schema.md,
+   * "When a point is written"), so a rate reads as 0 there (`zero`: panels use fill(0)); a per-op
+   * figure such as latency has no value without ops (`gap`: fill(none)). Entity metadata
+   * (entity_id, cgroup_path) is on strata_entity, which no panel needs.
    */
   readonly idle?: 'zero' | 'gap';
 }

@@ -74,7 +74,6 @@ export const IO_WRITE = ioOp('write');
 
 export const OVERHEAD_FIELDS = [
   // layer=vm
-  def('entity_id', '', 'vm', 'the VM id', 'VM uuid (container id on container rows)'),
   def('guest_entity_id', '', 'vm', 'the guest entity joined', 'Id of the guest view this row joins'),
   def(
     'guest_interval_offset_ms',

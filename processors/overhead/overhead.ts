@@ -281,7 +281,7 @@ export class OverheadStage {
   private vmOverhead(pv: PendingVm, guest: EntityView): Fields {
     const vm = pv.view;
     const cfg = this.cfg;
-    const f: OverheadFields = { entity_id: vm.id, guest_entity_id: guest.id };
+    const f: OverheadFields = { guest_entity_id: guest.id };
     const hyp = num(vm.fields, IN.cpuCores);
     const gBusy = num(guest.fields, IN.cpuCores);
     const vcpu = num(vm.fields, IN.vcpu);
@@ -369,7 +369,7 @@ export class OverheadStage {
     hostPps: number | undefined,
   ): Fields | undefined {
     const cfg = this.cfg;
-    const f: OverheadFields = { entity_id: c.id };
+    const f: OverheadFields = {};
     let any = false;
     const cpu = num(c.fields, IN.cpuCores);
     const pps = packets(c.interfaces);
@@ -418,7 +418,7 @@ export class OverheadStage {
       if (hd === undefined) continue; // a partition or dm device the host collector does not report
       const hi = num(hd, IN.iops);
       const ci = num(cf, IN.iops);
-      const f: OverheadFields = { entity_id: c.id };
+      const f: OverheadFields = {};
       let any = false;
       if (hi !== undefined && ci !== undefined && hi * host.dtS >= this.cfg.minOpsPerInterval) {
         f.iops_share_ratio = ci / hi;

@@ -18,14 +18,6 @@ const PROC: readonly MetricLayer[] = ['host', 'guest'];
 
 export const DERIVED_FIELDS: readonly DerivedField[] = [
   {
-    name: 'entity_id',
-    unit: '',
-    scope: 'entity',
-    layers: ALL,
-    formula: 'the entity id (container id, VM uuid, node id)',
-    description: 'A field, not a tag: it churns when a container restarts under the same name',
-  },
-  {
     name: 'interval_seconds',
     unit: 's',
     scope: 'entity',
@@ -72,21 +64,5 @@ export const DERIVED_FIELDS: readonly DerivedField[] = [
     layers: ALL,
     formula: 'read_iops + write_iops (whichever the source reports)',
     description: 'Reads and writes completed per second',
-  },
-  {
-    name: 'interval_seconds',
-    unit: 's',
-    scope: 'device',
-    layers: ALL,
-    formula: 'Δt between this sample and the previous one',
-    description: 'The interval the rates of this row cover',
-  },
-  {
-    name: 'interval_seconds',
-    unit: 's',
-    scope: 'interface',
-    layers: ALL,
-    formula: 'Δt between this sample and the previous one',
-    description: 'The interval the rates of this row cover',
   },
 ];

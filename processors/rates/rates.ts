@@ -5,6 +5,7 @@
 
 import type { Point } from '../../schemas/point.ts';
 import type { EntitySample, InstanceMetrics, Layer, SampleMessage } from '../../schemas/sample.ts';
+import type { OutputConfig } from '../output/config.ts';
 import type { RatesConfig } from './config.ts';
 import { CPU_ALL, CPU_BUSY, LATENCIES, rateSpec } from './naming.ts';
 
@@ -20,6 +21,10 @@ export interface RateStats {
   skipped: Record<SkipReason, number>;
   wraps32: number;
   wraps64: number;
+  /** Idle device/interface rows not written (docs/schema.md, "When a point is written"). */
+  idleRowsSkipped: number;
+  /** Rows of devices/interfaces past output.maxInstanceStates: written every time, unremembered. */
+  untrackedRows: number;
 }
 
 export function newRateStats(): RateStats {
@@ -27,6 +32,8 @@ export function newRateStats(): RateStats {
     skipped: { reset: 0, gap: 0, stale: 0, agent_restart: 0, state_full: 0, clock_jump: 0 },
     wraps32: 0,
     wraps64: 0,
+    idleRowsSkipped: 0,
+    untrackedRows: 0,
   };
 }
 
@@ -101,11 +108,22 @@ const TAG_LABELS = [
   'accel',
 ] as const;
 /**
- * Labels written as string fields, never tags: those that churn (paths, sockets), and
- * io_accounting (cgroup v1 block I/O the kernel does not count: `partial`/`unavailable`, see
- * docs/collectors.md), which can appear and go with a disk's use and must not split the series.
+ * Labels written as string fields of the entity's metadata point (`strata_entity`), never tags:
+ * those that churn (paths, sockets), and io_accounting (cgroup v1 block I/O the kernel does not
+ * count: `partial`/`unavailable`, see docs/collectors.md), which can appear and go with a disk's
+ * use and must not split the series. Not on every point: strings repeated each tick were ~20 % of
+ * what InfluxDB spent per line (docs/cost.md).
  */
-const FIELD_LABELS = ['cgroup_path', 'qmp_socket', 'hypervisor_cgroup', 'io_accounting'] as const;
+export const FIELD_LABELS = ['cgroup_path', 'qmp_socket', 'hypervisor_cgroup', 'io_accounting'] as const;
+
+/** The measurement of entity metadata points. */
+export const ENTITY_MEASUREMENT = 'strata_entity';
+
+/** What the last written row of a device or interface said (idle rows are skipped after one). */
+interface InstanceOut {
+  idle: boolean;
+  ts: number;
+}
 
 export class EntityState {
   prev: Prev | undefined;
@@ -118,6 +136,12 @@ export class EntityState {
   private readonly tagValues: (string | undefined)[] = [];
   private readonly deviceTags = new Map<string, Record<string, string>>();
   private readonly interfaceTags = new Map<string, Record<string, string>>();
+  /** Values of the last metadata point written ([FIELD_LABELS...]) and its sample time. */
+  metaValues: (string | undefined)[] | undefined;
+  metaTs = 0;
+  /** Last written row of each device and interface present in the latest sample. */
+  readonly deviceOut = new Map<string, InstanceOut>();
+  readonly interfaceOut = new Map<string, InstanceOut>();
 
   constructor(layer: Layer, id: string) {
     this.key = `${layer}:${id}`;
@@ -144,6 +168,11 @@ export class EntityState {
     return this.tags;
   }
 
+  /** Device and interface states held (the stage's maxInstanceStates count). */
+  instanceStates(): number {
+    return this.deviceOut.size + this.interfaceOut.size;
+  }
+
   instanceTagsFor(tagName: 'device' | 'interface', instance: string): Record<string, string> {
     const m = tagName === 'device' ? this.deviceTags : this.interfaceTags;
     let t = m.get(instance);
@@ -168,6 +197,13 @@ export class NodeRates {
       this.byLayer.host.size + this.byLayer.container.size + this.byLayer.vm.size + this.byLayer.guest.size
     );
   }
+  /** Device and interface states held by all entities of this run. */
+  instanceStates(): number {
+    let n = 0;
+    for (const states of Object.values(this.byLayer))
+      for (const st of states.values()) n += st.instanceStates();
+    return n;
+  }
 }
 
 export const MEASUREMENT: Record<Layer, string> = {
@@ -182,11 +218,14 @@ export class RatesStage {
 
   /** Entity states held across all nodes (the owner subtracts what it evicts). */
   entities = 0;
+  /** Device/interface output states held across all nodes (the owner subtracts what it evicts). */
+  instanceStates = 0;
 
   constructor(
     private readonly cfg: RatesConfig,
     /** Total entity states across nodes; beyond it new entities get no rates (counted). */
     private readonly maxEntities: number,
+    private readonly output: OutputConfig,
   ) {}
 
   /**
@@ -227,12 +266,17 @@ export class RatesStage {
         prev = undefined;
       }
       st.lastTs = ts;
+      const before = st.tags;
       const tags = st.tagsFor(nodeId, sample);
-      const fields: Fields = { entity_id: e.id };
-      for (const l of FIELD_LABELS) {
-        const v = e.labels[l];
-        if (v !== undefined) fields[l] = v;
+      if (tags !== before) {
+        // New tags are new series (a renamed entity, a changed image): their first metadata point
+        // and first device/interface rows are written whatever the old series last said.
+        this.instanceStates -= st.instanceStates();
+        st.deviceOut.clear();
+        st.interfaceOut.clear();
+        st.metaValues = undefined;
       }
+      const fields: Fields = {};
       const g = sample.gauges;
       for (const k in g) fields[k] = g[k]!;
 
@@ -250,6 +294,7 @@ export class RatesStage {
         fields.interval_seconds = dtS;
       }
       out.push({ measurement: MEASUREMENT[e.layer], tags, fields, timeMs: ts });
+      this.metadata(st, sample, tags, ts, out);
 
       const allow32Dev = e.layer === 'host' || e.layer === 'guest';
       if (sample.devices !== undefined) {
@@ -260,6 +305,7 @@ export class RatesStage {
           allow32Dev,
           st,
           'device',
+          st.deviceOut,
           e.layer,
           ts,
           out,
@@ -273,6 +319,7 @@ export class RatesStage {
           true,
           st,
           'interface',
+          st.interfaceOut,
           e.layer,
           ts,
           out,
@@ -294,6 +341,70 @@ export class RatesStage {
       views.push({ sample, layer: e.layer, id: e.id, ts, dtS, fields, devices, interfaces, state: st });
     }
     return views;
+  }
+
+  /**
+   * The entity's `strata_entity` point, when due: its first sample (a new state: new entity, new
+   * agent run, after eviction), a value changed (a label gone is written once as ''), or
+   * metadataHeartbeatMs of sample time since the last one (or the clock went back).
+   */
+  private metadata(
+    st: EntityState,
+    sample: EntitySample,
+    tags: Record<string, string>,
+    ts: number,
+    out: Point[],
+  ): void {
+    const labels = sample.entity.labels;
+    const last = st.metaValues;
+    let due = last === undefined || ts - st.metaTs >= this.output.metadataHeartbeatMs || ts < st.metaTs;
+    for (let i = 0; !due && i < FIELD_LABELS.length; i++) due = labels[FIELD_LABELS[i]!] !== last![i];
+    if (!due) return;
+    const fields: Fields = { entity_id: sample.entity.id };
+    const values: (string | undefined)[] = [];
+    for (let i = 0; i < FIELD_LABELS.length; i++) {
+      const l = FIELD_LABELS[i]!;
+      const v = labels[l];
+      values.push(v);
+      if (v !== undefined) fields[l] = v;
+      else if (last?.[i] !== undefined) fields[l] = '';
+    }
+    st.metaValues = values;
+    st.metaTs = ts;
+    out.push({ measurement: ENTITY_MEASUREMENT, tags, fields, timeMs: ts });
+  }
+
+  /**
+   * Whether a device/interface row is written. Idle (every numeric field 0):
+   * only the first idle row after a row that was not, then one per idleHeartbeatMs. The instance's
+   * state is remembered up to maxInstanceStates over all entities; past it rows are all written.
+   */
+  private writeRow(states: Map<string, InstanceOut>, name: string, fields: Fields, ts: number): boolean {
+    let idle = true;
+    for (const k in fields) {
+      const v = fields[k];
+      if (typeof v === 'number' && v !== 0) {
+        idle = false;
+        break;
+      }
+    }
+    const s = states.get(name);
+    if (s === undefined) {
+      if (this.instanceStates >= this.output.maxInstanceStates) {
+        this.stats.untrackedRows++;
+        return true;
+      }
+      states.set(name, { idle, ts });
+      this.instanceStates++;
+      return true;
+    }
+    if (idle && s.idle && ts - s.ts < this.output.idleHeartbeatMs && ts >= s.ts) {
+      this.stats.idleRowsSkipped++;
+      return false;
+    }
+    s.idle = idle;
+    s.ts = ts;
+    return true;
   }
 
   private entityRates(
@@ -325,12 +436,15 @@ export class RatesStage {
     allow32: boolean,
     st: EntityState,
     tagName: 'device' | 'interface',
+    outStates: Map<string, InstanceOut>,
     layer: Layer,
     ts: number,
     out: Point[],
   ): Map<string, Fields> {
     const result = new Map<string, Fields>();
+    let present = 0;
     for (const name in cur) {
+      present++;
       const inst = cur[name]!;
       const fields: Fields = {};
       const g = inst.gauges;
@@ -372,7 +486,8 @@ export class RatesStage {
         if (typeof r === 'number' || typeof w === 'number') {
           fields.iops = (typeof r === 'number' ? r : 0) + (typeof w === 'number' ? w : 0);
         }
-        fields.interval_seconds = dtS;
+        // No interval_seconds here: the entity's point at the same time carries it (one field
+        // fewer per row, docs/cost.md).
       }
       let any = false;
       for (const _ in fields) {
@@ -381,12 +496,23 @@ export class RatesStage {
       }
       if (!any) continue;
       result.set(name, fields);
+      if (!this.writeRow(outStates, name, fields, ts)) continue;
       out.push({
         measurement: MEASUREMENT[layer],
         tags: st.instanceTagsFor(tagName, name),
         fields,
         timeMs: ts,
       });
+    }
+    // Devices and interfaces gone from the sample (a veth removed with its container) leave the
+    // state: it holds at most what the entity reports now.
+    if (outStates.size > present) {
+      for (const name of outStates.keys()) {
+        if (cur[name] === undefined) {
+          outStates.delete(name);
+          this.instanceStates--;
+        }
+      }
     }
     return result;
   }

@@ -149,7 +149,7 @@ describe('hostile samples on the real stack', () => {
     // Nothing stored outside the window.
     const outside = await influxQl(
       influxUrl,
-      `SELECT count(entity_id) FROM strata_host WHERE time < '2000-01-01T00:00:00Z' OR time > now() + 1h`,
+      `SELECT count(*) FROM strata_host, strata_entity WHERE time < '2000-01-01T00:00:00Z' OR time > now() + 1h`,
       db,
     );
     expect(outside.results?.[0]?.series ?? []).toEqual([]);

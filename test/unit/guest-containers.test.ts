@@ -131,8 +131,15 @@ describe('the real test VM stream (pure cgroup v2 guest)', () => {
     const idle = rows('/strata-test/idle');
     expect(busy).toHaveLength(records.length);
     expect(busy[0]!.tags).toMatchObject({ layer: 'container', kind: 'cgroup', vm_name: 'web' });
-    expect(busy[0]!.fields.entity_id).toBe('vm-1:guest:/strata-test/busy');
-    expect(busy[0]!.fields.cgroup_path).toBe('/strata-test/busy');
+    // Ids and paths are on the entity's metadata point, once (docs/schema.md, strata_entity).
+    const meta = points.filter(
+      (x) => x.measurement === 'strata_entity' && x.tags.name === '/strata-test/busy',
+    );
+    expect(meta).toHaveLength(1);
+    expect(meta[0]!.fields).toEqual({
+      entity_id: 'vm-1:guest:/strata-test/busy',
+      cgroup_path: '/strata-test/busy',
+    });
     for (const x of busy.slice(1)) expect(x.fields.cpu_usage_cores).toBeGreaterThan(0.1);
     for (const x of idle.slice(1)) expect(x.fields.cpu_usage_cores).toBe(0);
     const writes = points.filter(

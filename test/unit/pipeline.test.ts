@@ -150,7 +150,9 @@ describe('pipeline on recorded agent messages', () => {
         }
       }
     }
-    expect(points).toBeGreaterThan(1000);
+    // ~650: idle device/interface rows are skipped after the first (docs/schema.md).
+    expect(points).toBeGreaterThan(500);
+    expect(types.get('strata_entity.entity_id')).toBe('string');
     expect(types.get('strata_alert.victims')).toBe('string');
     expect(types.get('strata_alert.victim_count')).toBe('number');
     expect(types.get('strata_overhead.iops_share_ratio')).toBe('number');

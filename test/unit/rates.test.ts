@@ -88,11 +88,11 @@ describe('pipeline rates', () => {
       name: 'web',
       image: 'busybox',
     });
-    expect(first.fields).toEqual({
-      entity_id: 'c0ffee',
-      cgroup_path: '/docker/c0ffee',
-      memory_usage_bytes: 42,
-    });
+    // Ids and paths are not on the point: on the entity's strata_entity point (same tags).
+    expect(first.fields).toEqual({ memory_usage_bytes: 42 });
+    const meta = a.points.find((x) => x.measurement === 'strata_entity')!;
+    expect(meta.tags).toBe(first.tags);
+    expect(meta.fields).toEqual({ entity_id: 'c0ffee', cgroup_path: '/docker/c0ffee' });
     // A container whose v1 block I/O the kernel does not count says so in a field, not a tag.
     const uncounted = container({ cpu_usage_usec_total: 1 });
     uncounted.entity = {
@@ -101,9 +101,9 @@ describe('pipeline rates', () => {
       name: 'db',
       labels: { io_accounting: 'unavailable' },
     };
-    const u = entityPoint(createPipeline().handle(msg(T0, [uncounted])).points);
-    expect(u.tags).not.toHaveProperty('io_accounting');
-    expect(u.fields.io_accounting).toBe('unavailable');
+    const u = createPipeline().handle(msg(T0, [uncounted])).points;
+    expect(entityPoint(u).tags).not.toHaveProperty('io_accounting');
+    expect(u.find((x) => x.measurement === 'strata_entity')!.fields.io_accounting).toBe('unavailable');
     // 1.25 s later (a late tick): Δcpu = 500_000 µs → 0.5 s / 1.25 s = 0.4 cores; faults 10→60: 50 / 1.25 = 40/s
     const b = p.handle(
       msg(T0 + 1250, [container({ cpu_usage_usec_total: 1_500_000, page_faults_total: 60 })]),
