@@ -3,6 +3,7 @@
 // because a warning on stderr is wiped by the next redraw.
 import { HttpError } from '@influxdata/influxdb-client';
 import { errorMessage } from '../lib/errors.ts';
+import { notFound } from '../sinks/influxdb/writer.ts';
 
 /** The first HttpError in an error's cause chain (the writer wraps it in a ConnectionError). */
 function httpErrorOf(err: unknown): HttpError | undefined {
@@ -24,8 +25,9 @@ function codeOf(err: unknown): string | undefined {
 
 /**
  * Why a write to InfluxDB failed, in one line. A 404 means "database or bucket not found" only
- * when InfluxDB says so (it sends X-Influxdb-Version with every answer); a 404 without that header
- * comes from a server that is not InfluxDB, or from a path in the URL that leads nowhere.
+ * when InfluxDB says so in its answer; InfluxDB's bare "404 page not found" is a path in the URL
+ * that leads nowhere; a 404 without X-Influxdb-Version (which InfluxDB sends with every answer)
+ * comes from a server that is not InfluxDB.
  */
 export function explainWriteError(err: unknown): string {
   const http = httpErrorOf(err);
@@ -35,12 +37,17 @@ export function explainWriteError(err: unknown): string {
     const json = http.json as { error?: unknown; message?: unknown } | undefined;
     const said = String(json?.error ?? json?.message ?? http.body ?? '')
       .replace(/\s+/g, ' ')
+      .trim()
       .slice(0, 160);
     if (status === 404 && !influx) {
       return 'HTTP 404 from a server that is not InfluxDB (no X-Influxdb-Version header): check --influx-url';
     }
+    if (status === 404 && notFound(http).missing) {
+      return `HTTP 404: ${said}: create the database/bucket, or pass --influx-bucket / --influx-database`;
+    }
     if (status === 404) {
-      return `HTTP 404: ${said || 'not found'}: create the database/bucket, or pass --influx-bucket / --influx-database`;
+      // InfluxDB itself, but no such path: a path in --influx-url (e.g. a proxy prefix) that leads nowhere.
+      return `HTTP 404 from InfluxDB: no such path (${said || 'not found'}): check the path in --influx-url`;
     }
     if (status === 401 || status === 403) {
       return `HTTP ${status}: ${said || 'unauthorized'}: check --influx-token (InfluxDB 1.x: INFLUX_USERNAME, INFLUX_PASSWORD)`;

@@ -479,7 +479,7 @@ export class LineWriter implements EncodingSink {
             url: redactUrl(this.o.url),
             kind: c.kind,
             error: errorMessage(err),
-            hint: hint(c.kind),
+            hint: writeHint(c.kind, err, this.o.url, this.target.path.split('?')[0]!),
           },
           'InfluxDB write failed; retrying with backoff',
         );
@@ -658,12 +658,50 @@ export function splitLines(body: string): string[] {
   return out;
 }
 
-function hint(kind: string): string | undefined {
+/**
+ * Who answered a 404 and what it means: InfluxDB saying the database or bucket is missing
+ * (`missing`), InfluxDB finding no such path (`influx` alone), or a server that is not InfluxDB
+ * (neither). InfluxDB sends X-Influxdb-Version with every answer, 404s included.
+ */
+export function notFound(err: unknown): { missing: boolean; influx: boolean; said: string } {
+  const headers = err instanceof HttpError ? err.headers : undefined;
+  const influx = headers?.['x-influxdb-version'] !== undefined;
+  const said = serverMessage(err).replace(/\s+/g, ' ').trim().slice(0, 160);
+  // 1.x: {"error":"database not found: \"db\""}; 2.x: {"code":"not found","message":"bucket \"b\" not found"}.
+  const missing = influx && /\b(database|bucket)\b.*\bnot found\b/i.test(said);
+  return { missing, influx, said };
+}
+
+/**
+ * What to do about a failed write, for the log line. A 404 is told apart by who answered: InfluxDB
+ * saying the database (1.x: "database not found") or bucket (2.x: "bucket ... not found") is
+ * missing; InfluxDB finding no such path (a path in the URL, a proxy prefix); or a server that is
+ * not InfluxDB at all (no X-Influxdb-Version header, which InfluxDB sends with every answer).
+ */
+export function writeHint(kind: string, err: unknown, url: string, path: string): string | undefined {
   switch (kind) {
     case 'auth':
       return 'check the token (INFLUX_TOKEN) or user/password (INFLUX_USERNAME, INFLUX_PASSWORD)';
-    case 'not_found':
-      return 'the database/bucket does not exist: create it (InfluxQL: CREATE DATABASE <db>) or fix INFLUX_BUCKET / INFLUX_DATABASE';
+    case 'not_found': {
+      const at = redactUrl(url);
+      const nf = notFound(err);
+      if (nf.missing) {
+        return (
+          `InfluxDB at ${at} says ${nf.said}: create it (InfluxQL: CREATE DATABASE <db>; 2.x: influx bucket create) ` +
+          'or fix INFLUX_BUCKET / INFLUX_DATABASE (--influx-bucket / --influx-database)'
+        );
+      }
+      if (nf.influx) {
+        return (
+          `InfluxDB at ${at} has no ${path} (404): the URL's path leads nowhere; ` +
+          "set INFLUX_URL / --influx-url to the server's base URL (e.g. http://host:8086)"
+        );
+      }
+      return (
+        `the server at ${at} answered 404 to POST ${path} and is not InfluxDB (no X-Influxdb-Version header): ` +
+        'point INFLUX_URL / --influx-url at InfluxDB'
+      );
+    }
     case 'network':
       return 'is InfluxDB running? `npx strata stack up` starts a local one';
     default:
