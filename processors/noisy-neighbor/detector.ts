@@ -9,7 +9,7 @@ import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
 import type { EntityView, Fields } from '../rates/rates.ts';
 import type { NoisyNeighborConfig } from './config.ts';
-import { type AntagonistInfo, remedyFor } from './remedy.ts';
+import { type AntagonistInfo, type RemedyCaps, remedyFor } from './remedy.ts';
 
 export const ALERT_NAME = 'NoisyNeighborIO';
 const MAX_DEVICES_PER_NODE = 64;
@@ -118,6 +118,12 @@ interface Incident {
   info: AntagonistInfo | undefined;
   /** Remedy text as last announced (adopted incidents keep their owner's until recomputed). */
   remedy: string | undefined;
+  /** The caps last announced (from the evidence's remedy_* keys for an adopted incident). */
+  caps: RemedyCaps | undefined;
+  /** 1 at firing, + 1 each time a tighter cap is announced because the last one was not enough. */
+  remedyStep: number;
+  /** Consecutive bad windows with the antagonist at or under the last announced cap. */
+  underCapWindows: number;
 }
 
 interface DeviceState {
@@ -130,6 +136,9 @@ interface DeviceState {
   lastEvidence: Map<string, Record<string, number>>;
   incident: Incident | undefined;
   lastTs: number;
+  /** The device's measured capacity: the highest ops/s and bytes/s it did in a window (the remedy's ρ). */
+  peakIops: number;
+  peakBps: number;
 }
 
 export class NodeNoisy {
@@ -437,6 +446,8 @@ export class NoisyNeighborStage {
         lastEvidence: new Map(),
         incident: undefined,
         lastTs: ts,
+        peakIops: 0,
+        peakBps: 0,
       };
       state.devices.set(dev, d);
     }
@@ -517,6 +528,10 @@ export class NoisyNeighborStage {
       // Shares of the device: of its own op count when the host reports it, else of the tenants' sum.
       const totalOps = deviceOpsKnown ? Math.max(deviceOps, tenantOps) : tenantOps;
       const totalBytes = deviceBytesKnown ? Math.max(deviceBytes, tenantBytes) : tenantBytes;
+      if (winS > 0) {
+        ds.peakIops = Math.max(ds.peakIops, totalOps / winS);
+        ds.peakBps = Math.max(ds.peakBps, totalBytes / winS);
+      }
       let bad = false;
       /** The tenant that made the window bad. */
       let culprit = '';
@@ -560,6 +575,9 @@ export class NoisyNeighborStage {
               antagonist_bytes_share_ratio: bytesShare,
               antagonist_iops: winS > 0 ? n / winS : 0,
               device_iops: winS > 0 ? totalOps / winS : 0,
+              device_bytes_per_second: winS > 0 ? totalBytes / winS : 0,
+              device_capacity_iops: ds.peakIops,
+              device_capacity_bytes_per_second: ds.peakBps,
               antagonist_score_ratio: score,
             };
             if (corr !== undefined) evidence.antagonist_victim_stall_correlation_ratio = corr;
@@ -744,6 +762,9 @@ export class NoisyNeighborStage {
         lastBadTs: Math.max(e.ts, known?.lastBadTs ?? 0),
         info: known?.info,
         remedy: known?.remedy ?? e.remedy,
+        caps: known?.caps ?? capsOf(e.evidence),
+        remedyStep: known?.remedyStep ?? e.evidence.remedy_step ?? 1,
+        underCapWindows: 0,
       };
       ds.goodWindows = 0;
       ds.lastTs = Math.max(ds.lastTs, e.ts);
@@ -835,6 +856,9 @@ export class NoisyNeighborStage {
         lastBadTs: ts,
         info: infoOf(state, key),
         remedy: undefined,
+        caps: undefined,
+        remedyStep: 1,
+        underCapWindows: 0,
       };
       ds.goodWindows = 0;
       this.emit(nodeId, dev, ts, ds.incident, 'firing', points, alerts);
@@ -858,14 +882,26 @@ export class NoisyNeighborStage {
       if (ev !== undefined) inc.evidence = { ...ev, bad_windows: badWindows };
       else inc.evidence.bad_windows = badWindows;
       if (inc.info === undefined && inc.antagonist !== '') inc.info = infoOf(state, inc.antagonist);
-      if (newBurst) {
-        inc.bursts++;
+      // Still bad with the antagonist held at (or under) the announced cap: the cap was not enough.
+      // The evidence under it (the capped rate, the victims' wait at that rate) gives a tighter one,
+      // announced once k such windows in a row confirm it — the same k that fires — or at once
+      // when the incident comes back under the cap as a new burst.
+      const held = inc.caps !== undefined && underCap(inc.caps, inc.evidence);
+      inc.underCapWindows = held ? inc.underCapWindows + 1 : 0;
+      const tighten = held && (newBurst || inc.underCapWindows >= cfg.fireAfterWindows);
+      if (tighten) {
+        inc.remedyStep++;
+        inc.underCapWindows = 0;
+      }
+      if (newBurst) inc.bursts++;
+      if (newBurst || tighten) {
         // The alerts topic and the webhook hear of it; strata_alert keeps one firing and one
         // resolved point per incident (one region in Grafana).
         this.emit(nodeId, dev, ts, inc, 'firing', points, alerts, undefined, false);
       }
       return;
     }
+    inc.underCapWindows = 0;
     ds.goodWindows++;
     if (ds.goodWindows < cfg.resolveAfterWindows) return;
     // The episode gap: an antagonist that comes back within it continues this incident. Window
@@ -908,6 +944,8 @@ export class NoisyNeighborStage {
       inc.remedy = r.text;
       short = r.short;
       const c = r.caps;
+      if (status === 'firing') inc.caps = c;
+      ev.remedy_step = inc.remedyStep;
       for (const [k, x] of [
         ['remedy_read_iops', c.readIops],
         ['remedy_write_iops', c.writeIops],
@@ -925,7 +963,9 @@ export class NoisyNeighborStage {
       inc.bursts > 1
         ? ` Intermittent: ${inc.bursts} bursts in one episode, bad ${pct(ev.episode_duty_cycle_ratio)} of the time.`
         : '';
-    const fix = status === 'firing' && inc.remedy !== undefined ? ` Fix: ${inc.remedy}` : '';
+    const tightened =
+      inc.remedyStep > 1 ? ` Still hurting under the last cap: tightened (step ${inc.remedyStep}).` : '';
+    const fix = status === 'firing' && inc.remedy !== undefined ? `${tightened} Fix: ${inc.remedy}` : '';
     const summary =
       status === 'firing'
         ? `${antagonist} dominates I/O on ${nodeId}:${dev} (${pct(ev.antagonist_iops_share_ratio)} of ops, ` +
@@ -1001,6 +1041,49 @@ function clampVms(m: Map<string, number>, state: NodeNoisy, device: number): num
   const f = vms > 0 ? room / vms : 0;
   for (const [k, n] of m) if (state.tenants.get(k)?.layer === 'vm') m.set(k, n * f);
   return room + others;
+}
+
+/** Headroom over a cap within which the antagonist counts as held by it (rates jitter around a throttle). */
+const UNDER_CAP_SLACK = 1.1;
+/** Caps keeping more than this fraction of the rate they were computed from are not checked as held. */
+const MAX_HELD_FACTOR = 0.8;
+
+/** Whether the antagonist's window rates are at or under one of the caps announced to it. */
+function underCap(c: RemedyCaps, ev: Readonly<Record<string, number>>): boolean {
+  // A cap that barely cuts cannot be told from the antagonist's own jitter.
+  if (c.factor > MAX_HELD_FACTOR) return false;
+  const r = ev.antagonist_read_iops ?? 0;
+  const w = ev.antagonist_write_iops ?? 0;
+  const rb = ev.antagonist_read_bytes_per_second ?? 0;
+  const wb = ev.antagonist_write_bytes_per_second ?? 0;
+  for (const [cap, rate] of [
+    [c.readIops, r],
+    [c.writeIops, w],
+    [c.readBps, rb],
+    [c.writeBps, wb],
+    [c.totalIops, r + w],
+    [c.totalBps, rb + wb],
+  ] as const) {
+    if (cap !== undefined && rate > 0 && rate <= cap * UNDER_CAP_SLACK) return true;
+  }
+  return false;
+}
+
+/** The caps an alert announced, from its evidence (an adopted incident's owner's). */
+function capsOf(ev: Readonly<Record<string, number>>): RemedyCaps | undefined {
+  const c: RemedyCaps = {
+    readIops: ev.remedy_read_iops,
+    writeIops: ev.remedy_write_iops,
+    readBps: ev.remedy_read_bytes_per_second,
+    writeBps: ev.remedy_write_bytes_per_second,
+    totalIops: ev.remedy_total_iops,
+    totalBps: ev.remedy_total_bytes_per_second,
+    factor: ev.remedy_rate_fraction_ratio ?? 1,
+  };
+  for (const k of ['readIops', 'writeIops', 'readBps', 'writeBps', 'totalIops', 'totalBps'] as const) {
+    if (c[k] === undefined) delete c[k];
+  }
+  return Object.keys(c).length > 1 ? c : undefined;
 }
 
 function infoOf(state: NodeNoisy, key: string): AntagonistInfo | undefined {

@@ -42,14 +42,45 @@ const MIN_IOPS = 1;
 const MIN_BPS = 4096;
 
 /**
- * The fraction of its current rate the antagonist may keep. The device is taken as one queue
- * shared by the antagonist and its victims (M/M/1): a victim's wait per op is its service time
- * ÷ (1 − ρ), ρ the device's utilisation, which the antagonist makes up nearly all of. From the
- * victim's baseline b (ρ ≈ 0) and its figure now x: 1 − ρ = b ÷ x. Back at `target` × b needs
- * ρ' = 1 − 1 ÷ target, so the antagonist keeps f = ρ' ÷ ρ = (1 − 1/target) ÷ (1 − b/x) of its
- * rate. Per-op latency is used when known, else stall. Without a victim baseline (adopted
- * incidents, stall baselines of 0), the cap is the one that stops the antagonist dominating:
- * its share at most `dominantShare` of the device.
+ * The antagonist's utilisation of the device is taken as at most this: at its measured peak the
+ * device is saturated, where the queueing model's ρ ÷ (1 − ρ) is unbounded; the bound keeps one
+ * saturated window from demanding a zero cap (the next alert tightens it if that was not enough).
+ */
+export const MAX_UTILIZATION = 0.95;
+
+/**
+ * The antagonist's utilisation of the device (0..MAX_UTILIZATION): its rate over the device's
+ * measured capacity (the highest ops/s and bytes/s the device did in a window, evidence
+ * device_capacity_*), the larger of the two — a disk saturates on bandwidth with large requests,
+ * on operations with small ones. Without a capacity, MAX_UTILIZATION (it dominates the device).
+ */
+export function antagonistUtilization(ev: Readonly<Record<string, number>>): number {
+  const aOps = ev.antagonist_iops ?? 0;
+  const aBps = (ev.antagonist_read_bytes_per_second ?? 0) + (ev.antagonist_write_bytes_per_second ?? 0);
+  const cOps = ev.device_capacity_iops ?? 0;
+  const cBps = ev.device_capacity_bytes_per_second ?? 0;
+  let rho = 0;
+  if (cOps > 0) rho = Math.max(rho, aOps / cOps);
+  if (cBps > 0) rho = Math.max(rho, aBps / cBps);
+  if (!(rho > 0)) return MAX_UTILIZATION;
+  return Math.min(MAX_UTILIZATION, rho);
+}
+
+/**
+ * The fraction of its current rate the antagonist may keep (docs/overhead.md, "Remedy"). The device
+ * is a queue where the antagonist's requests make up nearly all the work (M/G/1, Pollaczek–
+ * Khinchine): a victim's request waits the residual of the request in service plus the work
+ * queued ahead of it, W = ρ·S̄ ÷ (2·(1 − ρ)), S̄ the antagonist's mean-square over mean service
+ * time — so the victim's extra wait per op is proportional to ρ ÷ (1 − ρ), and large requests
+ * (1 MiB writes against a 4 KiB victim) hurt at any ρ, which is why one shared M/M/1 queue
+ * (wait ∝ 1 ÷ (1 − ρ)) cut too little. From the victim's baseline b and its figure now x (per-op
+ * latency when known, else stall) and the antagonist's utilisation now ρ (antagonistUtilization):
+ * the extra wait x − b must come down to (target − 1)·b, so
+ *   ρ' ÷ (1 − ρ') = ρ ÷ (1 − ρ) × (target − 1)·b ÷ (x − b),  f = ρ' ÷ ρ.
+ * Applied under a cap, the next alert's evidence (the antagonist's capped rate, the victim's wait
+ * under it) gives the next, tighter f: the model's error shrinks with each step. Without a victim
+ * baseline (adopted incidents, stall baselines of 0), the cap is the one that stops the antagonist
+ * dominating: its share at most `dominantShare` of the device.
  */
 export function capFactor(
   ev: Readonly<Record<string, number>>,
@@ -62,7 +93,9 @@ export function capFactor(
   ];
   for (const [now, base] of pairs) {
     if (now === undefined || base === undefined || !(base > 0) || !(now > base * target)) continue;
-    return (1 - 1 / target) / (1 - base / now);
+    const rho = antagonistUtilization(ev);
+    const odds = ((rho / (1 - rho)) * (target - 1) * base) / (now - base);
+    return odds / (1 + odds) / rho;
   }
   const a = ev.antagonist_iops;
   const d = ev.device_iops;

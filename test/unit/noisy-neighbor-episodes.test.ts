@@ -12,7 +12,12 @@ import { describe, expect, it } from 'vitest';
 import type { PipelineConfigInput } from '../../processors/config.ts';
 import { NoisyNeighborConfig } from '../../processors/noisy-neighbor/config.ts';
 import { timingBounds } from '../../processors/noisy-neighbor/detector.ts';
-import { capFactor, remedyFor } from '../../processors/noisy-neighbor/remedy.ts';
+import {
+  antagonistUtilization,
+  capFactor,
+  MAX_UTILIZATION,
+  remedyFor,
+} from '../../processors/noisy-neighbor/remedy.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { type AlertEvent, AlertEvent as AlertSchema } from '../../schemas/alert.ts';
 import type { Point } from '../../schemas/point.ts';
@@ -110,11 +115,20 @@ describe('a remedy in every alert', () => {
     expect(ant.labels.cgroup_version).toBe('hybrid');
     const e = firing.evidence;
     const f = e.remedy_rate_fraction_ratio!;
-    // The M/M/1 cap from the victim's per-op latency: (1 − 1/1.5) ÷ (1 − baseline/now).
-    expect(f).toBeCloseTo(
-      (1 - 1 / 1.5) / (1 - e.victim_baseline_latency_ms_per_op! / e.victim_latency_ms_per_op!),
-      12,
+    // The M/G/1 cap from the victim's per-op latency and the antagonist's utilisation of the
+    // device's measured capacity: ρ'/(1 − ρ') = ρ/(1 − ρ) × (1.5 − 1)·b ÷ (x − b), f = ρ'/ρ.
+    const rho = Math.min(
+      0.95,
+      Math.max(
+        e.antagonist_iops! / e.device_capacity_iops!,
+        (e.antagonist_read_bytes_per_second! + e.antagonist_write_bytes_per_second!) /
+          e.device_capacity_bytes_per_second!,
+      ),
     );
+    expect(antagonistUtilization(e)).toBeCloseTo(rho, 12);
+    const b = e.victim_baseline_latency_ms_per_op!;
+    const odds = ((rho / (1 - rho)) * 0.5 * b) / (e.victim_latency_ms_per_op! - b);
+    expect(f).toBeCloseTo(odds / (1 + odds) / rho, 12);
     expect(f).toBeGreaterThan(0);
     expect(f).toBeLessThan(1);
     // A writer: only the write direction is capped, at f of its current write rate.
@@ -160,7 +174,9 @@ describe('a remedy in every alert', () => {
   });
 
   it('for a container on cgroup v2: one io.max line with the cgroup path (hand-computed caps)', () => {
-    // Victim 0.1 → 0.4 ms/op: f = (1 − 1/1.5) ÷ (1 − 0.25) = 4/9; 900 writes/s, 100 reads/s.
+    // Victim 0.1 → 0.4 ms/op; 900 writes/s, 100 reads/s, 9 MB/s of a device that did at most
+    // 2000 ops/s and 10 MB/s: ρ = max(0.5, 0.9) = 0.9; ρ'/(1 − ρ') = 9 × 0.05 ÷ 0.3 = 1.5, ρ' = 0.6,
+    // f = 0.6 ÷ 0.9 = 2/3.
     const ev = {
       victim_latency_ms_per_op: 0.4,
       victim_baseline_latency_ms_per_op: 0.1,
@@ -169,8 +185,10 @@ describe('a remedy in every alert', () => {
       antagonist_write_iops: 900,
       antagonist_read_bytes_per_second: 0,
       antagonist_write_bytes_per_second: 9_000_000,
+      device_capacity_iops: 2000,
+      device_capacity_bytes_per_second: 10_000_000,
     };
-    expect(capFactor(ev, 1.5, 0.5)).toBeCloseTo(4 / 9, 12);
+    expect(capFactor(ev, 1.5, 0.5)).toBeCloseTo(2 / 3, 12);
     const r = remedyFor(
       {
         layer: 'container',
@@ -183,12 +201,47 @@ describe('a remedy in every alert', () => {
       ev,
       { targetRatio: 1.5, dominantShare: 0.5, deviceNumbers: { nvme0n1: '259:0' } },
     );
-    expect(r.caps).toMatchObject({ readIops: 44, writeIops: 400, writeBps: 4_000_000 });
+    expect(r.caps).toMatchObject({ readIops: 66, writeIops: 600, writeBps: 6_000_000 });
     expect(r.text).toContain(
-      'echo "259:0 riops=44 wiops=400 rbps=4096 wbps=4000000" > /sys/fs/cgroup/kubepods.slice/x.scope/io.max',
+      'echo "259:0 riops=66 wiops=600 rbps=4096 wbps=6000000" > /sys/fs/cgroup/kubepods.slice/x.scope/io.max',
     );
     expect(r.text).toContain('io.weight');
     expect(r.text).toContain('schedule pod ns/p apart');
+  });
+
+  it('cuts deep when large requests saturate the disk on bandwidth (the evidence of a live firing)', () => {
+    // Evidence of the live run (test/integration/noisy-neighbor-remedy.test.ts): 8 loops of 1 MiB
+    // O_DIRECT writes at 392 MiB/s on a disk whose best window was 395 MiB/s; the victim at
+    // 11.57 ms stalled per op against 0.097. One M/M/1 queue allowed (1 − 1/1.5) ÷ (1 − b/x) = 34 %
+    // of that rate, and the victim stayed at 13× its baseline under it; the M/G/1 cap keeps 7.8 %.
+    const ev = {
+      victim_latency_ms_per_op: 11.568,
+      victim_baseline_latency_ms_per_op: 0.097,
+      antagonist_iops: 540,
+      antagonist_read_iops: 0,
+      antagonist_write_iops: 540,
+      antagonist_read_bytes_per_second: 0,
+      antagonist_write_bytes_per_second: 391.9 * 2 ** 20,
+      device_capacity_iops: 610,
+      device_capacity_bytes_per_second: 395 * 2 ** 20,
+    };
+    expect(antagonistUtilization(ev)).toBe(MAX_UTILIZATION);
+    const f = capFactor(ev, 1.5, 0.5);
+    expect(f).toBeGreaterThan(0.07);
+    expect(f).toBeLessThan(0.085);
+    // Under that cap (30.6 MiB/s, ρ = 0.078) the victim was at 0.41 ms/op against 0.132: the next
+    // alert's f cuts the capped rate again, to about a quarter.
+    const under = {
+      ...ev,
+      victim_latency_ms_per_op: 0.408,
+      victim_baseline_latency_ms_per_op: 0.132,
+      antagonist_iops: 33,
+      antagonist_write_iops: 33,
+      antagonist_write_bytes_per_second: 30.6 * 2 ** 20,
+    };
+    expect(antagonistUtilization(under)).toBeCloseTo(30.6 / 395, 12);
+    expect(capFactor(under, 1.5, 0.5)).toBeGreaterThan(0.2);
+    expect(capFactor(under, 1.5, 0.5)).toBeLessThan(0.3);
   });
 });
 
