@@ -184,7 +184,10 @@ export function incidentLines(alerts: readonly AlertRow[]): { firing: boolean; t
         if (e.victim_baseline_latency_ms_per_op !== undefined)
           victims += ` (usually ${ms(e.victim_baseline_latency_ms_per_op)})`;
       }
-      return { firing, text: `${head}  ${a.antagonist} on ${a.device}${share}${victims}` };
+      // The remedy's first clause: the cap and how deep it cuts (the commands follow it in the alert).
+      const cut = a.remedy.indexOf('): ');
+      const fix = firing && cut > 0 ? `; fix: ${a.remedy.slice(0, cut + 1)}` : '';
+      return { firing, text: `${head}  ${a.antagonist} on ${a.device}${share}${victims}${fix}` };
     });
 }
 

@@ -44,6 +44,8 @@ export interface AlertRow {
   victims: string;
   title: string;
   text: string;
+  /** What to do (the cap on the antagonist and its commands); '' when the alert carries none. */
+  remedy: string;
   /** The alert's numeric evidence (shares, latencies, stall ratios), as in InfluxDB. */
   evidence: Record<string, number>;
   startsAt: number;

@@ -134,6 +134,7 @@ export class LiveView {
       victims: String(p.fields.victims ?? ''),
       title: String(p.fields.title ?? ''),
       text: String(p.fields.text ?? ''),
+      remedy: String(p.fields.remedy ?? ''),
       evidence,
       startsAt: num(p.fields.starts_at_ms) ?? p.timeMs,
       ts: p.timeMs,

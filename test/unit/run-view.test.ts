@@ -5,7 +5,7 @@ import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { hasControlChars } from '../../lib/terminal.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
-import { elideDistinct, layerCosts } from '../../run/frame.ts';
+import { elideDistinct, incidentLines, layerCosts } from '../../run/frame.ts';
 import { LiveView, render } from '../../run/view.ts';
 import { decodeSampleMessage, type SampleMessage } from '../../schemas/sample.ts';
 
@@ -196,6 +196,15 @@ describe('strata run frames of captured ticks', () => {
     expect(frame).toMatch(
       /FIRING since \d\d:\d\d:\d\d {2}nnvm on vda: 97 % of the disk's ops; victims nnvm-victim at/,
     );
+  });
+
+  it("an open incident carries the remedy's cap, as the alert's remedy starts", () => {
+    const view = viewAfter('noisy-vm-antagonist.ndjson.gz', 60);
+    const remedy = view.recentAlerts().find((a) => a.status === 'firing')!.remedy;
+    expect(remedy).toMatch(/^cap nnvm at \d+ IOPS, .*\(\d+% of its current rate\): /);
+    const line = incidentLines(view.recentAlerts())[0]!;
+    expect(line.text).toContain(`; fix: ${remedy.slice(0, remedy.indexOf('): ') + 1)}`);
+    expect(line.text).toMatch(/fix: cap nnvm at \d+ IOPS, [\d.]+ [KM]iB\/s \(\d+% of its current rate\)$/);
   });
 
   it('never taller than the window: sections are cut with "… N more"', () => {
