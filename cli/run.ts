@@ -59,6 +59,10 @@ export function registerRunCommand(program: Command): void {
       duration('quit-grace'),
     )
     .option(
+      '--metrics-listen <host:port>',
+      'serve /metrics (Prometheus) here while running, e.g. 127.0.0.1:9466 [default: not served]',
+    )
+    .option(
       '--ticks <n>',
       'stop after n ticks [default 0 = until Ctrl-C]',
       wholeNumber('ticks', 0, undefined, '0 = until Ctrl-C'),

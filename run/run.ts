@@ -12,6 +12,7 @@ import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/r
 import { parseDuration } from '../lib/config.ts';
 import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
+import { parseListen, serveMetrics } from '../lib/metrics.ts';
 import { redactUrl } from '../lib/redact.ts';
 import { loadProcessorConfig } from '../processor/config.ts';
 import { createPipeline } from '../processors/pipeline.ts';
@@ -22,6 +23,7 @@ import { MemoryTransport } from './memory-transport.ts';
 import { Screen } from './screen.ts';
 import { SinkHealth } from './status.ts';
 import { LiveView, render } from './view.ts';
+import { WriteQueue } from './write-queue.ts';
 
 export interface RunOptions {
   config?: string;
@@ -43,13 +45,13 @@ export interface RunOptions {
   printConfig?: boolean;
   /** How long quitting waits for pending writes (and the agent's flush): a duration, default 500ms. */
   quitGrace?: string;
+  /** Serve /metrics (Prometheus) on this host:port while running; default: not served. */
+  metricsListen?: string;
 }
 
 const OUTPUTS = ['tty', 'ndjson'];
 /** What `q` / Ctrl-C give pending writes and the agent's flush before the view exits. */
 export const DEFAULT_QUIT_GRACE = '500ms';
-/** Points waiting for InfluxDB in the no-Kafka mode; beyond it whole ticks are dropped and counted. */
-const MAX_PENDING_TICKS = 120;
 
 export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   const log = componentLogger('run');
@@ -62,6 +64,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   if (!Number.isInteger(ticksLimit) || ticksLimit < 0) {
     throw new ConfigError(`--ticks: "${opts.ticks}" must be a whole number ≥ 0 (0 = until Ctrl-C)`);
   }
+  if (opts.metricsListen) parseListen(opts.metricsListen, '--metrics-listen'); // a usage error, before anything starts
   // A bare --brokers goes through Kafka with the brokers of the agent's layers (config file,
   // KAFKA_BROKERS, else the stack's); the processor side then uses the very same brokers and topic.
   const viaKafka = Boolean(opts.kafka);
@@ -150,7 +153,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     resolveDone = r;
   });
   const once = new OnceLogger(log);
-  let chain: Promise<unknown> = Promise.resolve();
+  const queue = influxSink && health ? new WriteQueue(influxSink, health, once) : undefined;
   const screen = output === 'tty' ? new Screen() : undefined;
   const graceS = `${graceMs / 1000} s`;
   let quitting = false;
@@ -209,27 +212,7 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     const transport = new MemoryTransport((message) => {
       const out = pipeline.handle(message);
       showPoints(out.points);
-      if (influxSink && health && out.points.length > 0) {
-        if (health.pending >= MAX_PENDING_TICKS) {
-          health.dropped++;
-          return;
-        }
-        health.pending++;
-        const sink = influxSink;
-        const h = health;
-        chain = chain
-          .then(() => sink.write(out.points))
-          .then(
-            (r) => h.ok(r.written),
-            (err: unknown) => {
-              h.failed(err);
-              once.warn('influx-write', { err: errorMessage(err) }, 'InfluxDB write failed');
-            },
-          )
-          .finally(() => {
-            h.pending--;
-          });
-      }
+      if (queue && out.points.length > 0) queue.offer(out.points);
     });
     agent = new Agent({ config, enabled, version: VERSION, transport });
   }
@@ -242,6 +225,16 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     quitting = true;
     resolveDone();
   };
+  let closeMetrics: (() => Promise<void>) | undefined;
+  if (opts.metricsListen) {
+    try {
+      closeMetrics = await serveMetrics(opts.metricsListen);
+    } catch (err) {
+      throw new ConfigError(
+        `--metrics-listen: cannot serve /metrics on "${opts.metricsListen}" (${errorMessage(err)}); pass a free host:port`,
+      );
+    }
+  }
   process.on('SIGINT', quit);
   process.on('SIGTERM', quit);
   screen?.enter(quit, () => draw());
@@ -275,10 +268,14 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
       left(),
       runtime?.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed')),
     );
-    await within(left(), chain);
+    await within(left(), queue?.drained());
     await within(
       left(),
       influxSink?.close().catch(() => {}),
+    );
+    await within(
+      left(),
+      closeMetrics?.().catch(() => {}),
     );
     const last = screen ? frame() : '';
     screen?.restore(last);
