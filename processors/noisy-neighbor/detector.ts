@@ -935,7 +935,10 @@ export class NoisyNeighborStage {
       inc.spanWindows > 0 ? Math.min(1, (ev.bad_windows ?? 0) / inc.spanWindows) : 1;
     ev.intermittent = inc.bursts > 1 ? 1 : 0;
     let short: string | undefined;
-    if (inc.info !== undefined) {
+    // A firing computes the remedy from its evidence; a resolution repeats the last one announced
+    // (the cap that was applied, if any), not a new one from the last bad window's evidence.
+    let c: RemedyCaps | undefined = status === 'resolved' ? inc.caps : undefined;
+    if (status === 'firing' && inc.info !== undefined) {
       const r = remedyFor(inc.info, dev, ev, {
         targetRatio: this.cfg.remedyTargetRatio,
         dominantShare: this.cfg.dominantShare,
@@ -943,8 +946,10 @@ export class NoisyNeighborStage {
       });
       inc.remedy = r.text;
       short = r.short;
-      const c = r.caps;
-      if (status === 'firing') inc.caps = c;
+      c = r.caps;
+      inc.caps = c;
+    }
+    if (c !== undefined) {
       ev.remedy_step = inc.remedyStep;
       for (const [k, x] of [
         ['remedy_read_iops', c.readIops],
