@@ -3,7 +3,7 @@
 # The toolchains (java, mvn, go) are installed from Debian only when the command is missing: the
 # project's machines already have them (a newer Go among them), and Debian's would shadow nothing.
 set -euo pipefail
-PKGS=(docker.io busybox-static iproute2 fio qemu-system-x86 cpio openssl prometheus-alertmanager)
+PKGS=(docker.io busybox-static iproute2 fio sysstat qemu-system-x86 cpio openssl prometheus-alertmanager)
 command -v java >/dev/null 2>&1 || PKGS+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || PKGS+=(maven)
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || PKGS+=(golang-go)
