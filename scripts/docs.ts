@@ -90,7 +90,8 @@ const LAYER_PROSE: Record<string, { title: string; prose: string }> = {
 The guest collector runs the same parsers (collectors/procfs/parsers.ts) on the files the in-guest
 agent ships. \`devices\`: /proc/diskstats, whole disks only by default (no partitions, loop, ram, zram,
 dm unless configured), keyed by kernel name. \`interfaces\`: /proc/net/dev, keyed by interface name
-(\`lo\` excluded by default; some drivers keep 32-bit counters, the processor detects the wrap).`,
+(\`lo\` excluded by default; some drivers keep 32-bit counters, the processor detects the wrap).
+The \`ksm_*\` and \`ksmd_*\` entries (/sys/kernel/mm/ksm) are the host's only.`,
   },
   vm: {
     title: 'Layer `vm` (kind `qemu`): a guest seen from the host',
@@ -330,7 +331,7 @@ ${configTable(opts.config.schema, opts.config.file, opts.config.section)}
 
 ## Metrics
 
-${scopedTables(cat.metrics)}
+${scopedTables(cat.metrics.filter((m) => m.layers.some((l) => l === opts.layer)))}
 
 ## Example
 

@@ -24,6 +24,11 @@ export const HostCollectorConfig = z.strictObject({
   interfaces: NameFilter.default({ include: [], exclude: ['lo'] }),
   /** Read /proc/pressure/* (PSI). Turned off automatically when the kernel has no PSI. */
   pressure: z.boolean().default(true),
+  /**
+   * Read KSM's state and effect (HOST_SYS/kernel/mm/ksm/*) and ksmd's CPU once per tick. Nothing is
+   * read on kernels without KSM (no /sys/kernel/mm/ksm).
+   */
+  ksm: z.boolean().default(true),
   /** Collect inventory labels (cpu model, cores, OS, virtualization) once at start via systeminformation. */
   inventory: z.boolean().default(true),
 });

@@ -6,10 +6,13 @@ import { componentLogger } from '../../lib/log.ts';
 import type { EntitySample, NodeIdentity } from '../../schemas/sample.ts';
 import { isGone, KernelFile } from '../procfs/fileio.ts';
 import { globToRegExp, matchesAny } from '../procfs/glob.ts';
+import { kernelPageSize } from '../procfs/pagesize.ts';
 import { defaultIncludeDisk, type ProcFiles, procSampleFromFiles } from '../procfs/parsers.ts';
 import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
 import { type HostCollectorConfig, parseHostConfig } from './config.ts';
 import { resolveNodeIdentity } from './identity.ts';
+import { findKsmdPid, KSMD_CPU_NAME, type KsmTexts, ksmdUsec, ksmMetrics } from './ksm.ts';
+import { KSM_FILES, KSM_RUN, KSM_SHARED, KSM_SHARING } from './metrics.ts';
 
 export { HostCollectorConfig, parseHostConfig } from './config.ts';
 export { inventoryLabels, machineId, resolveNodeIdentity } from './identity.ts';
@@ -34,7 +37,17 @@ export class HostCollector implements Collector {
     diskstats: KernelFile;
     netdev: KernelFile;
     pressure: Partial<Record<(typeof RESOURCES)[number], KernelFile>>;
+    /** /sys/kernel/mm/ksm attributes this kernel has (none when `ksm` is off or there is no KSM). */
+    ksm: Array<{ file: (typeof KSM_FILES)[number]['file']; kf: KernelFile }>;
+    /** ksmd's /proc/PID/stat, once its pid is known. */
+    ksmd?: KernelFile;
   };
+  private readonly pageSize: number;
+  /** The last full KSM read, when it found KSM stopped with nothing merged. */
+  private ksmIdle: { counters: Record<string, number>; gauges: Record<string, number> } | undefined;
+  private ksmdMissingLogged = false;
+  /** No ksmd pid lookup before this time (after a failed one: the lookup scans /proc). */
+  private nextKsmdLookup = 0;
   readonly includeDisk: (name: string) => boolean;
   readonly includeInterface: (name: string) => boolean;
   /** Reused between ticks: the file texts handed to the parser. */
@@ -56,7 +69,18 @@ export class HostCollector implements Collector {
       // the agent runs in a container with the host's /proc mounted (HOST_PROC) but its own netns.
       netdev: new KernelFile(existsSync(`${proc}/1/net/dev`) ? `${proc}/1/net/dev` : `${proc}/net/dev`),
       pressure: {},
+      ksm: [],
     };
+    this.pageSize = kernelPageSize();
+    if (config.ksm && existsSync(`${this.paths.sys}/kernel/mm/ksm/run`)) {
+      // Read once per tick per host: a few sysfs attributes, kept open (pread, one record each).
+      // Attributes this kernel lacks (general_profit before 6.4, ksm_zero_pages before 6.10) are
+      // left out here, not reported every tick.
+      for (const { file } of KSM_FILES) {
+        const path = `${this.paths.sys}/kernel/mm/ksm/${file}`;
+        if (existsSync(path)) this.files.ksm.push({ file, kf: new KernelFile(path, true) });
+      }
+    }
     if (config.pressure) {
       for (const r of RESOURCES) this.files.pressure[r] = new KernelFile(`${proc}/pressure/${r}`);
     }
@@ -128,6 +152,7 @@ export class HostCollector implements Collector {
       includeDisk: this.includeDisk,
       includeInterface: this.includeInterface,
     });
+    if (this.files.ksm.length) this.readKsm(acc, parts, parts.problems);
     for (const problem of parts.problems) {
       acc.error('host', `host:${problem}`, new InvalidDataError(`${this.paths.proc}: ${problem}`));
     }
@@ -149,6 +174,55 @@ export class HostCollector implements Collector {
       acc.error('host', `host:${file.path}:${(err as { code?: string }).code ?? 'read'}`, err);
       return undefined;
     }
+  }
+
+  /** KSM state and effect, and ksmd's CPU (docs/overhead.md, "Memory"). */
+  private readKsm(
+    acc: Accumulator,
+    out: { counters: Record<string, number>; gauges: Record<string, number> },
+    problems: string[],
+  ): void {
+    // KSM stopped with nothing merged (the default on most hosts) cannot change until `run` does:
+    // one read of `run`, and the other figures repeated from the last full read.
+    const [run, ...rest] = this.files.ksm;
+    const runText = this.readFile(acc, run!.kf);
+    const idle = this.ksmIdle;
+    if (idle && runText !== undefined && runText.trim() === '0') {
+      Object.assign(out.gauges, idle.gauges);
+      Object.assign(out.counters, idle.counters);
+      return;
+    }
+    const texts: KsmTexts = { run: runText };
+    for (const { file, kf } of rest) texts[file] = this.readFile(acc, kf);
+    const got = { counters: {} as Record<string, number>, gauges: {} as Record<string, number> };
+    ksmMetrics(texts, this.pageSize, got, problems);
+    if (!this.files.ksmd && Date.now() >= this.nextKsmdLookup) {
+      const pid = findKsmdPid(this.paths.proc);
+      if (pid === undefined) {
+        // Not bad data, a missing source (HOST_PROC of another machine, hidepid): KSM's own
+        // figures still come; ksmd's CPU is looked for again in a minute.
+        this.nextKsmdLookup = Date.now() + 60_000;
+        if (!this.ksmdMissingLogged) {
+          this.ksmdMissingLogged = true;
+          this.log.info({ proc: this.paths.proc }, 'no ksmd thread found; ksmd_cpu_usec_total not sent');
+        }
+      } else this.files.ksmd = new KernelFile(`${this.paths.proc}/${pid}/stat`);
+    }
+    const ksmd = this.files.ksmd;
+    if (ksmd) {
+      const usec = ksmdUsec(this.readFile(acc, ksmd) ?? '');
+      if (usec !== undefined) got.counters[KSMD_CPU_NAME] = usec;
+      else {
+        // Not ksmd's stat any more (cannot happen short of a HOST_PROC change): look it up again.
+        ksmd.close();
+        this.files.ksmd = undefined;
+      }
+    }
+    Object.assign(out.gauges, got.gauges);
+    Object.assign(out.counters, got.counters);
+    const g = got.gauges;
+    this.ksmIdle =
+      g[KSM_RUN.name] === 0 && g[KSM_SHARED.name] === 0 && g[KSM_SHARING.name] === 0 ? got : undefined;
   }
 
   private readPressure(acc: Accumulator, r: (typeof RESOURCES)[number]): string | undefined {
@@ -174,6 +248,8 @@ export class HostCollector implements Collector {
     for (const file of [f.stat, f.vmstat, f.meminfo, f.diskstats, f.netdev, ...Object.values(f.pressure)]) {
       file?.close();
     }
+    for (const { kf } of f.ksm) kf.close();
+    f.ksmd?.close();
   }
 }
 

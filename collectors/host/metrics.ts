@@ -185,6 +185,115 @@ export const MEMORY_AVAILABLE = gauge(
   'RAM available for new work without swapping (free + reclaimable)',
 );
 
+export const MEMORY_FREE = gauge(
+  'memory_free_bytes',
+  'By',
+  '/proc/meminfo `MemFree` (kB × 1024)',
+  'RAM holding nothing (page cache and kernel memory count as used): MemTotal − MemFree is what is resident',
+);
+
+// ---------------------------------------------------------------------------------------------
+// /sys/kernel/mm/ksm (host only: a guest's KSM merges nothing of the host's). Page counts are
+// turned into bytes with the page size (exact); HOST_SYS is honoured like every /sys read.
+
+const HOST: readonly MetricLayer[] = ['host'];
+const KSM_SYS = '/sys/kernel/mm/ksm/';
+
+function ksmBytes(file: string, name: string, description: string, since?: string): MetricSpec {
+  return {
+    name,
+    kind: 'gauge',
+    unit: 'By',
+    scope: 'entity',
+    layers: HOST,
+    sources: { Linux: `${KSM_SYS}${file} (pages × page size)` },
+    description,
+    ...(since ? { since } : {}),
+  };
+}
+
+export const KSM_RUN: MetricSpec = {
+  name: 'ksm_run',
+  kind: 'gauge',
+  unit: '1',
+  scope: 'entity',
+  layers: HOST,
+  sources: { Linux: `${KSM_SYS}run` },
+  description: 'KSM state: 0 stopped (merged pages kept), 1 running, 2 unmerging',
+};
+export const KSM_SHARED = ksmBytes(
+  'pages_shared',
+  'ksm_shared_bytes',
+  'Memory in KSM pages: one copy of each merged content',
+);
+export const KSM_SHARING = ksmBytes(
+  'pages_sharing',
+  'ksm_sharing_bytes',
+  'Memory KSM saves: further mappings of the merged pages, each a page not allocated',
+);
+export const KSM_UNSHARED = ksmBytes(
+  'pages_unshared',
+  'ksm_unshared_bytes',
+  'Mergeable memory KSM checked and found unique (scanned, nothing to merge)',
+);
+export const KSM_VOLATILE = ksmBytes(
+  'pages_volatile',
+  'ksm_volatile_bytes',
+  'Mergeable memory changing too fast to be merged',
+);
+export const KSM_ZERO_PAGES = ksmBytes(
+  'ksm_zero_pages',
+  'ksm_zero_page_bytes',
+  'Empty pages KSM mapped to the kernel zero page (use_zero_pages=1): saved, not in pages_sharing (where the kernel has the file)',
+);
+export const KSM_GENERAL_PROFIT: MetricSpec = {
+  name: 'ksm_general_profit_bytes',
+  kind: 'gauge',
+  unit: 'By',
+  scope: 'entity',
+  layers: HOST,
+  sources: { Linux: `${KSM_SYS}general_profit` },
+  description:
+    "KSM's net saving by the kernel's count: (pages_sharing + ksm_zero_pages) × page size − its rmap_items' memory; negative when scanning costs more than it saves",
+  since: 'Linux 6.4',
+};
+export const KSM_FULL_SCANS: MetricSpec = {
+  name: 'ksm_full_scans_total',
+  kind: 'counter',
+  unit: '{scan}',
+  scope: 'entity',
+  layers: HOST,
+  sources: { Linux: `${KSM_SYS}full_scans` },
+  description: 'Passes of ksmd over all mergeable memory',
+  rate: perSecond(
+    'ksm_full_scans_per_second',
+    '{scan}/s',
+    'Passes of ksmd over all mergeable memory, per second',
+  ),
+};
+export const KSMD_CPU: MetricSpec = {
+  name: 'ksmd_cpu_usec_total',
+  kind: 'counter',
+  unit: 'us',
+  scope: 'entity',
+  layers: HOST,
+  sources: { Linux: `/proc/PID/stat of the \`ksmd\` kernel thread: utime + stime (fields 14, 15), ${TICKS}` },
+  description: 'CPU time ksmd spent scanning and merging',
+  rate: cores('ksmd_cpu_cores', 'spent by ksmd scanning and merging'),
+};
+
+/** /sys/kernel/mm/ksm files read each tick, with the entry each feeds; `pages`: × page size. */
+export const KSM_FILES: ReadonlyArray<{ file: string; metric: MetricSpec; pages: boolean }> = [
+  { file: 'run', metric: KSM_RUN, pages: false },
+  { file: 'pages_shared', metric: KSM_SHARED, pages: true },
+  { file: 'pages_sharing', metric: KSM_SHARING, pages: true },
+  { file: 'pages_unshared', metric: KSM_UNSHARED, pages: true },
+  { file: 'pages_volatile', metric: KSM_VOLATILE, pages: true },
+  { file: 'full_scans', metric: KSM_FULL_SCANS, pages: false },
+  { file: 'general_profit', metric: KSM_GENERAL_PROFIT, pages: false },
+  { file: 'ksm_zero_pages', metric: KSM_ZERO_PAGES, pages: true },
+];
+
 // ---------------------------------------------------------------------------------------------
 // /proc/pressure/{cpu,io,memory} (the cgroup collector parses cgroup v2 *.pressure with the same
 // parser; the container catalogue declares those)
@@ -466,6 +575,9 @@ export const PROC_METRICS: readonly MetricSpec[] = [
   ...VMSTAT_KEYS.map((k) => k.metric),
   MEMORY_TOTAL,
   MEMORY_AVAILABLE,
+  MEMORY_FREE,
+  ...KSM_FILES.map((k) => k.metric),
+  KSMD_CPU,
   ...(['cpu', 'io', 'memory'] as const).flatMap((r) => [...PSI[r].some, ...PSI[r].full]),
   ...DISK_FIELDS.flatMap(([m]) => (m ? [m] : [])),
   ...NETDEV_FIELDS.flatMap((m) => (m ? [m] : [])),

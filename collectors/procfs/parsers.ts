@@ -17,6 +17,7 @@ import {
   IN_FLIGHT,
   INTERRUPTS,
   MEMORY_AVAILABLE,
+  MEMORY_FREE,
   MEMORY_TOTAL,
   NETDEV_FIELDS,
   PROCESSES_FORKED,
@@ -72,6 +73,7 @@ const PROCS_BLOCKED_NAME = PROCS_BLOCKED.name;
 const CPU_COUNT_NAME = CPU_COUNT.name;
 const MEMORY_TOTAL_NAME = MEMORY_TOTAL.name;
 const MEMORY_AVAILABLE_NAME = MEMORY_AVAILABLE.name;
+const MEMORY_FREE_NAME = MEMORY_FREE.name;
 const IN_FLIGHT_NAME = IN_FLIGHT.name;
 
 // ---------------------------------------------------------------------------------------------
@@ -264,7 +266,7 @@ function lineNumber(text: string, at: number): number {
 // ---------------------------------------------------------------------------------------------
 // /proc/meminfo
 
-/** /proc/meminfo: MemTotal, MemAvailable (kB → bytes). */
+/** /proc/meminfo: MemTotal, MemFree, MemAvailable (kB → bytes). */
 export function parseMeminfo(
   text: string,
   problems: string[] = [],
@@ -272,7 +274,8 @@ export function parseMeminfo(
 ): Record<string, number> {
   let lineNo = 0;
   let found = 0;
-  for (let pos = 0; pos < text.length && found < 2; ) {
+  // The three are the first lines of every kernel's meminfo: the scan stops after them.
+  for (let pos = 0; pos < text.length && found < 3; ) {
     const end = lineEnd(text, pos);
     lineNo++;
     let name: string | undefined;
@@ -283,6 +286,9 @@ export function parseMeminfo(
     } else if (text.startsWith('MemAvailable:', pos)) {
       name = MEMORY_AVAILABLE_NAME;
       p = pos + 13;
+    } else if (text.startsWith('MemFree:', pos)) {
+      name = MEMORY_FREE_NAME;
+      p = pos + 8;
     }
     if (name) {
       found++;

@@ -32,6 +32,12 @@ export const VmCollectorConfig = z.strictObject({
   balloonPollingInterval: z.number().int().nonnegative().default(1),
   /** Name of the virtio-serial port the in-guest agent writes to (found in the QEMU command line). */
   guestAgentPort: z.string().min(1).default('strata.agent'),
+  /**
+   * Read each hypervisor's /proc/PID/smaps_rollup (Pss, anonymous, file, KSM) and ksm_stat every
+   * tick. smaps_rollup walks the process's page tables: its cost grows with the guest RAM QEMU has
+   * touched (docs/vm.md, Cost); turn it off on hosts of many large VMs to keep only VmRSS.
+   */
+  smapsRollup: z.boolean().default(true),
   /** Upper bound on VMs followed; more are ignored and counted (bounded state). */
   maxVms: z.number().int().positive().default(512),
 });

@@ -5,6 +5,9 @@
 //                                refreshed when a thread is gone or on reconnect)
 //   query-blockstats             per-drive ops, bytes and total time (the hypervisor's I/O view)
 //   qom-get <balloon> guest-stats  the guest's own fault counts via the balloon driver
+//   query-balloon                the balloon's actual size (VMs with a balloon device)
+//   /proc/PID/smaps_rollup       the hypervisor's memory split (Pss, anonymous, file; KSM-merged)
+//   /proc/PID/ksm_stat           what KSM merged of this process (kernels that have the file)
 //   host /proc/net/dev           the VM's tap devices (names from -netdev tap,ifname= and, for taps
 //                                passed as fds like libvirt does, from /proc/PID/fdinfo: tapfds.ts)
 // Identity (once per connection): query-uuid when non-zero, else query-name, else the socket's
@@ -15,7 +18,8 @@ import { ConnectionError, errorCode, InvalidDataError } from '../../lib/errors.t
 import { componentLogger } from '../../lib/log.ts';
 import { counter, gauge } from '../../lib/metrics.ts';
 import type { EntitySample, InstanceMetrics } from '../../schemas/sample.ts';
-import { KernelFile } from '../procfs/fileio.ts';
+import { isGone, KernelFile } from '../procfs/fileio.ts';
+import { kernelPageSize } from '../procfs/pagesize.ts';
 import { parseNetDev } from '../procfs/parsers.ts';
 import { type Accumulator, type Collector, type HostPaths, hostPathsFromEnv } from '../types.ts';
 import { backingDevice } from './backing.ts';
@@ -24,14 +28,19 @@ import { sharedVmDirectory, type VmDirectory, type VmInfo } from './directory.ts
 import { discoverQmpSockets, findQemuPid } from './discovery.ts';
 import { MEMORY_RSS, VCPU, VCPU_COUNT } from './metrics.ts';
 import {
+  balloonActual,
   balloonGuestStats,
   blockImageFiles,
   blockstatsDevices,
+  configuredMemory,
   findBalloonPath,
+  MEMORY_CONFIGURED_NAME,
   nonZeroUuid,
   type PidStat,
+  parseKsmStat,
   parsePidStat,
   parseQemuCmdline,
+  parseSmapsRollup,
   parseStatusRssBytes,
   pidStatCounters,
   processCgroupPath,
@@ -72,6 +81,12 @@ interface VmState {
   pid?: number;
   statFile?: KernelFile;
   statusFile?: KernelFile;
+  /** /proc/PID/smaps_rollup (undefined: smapsRollup off, or not readable here). */
+  rollupFile?: KernelFile;
+  /** /proc/PID/ksm_stat (undefined: the kernel has none). */
+  ksmStatFile?: KernelFile;
+  /** RAM the VM was given (QMP, once per connection); null: QEMU did not say. */
+  configuredBytes?: number | null;
   tids?: number[];
   taskFiles: Map<number, KernelFile>;
   balloon?: string | null;
@@ -96,6 +111,7 @@ export class VmCollector implements Collector {
   private netdev: KernelFile | undefined;
   /** The first unreadable /proc/PID/fd is logged at warn; later ones are only counted. */
   private fdScanWarned = false;
+  private readonly pageSize = kernelPageSize();
 
   constructor(
     readonly config: VmCollectorConfig,
@@ -146,6 +162,7 @@ export class VmCollector implements Collector {
       st.tids = undefined;
       st.balloon = undefined;
       st.hostDevice = undefined;
+      st.configuredBytes = undefined;
     }
     if (!st.identity) await this.identify(acc, st);
     if (st.identity && st.hostDevice === undefined) await this.findHostDevice(acc, st);
@@ -288,6 +305,10 @@ export class VmCollector implements Collector {
     }
     st.statFile = new KernelFile(`${this.paths.proc}/${st.pid}/stat`);
     st.statusFile = new KernelFile(`${this.paths.proc}/${st.pid}/status`);
+    if (this.config.smapsRollup) {
+      st.rollupFile = new KernelFile(`${this.paths.proc}/${st.pid}/smaps_rollup`, true);
+      st.ksmStatFile = new KernelFile(`${this.paths.proc}/${st.pid}/ksm_stat`, true);
+    }
     // Read once per process: QEMU inside a container's cgroup is that container's CPU and I/O too,
     // which the processor must not count twice (docs/overhead.md, "VMs inside containers").
     try {
@@ -347,14 +368,20 @@ export class VmCollector implements Collector {
     if (ps) Object.assign(counters, pidStatCounters(ps).counters);
     const rss = this.readRss(acc, st);
     if (rss !== undefined) gauges[MEMORY_RSS.name] = rss;
+    this.readMemory(acc, st, gauges);
 
-    const [blockR, balloonR] = connected
+    const [blockR, balloonR, actualR] = connected
       ? await Promise.all([
           this.qmp<unknown>(acc, st, 'query-blockstats'),
           this.balloonStats(acc, st),
+          // After balloonStats' first call has found (or not) the balloon device.
+          st.balloon ? this.qmp<unknown>(acc, st, 'query-balloon') : undefined,
           st.tids ? undefined : this.refreshTids(acc, st),
+          st.configuredBytes === undefined ? this.readConfiguredMemory(acc, st) : undefined,
         ])
-      : [undefined, undefined];
+      : [undefined, undefined, undefined];
+    if (actualR !== undefined) balloonActual(actualR, gauges);
+    if (typeof st.configuredBytes === 'number') gauges[MEMORY_CONFIGURED_NAME] = st.configuredBytes;
     const vcpu = st.pid !== undefined && st.tids ? this.readVcpuUsec(st) : undefined;
     if (vcpu === 'stale' && connected) {
       await this.refreshTids(acc, st);
@@ -427,6 +454,39 @@ export class VmCollector implements Collector {
     }
   }
 
+  /**
+   * smaps_rollup and ksm_stat of the hypervisor: per VM, once per tick. A kernel without ksm_stat
+   * (before 6.1) or a process whose smaps the agent may not read loses only these gauges.
+   */
+  private readMemory(acc: Accumulator, st: VmState, gauges: Record<string, number>): void {
+    if (st.rollupFile) {
+      try {
+        parseSmapsRollup(st.rollupFile.read(), gauges);
+      } catch (err) {
+        acc.error('vm', `vm:${st.qmpSocket}:smaps_rollup:${errorCode(err) ?? 'read'}`, err);
+        // Gone with the process (readPidStat looks it up again) or not permitted: stop asking.
+        st.rollupFile.close();
+        st.rollupFile = undefined;
+      }
+    }
+    if (st.ksmStatFile) {
+      try {
+        parseKsmStat(st.ksmStatFile.read(), this.pageSize, gauges);
+      } catch (err) {
+        if (!isGone(err)) acc.error('vm', `vm:${st.qmpSocket}:ksm_stat:${errorCode(err) ?? 'read'}`, err);
+        st.ksmStatFile.close();
+        st.ksmStatFile = undefined;
+      }
+    }
+  }
+
+  private async readConfiguredMemory(acc: Accumulator, st: VmState): Promise<void> {
+    const r = await this.qmp<unknown>(acc, st, 'query-memory-size-summary');
+    if (r !== undefined) st.configuredBytes = configuredMemory(r) ?? null;
+    // A QEMU without the command (before 2.11) is asked once per connection, not every tick.
+    else if (st.qmp.connected) st.configuredBytes = null;
+  }
+
   /** Sum of vCPU thread time, or 'stale' when a cached thread id is gone. */
   private readVcpuUsec(st: VmState): number | 'stale' {
     let sum = 0;
@@ -477,6 +537,10 @@ export class VmCollector implements Collector {
     st.statusFile?.close();
     st.statFile = undefined;
     st.statusFile = undefined;
+    st.rollupFile?.close();
+    st.ksmStatFile?.close();
+    st.rollupFile = undefined;
+    st.ksmStatFile = undefined;
     for (const f of st.taskFiles.values()) f.close();
     st.taskFiles.clear();
   }

@@ -124,6 +124,101 @@ export const GUEST_REPORTED_MEMORY_FREE: MetricSpec = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Memory: what the host pays for the VM (/proc/PID/smaps_rollup, /proc/PID/ksm_stat) and the
+// balloon (QMP). Formulas built on them: docs/overhead.md, "Memory".
+
+const ROLLUP = '/proc/PID/smaps_rollup of the hypervisor process';
+const KSM_STAT = '/proc/PID/ksm_stat of the hypervisor process';
+
+function bytes(
+  name: string,
+  sources: Record<string, string>,
+  description: string,
+  since?: string,
+): MetricSpec {
+  return {
+    name,
+    kind: 'gauge',
+    unit: 'By',
+    scope: 'entity',
+    layers: VM,
+    sources,
+    description,
+    ...(since ? { since } : {}),
+  };
+}
+
+export const MEMORY_PSS = bytes(
+  'memory_pss_bytes',
+  { Linux: `${ROLLUP}: \`Pss\` (kB × 1024)` },
+  'Proportional resident memory: each page divided by the processes mapping it (KSM-merged guest pages included), what the host pays for this VM',
+  'Linux 4.14',
+);
+export const MEMORY_ANON = bytes(
+  'memory_anon_bytes',
+  { Linux: `${ROLLUP}: \`Anonymous\` (kB × 1024)` },
+  'Anonymous resident memory (guest RAM with the default backend, QEMU heap, TCG code buffer)',
+  'Linux 4.14',
+);
+export const MEMORY_PSS_ANON = bytes(
+  'memory_pss_anon_bytes',
+  { Linux: `${ROLLUP}: \`Pss_Anon\` (kB × 1024)` },
+  'Anonymous memory divided by its sharers: below memory_anon_bytes by what KSM merged with other processes (where the kernel prints it)',
+);
+export const MEMORY_FILE = bytes(
+  'memory_file_bytes',
+  { Linux: `${ROLLUP}: \`Rss\` − \`Anonymous\` (kB × 1024)` },
+  'File-backed and shared-memory resident pages (binaries, libraries; guest RAM with a file or memfd backend)',
+  'Linux 4.14',
+);
+export const MEMORY_KSM = bytes(
+  'memory_ksm_bytes',
+  { Linux: `${ROLLUP}: \`KSM\` (kB × 1024)` },
+  'Resident memory backed by KSM pages, merged with identical pages of this or other processes (where the kernel prints it)',
+);
+export const MEMORY_SWAP = bytes(
+  'memory_swap_bytes',
+  { Linux: `${ROLLUP}: \`Swap\` (kB × 1024)` },
+  'Memory of the hypervisor process swapped out',
+  'Linux 4.14',
+);
+export const KSM_MERGING = bytes(
+  'ksm_merging_bytes',
+  { Linux: `${KSM_STAT}: \`ksm_merging_pages\` × page size` },
+  'Pages of this process KSM merged (each still mapped, now shared)',
+  'Linux 6.1',
+);
+export const KSM_ZERO_PAGES = bytes(
+  'ksm_zero_page_bytes',
+  { Linux: `${KSM_STAT}: \`ksm_zero_pages\` × page size` },
+  'Empty pages of this process KSM mapped to the zero page (use_zero_pages=1): no longer resident (where the kernel prints it)',
+);
+export const KSM_PROCESS_PROFIT = bytes(
+  'ksm_process_profit_bytes',
+  { Linux: `${KSM_STAT}: \`ksm_process_profit\`` },
+  "The kernel's count of what KSM saves for this process: (merging + zero pages) × page size − its rmap_items' memory; may be negative (where the kernel prints it)",
+);
+export const BALLOON_ACTUAL = bytes(
+  'balloon_actual_bytes',
+  { QEMU: 'QMP `query-balloon` `actual`' },
+  'Memory the guest has now: its RAM minus what the balloon holds (equals the RAM when not inflated)',
+);
+export const MEMORY_CONFIGURED = bytes(
+  'guest_memory_configured_bytes',
+  { QEMU: 'QMP `query-memory-size-summary` `base-memory` + `plugged-memory` (once per connection)' },
+  'RAM the VM was given (boot RAM plus hot-plugged DIMMs)',
+);
+
+/** smaps_rollup lines read, with the entry each feeds (Rss only feeds memory_file_bytes). */
+export const ROLLUP_FIELDS: ReadonlyArray<readonly [string, MetricSpec]> = [
+  ['Pss', MEMORY_PSS],
+  ['Anonymous', MEMORY_ANON],
+  ['Pss_Anon', MEMORY_PSS_ANON],
+  ['KSM', MEMORY_KSM],
+  ['Swap', MEMORY_SWAP],
+];
+
+// ---------------------------------------------------------------------------------------------
 // QMP query-blockstats (devices)
 
 function block(
@@ -262,6 +357,17 @@ export const VM_METRICS: readonly MetricSpec[] = [
   GUEST_REPORTED_PAGE_FAULTS,
   GUEST_REPORTED_MAJOR_PAGE_FAULTS,
   GUEST_REPORTED_MEMORY_FREE,
+  MEMORY_PSS,
+  MEMORY_ANON,
+  MEMORY_PSS_ANON,
+  MEMORY_FILE,
+  MEMORY_KSM,
+  MEMORY_SWAP,
+  KSM_MERGING,
+  KSM_ZERO_PAGES,
+  KSM_PROCESS_PROFIT,
+  BALLOON_ACTUAL,
+  MEMORY_CONFIGURED,
   ...BLOCKSTATS.map(([, m]) => m),
   ...TAP_METRICS,
 ];

@@ -3,6 +3,7 @@
 import type { InstanceMetrics } from '../../schemas/sample.ts';
 import { MAX_KERNEL_VALUE, USER_HZ } from '../procfs/parsers.ts';
 import {
+  BALLOON_ACTUAL,
   BLOCKSTATS,
   CPU_SYSTEM,
   CPU_USAGE,
@@ -10,8 +11,14 @@ import {
   GUEST_REPORTED_MAJOR_PAGE_FAULTS,
   GUEST_REPORTED_MEMORY_FREE,
   GUEST_REPORTED_PAGE_FAULTS,
+  KSM_MERGING,
+  KSM_PROCESS_PROFIT,
+  KSM_ZERO_PAGES,
   MAJOR_PAGE_FAULTS,
+  MEMORY_CONFIGURED,
+  MEMORY_FILE,
   PAGE_FAULTS,
+  ROLLUP_FIELDS,
 } from './metrics.ts';
 
 const USEC_PER_TICK = 1_000_000 / USER_HZ;
@@ -60,6 +67,76 @@ export function parseStatusRssBytes(text: string): number | undefined {
   const kb = m ? Number(m[1]) : Number.NaN;
   return kb <= MAX_KERNEL_VALUE ? kb * 1024 : undefined; // a 400-digit value is Infinity
 }
+
+/**
+ * /proc/PID/smaps_rollup → the memory_* gauges (kB × 1024). Lines the kernel does not print
+ * (Pss_Anon, KSM on older kernels) give no gauge; memory_file_bytes = Rss − Anonymous when both
+ * are there. Empty when the text has no Rss line (not a smaps_rollup, or a process gone).
+ */
+export function parseSmapsRollup(text: string, gauges: Record<string, number> = {}): Record<string, number> {
+  const kb = scanKeyed(text, ROLLUP_LINE);
+  const rss = kb.get('Rss');
+  if (rss === undefined) return gauges;
+  for (const [key, metric] of ROLLUP_FIELDS) {
+    const v = kb.get(key);
+    if (v !== undefined) gauges[metric.name] = v * 1024;
+  }
+  const anon = kb.get('Anonymous');
+  if (anon !== undefined && anon <= rss) gauges[MEMORY_FILE.name] = (rss - anon) * 1024;
+  return gauges;
+}
+
+/**
+ * /proc/PID/ksm_stat → ksm_* gauges: `ksm_merging_pages` and `ksm_zero_pages` × `pageSize`,
+ * `ksm_process_profit` as is (bytes, signed). Keys the kernel does not print give no gauge.
+ */
+export function parseKsmStat(
+  text: string,
+  pageSize: number,
+  gauges: Record<string, number> = {},
+): Record<string, number> {
+  const v = scanKeyed(text, KSM_STAT_LINE);
+  const merging = v.get('ksm_merging_pages');
+  const zero = v.get('ksm_zero_pages');
+  const profit = v.get('ksm_process_profit');
+  if (merging !== undefined && merging >= 0) gauges[KSM_MERGING.name] = merging * pageSize;
+  if (zero !== undefined && zero >= 0) gauges[KSM_ZERO_PAGES.name] = zero * pageSize;
+  if (profit !== undefined) gauges[KSM_PROCESS_PROFIT.name] = profit;
+  return gauges;
+}
+
+// "Rss:   1712 kB" and "ksm_merging_pages 12": one key and one integer per line.
+const ROLLUP_LINE = /^(\w+):[ \t]+(\d{1,20}) kB$/gm;
+const KSM_STAT_LINE = /^(\w+) (-?\d{1,20})$/gm;
+
+function scanKeyed(text: string, re: RegExp): Map<string, number> {
+  const out = new Map<string, number>();
+  re.lastIndex = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const v = Number(m[2]);
+    if (Math.abs(v) <= MAX_KERNEL_VALUE) out.set(m[1]!, v);
+  }
+  return out;
+}
+
+/** QMP `query-balloon` → balloon_actual_bytes (bytes), when the reply has a sane `actual`. */
+export function balloonActual(ret: unknown, gauges: Record<string, number> = {}): Record<string, number> {
+  const a = (ret as { actual?: unknown } | null | undefined)?.actual;
+  if (typeof a === 'number' && Number.isSafeInteger(a) && a >= 0) gauges[BALLOON_ACTUAL.name] = a;
+  return gauges;
+}
+
+/** QMP `query-memory-size-summary` → guest_memory_configured_bytes (base + plugged memory). */
+export function configuredMemory(ret: unknown): number | undefined {
+  const r = ret as { 'base-memory'?: unknown; 'plugged-memory'?: unknown } | null | undefined;
+  const base = r?.['base-memory'];
+  const plugged = r?.['plugged-memory'] ?? 0;
+  if (typeof base !== 'number' || typeof plugged !== 'number') return undefined;
+  const sum = base + plugged;
+  return Number.isSafeInteger(sum) && base > 0 && plugged >= 0 ? sum : undefined;
+}
+
+export const MEMORY_CONFIGURED_NAME = MEMORY_CONFIGURED.name;
 
 export function pidStatCounters(s: PidStat): { counters: Record<string, number> } {
   return {

@@ -10,8 +10,10 @@ import { EntitySample } from '../../schemas/sample.ts';
 const STEP0 = new URL('../../testdata/proc/hybrid-host/step0', import.meta.url).pathname;
 const node = { id: 'node-1', hostname: 'vm', labels: { os: 'test' } };
 
-async function tick(proc: string, config: unknown = {}) {
-  const c = new HostCollector(parseHostConfig(config), {
+async function tick(proc: string, config: Record<string, unknown> = {}) {
+  // KSM off: this machine's real /sys/kernel/mm/ksm would not match the captured /proc (the KSM
+  // test below points HOST_SYS at a capture).
+  const c = new HostCollector(parseHostConfig({ ksm: false, ...config }), {
     node,
     paths: { proc, sys: '/sys', cgroup: '/sys/fs/cgroup' },
   });
