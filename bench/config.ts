@@ -3,10 +3,17 @@
 import { z } from 'zod';
 import { durationMs } from '../lib/config.ts';
 
-export const WORKLOADS = ['cpu', 'memory', 'randio', 'seqio', 'net-bulk', 'redis'] as const;
+export const WORKLOADS = ['cpu', 'memory', 'randio', 'seqio', 'net-bulk', 'net-rr', 'redis', 'oltp'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number] | 'cmd';
 
-export const LAYER_NAMES = ['native', 'container', 'container-nat', 'container-volume', 'vm'] as const;
+export const LAYER_NAMES = [
+  'native',
+  'container',
+  'container-nat',
+  'container-volume',
+  'container-nat-volume',
+  'vm',
+] as const;
 export type LayerName = (typeof LAYER_NAMES)[number];
 
 export const VM_ACCELS = ['tcg', 'kvm', 'auto'] as const;

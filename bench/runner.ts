@@ -122,13 +122,31 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   const outDir = path.resolve(config.outDir ?? `strata-bench-${runId}`);
   const workDir = path.join(outDir, 'work');
   await fs.mkdir(workDir, { recursive: true });
-  const cases = config.cmd ? casesFor('cmd', config.cmd) : config.workloads.flatMap((w) => casesFor(w));
+  const assetDir = path.join(workDir, 'assets');
+  const allCases = config.cmd
+    ? casesFor('cmd', { cmd: config.cmd })
+    : config.workloads.flatMap((w) => casesFor(w, { assetDir }));
 
   // Tools: everything the cases run, inside layers and as host-side clients.
-  const toolNames = cases.flatMap((c) =>
+  const toolNames = allCases.flatMap((c) =>
     c.kind === 'single' ? c.binaries : [...c.binaries, ...c.clientBinaries],
   );
   const tools = await ensureTools(toolNames, config.install);
+
+  // Host-side preparation (the MariaDB data template): a case whose preparation fails is reported
+  // as skipped in every layer, and the other cases run.
+  const skipped: BenchResult['skipped'] = [];
+  const cases: WorkloadCase[] = [];
+  for (const c of allCases) {
+    try {
+      await c.hostSetup?.(tools);
+      cases.push(c);
+    } catch (err) {
+      const reason = `preparing ${c.id} on the host failed: ${errorMessage(err)}`;
+      for (const layer of config.layers) skipped.push({ case: c.id, layer, reason });
+      progress.note(`${c.id}: ${reason}`);
+    }
+  }
 
   const ioDir = path.join(workDir, 'io');
   await fs.mkdir(ioDir, { recursive: true });
@@ -152,7 +170,6 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
   });
 
   const statuses: LayerStatus[] = [];
-  const skipped: BenchResult['skipped'] = [];
   const ready: BenchLayer[] = [];
   for (const layer of layers) {
     const reasons = cases.map((c) => layer.unsupported(c));
@@ -245,6 +262,7 @@ export async function runBench(config: BenchConfig, opts: RunBenchOptions = {}):
     for (const layer of ready) await layer.close().catch(() => {});
     await fs.rm(ioDir, { recursive: true, force: true });
     await fs.rm(path.join(workDir, 'vm'), { recursive: true, force: true });
+    await fs.rm(assetDir, { recursive: true, force: true });
     await fs.rmdir(workDir).catch(() => {});
   }
 
@@ -350,6 +368,14 @@ async function runOne(a: RunOneArgs): Promise<RunRecord> {
             throw new Error(`calibration run failed (exit ${cal.code}): ${tail(cal.output)}`);
           const rate = c.parse(cal.output, c.calibrate.requests).throughput.value;
           requests = Math.max(c.calibrate.requests, Math.round(rate * a.durationS));
+        }
+        if (c.prepare) {
+          const prep = await execNative(
+            c.prepare({ host: server.host, port: server.port, durationS: a.durationS, requests }),
+            timeoutFor(config),
+          );
+          if (prep.code !== 0)
+            throw new Error(`preparing the run failed (exit ${prep.code}): ${tail(prep.output)}`);
         }
         const before = await session.hostCpuUsec();
         const vBefore = await session.vcpuUsec?.();

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { MissingPrerequisiteError, StrataError } from '../../lib/errors.ts';
 import { componentLogger } from '../../lib/log.ts';
-import { PACKAGE_OF } from '../workloads/index.ts';
+import { PACKAGE_OF } from '../workloads/packages.ts';
 
 const execFileP = promisify(execFile);
 const log = componentLogger('bench.layers');

@@ -4,6 +4,8 @@
 //   container         host network, I/O on the container's own filesystem (the storage driver)
 //   container-nat     bridge network, the server reached through a port published on 127.0.0.1
 //   container-volume  host network, I/O on a bind-mounted host directory (a Docker volume)
+//   container-nat-volume  bridge network + published port, data on a bind volume: Felter et al.'s
+//                     MySQL configuration ("NAT, volume"), for servers that keep data (oltp)
 // CPU: the container's cgroup (cpuacct.usage on cgroup v1, cpu.stat usage_usec on v2), read while
 // the container idles before and after each run, so it covers everything the workload did inside.
 import fs from 'node:fs/promises';
@@ -32,7 +34,7 @@ const BIN_DIR = '/opt/strata/bin';
 const NAT_PORT = 7000;
 
 export interface ContainerLayerOptions {
-  name: Extract<LayerName, 'container' | 'container-nat' | 'container-volume'>;
+  name: Extract<LayerName, 'container' | 'container-nat' | 'container-volume' | 'container-nat-volume'>;
   dockerHost: string;
   image: string;
   /** Host directory bind-mounted for container-volume (the same disk the native layer uses). */
@@ -55,8 +57,16 @@ export class ContainerLayer implements BenchLayer {
     this.name = opts.name;
     this.env = { ...process.env, DOCKER_HOST: opts.dockerHost };
     this.info.docker_host = opts.dockerHost;
-    this.info.network = opts.name === 'container-nat' ? 'bridge + published port (NAT)' : 'host';
-    this.info.io_on = opts.name === 'container-volume' ? 'bind volume' : "container's own filesystem";
+    this.info.network = this.nat ? 'bridge + published port (NAT)' : 'host';
+    this.info.io_on = this.volume ? 'bind volume' : "container's own filesystem";
+  }
+
+  private get nat(): boolean {
+    return this.name === 'container-nat' || this.name === 'container-nat-volume';
+  }
+
+  private get volume(): boolean {
+    return this.name === 'container-volume' || this.name === 'container-nat-volume';
   }
 
   private unavailable(reason: string): never {
@@ -127,6 +137,8 @@ export class ContainerLayer implements BenchLayer {
       }
     }
     for (const d of libDirs) this.mounts.push('-v', `${d}:${d}:ro`);
+    // Data and message files servers read (the MariaDB template), at the host's paths.
+    for (const f of new Set(cases.flatMap((c) => c.files ?? []))) this.mounts.push('-v', `${f}:${f}:ro`);
     for (const f of files) this.mounts.push('-v', `${await fs.realpath(f)}:${f}:ro`);
     this.libPath = [...libDirs].join(':');
   }
@@ -135,8 +147,11 @@ export class ContainerLayer implements BenchLayer {
     if (this.name === 'container-nat' && c.kind === 'single') {
       return 'container-nat differs from container only in networking; this workload uses none';
     }
-    if (this.name === 'container-volume' && !(c.kind === 'single' && c.io)) {
+    if (this.name === 'container-volume' && !c.io) {
       return 'container-volume differs from container only in where files live; this workload does no file I/O';
+    }
+    if (this.name === 'container-nat-volume' && !(c.kind === 'client-server' && c.io)) {
+      return 'container-nat-volume is for servers that keep data (NAT and a volume together); this workload is not one';
     }
     return undefined;
   }
@@ -144,10 +159,10 @@ export class ContainerLayer implements BenchLayer {
   async open(c: WorkloadCase): Promise<CaseSession> {
     const name = `strata-bench-${this.opts.runId}-${this.name}-${c.id}`.replace(/[^\w.-]/g, '-');
     const args = ['run', '-d', '--rm', '--name', name, '--label', 'strata.bench=1'];
-    const nat = this.name === 'container-nat';
+    const nat = this.nat;
     if (nat) args.push('-p', `127.0.0.1::${NAT_PORT}`);
     else args.push('--network', 'host');
-    if (this.name === 'container-volume') args.push('-v', `${this.opts.ioDir}:/data`);
+    if (this.volume) args.push('-v', `${this.opts.ioDir}:/data`);
     args.push(...this.mounts);
     args.push('-e', `PATH=${BIN_DIR}:/bin:/usr/bin:/sbin:/usr/sbin`, '-e', `LD_LIBRARY_PATH=${this.libPath}`);
     args.push(this.opts.image, 'sleep', '2147483647');
@@ -172,12 +187,15 @@ export class ContainerLayer implements BenchLayer {
           );
         hostPort = Number(m[1]);
       }
-      const volume = this.name === 'container-volume';
+      const volume = this.volume;
       const ioPath = volume ? `/data/${c.id}.volume.dat` : `/var/strata-io/${c.id}.dat`;
+      // Per layer on the volume: native and the two volume layers share the host directory.
+      const dataDir = volume ? `/data/${c.id}.${this.name}.d` : `/var/strata-io/${c.id}.d`;
       if (!volume) await this.docker_(['exec', name, 'mkdir', '-p', '/var/strata-io']);
       const session: CaseSession = {
         ioPath,
         ioIsDevice: false,
+        dataDir,
         cpuSource: cg.source,
         hostCpuUsec: async () => cg.read(),
         exec: async (argv, o) => {
@@ -192,7 +210,7 @@ export class ContainerLayer implements BenchLayer {
         },
         startServer: async (makeArgv) => {
           const port = nat ? NAT_PORT : await freePort();
-          const argv = makeArgv({ bind: nat ? '0.0.0.0' : '127.0.0.1', port });
+          const argv = makeArgv({ bind: nat ? '0.0.0.0' : '127.0.0.1', port, dataDir });
           const r = await this.docker_([
             'exec',
             name,
@@ -204,7 +222,7 @@ export class ContainerLayer implements BenchLayer {
           const connectPort = nat ? hostPort : port;
           try {
             await waitTcp('127.0.0.1', connectPort, 15_000, `${argv[0]} in ${this.name}`);
-            if (nat) await waitProxied(connectPort);
+            if (nat) await this.waitListening(name, port, 60_000, argv[0]!);
           } catch (err) {
             const logText = await this.docker_(['exec', name, 'cat', `/tmp/server-${port}.log`]);
             throw new Error(`${(err as Error).message}; server log: ${logText.stdout.trim().slice(-400)}`);
@@ -216,7 +234,20 @@ export class ContainerLayer implements BenchLayer {
             // In the cgroup already; docker-proxy (NAT on loopback) is a host process: add its CPU.
             cpuUsec: async () => (proxy ? await pidCpuUsec(proxy) : undefined),
             stop: async () => {
-              await this.docker_(['exec', name, 'kill', spid]);
+              // Wait until it is gone: the next run's server reuses the data directory (and the
+              // port, under NAT); a database flushes on SIGTERM before it exits. The container's
+              // PID 1 is `sleep`, which reaps nobody: an exited server stays a zombie, so "gone"
+              // is no /proc entry or state Z.
+              await this.docker_(
+                [
+                  'exec',
+                  name,
+                  'sh',
+                  '-c',
+                  `kill ${spid}; i=0; while [ $i -lt 300 ] && [ -e /proc/${spid} ] && ! grep -q '^State:.*Z' /proc/${spid}/status; do sleep 0.1; i=$((i+1)); done`,
+                ],
+                60_000,
+              );
             },
           };
           return handle;
@@ -236,15 +267,33 @@ export class ContainerLayer implements BenchLayer {
     }
   }
 
+  /**
+   * docker-proxy accepts on the published port before anything listens in the container (then drops
+   * the connection), so under NAT readiness is asked of the container's own network namespace: a
+   * socket in state LISTEN (0A) on `port` in /proc/net/tcp or tcp6. A database takes seconds to listen.
+   */
+  private async waitListening(name: string, port: number, timeoutMs: number, what: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const re = `:${procNetPort(port)} [0-9A-F]+:0000 0A`;
+    for (;;) {
+      const r = await this.docker_(['exec', name, 'grep', '-qE', re, '/proc/net/tcp', '/proc/net/tcp6']);
+      if (r.code === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(`${what} in ${this.name} did not listen on ${port} within ${timeoutMs} ms`);
+      }
+      await new Promise((res) => setTimeout(res, 200));
+    }
+  }
+
   async close(): Promise<void> {
     for (const name of this.live) await this.docker_(['rm', '-f', name]);
     this.live.clear();
   }
 }
 
-/** docker-proxy accepts before the container side is up; a real round trip is not needed, a pause is. */
-async function waitProxied(_port: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, 200));
+/** `port` as /proc/net/tcp{,6} write it: 4 upper-case hex digits. */
+export function procNetPort(port: number): string {
+  return port.toString(16).toUpperCase().padStart(4, '0');
 }
 
 /** The docker-proxy process forwarding host port `port` (userland proxy for loopback NAT), if any. */

@@ -36,11 +36,13 @@ export class NativeLayer implements BenchLayer {
     return {
       ioPath: path.join(this.ioDir, `${c.id}.native.dat`),
       ioIsDevice: false,
+      dataDir: path.join(this.ioDir, `${c.id}.native.d`),
       cpuSource: '/proc/PID/stat of the workload processes (wrapper cutime+cstime; servers utime+stime)',
       exec: (argv, opts) => execNative(argv, opts.timeoutMs),
       startServer: async (makeArgv) => {
         const port = await freePort();
-        return startNativeServer(makeArgv({ bind: '127.0.0.1', port }), '127.0.0.1', port);
+        const dataDir = path.join(this.ioDir, `${c.id}.native.d`);
+        return startNativeServer(makeArgv({ bind: '127.0.0.1', port, dataDir }), '127.0.0.1', port);
       },
       hostCpuUsec: async () => undefined,
       close: async () => {},

@@ -40,6 +40,8 @@ export interface CaseSession {
   /** File or device the I/O workloads use, as seen inside the layer. */
   ioPath: string;
   ioIsDevice: boolean;
+  /** A directory for servers' data on the layer's own disk (host disk, container filesystem or volume, guest disk). */
+  dataDir: string;
   exec(argv: string[], opts: { timeoutMs: number }): Promise<ExecResult>;
   /** Starts the server inside the layer on an address and port the layer picks; waits until it accepts. */
   startServer(makeArgv: (ctx: ServerContext) => string[]): Promise<ServerHandle>;

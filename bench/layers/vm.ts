@@ -55,6 +55,8 @@ export class VmLayer implements BenchLayer {
   private tap: { name: string; net: string } | undefined;
   /** Why network workloads cannot run in the guest (set during setup), if so. */
   private netError: string | undefined;
+  /** Why servers that keep data (oltp) cannot run: no filesystem on the guest's I/O disk. */
+  private dataError: string | undefined;
 
   constructor(private readonly opts: VmLayerOptions) {}
 
@@ -191,6 +193,31 @@ export class VmLayer implements BenchLayer {
       }
     }
     if (this.netError) this.info.network = `none: ${this.netError}`;
+    // Host paths the cases read (data template, message files) at the same paths in the guest.
+    const files = [...new Set(cases.flatMap((c) => c.files ?? []))];
+    if (files.length) {
+      const links = files
+        .map(
+          (f) =>
+            `mkdir -p ${shellQuote([path.dirname(f)])} && ln -sfn /w/files${shellQuote([f])} ${shellQuote([f])}`,
+        )
+        .join(' && ');
+      const l = await vm.exec(links, { timeoutMs: 30_000 });
+      if (l.code !== 0) this.unavailable(`linking the bundled files in the guest failed: ${l.output}`);
+    }
+    if (cases.some((c) => c.kind === 'client-server' && c.io)) {
+      // A server's data goes to the guest's virtio disk like the I/O workloads' reads: an ext2
+      // filesystem made by busybox mke2fs, mounted with the kernel's ext4 driver (fio reads the
+      // device underneath it, read-only, so both share the disk).
+      const mk = await vm.exec(
+        'mke2fs -q -F /dev/vdb >/dev/null 2>&1 || mke2fs -F /dev/vdb; mkdir -p /mnt/data && ' +
+          '(mount -t ext4 /dev/vdb /mnt/data || mount -t ext2 /dev/vdb /mnt/data) && grep " /mnt/data " /proc/mounts',
+        { timeoutMs: 120_000 },
+      );
+      if (mk.code !== 0)
+        this.dataError = `no filesystem on the guest's I/O disk: ${mk.output.trim().slice(-300)}`;
+      else this.info.data_fs = mk.output.trim().split('\n').pop() ?? '';
+    }
     try {
       this.probe = await vmCollectorProbe(vm.qmpSocket);
     } catch (err) {
@@ -232,6 +259,11 @@ export class VmLayer implements BenchLayer {
       const script = `#!/bin/sh\nexec /w/lib/${loader} --library-path /w/lib /w/real/${t} "$@"\n`;
       await fs.writeFile(path.join(root, 'bin', t), script, { mode: 0o755 });
     }
+    for (const f of new Set(cases.flatMap((c) => c.files ?? []))) {
+      const dst = path.join(root, 'files', f);
+      await fs.mkdir(path.dirname(dst), { recursive: true });
+      await fs.cp(f, dst, { recursive: true });
+    }
     const tar = path.join(this.opts.workDir, 'bundle.tar');
     const r = await runProcess(['tar', '-cf', tar, '-C', root, '.'], { timeoutMs: 60_000 });
     if (r.code !== 0) this.unavailable(`tar of the guest tool bundle failed: ${r.stderr}`);
@@ -250,12 +282,14 @@ export class VmLayer implements BenchLayer {
     if (c.kind === 'client-server' && (this.netError || !(this.hostPort || this.tap))) {
       this.unavailable(this.netError ?? 'the guest has no network');
     }
+    if (c.kind === 'client-server' && c.io && this.dataError) this.unavailable(this.dataError);
     const server = this.tap
       ? { host: `${this.tap.net}.2`, port: GUEST_PORT }
       : { host: '127.0.0.1', port: this.hostPort ?? 0 };
     return {
       ioPath: '/dev/vdb',
       ioIsDevice: true,
+      dataDir: '/mnt/data',
       cpuSource: this.probe
         ? `${this.probe.source}; guest view from the guest's /proc`
         : `/proc/${vm.pid}/stat of the QEMU process (utime+stime); guest view from the guest's /proc`,
@@ -278,14 +312,15 @@ export class VmLayer implements BenchLayer {
         };
       },
       startServer: async (makeArgv) => {
-        const argv = makeArgv({ bind: '0.0.0.0', port: GUEST_PORT });
+        const argv = makeArgv({ bind: '0.0.0.0', port: GUEST_PORT, dataDir: '/mnt/data' });
         const r = await vm.exec(
           `cd /tmp; PATH=/w/bin:$PATH; export PATH; ${shellQuote(argv)} >/tmp/server.log 2>&1 & echo $!`,
           { timeoutMs: 30_000 },
         );
         const pid = r.output.trim();
         // QEMU accepts forwarded connections before the guest listens: ask the guest instead.
-        const deadline = Date.now() + 60_000;
+        // A database starting under TCG (InnoDB recovery, buffer pool) takes tens of seconds.
+        const deadline = Date.now() + 180_000;
         for (;;) {
           const l = await vm.exec(`netstat -ltn | grep -q ':${GUEST_PORT} '`, { timeoutMs: 10_000 });
           if (l.code === 0) break;
@@ -306,9 +341,9 @@ export class VmLayer implements BenchLayer {
             // Wait until it is gone: the next case's server binds the same port.
             await vm
               .exec(
-                `kill ${pid}; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done`,
+                `kill ${pid}; i=0; while kill -0 ${pid} 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done`,
                 {
-                  timeoutMs: 30_000,
+                  timeoutMs: 90_000,
                 },
               )
               .catch(() => {});

@@ -4,24 +4,29 @@
 // outside). Commands are argv arrays; the layer decides how to run them (host process, docker
 // exec, the test VM's control port).
 import type { WorkloadName } from '../config.ts';
+import { shellQuote } from '../layers/common.ts';
+import {
+  ensureMariadbTemplate,
+  MARIADB_SHARE,
+  mariadbServerArgv,
+  OLTP_DATABASE,
+  OLTP_PASSWORD,
+  OLTP_USER,
+  templateDir,
+} from './mariadb.ts';
 import {
   type Measured,
   parseCommand,
   parseFio,
   parseIperf3,
   parseRedisBenchmark,
+  parseSockperfPingPong,
   parseSysbenchCpu,
   parseSysbenchMemory,
+  parseSysbenchOltp,
 } from './parse.ts';
 
-/** Debian package of each tool the workloads run (installed on demand). */
-export const PACKAGE_OF: Record<string, string> = {
-  sysbench: 'sysbench',
-  fio: 'fio',
-  iperf3: 'iperf3',
-  'redis-server': 'redis-server',
-  'redis-benchmark': 'redis-tools',
-};
+export { PACKAGE_OF } from './packages.ts';
 
 export interface CaseContext {
   durationS: number;
@@ -35,6 +40,8 @@ export interface ServerContext {
   /** Address the server listens on inside the layer. */
   bind: string;
   port: number;
+  /** A directory for the server's data, on the layer's own disk (see CaseSession.dataDir). */
+  dataDir: string;
 }
 
 export interface ClientContext {
@@ -53,6 +60,12 @@ interface BaseCase {
   description: string;
   /** Tools that must exist inside the layer. */
   binaries: string[];
+  /** Host files or directories the layer must show read-only at the same path (data, messages). */
+  files?: string[];
+  /** Does file I/O inside the layer (so container-volume, where files live elsewhere, applies). */
+  io?: boolean;
+  /** Unmeasured host-side preparation, once per bench before any layer starts (a data template). */
+  hostSetup?(tools: Map<string, string>): Promise<void>;
 }
 
 export interface SingleCase extends BaseCase {
@@ -73,6 +86,8 @@ export interface ClientServerCase extends BaseCase {
   client(ctx: ClientContext): string[];
   /** A short unmeasured client run whose throughput sizes `requests` to the duration. */
   calibrate?: { requests: number };
+  /** Unmeasured host-side client run before each timed run, against the fresh server (load the tables). */
+  prepare?(ctx: ClientContext): string[];
   parse(output: string, requests: number): Measured;
 }
 
@@ -108,7 +123,35 @@ const fioPrepare = (name: string) => (ctx: CaseContext) =>
 
 const REDIS_CONNS = [1, 50] as const;
 
-export function casesFor(workload: WorkloadName, cmd?: string): WorkloadCase[] {
+/** sysbench oltp_read_write: 4 tables of 10000 rows (~10 MB, in the 128 MiB buffer pool), 4 client threads. */
+export const OLTP_TABLES = 4;
+export const OLTP_TABLE_SIZE = 10_000;
+export const OLTP_THREADS = 4;
+
+const sysbenchOltp = (c: ClientContext, step: string) => [
+  'sysbench',
+  'oltp_read_write',
+  '--db-driver=mysql',
+  `--mysql-host=${c.host}`,
+  `--mysql-port=${c.port}`,
+  `--mysql-user=${OLTP_USER}`,
+  `--mysql-password=${OLTP_PASSWORD}`,
+  `--mysql-db=${OLTP_DATABASE}`,
+  `--tables=${OLTP_TABLES}`,
+  `--table-size=${OLTP_TABLE_SIZE}`,
+  `--threads=${OLTP_THREADS}`,
+  ...(step === 'run' ? [`--time=${c.durationS}`, '--percentile=99', '--histogram=off'] : []),
+  step,
+];
+
+export interface CasesOptions {
+  cmd?: string;
+  /** Host directory for data the cases prepare once (the MariaDB template); shown in every layer. */
+  assetDir?: string;
+}
+
+export function casesFor(workload: WorkloadName, opts: CasesOptions = {}): WorkloadCase[] {
+  const { cmd } = opts;
   switch (workload) {
     case 'cpu':
       return [
@@ -235,6 +278,58 @@ export function casesFor(workload: WorkloadName, cmd?: string): WorkloadCase[] {
           parse: (out, requests) => parseRedisBenchmark(out, requests),
         }),
       );
+    case 'net-rr':
+      return [
+        {
+          id: 'net-rr',
+          workload,
+          kind: 'client-server',
+          description:
+            'sockperf ping-pong TCP, one request outstanding (like netperf TCP_RR), client on the host; round-trip µs',
+          binaries: ['sockperf'],
+          clientBinaries: ['sockperf'],
+          server: (s) => ['sockperf', 'server', '--tcp', '-i', s.bind, '-p', String(s.port)],
+          client: (c) => [
+            'sockperf',
+            'ping-pong',
+            '--tcp',
+            '-i',
+            c.host,
+            '-p',
+            String(c.port),
+            '-t',
+            String(c.durationS),
+            '--full-rtt',
+          ],
+          parse: (out) => parseSockperfPingPong(out),
+        },
+      ];
+    case 'oltp': {
+      const assetDir = opts.assetDir ?? '/nonexistent';
+      return [
+        {
+          id: 'oltp',
+          workload,
+          kind: 'client-server',
+          io: true,
+          description: `sysbench oltp_read_write against MariaDB in the layer, ${OLTP_TABLES}×${OLTP_TABLE_SIZE} rows, ${OLTP_THREADS} client threads on the host`,
+          binaries: ['mariadbd'],
+          clientBinaries: ['sysbench', 'mariadb-install-db'],
+          files: [templateDir(assetDir), ...MARIADB_SHARE],
+          hostSetup: (tools) => ensureMariadbTemplate(assetDir, tools),
+          server: (s) => mariadbServerArgv(assetDir, s.dataDir, s.bind, s.port),
+          // Fresh tables before every timed run: oltp_read_write deletes and inserts rows, so each
+          // repeat starts from the same data.
+          prepare: (c) => [
+            'sh',
+            '-c',
+            `${shellQuote(sysbenchOltp(c, 'cleanup'))} && ${shellQuote(sysbenchOltp(c, 'prepare'))}`,
+          ],
+          client: (c) => sysbenchOltp(c, 'run'),
+          parse: (out) => parseSysbenchOltp(out),
+        },
+      ];
+    }
     case 'cmd':
       return [
         {
