@@ -48,8 +48,10 @@ export const NoisyNeighborConfig = z.strictObject({
   episodeGap: durationMs.default(120_000),
   /**
    * Remedy in every alert: the suggested cap on the antagonist's I/O is the rate at which its victim
-   * would be back at this multiple of its baseline (per-op latency, else stall), the device taken as
-   * one queue: cap = rate × (1 − 1/target) ÷ (1 − baseline/now) (docs/overhead.md, "Remedy").
+   * would be back at this multiple of its baseline (per-op latency, else stall), from the
+   * antagonist's utilisation ρ of the device's measured capacity and an M/G/1 queue:
+   * ρ'/(1 − ρ') = ρ/(1 − ρ) × (target − 1)·baseline ÷ (now − baseline), cap = rate × ρ'/ρ; tightened
+   * from the evidence under the cap while the incident stays open (docs/overhead.md, "Remedy").
    */
   remedyTargetRatio: z.number().gt(1).default(1.5),
   /**

@@ -2,7 +2,7 @@
 // real agent (host collector, 1 s ticks) on the same disk during a real, rate-limited fio load
 // (random 16 KiB reads and writes, O_DIRECT, 300 + 300 ops/s), and r/s, w/s, r_await, w_await,
 // aqu-sz and %util are compared with strata's read_iops, write_iops, read/write_latency_ms_per_op,
-// avg_queue_depth and utilization_ratio (docs/overhead.md, "Device figures and iostat").
+// avg_queue_depth and utilization_ratio (docs/overhead.md §3, "Device figures and iostat").
 // Both read /proc/diskstats; their 1 s intervals start at different instants, so figures are
 // compared as means over the same span of wall time (every interval of each tool that ends inside
 // it), awaits weighted by ops: ≤ 1 s of each edge differs, a few % of a 25 s span under steady load.
