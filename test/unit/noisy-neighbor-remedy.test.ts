@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { incidentAnnotation } from '../../dashboards/src/board.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
@@ -82,6 +83,26 @@ describe('one cap was enough (noisy-1m-capped)', () => {
     const mean = capped.reduce((a, w) => a + w.bps, 0) / capped.length;
     expect(mean).toBeGreaterThan(0.5 * cap); // still writing...
     expect(mean).toBeLessThanOrEqual(1.1 * cap); // ...at the cap
+  });
+});
+
+describe('where the remedy shows', () => {
+  it("the Grafana annotation's text column (of the strata_alert firing point) carries it", () => {
+    const p = createPipeline();
+    const points = recording('noisy-1m-capped.ndjson.gz').flatMap((m) =>
+      p.handle(m).points.filter((x) => x.measurement === 'strata_alert'),
+    );
+    const a = incidentAnnotation().build() as unknown as {
+      query: string;
+      textColumn: string;
+      titleColumn: string;
+    };
+    expect(a.query).toContain(`"${a.textColumn}"`);
+    const firing = points.find((x) => x.tags.status === 'firing')!;
+    const remedy = firing.fields.remedy as string;
+    expect(remedy).toMatch(/^cap \S+ at /);
+    expect(firing.fields[a.textColumn]).toContain(`Fix: ${remedy}`);
+    expect(firing.fields[a.titleColumn]).toContain(remedy.slice(0, remedy.indexOf(' (')));
   });
 });
 
