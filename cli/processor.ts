@@ -95,7 +95,9 @@ export function registerProcessorCommand(program: Command): void {
       }
       const { createProcessor } = await import('../processor/index.ts');
       const log = componentLogger('processor');
-      const processor = createProcessor(config);
+      const { brokerSourceOf } = await import('../lib/kafka/client.ts');
+      // Kafka not there yet: said at once (brokers, where they came from), then waited for.
+      const processor = createProcessor(config, { brokerSource: brokerSourceOf(sources) });
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;

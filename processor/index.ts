@@ -33,7 +33,7 @@ import {
   type Producer,
 } from 'kafkajs';
 import { ConfigError, ConnectionError, errorMessage, StrataError } from '../lib/errors.ts';
-import { createKafka } from '../lib/kafka/client.ts';
+import { brokersUnreachable, createKafka, probeBrokers, waitForBrokers } from '../lib/kafka/client.ts';
 import {
   describeKafkaSecurity,
   explainKafkaSecurityError,
@@ -141,6 +141,10 @@ export interface ProcessorDeps {
   sink?: Sink<Point>;
   /** Overrides the pipeline factory (per partition). */
   createPipeline?: () => Pipeline;
+  /** Where kafka.brokers came from ("flag --brokers", ...), named when no broker is reachable. */
+  brokerSource?: string;
+  /** No broker reachable at start: wait for one (default; `strata processor`) or throw at once (`strata run`). */
+  waitForKafka?: boolean;
 }
 
 export class ProcessorRuntime {
@@ -171,11 +175,15 @@ export class ProcessorRuntime {
   private sideOutputs: { partition: number; out: PipelineOutput }[] = [];
   private sideFlushing: Promise<void> | undefined;
   private closeMetrics: (() => Promise<void>) | undefined;
+  private readonly brokerSource: string;
+  private readonly waitForKafka: boolean;
 
   constructor(
     readonly config: ProcessorConfig,
     deps: ProcessorDeps = {},
   ) {
+    this.brokerSource = deps.brokerSource ?? 'processor.kafka.brokers';
+    this.waitForKafka = deps.waitForKafka ?? true;
     this.log = componentLogger('processor');
     this.once = new OnceLogger(this.log);
     const k = config.kafka;
@@ -235,6 +243,21 @@ export class ProcessorRuntime {
       }
     }
     await this.sink.start();
+    // No broker reachable is said at once, not after kafkajs' retries (≈ 12 s); the processor then
+    // waits for Kafka (its /healthz stays up), `strata run` stops. 1 s: kafkajs' connectionTimeout.
+    if (this.waitForKafka) {
+      await waitForBrokers(k.brokers, {
+        source: this.brokerSource,
+        timeoutMs: 1_000,
+        log: this.log,
+        stopped: () => this.stopped,
+      });
+      if (this.stopped) return;
+    } else {
+      const probe = await probeBrokers(k.brokers, 1_000);
+      if (!probe.reachable)
+        throw new ConnectionError(brokersUnreachable(k.brokers, this.brokerSource, probe.why));
+    }
     try {
       await this.admin.connect();
       await this.producer.connect();
@@ -244,8 +267,11 @@ export class ProcessorRuntime {
       throw (
         explainKafkaSecurityError(err, k, 'processor.kafka') ??
         new ConnectionError(
-          `Kafka is not reachable at ${k.brokers.join(',')} (${errorMessage(err)}${kafkaPlaintextHint(err, k, 'processor.kafka')}). ` +
-            'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
+          brokersUnreachable(
+            k.brokers,
+            this.brokerSource,
+            `${errorMessage(err)}${kafkaPlaintextHint(err, k, 'processor.kafka')}`,
+          ),
           { cause: err },
         )
       );

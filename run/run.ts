@@ -11,6 +11,7 @@ import { VERSION } from '../cli/version.ts';
 import { COLLECTORS, collectorSchemas, defaultCollectors } from '../collectors/registry.ts';
 import { parseDuration } from '../lib/config.ts';
 import { ConfigError, ConnectionError, errorMessage } from '../lib/errors.ts';
+import { brokerSourceOf } from '../lib/kafka/client.ts';
 import { componentLogger, OnceLogger, rootLogger } from '../lib/log.ts';
 import { parseListen, serveMetrics } from '../lib/metrics.ts';
 import { redactUrl } from '../lib/redact.ts';
@@ -204,7 +205,8 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
           fromBeginning: false,
         },
       },
-      { sink },
+      // No broker reachable: said at once, naming where the list came from, and `run` stops.
+      { sink, brokerSource: brokerSourceOf(sources), waitForKafka: false },
     );
     agent = new Agent({ config, enabled, version: VERSION });
   } else {
@@ -238,13 +240,10 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
   process.on('SIGINT', quit);
   process.on('SIGTERM', quit);
   screen?.enter(quit, () => draw());
-  const brokerSource = sources.get('kafka.brokers') ?? "default: the stack's";
+  let runtimeStarted = false;
   try {
-    try {
-      await runtime?.start();
-    } catch (err) {
-      throw kafkaUnreachable(err, brokers ?? '', brokerSource);
-    }
+    await runtime?.start();
+    runtimeStarted = true;
     await agent.start();
     screen?.draw(
       `strata run: sampling ${enabled.join(', ')} every ${config.interval / 1000}s; the first figures need two ticks...`,
@@ -266,7 +265,9 @@ export async function runLive(opts: RunOptions, env: NodeJS.ProcessEnv = process
     );
     await within(
       left(),
-      runtime?.stop().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed')),
+      (runtimeStarted ? runtime : undefined)
+        ?.stop()
+        .catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'processor stop failed')),
     );
     await within(left(), queue?.drained());
     await within(
@@ -298,20 +299,6 @@ function within(ms: number, p: Promise<unknown> | undefined): Promise<void> {
       timer = setTimeout(r, ms);
     }),
   ]).finally(() => clearTimeout(timer));
-}
-
-/**
- * Kafka unreachable at start, in one line for `strata run`: which brokers, where that list came
- * from, how to start the local one.
- */
-export function kafkaUnreachable(err: unknown, brokers: string, source: string): unknown {
-  if (!(err instanceof ConnectionError) || !/^Kafka is not reachable/.test(err.message)) return err;
-  const why = /\(([^)]*)\)/.exec(err.message)?.[1] ?? errorMessage(err.cause ?? err);
-  return new ConnectionError(
-    `Kafka is not reachable at ${brokers} (brokers from ${source}; ${why}). ` +
-      'Start the local stack with `strata stack up`, or pass --brokers host:port of running brokers.',
-    { cause: err },
-  );
 }
 
 /**

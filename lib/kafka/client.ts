@@ -4,6 +4,7 @@
 // its request queue (request-queue.ts: without it every broker connection spins a 1 ms timer,
 // ≈ 40 ms of CPU per second) and strata's gzip codec (gzip.ts: inflates on the calling thread,
 // never past the processor's kafka.maxInflatedBatchBytes; compresses at the agent's gzipLevel).
+import net from 'node:net';
 import kafkajs, { type Kafka, type RetryOptions } from 'kafkajs';
 import type { Logger } from '../log.ts';
 import { installGzipCodec } from './gzip.ts';
@@ -86,4 +87,81 @@ function isConnectionError(message: string, error: unknown): boolean {
   return /connect|connection|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|EHOSTUNREACH|socket/i.test(
     `${message} ${typeof error === 'string' ? error : ''}`,
   );
+}
+
+/** Where a broker list came from, as lib/config.ts records it ("flag --brokers", "env KAFKA_BROKERS", "config file x"). */
+export function brokerSourceOf(sources: ReadonlyMap<string, string>, key = 'kafka.brokers'): string {
+  return sources.get(key) ?? "the default, the local stack's";
+}
+
+/** Kafka unreachable, in one line: which brokers, where that list came from, what to do. */
+export function brokersUnreachable(brokers: readonly string[], source: string, why: string): string {
+  return (
+    `Kafka is not reachable at ${brokers.join(',')} (brokers from ${source}; ${why}). ` +
+    'Start the local stack with `strata stack up`, or pass --brokers host:port (env KAFKA_BROKERS) of running brokers.'
+  );
+}
+
+/**
+ * Whether any broker accepts a TCP connection within `timeoutMs`; else why the first did not.
+ * kafkajs finds out the same only after its retries (≈ 12 s with the processor's); a refused or
+ * unknown address is known here at once, a silent one after `timeoutMs`. TLS and SASL come later:
+ * a broker that accepts the connection counts as reachable.
+ */
+export async function probeBrokers(
+  brokers: readonly string[],
+  timeoutMs: number,
+): Promise<{ reachable: boolean; why: string }> {
+  const tries = brokers.map(
+    (b) =>
+      new Promise<string | undefined>((resolve) => {
+        const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(b.trim());
+        if (!m) {
+          resolve(`"${b}" is not host:port`);
+          return;
+        }
+        const socket = net.connect({ host: m[1], port: Number(m[2]) });
+        const done = (why: string | undefined) => {
+          socket.destroy();
+          resolve(why);
+        };
+        socket.setTimeout(timeoutMs, () => done(`connect ${b}: no answer in ${timeoutMs} ms`));
+        socket.once('connect', () => done(undefined));
+        socket.once('error', (err: NodeJS.ErrnoException) => done(`connect ${err.code ?? err.message} ${b}`));
+      }),
+  );
+  const whys = await Promise.all(tries);
+  const failed = whys.filter((w): w is string => w !== undefined);
+  return { reachable: failed.length < whys.length, why: failed[0] ?? '' };
+}
+
+/**
+ * At start: when no broker is reachable, says so at once in one line (brokers, where the list came
+ * from, `strata stack up`), then waits for one, probing with a backoff of 0.5 s doubling up to
+ * 5 s (the processor's kafkajs maxRetryTime), until one is or `stopped()`.
+ */
+export async function waitForBrokers(
+  brokers: readonly string[],
+  o: { source: string; timeoutMs: number; log: Logger; stopped: () => boolean },
+): Promise<void> {
+  let probe = await probeBrokers(brokers, o.timeoutMs);
+  if (probe.reachable) return;
+  const since = Date.now();
+  o.log.warn(
+    { brokers: brokers.join(','), source: o.source },
+    `${brokersUnreachable(brokers, o.source, probe.why)} Waiting for it.`,
+  );
+  for (let attempt = 0; !o.stopped(); attempt++) {
+    await new Promise((r) => setTimeout(r, Math.min(5_000, 500 * 2 ** attempt)));
+    if (o.stopped()) return;
+    probe = await probeBrokers(brokers, o.timeoutMs);
+    if (probe.reachable) {
+      o.log.info(
+        { brokers: brokers.join(','), waitedSeconds: Math.round((Date.now() - since) / 1000) },
+        'Kafka is reachable; connecting',
+      );
+      return;
+    }
+    o.log.debug({ why: probe.why }, 'Kafka still not reachable');
+  }
 }

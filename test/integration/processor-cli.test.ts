@@ -1,6 +1,8 @@
-// `strata processor` as a user runs it: --help, and a missing server named with the address it
-// tried and how to start one (exit code 1), config errors with exit code 2.
-import { spawnSync } from 'node:child_process';
+// `strata processor` as a user runs it: --help, a missing InfluxDB named with the address it tried
+// and how to start one (exit code 1), a missing Kafka said at once and then waited for, config
+// errors with exit code 2.
+import { spawn, spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../stack/index.ts';
@@ -41,13 +43,72 @@ describe('strata processor CLI', () => {
     expect(r.stderr).toContain('npx strata stack up');
   });
 
-  it('names Kafka, its address and how to start it when no broker answers', async () => {
+  it('says at once that no broker answers, naming where the list came from, then waits for Kafka', async () => {
+    // The processor is pointed at a port where nothing listens yet; later a forwarder to the
+    // stack's Kafka opens there (the bootstrap goes through it, then the advertised address).
     const port = await freePort();
-    const r = strata(['--brokers', `127.0.0.1:${port}`, '--influx-url', inject('influxUrl')]);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain(`Kafka is not reachable at 127.0.0.1:${port}`);
-    expect(r.stderr).toContain('KAFKA_BROKERS / --brokers');
-  });
+    const [kafkaHost, kafkaPort] = inject('kafkaBrokers').split(',')[0]!.split(':') as [string, string];
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/strata.js'),
+        'processor',
+        '--influx-url',
+        inject('influxUrl'),
+        '--group-id',
+        `cli-wait-${Date.now()}`,
+      ],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: `127.0.0.1:${port}`,
+          STRATA_METRICS_LISTEN: '',
+          STRATA_LOG_FORMAT: 'json',
+        },
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const until = async (what: string) => {
+      while (!stderr.includes(what)) {
+        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const sockets = new Set<net.Socket>();
+    const forwarder = net.createServer((client) => {
+      const upstream = net.connect(Number(kafkaPort), kafkaHost);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => {});
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    try {
+      await until('Waiting for it.');
+      const first = stderr.split('\n').find((l) => l.includes('Kafka is not reachable'))!;
+      expect(JSON.parse(first).msg).toBe(
+        `Kafka is not reachable at 127.0.0.1:${port} (brokers from env KAFKA_BROKERS; connect ECONNREFUSED 127.0.0.1:${port}). ` +
+          'Start the local stack with `strata stack up`, or pass --brokers host:port (env KAFKA_BROKERS) of running brokers. Waiting for it.',
+      );
+      // Said before kafkajs tried anything: none of its connection errors precede it.
+      expect(stderr.slice(0, stderr.indexOf(first))).not.toContain('kafkajs');
+      expect(child.exitCode).toBeNull();
+      await new Promise<void>((r) => forwarder.listen(port, '127.0.0.1', r));
+      await until('processor started');
+      expect(stderr).toContain('Kafka is reachable; connecting');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      for (const s of sockets) s.destroy();
+      forwarder.close();
+    }
+  }, 90_000);
 
   it('exits 2 on a config error, naming the key, the accepted values and the layer', () => {
     const r = strata([], { INFLUX_API: 'v3' });

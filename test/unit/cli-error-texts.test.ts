@@ -1,13 +1,14 @@
 // Each error text `strata run` shows a person: the status line's reason for failed InfluxDB
 // writes (from the answers a real InfluxDB 1.8 and a plain web server give) and the one line of an
-// unreachable Kafka.
+// unreachable Kafka, said at once (brokers probed before kafkajs retries anything).
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { HttpError } from '@influxdata/influxdb-client';
 import { describe, expect, it } from 'vitest';
 import { ConnectionError } from '../../lib/errors.ts';
+import { brokerSourceOf, brokersUnreachable, probeBrokers } from '../../lib/kafka/client.ts';
 import { prettyLine } from '../../lib/log.ts';
-import { kafkaUnreachable } from '../../run/run.ts';
 import { explainWriteError, SinkHealth } from '../../run/status.ts';
 
 // What InfluxDB 1.8.10 (the stack's) answers to POST /api/v2/write?bucket=nope_db, as captured.
@@ -91,22 +92,63 @@ describe('why an InfluxDB write failed', () => {
 });
 
 describe('Kafka unreachable at the start of strata run', () => {
-  it('one line: the brokers, where the list came from, how to start the local one', () => {
-    const processorSays = new ConnectionError(
-      'Kafka is not reachable at 127.0.0.1:1 (Connection error: connect ECONNREFUSED 127.0.0.1:1). ' +
-        'Start the local stack with `npx strata stack up`, or point KAFKA_BROKERS / --brokers at running brokers.',
+  // Port 1 on loopback: nothing listens, every connection is refused at once.
+  const run = (args: string[], env: Record<string, string>) =>
+    spawnSync(
+      process.execPath,
+      [path.resolve('bin/strata.js'), 'run', '--collectors', 'host', '--output', 'ndjson', ...args],
+      {
+        env: { ...process.env, KAFKA_BROKERS: '', STRATA_LOG_FORMAT: 'json', ...env },
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
     );
-    const err = kafkaUnreachable(processorSays, '127.0.0.1:1', 'flag --brokers') as Error;
-    expect(err.message).toBe(
-      'Kafka is not reachable at 127.0.0.1:1 (brokers from flag --brokers; Connection error: connect ECONNREFUSED 127.0.0.1:1). ' +
-        'Start the local stack with `strata stack up`, or pass --brokers host:port of running brokers.',
+
+  it('one line and nothing else: the brokers, where the list came from (the flag), how to start the local one', () => {
+    const r = run(['--brokers', '127.0.0.1:1'], {});
+    expect(r.status, r.stderr).toBe(1);
+    // No kafkajs retries before it: its connection errors never reach the log.
+    expect(r.stderr).toBe(
+      'strata: Kafka is not reachable at 127.0.0.1:1 (brokers from flag --brokers; connect ECONNREFUSED 127.0.0.1:1). ' +
+        'Start the local stack with `strata stack up`, or pass --brokers host:port (env KAFKA_BROKERS) of running brokers.\n',
     );
-    expect(err.message).not.toContain('\n');
+  }, 60_000);
+
+  it('a bare --brokers names env KAFKA_BROKERS as where the list came from', () => {
+    const r = run(['--brokers'], { KAFKA_BROKERS: '127.0.0.1:1' });
+    expect(r.status, r.stderr).toBe(1);
+    expect(r.stderr).toContain('(brokers from env KAFKA_BROKERS; connect ECONNREFUSED 127.0.0.1:1)');
+    expect(r.stderr).not.toContain('kafkajs');
+  }, 60_000);
+});
+
+describe('brokers probed at start (lib/kafka/client.ts)', () => {
+  it('reachable when any one accepts; else why the first did not', async () => {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const open = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    try {
+      expect(await probeBrokers(['127.0.0.1:1', open], 1_000)).toEqual({
+        reachable: true,
+        why: 'connect ECONNREFUSED 127.0.0.1:1',
+      });
+      expect(await probeBrokers(['127.0.0.1:1'], 1_000)).toEqual({
+        reachable: false,
+        why: 'connect ECONNREFUSED 127.0.0.1:1',
+      });
+      expect((await probeBrokers(['no-port'], 1_000)).why).toBe('"no-port" is not host:port');
+    } finally {
+      server.close();
+    }
   });
 
-  it('other errors pass unchanged', () => {
-    const other = new Error('SASL authentication failed');
-    expect(kafkaUnreachable(other, 'k:9092', 'env KAFKA_BROKERS')).toBe(other);
+  it('the config file or the default is named when neither flag nor env gave the list', () => {
+    expect(brokerSourceOf(new Map([['kafka.brokers', 'config file /etc/strata/strata.yaml']]))).toBe(
+      'config file /etc/strata/strata.yaml',
+    );
+    expect(brokersUnreachable(['127.0.0.1:19092'], brokerSourceOf(new Map()), 'x')).toContain(
+      "(brokers from the default, the local stack's; x)",
+    );
   });
 });
 
