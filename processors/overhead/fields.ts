@@ -188,6 +188,36 @@ export const OVERHEAD_FIELDS = [
     '§2.1: hypervisor ÷ guest faults',
     'QEMU faults per guest fault',
   ),
+  // layer=vm, memory (§2.4)
+  def(
+    'hypervisor_memory_bytes',
+    'By',
+    'vm',
+    '§2.4: vm memory_pss_bytes (else memory_rss_bytes)',
+    'Memory the host pays for the VM: its hypervisor process, shared pages divided among sharers',
+  ),
+  def('guest_memory_total_bytes', 'By', 'vm', '§2.4: guest memory_total_bytes', 'RAM the guest kernel sees'),
+  def(
+    'guest_memory_used_bytes',
+    'By',
+    'vm',
+    '§2.4: guest memory_total − memory_available',
+    'Memory the guest uses (its reclaimable cache excluded)',
+  ),
+  def(
+    'memory_overhead_bytes',
+    'By',
+    'vm',
+    '§2.4: hypervisor_memory − guest_memory_used (signed)',
+    'Memory the VM costs the host beyond what its guest uses; negative when KSM or swap saves more',
+  ),
+  def(
+    'ksm_saving_bytes',
+    'By',
+    'vm',
+    '§2.4: vm (memory_anon − memory_pss_anon) + ksm_zero_page_bytes',
+    "The VM's share of what KSM saves: its merged anonymous memory it no longer pays for",
+  ),
   // layer=container
   def(
     'cpu_usec_per_packet',
@@ -302,6 +332,71 @@ export const OVERHEAD_FIELDS = [
     '§2.3: overhead ÷ cpu_count',
     "Virtualization overhead share of the node's CPUs",
   ),
+  // layer=node, memory (§2.4)
+  def(
+    'host_memory_used_bytes',
+    'By',
+    'node',
+    '§2.4: host memory_total − memory_free',
+    'Resident memory of the node (page cache and kernel included)',
+  ),
+  def(
+    'containers_memory_bytes',
+    'By',
+    'node',
+    '§2.4: Σ containers memory_usage (nested hypervisors taken out)',
+    'Memory charged to containers',
+  ),
+  def(
+    'containers_memory_anon_bytes',
+    'By',
+    'node',
+    '§2.4: Σ containers memory_anon',
+    "Containers' anonymous memory",
+  ),
+  def(
+    'containers_memory_file_bytes',
+    'By',
+    'node',
+    '§2.4: Σ containers memory_file',
+    "Containers' page cache (shared between containers only where the storage driver shares files)",
+  ),
+  def(
+    'vms_hypervisor_memory_bytes',
+    'By',
+    'node',
+    '§2.4: Σ VMs hypervisor memory (Pss, else RSS)',
+    'Memory of hypervisor processes',
+  ),
+  def(
+    'host_other_memory_bytes',
+    'By',
+    'node',
+    '§2.4: host used − containers − VMs (≥ 0)',
+    'Memory of the host outside containers and VMs (kernel, daemons, uncharged cache)',
+  ),
+  def(
+    'vms_memory_overhead_bytes',
+    'By',
+    'node',
+    '§2.4: Σ joined VMs memory_overhead_bytes',
+    'Memory the VMs cost beyond what their guests use',
+  ),
+  def(
+    'vms_ksm_saving_bytes',
+    'By',
+    'node',
+    '§2.4: Σ VMs ksm_saving_bytes',
+    "What KSM saves on the VMs' memory",
+  ),
+  def(
+    'host_ksm_saving_bytes',
+    'By',
+    'node',
+    '§2.4: host ksm_sharing_bytes + ksm_zero_page_bytes',
+    'What KSM saves on the whole node',
+  ),
+  def('ksmd_cpu_cores', '{core}', 'node', '§2.4: host ksmd_cpu_cores', 'CPU ksmd pays for the saving'),
 ] as const;
 
 export type OverheadFieldName = (typeof OVERHEAD_FIELDS)[number]['name'];

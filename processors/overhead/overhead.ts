@@ -2,12 +2,26 @@
 // views of the same work at two layers and writes `strata_overhead` points:
 //   layer=vm        hypervisor (vm view) against the guest's own view, joined by guest.parent.id;
 //   layer=container a container's cost per unit of work against the host's, and its device shares;
-//   layer=node      the node's CPU split by layer.
+//   layer=node      the node's CPU and memory split by layer.
+// Memory (§2.4) compares gauges of the same message: what the host pays for a VM against what its
+// guest uses, what KSM saves per VM and per node.
 // Ratios are written only above the configured minimum work (idle or missing view → no field,
 // never 0 % or ∞).
+
+import {
+  MEMORY_ANON as CONTAINER_MEMORY_ANON,
+  MEMORY_FILE as CONTAINER_MEMORY_FILE,
+  MEMORY_USAGE as CONTAINER_MEMORY_USAGE,
+} from '../../collectors/cgroup/metrics.ts';
 import {
   CPU_COUNT,
   CPU_STEAL,
+  KSM_SHARING,
+  KSM_ZERO_PAGES,
+  KSMD_CPU,
+  MEMORY_AVAILABLE,
+  MEMORY_FREE,
+  MEMORY_TOTAL,
   PAGE_FAULTS,
   PSI,
   READ_BYTES,
@@ -19,7 +33,15 @@ import {
   WRITES_COMPLETED,
   WRITTEN_BYTES,
 } from '../../collectors/host/metrics.ts';
-import { GUEST_REPORTED_PAGE_FAULTS, VCPU } from '../../collectors/vm/metrics.ts';
+import {
+  GUEST_REPORTED_PAGE_FAULTS,
+  MEMORY_PSS,
+  MEMORY_PSS_ANON,
+  MEMORY_RSS,
+  VCPU,
+  KSM_ZERO_PAGES as VM_KSM_ZERO_PAGES,
+  MEMORY_ANON as VM_MEMORY_ANON,
+} from '../../collectors/vm/metrics.ts';
 import type { MetricSpec } from '../../schemas/catalogue.ts';
 import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
@@ -54,7 +76,39 @@ const IN = {
   txPackets: rateField(TX_PACKETS),
   readBytes: rateField(READ_BYTES),
   writtenBytes: rateField(WRITTEN_BYTES),
+  // Memory (gauges, as sent).
+  memTotal: MEMORY_TOTAL.name,
+  memAvailable: MEMORY_AVAILABLE.name,
+  memFree: MEMORY_FREE.name,
+  ksmSharing: KSM_SHARING.name,
+  ksmZero: KSM_ZERO_PAGES.name,
+  ksmdCores: rateField(KSMD_CPU),
+  vmPss: MEMORY_PSS.name,
+  vmRss: MEMORY_RSS.name,
+  vmAnon: VM_MEMORY_ANON.name,
+  vmPssAnon: MEMORY_PSS_ANON.name,
+  vmKsmZero: VM_KSM_ZERO_PAGES.name,
+  cMemUsage: CONTAINER_MEMORY_USAGE.name,
+  cMemAnon: CONTAINER_MEMORY_ANON.name,
+  cMemFile: CONTAINER_MEMORY_FILE.name,
 } as const;
+
+/** What the host pays for a VM's memory: Pss (KSM and shared libraries divided), else VmRSS. */
+function hypervisorMemory(vm: EntityView): number | undefined {
+  return num(vm.fields, IN.vmPss) ?? num(vm.fields, IN.vmRss);
+}
+
+/**
+ * The VM's share of KSM's saving: anonymous memory it maps minus the part it pays for (Pss_Anon
+ * divides each merged page among its mappers), plus its pages merged into the zero page (no longer
+ * resident at all). Needs Pss_Anon (kernels without it: no figure).
+ */
+function vmKsmSaving(vm: EntityView): number | undefined {
+  const anon = num(vm.fields, IN.vmAnon);
+  const pssAnon = num(vm.fields, IN.vmPssAnon);
+  if (anon === undefined || pssAnon === undefined) return undefined;
+  return Math.max(0, anon - pssAnon) + (num(vm.fields, IN.vmKsmZero) ?? 0);
+}
 
 /** Per-op inputs (the instance's iops and latency fields) and outputs (fields.ts), per op. */
 const IO_OPS = [
@@ -177,6 +231,8 @@ export class OverheadStage {
     let joinedGuestBusy = 0;
     let virtOverhead = 0;
     let joinedVms = 0;
+    let memOverhead = 0;
+    let memOverheadVms = 0;
     for (const vmId of touched) {
       const vq = state.vms.get(vmId);
       const gq = state.guests.get(vmId);
@@ -212,6 +268,10 @@ export class OverheadStage {
         fields.guest_interval_offset_ms = pg.view.ts - v1;
         out.push({ measurement: MEASUREMENT, tags: pv.view.state.tags, fields, timeMs: v1 });
         // Node totals are per message: they include only pairs of this message's vm views.
+        if (!late && typeof fields.memory_overhead_bytes === 'number') {
+          memOverhead += fields.memory_overhead_bytes;
+          memOverheadVms++;
+        }
         if (!late && typeof fields.cpu_overhead_cores === 'number') {
           joinedVms++;
           joinedGuestBusy += num(pg.view.fields, IN.cpuCores) ?? 0;
@@ -270,12 +330,72 @@ export class OverheadStage {
     if (cpuCount !== undefined && cpuCount > 0 && joinedVms > 0) {
       f.virtualization_cpu_overhead_capacity_ratio = virtOverhead / cpuCount;
     }
+    this.nodeMemory(host, containers, vms, f);
+    if (memOverheadVms > 0) f.vms_memory_overhead_bytes = memOverhead;
     out.push({
       measurement: MEASUREMENT,
       tags: { node: nodeId, layer: 'node', name: host.sample.entity.name || nodeId },
       fields: f,
       timeMs: host.ts,
     });
+  }
+
+  /** §2.4: the node's resident memory split by layer, and KSM's saving against ksmd's CPU. */
+  private nodeMemory(host: EntityView, containers: EntityView[], vms: EntityView[], f: OverheadFields): void {
+    const total = num(host.fields, IN.memTotal);
+    const free = num(host.fields, IN.memFree);
+    let cUsage = 0;
+    let cAnon = 0;
+    let cFile = 0;
+    let cN = 0;
+    for (const c of containers) {
+      const u = num(c.fields, IN.cMemUsage);
+      if (u === undefined) continue;
+      cN++;
+      cUsage += u;
+      cAnon += num(c.fields, IN.cMemAnon) ?? 0;
+      cFile += num(c.fields, IN.cMemFile) ?? 0;
+    }
+    // A hypervisor in a container's cgroup is charged to it too: it counts as the VM's (as for CPU).
+    if (vms.length > 0 && cN > 0) {
+      for (const [vm, c] of vmsInContainers([...containers, ...vms])) {
+        cUsage -= Math.min(hypervisorMemory(vm) ?? 0, num(c.fields, IN.cMemUsage) ?? 0);
+      }
+    }
+    let vmMem = 0;
+    let vmN = 0;
+    let saving = 0;
+    let savingN = 0;
+    for (const v of vms) {
+      const m = hypervisorMemory(v);
+      if (m !== undefined) {
+        vmMem += m;
+        vmN++;
+      }
+      const s = vmKsmSaving(v);
+      if (s !== undefined) {
+        saving += s;
+        savingN++;
+      }
+    }
+    if (cN > 0) {
+      f.containers_memory_bytes = cUsage;
+      f.containers_memory_anon_bytes = cAnon;
+      f.containers_memory_file_bytes = cFile;
+    }
+    if (vmN > 0) f.vms_hypervisor_memory_bytes = vmMem;
+    if (savingN > 0) f.vms_ksm_saving_bytes = saving;
+    if (total !== undefined && free !== undefined && total >= free) {
+      const used = total - free;
+      f.host_memory_used_bytes = used;
+      // Negative: more counted than is resident (gauges read a few ms apart): no number.
+      const other = used - (cN > 0 ? cUsage : 0) - vmMem;
+      if (other >= 0) f.host_other_memory_bytes = other;
+    }
+    const sharing = num(host.fields, IN.ksmSharing);
+    if (sharing !== undefined) f.host_ksm_saving_bytes = sharing + (num(host.fields, IN.ksmZero) ?? 0);
+    const ksmd = num(host.fields, IN.ksmdCores);
+    if (ksmd !== undefined) f.ksmd_cpu_cores = ksmd;
   }
 
   private vmOverhead(pv: PendingVm, guest: EntityView): Fields {
@@ -354,6 +474,19 @@ export class OverheadStage {
     if (gf !== undefined && hf !== undefined && gf * guest.dtS >= cfg.minFaultsPerInterval) {
       f.hypervisor_faults_per_guest_fault_ratio = hf / gf;
     }
+
+    // Memory (§2.4): what the host pays against what the guest uses, gauges of the two views.
+    const paid = hypervisorMemory(vm);
+    const gTotal = num(guest.fields, IN.memTotal);
+    const gAvail = num(guest.fields, IN.memAvailable);
+    if (paid !== undefined) f.hypervisor_memory_bytes = paid;
+    if (gTotal !== undefined) f.guest_memory_total_bytes = gTotal;
+    if (gTotal !== undefined && gAvail !== undefined && gTotal >= gAvail) {
+      f.guest_memory_used_bytes = gTotal - gAvail;
+      if (paid !== undefined) f.memory_overhead_bytes = paid - (gTotal - gAvail);
+    }
+    const saving = vmKsmSaving(vm);
+    if (saving !== undefined) f.ksm_saving_bytes = saving;
     return f;
   }
 
