@@ -149,6 +149,7 @@ const IDENTITY_NAMES = [
   'kind',
   'name',
   'image',
+  'storage_driver',
   'runtime',
   'pod',
   'namespace',

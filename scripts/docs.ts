@@ -103,7 +103,7 @@ inside a container, as KubeVirt runs it; docs/overhead.md, "VMs inside container
   },
   cgroup: {
     title: 'Layer `container` (kind `docker`, `kubernetes`, `containerd`, `podman`, `systemd`, `cgroup`)',
-    prose: `Parent: the host (for containers inside a VM: the \`guest\` entity, label \`vm_name\`; docs/vm.md). Labels: \`image\`, \`container_name\`, \`pod\` and \`namespace\` (from the Docker
+    prose: `Parent: the host (for containers inside a VM: the \`guest\` entity, label \`vm_name\`; docs/vm.md). Labels: \`image\`, \`storage_driver\` (Docker's \`/info\` \`Driver\`), \`container_name\`, \`pod\` and \`namespace\` (from the Docker
 labels \`io.kubernetes.pod.name\` / \`.namespace\` when Docker runs the pod), \`pod_uid\`,
 \`container_id\` and \`qos_class\` (from kubelet cgroup paths), \`cgroup_version\` (\`v1\`, \`v2\`,
 \`hybrid\`), \`cgroup_path\`. The processor makes only the bounded ones tags; ids and paths become

@@ -22,7 +22,7 @@ const sanitized = counter(
 
 const dockerErrors = counter(
   'strata_collector_cgroup_docker_errors_total',
-  'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts); request = list | events',
+  'Docker Engine API requests that failed (absent socket, HTTP errors, timeouts); request = list | events | info',
   ['request'],
 );
 
@@ -72,6 +72,18 @@ export async function listDockerContainers(
     });
   }
   return out;
+}
+
+/**
+ * GET /info → the engine's storage driver (`Driver`: overlay2, devicemapper, btrfs, vfs, zfs, or
+ * the containerd snapshotter's name, e.g. `overlayfs`, when the engine uses the containerd image
+ * store). undefined when the engine does not say.
+ */
+export async function dockerStorageDriver(socketPath: string, timeoutMs = 2000): Promise<string | undefined> {
+  const body = (await getJson(socketPath, '/info', timeoutMs)) as { Driver?: unknown } | null;
+  const d = body?.Driver;
+  // Bounded: a driver name is a short word; anything else is not trusted as a tag value.
+  return typeof d === 'string' && /^[a-z0-9][a-z0-9._-]{0,31}$/.test(d) ? d : undefined;
 }
 
 function getJson(socketPath: string, path: string, timeoutMs: number): Promise<unknown> {
@@ -207,6 +219,8 @@ export class DockerNames {
   lastList = -Infinity;
   private inFlight: Promise<void> | undefined;
   private failing = false;
+  /** The engine's storage driver (GET /info), asked once per engine until it answers. */
+  private storageDriver: string | undefined;
   private stopEvents: (() => void) | undefined;
 
   constructor(private readonly o: DockerNamesOptions) {}
@@ -239,6 +253,14 @@ export class DockerNames {
     this.inFlight = (async () => {
       try {
         const list = await listDockerContainers(this.o.socket, this.o.timeout, this.o.maxNameLength);
+        // Once: the driver only changes with a restart of the engine, which restarts its containers.
+        // A failure costs only the label (asked again at the next refresh), never the names.
+        if (this.storageDriver === undefined) {
+          this.storageDriver = await dockerStorageDriver(this.o.socket, this.o.timeout).catch(() => {
+            dockerErrors.inc({ request: 'info' });
+            return undefined;
+          });
+        }
         this.byId = new Map(list.map((c) => [c.id, c]));
         if (this.failing) this.o.log.info({ socket: this.o.socket }, 'docker API answers again');
         this.failing = false;
@@ -259,6 +281,8 @@ export class DockerNames {
       if (!info) continue;
       t.name = info.name;
       if (info.image) t.labels.image = info.image;
+      // Whether containers of one image can share its files' page cache (docs/overhead.md §2.4).
+      if (this.storageDriver) t.labels.storage_driver = this.storageDriver;
       t.labels.container_name = info.name;
       // Kubernetes on the docker runtime (dockershim / cri-dockerd) labels its containers.
       const l = info.labels;

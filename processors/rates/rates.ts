@@ -98,6 +98,7 @@ interface Prev {
 /** Labels that become tags: bounded by construction (docs/schema.md). */
 const TAG_LABELS = [
   'image',
+  'storage_driver',
   'runtime',
   'pod',
   'namespace',

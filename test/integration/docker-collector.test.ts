@@ -82,6 +82,11 @@ describe('cgroup collector with the Docker engine', () => {
       labels: { image, container_name: NAME, runtime: 'docker' },
       parent: { layer: 'host', id: 'docker-node' },
     });
+    // The engine's storage driver as it states it (the stack's engine: vfs, no shared page cache).
+    expect(first?.entity.labels.storage_driver).toBe(docker('info', '--format', '{{.Driver}}'));
+    // Page cache and anonymous memory apart: dd writes through the page cache.
+    expect(second!.gauges.memory_file_bytes).toBeGreaterThan(0);
+    expect(second!.gauges.memory_anon_bytes).toBeGreaterThanOrEqual(0);
     const writes = (s: EntitySample) =>
       Object.values(s.devices ?? {}).reduce((n, d) => n + (d.counters.writes_completed_total ?? 0), 0);
     expect(writes(first!)).toBeGreaterThan(0);
