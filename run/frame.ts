@@ -63,9 +63,10 @@ export function layerCosts(view: ViewState): CostLine[] {
 function nodeCosts(o: OverheadRow): CostLine[] {
   const f = o.fields;
   const busy = f.host_cpu_busy_cores;
+  // "0.93 of 1.97 busy host cores (47 %)": short enough for one line at 80 columns.
   const of = (cores: number, ratio: number | undefined) =>
     ratio !== undefined && busy !== undefined
-      ? `${percent(ratio)} of the host's busy CPU (${cores.toFixed(2)} of ${coresText(busy)})`
+      ? `${cores.toFixed(2)} of ${busy.toFixed(2)} busy host cores (${percent(ratio)})`
       : coresText(cores);
   const out: CostLine[] = [];
   const containers = f.containers ?? 0;
@@ -85,8 +86,8 @@ function nodeCosts(o: OverheadRow): CostLine[] {
       label: `VMs (${vms})`,
       cores: f.vms_hypervisor_cpu_cores,
       text:
-        `hypervisors use ${of(f.vms_hypervisor_cpu_cores, f.vms_cpu_ratio)}` +
-        (overhead !== undefined ? `, ${coresText(overhead)} beyond the guests' work` : ''),
+        `hypervisors: ${of(f.vms_hypervisor_cpu_cores, f.vms_cpu_ratio)}` +
+        (overhead !== undefined ? `, ${overhead.toFixed(2)} overhead` : ''),
     });
   }
   if (f.host_other_cpu_cores !== undefined) {
@@ -108,8 +109,8 @@ function vmCost(o: OverheadRow): CostLine {
   const parts: string[] = [];
   if (f.cpu_overhead_ratio !== undefined) {
     parts.push(
-      `hypervisor uses ${f.cpu_overhead_ratio.toFixed(2)} cores per guest core` +
-        (f.cpu_overhead_cores !== undefined ? ` (${signed(f.cpu_overhead_cores, 2)} cores)` : ''),
+      `hypervisor ${f.cpu_overhead_ratio.toFixed(2)} cores per guest core` +
+        (f.cpu_overhead_cores !== undefined ? ` (${signed(f.cpu_overhead_cores, 2)})` : ''),
     );
   } else if (f.hypervisor_cpu_cores !== undefined) {
     parts.push(
@@ -117,13 +118,17 @@ function vmCost(o: OverheadRow): CostLine {
         (f.guest_cpu_busy_cores !== undefined ? `, guest busy ${coresText(f.guest_cpu_busy_cores)}` : ''),
     );
   }
-  for (const op of ['read', 'write'] as const) {
-    // The whole virtual I/O path when the backing host device is known, else guest − QEMU.
-    const added = f[`io_${op}_added_latency_ms_per_op`] ?? f[`io_${op}_guest_added_latency_ms_per_op`];
-    if (added !== undefined) parts.push(`${signed(added, 2)} ms per ${op}`);
-  }
+  // The whole virtual I/O path when the backing host device is known, else guest − QEMU.
+  const added = (op: 'read' | 'write') =>
+    f[`io_${op}_added_latency_ms_per_op`] ?? f[`io_${op}_guest_added_latency_ms_per_op`];
+  const read = added('read');
+  const write = added('write');
+  if (read !== undefined && write !== undefined) {
+    parts.push(`${signed(read, 2)}/${signed(write, 2)} ms per read/write`);
+  } else if (read !== undefined) parts.push(`${signed(read, 2)} ms per read`);
+  else if (write !== undefined) parts.push(`${signed(write, 2)} ms per write`);
   const perPacket = f.hypervisor_overhead_cpu_usec_per_guest_packet;
-  if (perPacket !== undefined) parts.push(`${perPacket.toFixed(1)} µs CPU per guest packet`);
+  if (perPacket !== undefined) parts.push(`${perPacket.toFixed(1)} µs per guest packet`);
   return {
     layer: 'vm',
     label: `VM ${o.name}`,
@@ -137,17 +142,17 @@ function containerCost(o: OverheadRow, cpuCores: number | undefined): CostLine |
   const parts: string[] = [];
   if (f.io_stall_ms_per_op !== undefined) {
     parts.push(
-      `stalls ${ms(f.io_stall_ms_per_op)} ms per I/O op` +
+      `I/O stall ${ms(f.io_stall_ms_per_op)} ms/op` +
         (f.host_device_latency_ms_per_op !== undefined
-          ? ` (host disk ${ms(f.host_device_latency_ms_per_op)} ms)`
+          ? `, host disk ${ms(f.host_device_latency_ms_per_op)}`
           : ''),
     );
   }
   if (f.cpu_usec_per_packet !== undefined) {
     parts.push(
-      `${f.cpu_usec_per_packet.toFixed(1)} µs CPU per packet` +
+      `${f.cpu_usec_per_packet.toFixed(1)} µs CPU/packet` +
         (f.cpu_per_packet_vs_host_ratio !== undefined
-          ? ` (${f.cpu_per_packet_vs_host_ratio.toFixed(2)}× the host's)`
+          ? `, ${f.cpu_per_packet_vs_host_ratio.toFixed(2)}× the host's`
           : ''),
     );
   }

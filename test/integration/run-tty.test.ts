@@ -65,7 +65,9 @@ describe('strata run in a terminal', () => {
     }
     expect(frame).toMatch(/^host\s+\S+\s+\d+\.\d\d /m);
     expect(frame).toMatch(new RegExp(`^container\\s+${name}\\s+\\d+\\.\\d\\d `, 'm'));
-    expect(frame).toMatch(/^ {2}containers \([1-9]\d*\)\s+use \d+ % of the host's busy CPU/m);
+    expect(frame).toMatch(
+      /^ {2}containers \([1-9]\d*\)\s+use \d+\.\d\d of \d+\.\d\d busy host cores \(\d+ %\)/m,
+    );
 
     // The container burns CPU in its loop: its CPU figure is a real, non-zero number.
     const cpu = Number(new RegExp(`^container\\s+${name}\\s+(\\d+\\.\\d+)`, 'm').exec(frame)?.[1]);

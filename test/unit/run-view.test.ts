@@ -171,11 +171,24 @@ describe('strata run frames of captured ticks', () => {
     const line = layerCosts(view).find((c) => c.layer === 'vm')!;
     expect(line.label).toBe('VM capvm');
     expect(line.text).toContain(
-      `hypervisor uses ${vm.fields.cpu_overhead_ratio!.toFixed(2)} cores per guest core`,
+      `hypervisor ${vm.fields.cpu_overhead_ratio!.toFixed(2)} cores per guest core`,
     );
     expect(line.text).toContain(
       `+${vm.fields.io_read_guest_added_latency_ms_per_op!.toFixed(2)} ms per read`,
     );
+  });
+
+  it('at 80 columns each cost line is one line: the sentence fits, long names are cut in the middle', () => {
+    for (const [, file, ticks] of CASES) {
+      const frame = render(viewAfter(file, ticks), { node: 'n', intervalMs: 1000, mode: 'x', width: 80 });
+      const lines = frame.split('\n');
+      const from = lines.indexOf('WHAT EACH LAYER COSTS, most first (formulas: docs/overhead.md)') + 1;
+      const costs = lines.slice(from, lines.indexOf('', from));
+      expect(costs.length).toBe(layerCosts(viewAfter(file, ticks)).length);
+      // A wrapped sentence would go on in a line indented under the text.
+      for (const l of costs) expect(l, l).toMatch(/^ {2}\S/);
+      for (const l of costs) expect(l.length, l).toBeLessThanOrEqual(80);
+    }
   });
 
   it('cost lines are sorted by cores, most first', () => {
