@@ -4,7 +4,8 @@ import { z } from 'zod';
 import { durationMs } from '../lib/config.ts';
 
 export const WORKLOADS = ['cpu', 'memory', 'randio', 'seqio', 'net-bulk', 'net-rr', 'redis', 'oltp'] as const;
-export type WorkloadName = (typeof WORKLOADS)[number] | 'cmd';
+export type Workload = (typeof WORKLOADS)[number];
+export type WorkloadName = Workload | 'cmd';
 
 export const LAYER_NAMES = [
   'native',
@@ -17,6 +18,25 @@ export const LAYER_NAMES = [
 export type LayerName = (typeof LAYER_NAMES)[number];
 
 export const VM_ACCELS = ['tcg', 'kvm', 'auto'] as const;
+
+/**
+ * Named workload sets (`strata bench --preset NAME`); flags given beside a preset win over it.
+ * felter: Felter et al. 2014's comparison (IBM RC25482): compute (Linpack → cpu), memory (STREAM →
+ * memory), random and sequential I/O (fio), bulk and request/response network (nuttcp → net-bulk,
+ * netperf TCP_RR → net-rr), Redis and MySQL (→ oltp), natively, in Docker with host networking, NAT,
+ * a volume, NAT + volume, and in a VM (KVM when it boots here, else TCG).
+ */
+export const PRESETS = {
+  felter: {
+    workloads: ['cpu', 'memory', 'randio', 'seqio', 'net-bulk', 'net-rr', 'redis', 'oltp'],
+    layers: ['native', 'container', 'container-nat', 'container-volume', 'container-nat-volume', 'vm'],
+    vmAccel: 'auto',
+  },
+} as const satisfies Record<
+  string,
+  { workloads: readonly Workload[]; layers: readonly LayerName[]; vmAccel: (typeof VM_ACCELS)[number] }
+>;
+export type PresetName = keyof typeof PRESETS;
 
 export const BenchConfig = z.strictObject({
   /** Built-in workloads to run, in order. Ignored when `cmd` is set. */

@@ -6,6 +6,7 @@ import { redactUrl } from '../lib/redact.ts';
 import { badFlag, wholeNumber } from './flags.ts';
 
 interface BenchFlags {
+  preset?: string;
   workload?: string;
   cmd?: string;
   layers?: string;
@@ -35,6 +36,10 @@ Workloads (--workload, comma-separated; Debian packages are installed on demand 
   randio     fio 4 KiB random reads, O_DIRECT, libaio, QD 32     IOPS, latency µs p50/p99, CPU µs per I/O
   seqio      fio 1 MiB sequential reads, O_DIRECT, libaio, QD 8  MB/s, CPU µs per I/O
   net-bulk   iperf3 TCP bulk, server in the layer, client on host Gbit/s, CPU µs per MiB
+  net-rr     sockperf TCP ping-pong, one request outstanding (netperf TCP_RR's measure)
+             transactions/s, round trip µs p50/p99, CPU µs per transaction
+  oltp       MariaDB in the layer, sysbench oltp_read_write (4 threads) on the host
+             transactions/s, latency ms p99, CPU µs per transaction
   redis      redis-server in the layer, redis-benchmark GET on the host with 1 and 50 connections
              requests/s, latency ms p50/p99, CPU µs per request
   --cmd "…"  any shell command instead: wall time and CPU per run
@@ -44,6 +49,7 @@ Layers (--layers, comma-separated, in order; native is the baseline of the overh
   container         Docker (DOCKER_HOST), host network, I/O on the container's own filesystem
   container-nat     Docker, bridge network, server reached through a port published on 127.0.0.1
   container-volume  Docker, host network, I/O on a bind-mounted host directory
+  container-nat-volume  Docker, NAT and a bind-mounted data directory (servers that keep data: oltp)
   vm                the test VM (stack/qemu.ts): QEMU, TCG or KVM, busybox guest with the host's
                     tools and their libraries bundled; I/O on a second virtio disk (cache=none);
                     network via a tap device + virtio-net (root) or QEMU user networking
@@ -56,7 +62,12 @@ NAT; vm = the QEMU process's /proc/PID/stat. Client-server workloads add the hos
 Output: a table on stdout; bench.json, runs.csv, summary.csv and report.html in --out; the
 strata_bench measurement in InfluxDB with --influx-url. Details and a real run: docs/bench.md.
 
+Presets (--preset; --workload, --layers, --vm-accel beside it win):
+  felter     Felter et al. 2014's set: cpu,memory,randio,seqio,net-bulk,net-rr,redis,oltp on every
+             layer, --vm-accel auto (KVM when the guest boots with it, else TCG)
+
 Examples:
+  strata bench --preset felter --vm-accel kvm
   strata bench --workload cpu --layers native,container --repeats 1 --duration 5s
   strata bench --workload randio,seqio --layers native,container,container-volume,vm
   strata bench --workload redis,net-bulk --layers native,container,container-nat --concurrent
@@ -69,11 +80,15 @@ export function registerBenchCommand(program: Command): void {
     .description(
       'run the same workload natively, in a container and in a VM; report throughput, latency, CPU per op and overhead vs native',
     )
-    .option('-w, --workload <names>', 'cpu|memory|randio|seqio|net-bulk|redis, comma-separated [default cpu]')
+    .option('--preset <name>', "felter: the paper's workloads on every layer (flags beside it win)")
+    .option(
+      '-w, --workload <names>',
+      'cpu|memory|randio|seqio|net-bulk|net-rr|redis|oltp, comma-separated [default cpu]',
+    )
     .option('--cmd <command>', 'benchmark any shell command instead of a built-in workload')
     .option(
       '-l, --layers <names>',
-      'native,container,container-nat,container-volume,vm, comma-separated [default native,container,vm]',
+      'native,container,container-nat,container-volume,container-nat-volume,vm, comma-separated [default native,container,vm]',
     )
     .option('-r, --repeats <n>', 'runs per workload and layer; median and min–max reported [default 3]')
     .option('-d, --duration <duration>', 'length of one run, e.g. 5s, 1m [default 10s]')
@@ -170,18 +185,25 @@ async function defaultDockerHost(): Promise<string | undefined> {
 }
 
 async function runBenchCommand(flags: BenchFlags): Promise<void> {
-  const [{ BenchConfig, LAYER_NAMES, WORKLOADS, VM_ACCELS }, { parseConfig, parseDuration }] =
+  const [{ BenchConfig, LAYER_NAMES, WORKLOADS, VM_ACCELS, PRESETS }, { parseConfig, parseDuration }] =
     await Promise.all([import('../bench/config.ts'), import('../lib/config.ts')]);
   if (flags.cmd !== undefined && flags.workload !== undefined) {
     throw new ConfigError(
       '--cmd and --workload exclude each other; pass one (--cmd runs your command as the workload)',
     );
   }
+  const presetName = oneOf(flags.preset, '--preset', Object.keys(PRESETS)) as
+    | keyof typeof PRESETS
+    | undefined;
+  if (presetName && flags.cmd !== undefined) {
+    throw new ConfigError('--cmd and --preset exclude each other; a preset is a set of built-in workloads');
+  }
+  const preset = presetName ? PRESETS[presetName] : undefined;
   const influxUrl = flags.influxUrl ?? (process.env.INFLUX_URL || undefined);
   const input = {
-    workloads: listFlag(flags.workload, '--workload', WORKLOADS),
+    workloads: listFlag(flags.workload, '--workload', WORKLOADS) ?? preset?.workloads.slice(),
     cmd: flags.cmd,
-    layers: listFlag(flags.layers, '--layers', LAYER_NAMES),
+    layers: listFlag(flags.layers, '--layers', LAYER_NAMES) ?? preset?.layers.slice(),
     repeats: intFlag(flags.repeats, '--repeats'),
     durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration, '--duration'),
     concurrent: flags.concurrent,
@@ -191,7 +213,7 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
     influxToken: flags.influxToken ?? (process.env.INFLUX_TOKEN || undefined),
     dockerHost: flags.dockerHost ?? (await defaultDockerHost()),
     image: flags.image,
-    vmAccel: oneOf(flags.vmAccel, '--vm-accel', VM_ACCELS),
+    vmAccel: oneOf(flags.vmAccel, '--vm-accel', VM_ACCELS) ?? preset?.vmAccel,
     vmMemoryMb: intFlag(flags.vmMemoryMb, '--vm-memory-mb'),
     vmNet: oneOf(flags.vmNet, '--vm-net', ['tap', 'user', 'auto']),
     ioSizeMb: intFlag(flags.ioSizeMb, '--io-size-mb'),

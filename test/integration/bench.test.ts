@@ -256,10 +256,12 @@ describe('strata bench', () => {
     const layers = await bench(['--layers', 'native,bogus']);
     expect(layers.code).toBe(2);
     expect(layers.stderr).toContain('--layers: unknown value(s) "bogus"');
-    expect(layers.stderr).toContain('native, container, container-nat, container-volume, vm');
+    expect(layers.stderr).toContain(
+      'native, container, container-nat, container-volume, container-nat-volume, vm',
+    );
     const workload = await bench(['--workload', 'gpu']);
     expect(workload.code).toBe(2);
-    expect(workload.stderr).toContain('cpu, memory, randio, seqio, net-bulk, redis');
+    expect(workload.stderr).toContain('cpu, memory, randio, seqio, net-bulk, net-rr, redis, oltp');
     const duration = await bench(['--duration', 'soon']);
     expect(duration.code).toBe(2);
     expect(duration.stderr).toContain('--duration: "soon" is not a duration');

@@ -1,0 +1,94 @@
+// The papers' MySQL and request/response workloads through `strata bench`, as a user runs them: real
+// MariaDB (Debian's mariadbd) driven by real sysbench oltp_read_write, real sockperf ping-pong, natively
+// and in containers on the stack's Docker engine with host networking, NAT, and NAT plus a volume.
+// Short runs: the point is that each layer runs, the tools' output is parsed into the promised units,
+// and the figures agree with each other (Little's law), not the figures themselves.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, expect, inject, it } from 'vitest';
+import type { BenchResult, RunRecord } from '../../bench/runner.ts';
+import { OLTP_THREADS } from '../../bench/workloads/index.ts';
+
+const execFileP = promisify(execFile);
+const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-bench-oltp-'));
+afterAll(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+const LAYERS = ['native', 'container', 'container-nat', 'container-nat-volume'] as const;
+
+it('runs oltp (MariaDB + sysbench) and net-rr (sockperf) natively, in a container, under NAT and NAT + volume', async () => {
+  const out = path.join(tmp, 'run');
+  const env = { ...process.env, STRATA_LOG_LEVEL: 'warn', DOCKER_HOST: inject('dockerHost') };
+  await execFileP(
+    'node',
+    [
+      path.resolve('bin/strata.js'),
+      'bench',
+      ...['--workload', 'net-rr,oltp', '--layers', LAYERS.join(','), '--repeats', '1', '--duration', '2s'],
+      ...['--image', inject('dockerImage'), '--out', out, '--progress', 'none', '--no-html'],
+    ],
+    { env, timeout: 400_000, maxBuffer: 16 << 20 },
+  );
+  const result = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8')) as BenchResult;
+  expect(result.layers.map((l) => [l.layer, l.status])).toEqual(LAYERS.map((l) => [l, 'ok']));
+  const run = (c: string, layer: string): RunRecord => {
+    const r = result.runs.find((x) => x.case === c && x.layer === layer);
+    expect(r?.ok, `${c} @ ${layer}: ${r?.error}`).toBe(true);
+    expect(r!.throughput).toBeGreaterThan(0);
+    expect(r!.ops).toBeGreaterThan(0);
+    // Both sides are counted: the server in the layer and the client on the host.
+    expect(r!.layer_cpu_usec).toBeGreaterThan(0);
+    expect(r!.client_cpu_usec).toBeGreaterThan(0);
+    expect(r!.cpu_per_op_us).toBeGreaterThan(0);
+    return r!;
+  };
+
+  for (const layer of ['native', 'container', 'container-nat']) {
+    const rr = run('net-rr', layer);
+    expect([rr.throughput_unit, rr.op_unit, rr.latency_unit]).toEqual([
+      'transactions/s',
+      'transaction',
+      'µs',
+    ]);
+    expect(rr.latency_p50).toBeGreaterThan(0);
+    expect(rr.latency_p99).toBeGreaterThanOrEqual(rr.latency_p50!);
+    // One request outstanding: round trips per second × mean round trip is the share of the run
+    // spent waiting for replies, at most 1 (it would exceed 1 with requests in flight together).
+    const busy = rr.throughput! * (rr.latency_avg! / 1e6);
+    expect(busy).toBeGreaterThan(0.5);
+    expect(busy).toBeLessThanOrEqual(1.01);
+  }
+  // NAT adds docker-proxy to every round trip: slower than the same container on the host network.
+  expect(run('net-rr', 'container-nat').latency_avg!).toBeGreaterThan(
+    run('net-rr', 'container').latency_avg!,
+  );
+
+  for (const layer of LAYERS) {
+    const tx = run('oltp', layer);
+    expect([tx.throughput_unit, tx.op_unit, tx.latency_unit]).toEqual([
+      'transactions/s',
+      'transaction',
+      'ms',
+    ]);
+    expect(tx.latency_p99).toBeGreaterThanOrEqual(tx.latency_avg!);
+    // Little's law: transactions/s × mean transaction time = transactions in flight = the client threads.
+    const inFlight = tx.throughput! * (tx.latency_avg! / 1000);
+    expect(inFlight).toBeGreaterThan(OLTP_THREADS * 0.8);
+    expect(inFlight).toBeLessThanOrEqual(OLTP_THREADS * 1.01);
+  }
+  // container-nat-volume is for servers that keep data; sockperf keeps none.
+  expect(result.skipped).toContainEqual(
+    expect.objectContaining({ case: 'net-rr', layer: 'container-nat-volume' }),
+  );
+  // Its containers are gone.
+  const { stdout } = await execFileP(
+    'docker',
+    ['ps', '-aq', '--filter', `name=strata-bench-${result.run_id}`],
+    { env },
+  );
+  expect(stdout.trim()).toBe('');
+}, 420_000);
