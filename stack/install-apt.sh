@@ -4,6 +4,8 @@
 # project's machines already have them (a newer Go among them), and Debian's would shadow nothing.
 set -euo pipefail
 PKGS=(docker.io busybox-static iproute2 fio sysstat qemu-system-x86 cpio openssl prometheus-alertmanager)
+# strata bench's workload tools (bench/workloads/packages.ts; the bench also installs them on demand).
+PKGS+=(sysbench iperf3 redis-server redis-tools mariadb-server sockperf)
 command -v java >/dev/null 2>&1 || PKGS+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || PKGS+=(maven)
 command -v go >/dev/null 2>&1 || [ -x /usr/local/go/bin/go ] || PKGS+=(golang-go)
