@@ -76,6 +76,11 @@ export function registerStackCommand(program: Command): void {
     if (result.started.length === 0) progress('everything requested was already running');
     printEnv(stackEnv(result.status));
   });
+  examples(stack.commands.find((c) => c.name() === 'up')!, [
+    ['eval "$(strata stack up)"', 'start everything, point this shell at it'],
+    ['strata stack up --only kafka,influxdb', 'no Docker engine'],
+    ['strata stack up --kafka-port 29092 --influx-port 28086', 'beside servers on the default ports'],
+  ]);
 
   addCommonOptions(
     stack
@@ -91,6 +96,10 @@ export function registerStackCommand(program: Command): void {
     const stopped = await stackDown(config, { progress, purge: flags.purge });
     progress(stopped.length ? `stopped ${stopped.join(', ')}` : 'nothing was running');
   });
+  examples(stack.commands.find((c) => c.name() === 'down')!, [
+    ['strata stack down', 'stop what stack up started; data and installs stay'],
+    ['strata stack down --purge', 'also delete Kafka topics and InfluxDB data'],
+  ]);
 
   addCommonOptions(
     stack
@@ -107,6 +116,10 @@ export function registerStackCommand(program: Command): void {
       throw new StrataError(`not running or not answering: ${down.map((s) => s.service).join(', ')}`);
     }
   });
+  examples(stack.commands.find((c) => c.name() === 'status')!, [
+    ['strata stack status', 'what runs, where, with how much memory; exit 1 if one is down'],
+    ['eval "$(strata stack status)"', 'point this shell at a running stack'],
+  ]);
 }
 
 function printStatus(

@@ -106,10 +106,20 @@ describe('deprecated spellings keep working, one line each', () => {
 });
 
 describe('help', () => {
-  it.each([[''], ['agent'], ['processor'], ['run'], ['bench'], ['stack']])(
+  it.each([
+    [''],
+    ['agent'],
+    ['processor'],
+    ['run'],
+    ['bench'],
+    ['stack'],
+    ['stack up'],
+    ['stack down'],
+    ['stack status'],
+  ])(
     'strata %s --help shows 2-4 examples and defaults one way',
     (name) => {
-      const r = cli(name ? [name, '--help'] : ['--help']);
+      const r = cli(name ? [...name.split(' '), '--help'] : ['--help']);
       expect(r.code).toBe(0);
       const block = r.stdout.split('\nExamples:\n')[1] ?? '';
       const examples = block
