@@ -14,6 +14,7 @@ const LAYER_COLORS: Record<string, string> = {
   container: '#59a14f',
   'container-nat': '#edc948',
   'container-volume': '#76b7b2',
+  'container-nat-volume': '#f28e2b',
   vm: '#e15759',
 };
 
