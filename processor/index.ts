@@ -276,7 +276,10 @@ export class ProcessorRuntime {
         )
       );
     }
-    await this.ensureTopics();
+    if (!(await this.ensureTopics())) {
+      await this.waitForSamplesTopic();
+      if (this.stopped) return;
+    }
     this.consumer.on(this.consumer.events.GROUP_JOIN, (e) => {
       const mine = new Set(e.payload.memberAssignment[k.samplesTopic] ?? []);
       this.incidentsLoad = undefined;
@@ -343,14 +346,20 @@ export class ProcessorRuntime {
     );
   }
 
-  /** The DLQ and alerts topics must exist before we produce (auto-creation may be off). */
-  private async ensureTopics(): Promise<void> {
+  /**
+   * The DLQ and alerts topics must exist before we produce (auto-creation may be off).
+   * Returns whether the samples topic exists: subscribing to one that does not makes kafkajs
+   * throw (UNKNOWN_TOPIC_OR_PARTITION) and would stop the processor.
+   */
+  private async ensureTopics(): Promise<boolean> {
     const k = this.config.kafka;
     const existing = new Set(await this.admin.listTopics());
-    if (!existing.has(k.samplesTopic)) {
+    const samplesExist = existing.has(k.samplesTopic);
+    if (!samplesExist) {
       this.log.warn(
-        { topic: k.samplesTopic },
-        'samples topic does not exist yet; waiting for it to be created',
+        { topic: k.samplesTopic, brokers: k.brokers },
+        'samples topic does not exist yet; waiting for it to be created (by the agents, or ' +
+          `kafka-topics.sh --create --topic ${k.samplesTopic} --partitions <n>)`,
       );
     }
     const wanted = [k.dlqTopic, k.alertsTopic].filter((t) => t && !existing.has(t));
@@ -363,6 +372,21 @@ export class ProcessorRuntime {
             'could not create topics; produce may fail until they exist',
           ),
         );
+    }
+    return samplesExist;
+  }
+
+  /** Polls the topic list (0.5 s doubling to 5 s) until the samples topic exists or we are stopped. */
+  private async waitForSamplesTopic(): Promise<void> {
+    const topic = this.config.kafka.samplesTopic;
+    for (let delay = 500; !this.stopped; delay = Math.min(delay * 2, 5_000)) {
+      await new Promise((r) => setTimeout(r, delay));
+      if (this.stopped) return;
+      const topics = await this.admin.listTopics().catch(() => [] as string[]);
+      if (topics.includes(topic)) {
+        this.log.info({ topic }, 'samples topic exists; subscribing');
+        return;
+      }
     }
   }
 

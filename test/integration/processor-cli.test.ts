@@ -4,9 +4,12 @@
 import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
+import kafkajs from 'kafkajs';
 import { describe, expect, inject, it } from 'vitest';
 import { freePort } from '../../stack/index.ts';
 import { ROOT } from './processor.helpers.ts';
+
+const { Kafka } = kafkajs;
 
 function strata(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/strata.js'), 'processor', ...args], {
@@ -107,6 +110,58 @@ describe('strata processor CLI', () => {
       child.kill('SIGKILL');
       for (const s of sockets) s.destroy();
       forwarder.close();
+    }
+  }, 90_000);
+
+  it('waits for a samples topic that does not exist yet instead of stopping, then consumes it', async () => {
+    // Subscribing to a missing topic makes kafkajs throw UNKNOWN_TOPIC_OR_PARTITION: the processor
+    // used to log "waiting for it to be created" and then exit with that error.
+    const topic = `cli-missing-${Date.now()}`;
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'bin/strata.js'),
+        'processor',
+        '--influx-url',
+        inject('influxUrl'),
+        '--brokers',
+        inject('kafkaBrokers'),
+        '--samples-topic',
+        topic,
+        '--group-id',
+        `${topic}-group`,
+      ],
+      { cwd: ROOT, env: { ...process.env, STRATA_METRICS_LISTEN: '', STRATA_LOG_FORMAT: 'json' } },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const until = async (what: string) => {
+      while (!stderr.includes(what)) {
+        if (child.exitCode !== null) throw new Error(`exited ${child.exitCode}: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const kafka = new Kafka({ clientId: 'cli-missing-topic', brokers: inject('kafkaBrokers').split(',') });
+    const admin = kafka.admin();
+    try {
+      await until('samples topic does not exist yet');
+      // A few polls of the topic list go by: still running, nothing thrown.
+      await new Promise((r) => setTimeout(r, 2_000));
+      expect(child.exitCode).toBeNull();
+      expect(stderr).not.toContain('unexpected error');
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+      await until('processor started');
+      expect(stderr).toContain('samples topic exists; subscribing');
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+      await admin.disconnect();
     }
   }, 90_000);
 
