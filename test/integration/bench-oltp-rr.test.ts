@@ -92,3 +92,76 @@ it('runs oltp (MariaDB + sysbench) and net-rr (sockperf) natively, in a containe
   );
   expect(stdout.trim()).toBe('');
 }, 420_000);
+
+it('--preset felter expands to the paper set; flags beside it win; a bad preset exits 2 naming the accepted ones', async () => {
+  const strata = (args: string[]) =>
+    execFileP('node', [path.resolve('bin/strata.js'), 'bench', ...args], {
+      env: { ...process.env, STRATA_LOG_LEVEL: 'warn' },
+      timeout: 120_000,
+    }).then(
+      (r) => ({ code: 0, ...r }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+  const bad = await strata(['--preset', 'felterr']);
+  expect(bad.code).toBe(2);
+  expect(bad.stderr).toContain('--preset: "felterr" is not accepted; use one of felter');
+  const both = await strata(['--preset', 'felter', '--cmd', 'true']);
+  expect(both.code).toBe(2);
+  expect(both.stderr).toContain('--cmd and --preset exclude each other');
+  // The preset's VM accelerator stays; its workloads and layers give way to the flags.
+  const out = path.join(tmp, 'preset');
+  const r = await strata([
+    ...['--preset', 'felter', '--workload', 'cpu', '--layers', 'native', '--repeats', '1'],
+    ...['--duration', '1s', '--out', out, '--progress', 'none', '--no-html'],
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  const result = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8')) as BenchResult;
+  expect(result.config.workloads).toEqual(['cpu']);
+  expect(result.config.layers).toEqual(['native']);
+  expect(result.config.vmAccel).toBe('auto');
+  const { PRESETS } = await import('../../bench/config.ts');
+  expect(PRESETS.felter.workloads).toEqual([
+    'cpu',
+    'memory',
+    'randio',
+    'seqio',
+    'net-bulk',
+    'net-rr',
+    'redis',
+    'oltp',
+  ]);
+  expect(PRESETS.felter.layers).toContain('container-nat-volume');
+});
+
+it('runs MariaDB and sockperf inside the test VM: data on the guest virtio disk, clients on the host', async () => {
+  const out = path.join(tmp, 'vm');
+  await execFileP(
+    'node',
+    [
+      path.resolve('bin/strata.js'),
+      'bench',
+      ...['--workload', 'net-rr,oltp', '--layers', 'vm', '--repeats', '1', '--duration', '2s'],
+      ...['--out', out, '--progress', 'none', '--no-html'],
+    ],
+    { env: { ...process.env, STRATA_LOG_LEVEL: 'warn' }, timeout: 600_000, maxBuffer: 16 << 20 },
+  );
+  const result = JSON.parse(await fs.readFile(path.join(out, 'bench.json'), 'utf8')) as BenchResult;
+  const vm = result.layers.find((l) => l.layer === 'vm');
+  expect(vm?.status, vm?.reason).toBe('ok');
+  // The database's files are on a filesystem on the guest's second virtio disk, not in its RAM.
+  expect(vm?.info.data_fs).toMatch(/^\/dev\/vdb \/mnt\/data ext[24] rw/);
+  for (const c of ['net-rr', 'oltp']) {
+    const r = result.runs.find((x) => x.case === c && x.layer === 'vm');
+    expect(r?.ok, `${c}: ${r?.error}`).toBe(true);
+    expect(r!.throughput_unit).toBe('transactions/s');
+    expect(r!.throughput).toBeGreaterThan(0);
+    // The guest's server runs inside QEMU: its CPU is the QEMU process's, the client's is the host's.
+    expect(r!.cpu_source).toMatch(/QEMU|collectors\/vm/);
+    expect(r!.layer_cpu_usec).toBeGreaterThan(0);
+    expect(r!.client_cpu_usec).toBeGreaterThan(0);
+  }
+  const tx = result.runs.find((x) => x.case === 'oltp')!;
+  const inFlight = tx.throughput! * (tx.latency_avg! / 1000);
+  expect(inFlight).toBeGreaterThan(OLTP_THREADS * 0.8);
+  expect(inFlight).toBeLessThanOrEqual(OLTP_THREADS * 1.01);
+}, 660_000);
