@@ -51,8 +51,12 @@ export function layerCosts(view: ViewState): CostLine[] {
   const out: CostLine[] = [];
   for (const o of view.overheadRows()) {
     if (o.layer === 'node') out.push(...nodeCosts(o));
-    else if (o.layer === 'vm') out.push(vmCost(o));
-    else if (o.layer === 'container' && o.device === undefined) {
+    else if (o.layer === 'vm') {
+      const cpu = vmCost(o);
+      out.push(cpu);
+      const mem = vmMemoryCost(o, cpu.cores);
+      if (mem) out.push(mem);
+    } else if (o.layer === 'container' && o.device === undefined) {
       const line = containerCost(o, cpuOf('container', o.name));
       if (line) out.push(line);
     }
@@ -135,6 +139,24 @@ function vmCost(o: OverheadRow): CostLine {
     cores: f.cpu_overhead_cores ?? f.hypervisor_cpu_cores ?? 0,
     text: parts.length > 0 ? parts.join('; ') : 'no figures this tick (the guest view joins later)',
   };
+}
+
+/**
+ * "└ RAM  host 229.6 MiB, guest 26.0 MiB (+203.6 MiB); KSM saves 42.4 MiB": what the host pays for the
+ * VM, what its guest uses and the difference (docs/overhead.md §2.4), under the VM's CPU line (its
+ * sort key a hair below; a short label, so the label column does not widen).
+ */
+function vmMemoryCost(o: OverheadRow, cores: number): CostLine | undefined {
+  const f = o.fields;
+  const paid = f.hypervisor_memory_bytes;
+  if (paid === undefined) return undefined;
+  const mib = (b: number) => (b / 1048576).toFixed(1);
+  let text = `host ${mib(paid)} MiB`;
+  if (f.guest_memory_used_bytes !== undefined) text += `, guest ${mib(f.guest_memory_used_bytes)} MiB`;
+  if (f.memory_overhead_bytes !== undefined) text += ` (${signed(f.memory_overhead_bytes / 1048576, 1)} MiB)`;
+  if (f.ksm_saving_bytes !== undefined && f.ksm_saving_bytes > 0)
+    text += `; KSM saves ${mib(f.ksm_saving_bytes)} MiB`;
+  return { layer: 'vm', label: '└ RAM', cores: cores - 1e-9, text };
 }
 
 function containerCost(o: OverheadRow, cpuCores: number | undefined): CostLine | undefined {

@@ -178,6 +178,21 @@ describe('strata run frames of captured ticks', () => {
     );
   });
 
+  it('under a VM, its memory: what the host pays, what the guest uses, the difference (docs/overhead.md §2.4)', () => {
+    const view = viewAfter('vm-tcg.ndjson.gz', 28);
+    const vm = view.overheadRows().find((o) => o.layer === 'vm')!;
+    const costs = layerCosts(view);
+    const at = costs.findIndex((c) => c.label === 'VM capvm');
+    const mem = costs[at + 1]!;
+    expect(mem.label).toBe('└ RAM');
+    const mib = (b: number | undefined) => (b! / 1048576).toFixed(1);
+    // This capture has no smaps_rollup: the host pays VmRSS, and no KSM figure.
+    expect(mem.text).toBe(
+      `host ${mib(vm.fields.hypervisor_memory_bytes)} MiB, guest ${mib(vm.fields.guest_memory_used_bytes)} MiB ` +
+        `(+${mib(vm.fields.memory_overhead_bytes)} MiB)`,
+    );
+  });
+
   it('at 80 columns each cost line is one line: the sentence fits, long names are cut in the middle', () => {
     for (const [, file, ticks] of CASES) {
       const frame = render(viewAfter(file, ticks), { node: 'n', intervalMs: 1000, mode: 'x', width: 80 });
