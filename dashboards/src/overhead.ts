@@ -274,6 +274,78 @@ export function overhead(): Board {
     ),
   );
 
+  b.row('Memory: what each layer costs in RAM (§2.4)');
+  // The captured VM (testdata/processor/vm-tcg) predates smaps_rollup: the host pays its VmRSS and
+  // there is no KSM figure; the live run's host has KSM's attributes and a container.
+  panel(
+    'VM memory: what the host pays, what the guest uses',
+    {
+      unit: 'bytes',
+      description:
+        "hypervisor = the QEMU process's Pss (merged and shared pages divided among their mappers; VmRSS without smaps_rollup); guest used = MemTotal − MemAvailable inside; overhead = hypervisor − guest used (QEMU's own memory and guest RAM touched then freed; negative when KSM or swap saves more); KSM saving = Anonymous − Pss_Anon + zero pages, the VM's share of what KSM merged.",
+    },
+    [
+      { field: O.hypervisorMemory, as: 'host pays' },
+      { field: O.guestMemoryTotal, as: 'guest total' },
+      { field: O.guestMemoryUsed, as: 'guest used' },
+      { field: O.memoryOverhead, as: 'overhead' },
+      { field: O.ksmSaving, as: 'KSM saving', expect: 'none' },
+    ],
+    'vm',
+  );
+  panel(
+    'Node memory by layer',
+    {
+      unit: 'bytes',
+      stack: true,
+      description:
+        "Resident memory (MemTotal − MemFree, page cache included), stacked: containers (their memory.current, nested hypervisors taken out), VM hypervisor processes (Pss), the host outside both. Their sum is the node's resident memory.",
+    },
+    [
+      { field: O.containersMemory, as: 'containers', expect: 'host' },
+      { field: O.vmsMemory, as: 'VM hypervisors' },
+      { field: O.hostOtherMemory, as: 'host other', expect: 'host' },
+    ],
+    'vm',
+  );
+  panel(
+    'Node: containers’ page cache and anonymous memory, VMs’ overhead',
+    {
+      unit: 'bytes',
+      description:
+        "Containers' page cache (memory.stat file) against their anonymous memory: with the overlay storage drivers containers of one image share its files' cache, with devicemapper, btrfs or vfs each holds its own copy (tag storage_driver on strata_container). VMs' overhead: Σ memory_overhead_bytes of the VMs joined with a guest view.",
+    },
+    [
+      { field: O.containersMemoryFile, as: 'containers page cache', expect: 'host' },
+      { field: O.containersMemoryAnon, as: 'containers anonymous', expect: 'host' },
+      { field: O.vmsMemoryOverhead, as: 'VMs overhead', expect: 'vm' },
+    ],
+    'host',
+  );
+  panel(
+    'Node: what KSM saves',
+    {
+      unit: 'bytes',
+      description:
+        "host = pages_sharing (+ zero pages) × page size: memory KSM folded on the node; VMs = Σ each VM's KSM saving. 0 with KSM stopped. What it costs: ksmd_cpu_cores, next panel.",
+    },
+    [
+      { field: O.hostKsmSaving, as: 'host' },
+      { field: O.vmsKsmSaving, as: 'VMs', expect: 'none' },
+    ],
+    'host',
+  );
+  panel(
+    'Node: ksmd CPU',
+    {
+      unit: 'cores',
+      description:
+        'Cores the ksmd kernel thread spends scanning and merging: the price of the saving above. 0 with KSM stopped.',
+    },
+    [{ field: O.ksmdCpu, as: 'ksmd' }],
+    'host',
+  );
+
   b.row('Nodes: where the CPU goes (§2.3)');
   panel(
     'Node CPU by layer',

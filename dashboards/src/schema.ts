@@ -159,6 +159,12 @@ export const OVERHEAD_FIELDS = {
   hypervisorFaults: o('hypervisor_page_faults_per_second', 'per_second', 'vm'),
   guestReportedFaults: o('guest_reported_page_faults_per_second', 'per_second', 'vm'),
   faultsPerGuestFault: o('hypervisor_faults_per_guest_fault_ratio', 'ratio', 'vm'),
+  // §2.4 VM memory
+  hypervisorMemory: o('hypervisor_memory_bytes', 'bytes', 'vm'),
+  guestMemoryTotal: o('guest_memory_total_bytes', 'bytes', 'vm'),
+  guestMemoryUsed: o('guest_memory_used_bytes', 'bytes', 'vm'),
+  memoryOverhead: o('memory_overhead_bytes', 'bytes', 'vm'),
+  ksmSaving: o('ksm_saving_bytes', 'bytes', 'vm'),
   // §2.2 container
   usecPerPacket: o('cpu_usec_per_packet', 'us', 'container'),
   hostUsecPerPacket: o('host_cpu_usec_per_packet', 'us', 'container'),
@@ -183,6 +189,17 @@ export const OVERHEAD_FIELDS = {
   vms: o('vms', 'count', 'node'),
   vmsInContainers: o('vms_in_containers', 'count', 'node'),
   vmsWithGuest: o('vms_with_guest_view', 'count', 'node'),
+  // §2.4 node memory
+  hostMemoryUsed: o('host_memory_used_bytes', 'bytes', 'node'),
+  containersMemory: o('containers_memory_bytes', 'bytes', 'node'),
+  containersMemoryAnon: o('containers_memory_anon_bytes', 'bytes', 'node'),
+  containersMemoryFile: o('containers_memory_file_bytes', 'bytes', 'node'),
+  vmsMemory: o('vms_hypervisor_memory_bytes', 'bytes', 'node'),
+  hostOtherMemory: o('host_other_memory_bytes', 'bytes', 'node'),
+  vmsMemoryOverhead: o('vms_memory_overhead_bytes', 'bytes', 'node'),
+  vmsKsmSaving: o('vms_ksm_saving_bytes', 'bytes', 'node'),
+  hostKsmSaving: o('host_ksm_saving_bytes', 'bytes', 'node'),
+  ksmdCpu: o('ksmd_cpu_cores', 'cores', 'node'),
 } as const satisfies Record<string, Field>;
 
 /** strata_alert: one point per incident event (firing, resolved); tags node, alertname, status, device, antagonist. */
