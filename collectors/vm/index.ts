@@ -83,6 +83,8 @@ interface VmState {
   statusFile?: KernelFile;
   /** /proc/PID/smaps_rollup (undefined: smapsRollup off, or not readable here). */
   rollupFile?: KernelFile;
+  /** The last smaps_rollup figures and when they were read (repeated until smapsRollupInterval). */
+  rollup?: { at: number; gauges: Record<string, number> };
   /** /proc/PID/ksm_stat (undefined: the kernel has none). */
   ksmStatFile?: KernelFile;
   /** RAM the VM was given (QMP, once per connection); null: QEMU did not say. */
@@ -459,9 +461,13 @@ export class VmCollector implements Collector {
    * (before 6.1) or a process whose smaps the agent may not read loses only these gauges.
    */
   private readMemory(acc: Accumulator, st: VmState, gauges: Record<string, number>): void {
-    if (st.rollupFile) {
+    const now = Date.now();
+    if (st.rollup && now - st.rollup.at < this.config.smapsRollupInterval) {
+      Object.assign(gauges, st.rollup.gauges);
+    } else if (st.rollupFile) {
       try {
-        parseSmapsRollup(st.rollupFile.read(), gauges);
+        st.rollup = { at: now, gauges: parseSmapsRollup(st.rollupFile.read()) };
+        Object.assign(gauges, st.rollup.gauges);
       } catch (err) {
         acc.error('vm', `vm:${st.qmpSocket}:smaps_rollup:${errorCode(err) ?? 'read'}`, err);
         // Gone with the process (readPidStat looks it up again) or not permitted: stop asking.
@@ -541,6 +547,7 @@ export class VmCollector implements Collector {
     st.ksmStatFile?.close();
     st.rollupFile = undefined;
     st.ksmStatFile = undefined;
+    st.rollup = undefined;
     for (const f of st.taskFiles.values()) f.close();
     st.taskFiles.clear();
   }
