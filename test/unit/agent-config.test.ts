@@ -117,7 +117,7 @@ describe('agent config', () => {
   it('validates collector sub-configs with their own schema', () => {
     const f = file('col.yaml', 'agent:\n  collectors:\n    host:\n      pressur: false\n');
     expect(errorOf(() => loadAgentConfig({ ...base, configFile: f }))).toContain(
-      'agent.collectors.host.pressur: unknown key; accepted keys: enabled, nodeId, disks, interfaces, pressure, inventory',
+      'agent.collectors.host.pressur: unknown key; accepted keys: enabled, nodeId, disks, interfaces, pressure, ksm, inventory',
     );
     const g = file('col2.yaml', 'agent:\n  collectors:\n    hots: {}\n');
     expect(errorOf(() => loadAgentConfig({ ...base, configFile: g }))).toMatch(
