@@ -2,7 +2,7 @@
 // two TCG test VMs booted from the same kernel and initramfs, KSM switched on): the host's KSM
 // attributes (read through HOST_SYS), ksmd's stat, one VM's smaps_rollup and ksm_stat, and the QMP
 // balloon and memory-size replies.
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,33 @@ describe('host KSM (HOST_SYS/kernel/mm/ksm)', () => {
     expect(sample.gauges.ksm_sharing_bytes).toBe(0);
     // Scans done before this host's KSM was stopped stay counted.
     expect(sample.counters.ksm_full_scans_total).toBe(Number(rd('sys-before/full_scans')));
+  });
+
+  it('KSM stopped with nothing merged: only `run` is read until it changes', async () => {
+    const { root, paths } = hostDirs('sys-before');
+    const ksm = path.join(paths.sys, 'kernel', 'mm', 'ksm');
+    rmSync(ksm);
+    cpSync(path.join(KSM, 'sys-before'), ksm, { recursive: true });
+    const c = new HostCollector(parseHostConfig({}), { node: { id: 'n', hostname: 'n', labels: {} }, paths });
+    const gauges: Record<string, number>[] = [];
+    const acc = { add: (s: EntitySample) => gauges.push(s.gauges), error: () => {} };
+    try {
+      await c.start();
+      c.gatherSync(acc);
+      // The kernel could not do this while stopped; a file the collector re-read would show it.
+      writeFileSync(path.join(ksm, 'pages_sharing'), '100\n');
+      c.gatherSync(acc);
+      writeFileSync(path.join(ksm, 'run'), '1\n');
+      c.gatherSync(acc);
+    } finally {
+      await c.shutdown();
+      rmSync(root, { recursive: true, force: true });
+    }
+    expect(gauges.map((g) => [g.ksm_run, g.ksm_sharing_bytes])).toEqual([
+      [0, 0],
+      [0, 0],
+      [1, 100 * PAGE],
+    ]);
   });
 
   it('ksm: false reads nothing of KSM', async () => {
