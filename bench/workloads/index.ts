@@ -288,7 +288,18 @@ export function casesFor(workload: WorkloadName, opts: CasesOptions = {}): Workl
             'sockperf ping-pong TCP, one request outstanding (like netperf TCP_RR), client on the host; round-trip µs',
           binaries: ['sockperf'],
           clientBinaries: ['sockperf'],
-          server: (s) => ['sockperf', 'server', '--tcp', '-i', s.bind, '-p', String(s.port)],
+          // SO_REUSEADDR: the port may still hold TIME_WAIT connections of the case before it (the
+          // VM and NAT layers reuse one port), and without it sockperf cannot bind.
+          server: (s) => [
+            'sockperf',
+            'server',
+            '--tcp',
+            '-i',
+            s.bind,
+            '-p',
+            String(s.port),
+            '--uc-reuseaddr',
+          ],
           client: (c) => [
             'sockperf',
             'ping-pong',

@@ -5,12 +5,15 @@
 // and the figures agree with each other (Little's law), not the figures themselves.
 import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, inject, it } from 'vitest';
+import { freePort } from '../../bench/layers/common.ts';
+import { startNativeServer } from '../../bench/layers/native.ts';
 import type { BenchResult, RunRecord } from '../../bench/runner.ts';
-import { OLTP_THREADS } from '../../bench/workloads/index.ts';
+import { casesFor, OLTP_THREADS } from '../../bench/workloads/index.ts';
 
 const execFileP = promisify(execFile);
 const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-bench-oltp-'));
@@ -165,3 +168,27 @@ it('runs MariaDB and sockperf inside the test VM: data on the guest virtio disk,
   expect(inFlight).toBeGreaterThan(OLTP_THREADS * 0.8);
   expect(inFlight).toBeLessThanOrEqual(OLTP_THREADS * 1.01);
 }, 660_000);
+
+it("net-rr's sockperf server binds a port that still holds TIME_WAIT connections (the VM and NAT layers reuse one port)", async () => {
+  const port = await freePort();
+  // A server that closes first leaves its side of the connection in TIME_WAIT on `port` for 60 s.
+  const srv = net.createServer((sock) => sock.end());
+  await new Promise<void>((resolve) => srv.listen(port, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => {
+    const c = net.createConnection({ host: '127.0.0.1', port });
+    c.on('end', () => c.end());
+    c.on('close', () => resolve());
+    c.resume();
+  });
+  await new Promise((resolve) => srv.close(resolve));
+  const ss = await execFileP('ss', ['-tanH', 'state', 'time-wait', `( sport = :${port} )`]);
+  expect(ss.stdout).toContain(`127.0.0.1:${port}`);
+  const [rr] = casesFor('net-rr');
+  if (rr?.kind !== 'client-server') throw new Error('net-rr is a client-server case');
+  const server = await startNativeServer(
+    rr.server({ bind: '127.0.0.1', port, dataDir: tmp }),
+    '127.0.0.1',
+    port,
+  );
+  await server.stop();
+}, 60_000);
