@@ -69,7 +69,6 @@ Presets (--preset; --workload, --layers, --vm-accel beside it win):
 Examples:
   strata bench --preset felter --vm-accel kvm
   strata bench --workload cpu --layers native,container --repeats 1 --duration 5s
-  strata bench --workload randio,seqio --layers native,container,container-volume,vm
   strata bench --workload redis,net-bulk --layers native,container,container-nat --concurrent
   strata bench --cmd "dd if=/dev/zero bs=64k count=20000 | gzip -c > /dev/null" --layers native,container,vm
 `;
