@@ -38,11 +38,12 @@ export const VmCollectorConfig = z.strictObject({
    */
   smapsRollup: z.boolean().default(true),
   /**
-   * How often smaps_rollup is read per VM; the ticks in between repeat its last figures.
-   * smaps_rollup walks the process's page tables: ≈ 1.8 ms of CPU per read for a 192 MiB TCG test
-   * VM (docs/vm.md, Cost), where the rest of a VM's tick costs tens of µs.
+   * How often the memory figures that move slowly are read per VM: smaps_rollup and QMP
+   * `query-balloon`; the ticks in between repeat the last ones. smaps_rollup walks the process's
+   * page tables: ≈ 1.8 ms of CPU per read for a 192 MiB TCG test VM (docs/vm.md, Cost), where the
+   * rest of a VM's tick costs a few hundred µs.
    */
-  smapsRollupInterval: durationMs.default(10_000),
+  memoryInterval: durationMs.default(10_000),
   /** Upper bound on VMs followed; more are ignored and counted (bounded state). */
   maxVms: z.number().int().positive().default(512),
 });

@@ -83,8 +83,10 @@ interface VmState {
   statusFile?: KernelFile;
   /** /proc/PID/smaps_rollup (undefined: smapsRollup off, or not readable here). */
   rollupFile?: KernelFile;
-  /** The last smaps_rollup figures and when they were read (repeated until smapsRollupInterval). */
+  /** The last smaps_rollup figures and when they were read (repeated until memoryInterval). */
   rollup?: { at: number; gauges: Record<string, number> };
+  /** The last `query-balloon` figure and when it was asked (repeated until memoryInterval). */
+  balloonActual?: { at: number; gauges: Record<string, number> };
   /** /proc/PID/ksm_stat (undefined: the kernel has none). */
   ksmStatFile?: KernelFile;
   /** RAM the VM was given (QMP, once per connection); null: QEMU did not say. */
@@ -165,6 +167,7 @@ export class VmCollector implements Collector {
       st.balloon = undefined;
       st.hostDevice = undefined;
       st.configuredBytes = undefined;
+      st.balloonActual = undefined;
     }
     if (!st.identity) await this.identify(acc, st);
     if (st.identity && st.hostDevice === undefined) await this.findHostDevice(acc, st);
@@ -376,13 +379,17 @@ export class VmCollector implements Collector {
       ? await Promise.all([
           this.qmp<unknown>(acc, st, 'query-blockstats'),
           this.balloonStats(acc, st),
-          // After balloonStats' first call has found (or not) the balloon device.
-          st.balloon ? this.qmp<unknown>(acc, st, 'query-balloon') : undefined,
+          // After balloonStats' first call has found (or not) the balloon device; the size moves
+          // only when someone sets a target, so it is asked every memoryInterval.
+          st.balloon && !(st.balloonActual && ts - st.balloonActual.at < this.config.memoryInterval)
+            ? this.qmp<unknown>(acc, st, 'query-balloon')
+            : undefined,
           st.tids ? undefined : this.refreshTids(acc, st),
           st.configuredBytes === undefined ? this.readConfiguredMemory(acc, st) : undefined,
         ])
       : [undefined, undefined, undefined];
-    if (actualR !== undefined) balloonActual(actualR, gauges);
+    if (actualR !== undefined) st.balloonActual = { at: ts, gauges: balloonActual(actualR) };
+    if (st.balloonActual) Object.assign(gauges, st.balloonActual.gauges);
     if (typeof st.configuredBytes === 'number') gauges[MEMORY_CONFIGURED_NAME] = st.configuredBytes;
     const vcpu = st.pid !== undefined && st.tids ? this.readVcpuUsec(st) : undefined;
     if (vcpu === 'stale' && connected) {
@@ -462,7 +469,7 @@ export class VmCollector implements Collector {
    */
   private readMemory(acc: Accumulator, st: VmState, gauges: Record<string, number>): void {
     const now = Date.now();
-    if (st.rollup && now - st.rollup.at < this.config.smapsRollupInterval) {
+    if (st.rollup && now - st.rollup.at < this.config.memoryInterval) {
       Object.assign(gauges, st.rollup.gauges);
     } else if (st.rollupFile) {
       try {
