@@ -7,7 +7,16 @@ import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard';
 import * as stat from '@grafana/grafana-foundation-sdk/stat';
 import * as table from '@grafana/grafana-foundation-sdk/table';
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries';
-import { cond, DS, type Expect, fromLayers, type InfluxQL, q } from './influxql.ts';
+import {
+  cond,
+  DS,
+  type Expect,
+  fromLayers,
+  type InfluxQL,
+  q,
+  TICK_MIN_INTERVAL,
+  TICK_VAR,
+} from './influxql.ts';
 import { ALERT_FIELDS, LAYERS, type Layer, MEASUREMENT, TAG, type Unit } from './schema.ts';
 
 /** Grafana unit ids; cores have none of their own, so they get a suffix. */
@@ -41,8 +50,12 @@ const AXIS_LABEL: Record<Unit, string> = {
 
 /** Said in the description of every panel on device or interface rows (schema.ts, Field.idle). */
 export const IDLE_ZERO =
-  "An idle device or interface may write no point: fill(0), so a missing point reads as 0 (set the data source's min interval to the agent's tick, or empty buckets between ticks read as 0 too).";
-export const IDLE_GAP = 'No ops, no figure: fill(none), so an idle device is a gap, not 0.';
+  "Each point is the mean over the bucket's time: Σ values × tick ÷ bucket. An idle device or interface writes a point only when it turns idle and once a minute, so a mean over the points written would average its busy ticks only; fill(0): a bucket without points reads 0. The dashboard variable tick_ms must be the agents' interval (docs/deploy.md, Grafana); the panel's min interval is one tick.";
+export const IDLE_GAP =
+  'The mean over the ticks with ops (busy ticks), not over time: no ops, no figure, so an idle device is a gap (fill(none)), not 0.';
+
+/** Said in the description of a dashboard that has IDLE_ZERO panels. */
+const TICK_NOTE = `Device and interface rates are averaged over time with the hidden variable ${TICK_VAR} (the agents' interval in ms, default 1000): set it to the agents' interval (Dashboard settings → Variables, or ?var-${TICK_VAR}=10000).`;
 
 export interface PanelOpts {
   unit: Unit;
@@ -67,6 +80,9 @@ function thresholdSteps(values: number[] = []): dashboard.ThresholdsConfigBuilde
       ...values.map((value, i) => ({ value, color: colors[Math.min(i, colors.length - 1)]! })),
     ]);
 }
+
+/** Agent intervals offered for tick_ms, in ms; the first is the default (the agent's 1 s). */
+const TICK_VALUES = ['1000', '2000', '5000', '10000', '15000', '30000', '60000'];
 
 export const VAR = {
   datasource: () =>
@@ -100,6 +116,19 @@ export const VAR = {
       .sort(dashboard.VariableSort.AlphabeticalAsc)
       .multi(true)
       .includeAll(true),
+  /**
+   * The agents' tick in ms, for the device and interface rates averaged over time
+   * (influxql.ts, Select.agg `timeMean`): hidden, set once per deployment.
+   */
+  tick: () =>
+    new dashboard.CustomVariableBuilder(TICK_VAR)
+      .label("agents' interval (ms)")
+      .description(
+        "The agents' tick in ms (agent interval): device and interface rates are Σ values × tick ÷ bucket, and a panel's min interval is one tick.",
+      )
+      .values(TICK_VALUES.join(','))
+      .current({ text: TICK_VALUES[0]!, value: TICK_VALUES[0]! })
+      .hide(dashboard.VariableHide.HideVariable),
   device: () =>
     new dashboard.QueryVariableBuilder('device')
       .label('device')
@@ -136,11 +165,12 @@ export class Board {
   /** `${panel title}#${refId}` → the scenario that must give it data. */
   readonly expects = new Map<string, Expect>();
   private readonly titles = new Set<string>();
+  private hasTick = false;
 
   constructor(
     readonly uid: string,
     title: string,
-    description: string,
+    private readonly description: string,
   ) {
     this.builder = new dashboard.DashboardBuilder(title)
       .uid(uid)
@@ -154,11 +184,24 @@ export class Board {
       .withVariable(VAR.datasource());
   }
 
-  private record(title: string, targets: InfluxQL[]): void {
+  /**
+   * Records the panel's targets; true when one reads the tick variable, which the dashboard then
+   * gets (once, with a note in its description) and the panel takes as its min interval.
+   */
+  private record(title: string, targets: InfluxQL[]): boolean {
     if (this.titles.has(title)) throw new Error(`${this.uid}: two panels titled "${title}"`);
     this.titles.add(title);
-    for (const t of targets)
-      this.expects.set(`${title}#${(t.build() as unknown as { refId: string }).refId}`, t.expect);
+    let tick = false;
+    for (const t of targets) {
+      const built = t.build() as unknown as { refId: string; query: string };
+      this.expects.set(`${title}#${built.refId}`, t.expect);
+      if (built.query.includes(`$${TICK_VAR}`)) tick = true;
+    }
+    if (tick && !this.hasTick) {
+      this.hasTick = true;
+      this.builder.withVariable(VAR.tick()).description(`${this.description} ${TICK_NOTE}`);
+    }
+    return tick;
   }
 
   row(title: string): this {
@@ -167,7 +210,7 @@ export class Board {
   }
 
   timeseries(title: string, o: PanelOpts, ...targets: InfluxQL[]): this {
-    this.record(title, targets);
+    const tick = this.record(title, targets);
     const p = new timeseries.PanelBuilder()
       .title(title)
       .description(o.description)
@@ -198,13 +241,14 @@ export class Board {
         new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
       );
     if (o.stack) p.stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal));
+    if (tick) p.interval(TICK_MIN_INTERVAL);
     for (const t of targets) p.withTarget(t);
     this.builder.withPanel(p);
     return this;
   }
 
   stat(title: string, o: PanelOpts, ...targets: InfluxQL[]): this {
-    this.record(title, targets);
+    const tick = this.record(title, targets);
     const p = new stat.PanelBuilder()
       .title(title)
       .description(o.description)
@@ -216,13 +260,14 @@ export class Board {
       .colorMode(common.BigValueColorMode.Value)
       .reduceOptions(new common.ReduceDataOptionsBuilder().calcs([o.calc ?? 'lastNotNull']).values(false))
       .thresholds(thresholdSteps(o.thresholds));
+    if (tick) p.interval(TICK_MIN_INTERVAL);
     for (const t of targets) p.withTarget(t);
     this.builder.withPanel(p);
     return this;
   }
 
   bargauge(title: string, o: PanelOpts, ...targets: InfluxQL[]): this {
-    this.record(title, targets);
+    const tick = this.record(title, targets);
     const p = new bargauge.PanelBuilder()
       .title(title)
       .description(o.description)
@@ -235,13 +280,14 @@ export class Board {
       .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']).values(false))
       .thresholds(thresholdSteps(o.thresholds));
     if (o.min !== undefined) p.min(o.min);
+    if (tick) p.interval(TICK_MIN_INTERVAL);
     for (const t of targets) p.withTarget(t);
     this.builder.withPanel(p);
     return this;
   }
 
   table(title: string, o: PanelOpts, ...targets: InfluxQL[]): this {
-    this.record(title, targets);
+    const tick = this.record(title, targets);
     const p = new table.PanelBuilder()
       .title(title)
       .description(o.description)
@@ -250,6 +296,7 @@ export class Board {
       .span(o.w ?? 24)
       .height(o.h ?? 8)
       .thresholds(thresholdSteps(o.thresholds));
+    if (tick) p.interval(TICK_MIN_INTERVAL);
     for (const t of targets) p.withTarget(t);
     this.builder.withPanel(p);
     return this;

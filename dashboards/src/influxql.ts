@@ -88,10 +88,34 @@ export function fillFor(field: Field): '0' | 'none' | undefined {
   return undefined;
 }
 
+/**
+ * The dashboard variable holding the agents' tick in ms (board.ts VAR.tick: hidden, default 1000;
+ * docs/deploy.md "Grafana" says to set it to the agents' interval).
+ */
+export const TICK_VAR = 'tick_ms';
+/** A panel's min interval: a bucket is never shorter than one tick (Grafana interpolates it). */
+export const TICK_MIN_INTERVAL = `\${${TICK_VAR}}ms`;
+
 export interface Select {
   field: Field | string;
-  agg?: 'mean' | 'max' | 'min' | 'last' | 'sum' | 'count';
+  /**
+   * `timeMean`: the mean over the bucket's time, not over its rows: Σ values × tick ÷ bucket.
+   * An idle device or interface writes no row most ticks (docs/schema.md, "When a point is
+   * written"), so mean() would average the busy rows only: a disk busy 5 s of a minute at 100
+   * IOPS would read ~83 instead of ~8.
+   */
+  agg?: 'mean' | 'max' | 'min' | 'last' | 'sum' | 'count' | 'timeMean';
   as?: string;
+}
+
+/** How a field is averaged over a bucket: over time where a missing row means 0, else over rows. */
+export function meanFor(field: Field): 'timeMean' | 'mean' {
+  return field.idle === 'zero' ? 'timeMean' : 'mean';
+}
+
+function aggregate(agg: NonNullable<Select['agg']>, inner: string): string {
+  if (agg === 'timeMean') return `sum(${inner}) * $${TICK_VAR} / $__interval_ms`;
+  return `${agg}(${inner})`;
 }
 
 export interface QueryParts {
@@ -112,7 +136,7 @@ export function select(p: QueryParts): string {
   const cols = p.select
     .map((s) => {
       const inner = q(fieldName(s.field));
-      const expr = s.agg ? `${s.agg}(${inner})` : inner;
+      const expr = s.agg ? aggregate(s.agg, inner) : inner;
       return s.as ? `${expr} AS ${q(s.as)}` : expr;
     })
     .join(', ');
@@ -127,15 +151,26 @@ export function select(p: QueryParts): string {
 }
 
 /**
- * Fields summed per node and layer. Each entity's (and device's, interface's) mean over the
- * bucket first, then the sum: a plain sum() over the bucket would also add up every tick in it,
- * so the figure would grow with $__interval. Fields of one call share their row kind.
+ * Fields summed per node and layer. Entity rows: each entity's mean over the bucket first, then
+ * the sum: a plain sum() over the bucket would also add up every tick in it, so the figure would
+ * grow with $__interval. Device and interface rows with idle 'zero' (rows skipped while idle):
+ * the sum of every row of the layer × tick ÷ bucket, which is the sum of each device's mean over
+ * the bucket's time (a per-device mean() would average its busy rows only). Fields of one call
+ * share their row kind.
  */
 export function layerSum(
   fields: { field: Field; as: string }[],
   opts: { layers?: readonly Layer[]; fill?: QueryParts['fill'] } = {},
 ): string {
   const first = fields[0]!.field;
+  if (meanFor(first) === 'timeMean')
+    return select({
+      select: fields.map((x) => ({ field: x.field, agg: 'timeMean', as: x.as })),
+      from: fromLayers(opts.layers ?? first.layers ?? LAYERS),
+      where: [cond.node, ...rowCond(first)],
+      groupBy: [TAG.node, TAG.layer],
+      fill: opts.fill ?? fillFor(first),
+    });
   const inner = select({
     select: fields.map((x) => ({ field: x.field, agg: 'mean', as: x.as })),
     from: fromLayers(opts.layers ?? first.layers ?? LAYERS),

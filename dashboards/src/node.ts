@@ -1,9 +1,12 @@
 // Node drill-down: one node's host, containers, VMs and guests, entity by entity.
 import { Board, IDLE_GAP, IDLE_ZERO, incidentAnnotation, VAR } from './board.ts';
-import { cond, fillFor, fromLayers, InfluxQL, rowCond, select } from './influxql.ts';
+import { cond, fillFor, fromLayers, InfluxQL, meanFor, rowCond, select } from './influxql.ts';
 import { type Field, LAYER_FIELDS as L, type Layer, TAG } from './schema.ts';
 
-/** One field per entity of the selected layers, node, entities (and devices on device rows). */
+/**
+ * One field per entity of the selected layers, node, entities (and devices on device rows):
+ * rates of devices and interfaces averaged over time, everything else over the rows.
+ */
 function drill(
   field: Field,
   extra: string[] = [],
@@ -11,7 +14,7 @@ function drill(
   layers: readonly Layer[] | undefined = field.layers,
 ): string {
   return select({
-    select: [{ field, agg: 'mean' }],
+    select: [{ field, agg: meanFor(field) }],
     from: fromLayers(layers),
     where: [cond.node, cond.layer, cond.entity, ...rowCond(field), ...extra],
     groupBy: by,

@@ -1,6 +1,6 @@
 // Noisy neighbours: incidents, who caused them, who suffered, and the evidence behind each.
 import { Board, IDLE_GAP, IDLE_ZERO, incidentAnnotation, VAR } from './board.ts';
-import { cond, fillFor, InfluxQL, overheadSeries, q, rowCond, select } from './influxql.ts';
+import { cond, fillFor, InfluxQL, meanFor, overheadSeries, q, rowCond, select } from './influxql.ts';
 import { ALERT_FIELDS as A, LAYER_FIELDS as L, MEASUREMENT, OVERHEAD_FIELDS as O, TAG } from './schema.ts';
 
 /**
@@ -112,7 +112,7 @@ export function noisy(): Board {
       { unit: 'iops', description: `The shared devices' own ops per second. ${IDLE_ZERO}` },
       new InfluxQL(
         select({
-          select: [{ field: L.iops, agg: 'mean' }],
+          select: [{ field: L.iops, agg: meanFor(L.iops) }],
           from: q(MEASUREMENT.host),
           where: [cond.node, ...rowCond(L.iops)],
           groupBy: [TAG.node, TAG.device],

@@ -17,11 +17,12 @@ import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parse } from 'yaml';
 import { boards } from '../../dashboards/src/index.ts';
-import { DS, type Expect, fromLayers, q } from '../../dashboards/src/influxql.ts';
-import { LAYER_FIELDS as L, TAG } from '../../dashboards/src/schema.ts';
+import { DS, type Expect, fromLayers, q, TICK_VAR } from '../../dashboards/src/influxql.ts';
+import { type Field, LAYER_FIELDS as L, LAYERS, MEASUREMENT, TAG } from '../../dashboards/src/schema.ts';
 import type { PipelineConfigInput } from '../../processors/config.ts';
 import { NoisyNeighborConfig } from '../../processors/noisy-neighbor/config.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
+import type { Point } from '../../schemas/point.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
 import { encodePoints } from '../../sinks/influxdb/line-protocol.ts';
 import { dockerRequest } from '../../stack/index.ts';
@@ -67,8 +68,10 @@ interface Series {
   values: unknown[][];
 }
 
-async function influxql(q: string): Promise<{ series?: Series[]; error?: string }> {
-  const res = await fetch(`${influxUrl}/query?db=${db}&q=${encodeURIComponent(q)}`, { method: 'POST' });
+async function influxql(q: string, database = db): Promise<{ series?: Series[]; error?: string }> {
+  const res = await fetch(`${influxUrl}/query?db=${database}&q=${encodeURIComponent(q)}`, {
+    method: 'POST',
+  });
   const body = (await res.json()) as {
     results?: { series?: Series[]; error?: string }[];
     error?: string;
@@ -91,12 +94,23 @@ function asGrafana(
 ): string {
   let out = q
     .replaceAll('$timeFilter', `time > now() - ${rangeSeconds}s`)
+    .replaceAll('$__interval_ms', String(intervalMs(interval)))
     .replaceAll('$__interval', interval);
   for (const [name, values] of vars) {
     const re = values.length === 1 ? escapeRegex(values[0]!) : `(${values.map(escapeRegex).join('|')})`;
-    out = out.replaceAll(`/^$${name}$/`, `/^${re}$/`).replaceAll(`$${name}`, values[0] ?? '');
+    out = out
+      .replaceAll(`/^$${name}$/`, `/^${re}$/`)
+      .replaceAll(`\${${name}}`, values[0] ?? '')
+      .replaceAll(`$${name}`, values[0] ?? '');
   }
   return out;
+}
+
+/** Grafana's $__interval_ms of an interval such as `10s` or `1m`. */
+function intervalMs(interval: string): number {
+  const m = /^(\d+)(ms|s|m|h)$/.exec(interval);
+  if (!m) throw new Error(`interval ${interval}`);
+  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
 }
 
 const hasData = (r: { series?: Series[] }) =>
@@ -133,23 +147,28 @@ const PIPELINE_CONFIG = (
 ) as PipelineConfigInput;
 
 /** Through the processor's pipeline and line-protocol encoder into the test database. */
-async function writeThroughPipeline(msgs: SampleMessage[]): Promise<{ points: number; alerts: string[] }> {
+async function writeThroughPipeline(
+  msgs: SampleMessage[],
+  database = db,
+): Promise<{ points: number; alerts: string[]; written: Point[] }> {
   const pipeline = createPipeline(PIPELINE_CONFIG);
   const lines: string[] = [];
   const alerts: string[] = [];
+  const written: Point[] = [];
   let points = 0;
   for (const m of msgs) {
     const out = pipeline.handle(m);
     points += out.points.length;
+    written.push(...out.points);
     alerts.push(...out.alerts.map((a) => a.status));
     encodePoints(out.points, lines);
   }
-  const res = await fetch(`${influxUrl}/write?db=${db}&precision=ms`, {
+  const res = await fetch(`${influxUrl}/write?db=${database}&precision=ms`, {
     method: 'POST',
     body: `${lines.join('\n')}\n`,
   });
   expect(res.status, await res.text()).toBe(204);
-  return { points, alerts };
+  return { points, alerts, written };
 }
 
 beforeAll(async () => {
@@ -299,7 +318,10 @@ describe('Grafana dashboards on real data', () => {
 
 describe('fleet overview: per-layer sums on real data', () => {
   const fleet = dashboards.find((d) => d.uid === 'strata-fleet')!;
-  const all = new Map([['node', ['dash-vm-node', 'dash-noisy-node']]]);
+  const all = new Map([
+    ['node', ['dash-vm-node', 'dash-noisy-node']],
+    [TICK_VAR, ['1000']],
+  ]);
 
   // Summed per node and layer, a figure is at most the sum of each entity's (device's,
   // interface's) own peak, however wide the bucket: a sum() over the bucket would add up every
@@ -411,4 +433,111 @@ describe('Grafana alert rules on real data', () => {
     const vm = series.find((s) => s.tags!.node === 'dash-vm-node')!;
     expect(vm.values.some((v) => (v[1] as number) > 0)).toBe(true);
   });
+});
+
+describe('device and interface rates over minute buckets: the time average, idle rows skipped', () => {
+  // A real 1 s recording (testdata/processor/noisy-1m-bursty) whose antagonist container writes in
+  // three bursts of ~15 s with idle stretches between them; its victim's eth0 sends a packet every
+  // ~20 s. Through the pipeline (schema version 2: an idle device or interface writes one all-zero
+  // row, then one per minute) into a database of its own, placed on minute boundaries. The truth
+  // for a minute bucket is what the agent measured: the sum of the per-tick rates (a skipped row's
+  // rate is 0) ÷ the ticks in the bucket. A mean over the rows written would read the bursts only.
+  const idleDb = `${db}_idle`;
+  const node = 'dash-idle-node';
+  const TICK_MS = 1000;
+  let written: Point[] = [];
+  let tickTimes: number[] = [];
+
+  beforeAll(async () => {
+    expect((await influxql(`CREATE DATABASE "${idleDb}"`, idleDb)).error).toBeUndefined();
+    const msgs = recording('noisy-1m-bursty.ndjson.gz');
+    // First tick 0.5 s into a minute well inside the 3 h range and ended before now.
+    const span = msgs[msgs.length - 1]!.ts - msgs[0]!.ts;
+    const firstAt = Math.floor((Date.now() - span) / 60_000) * 60_000 - 10 * 60_000 + 500;
+    const placed = retime(msgs, node, Date.now() - (firstAt + span));
+    tickTimes = placed.map((m) => m.ts);
+    ({ written } = await writeThroughPipeline(placed, idleDb));
+  }, 120_000);
+
+  afterAll(async () => {
+    await influxql(`DROP DATABASE "${idleDb}"`, idleDb).catch(() => {});
+  });
+
+  const byUid = (uid: string) => dashboards.find((d) => d.uid === uid)!;
+  const ROW_TAGS = [TAG.node, TAG.layer, TAG.name, TAG.device, TAG.iface];
+
+  for (const [uid, title, refId, field] of [
+    ['strata-node', 'IOPS per device', 'B', L.writeIops],
+    ['strata-node', 'Throughput per device', 'B', L.writtenBytes],
+    ['strata-node', 'Packets per interface', 'B', L.txPackets],
+    ['strata-fleet', 'IOPS per node and layer', 'A', L.iops],
+    ['strata-fleet', 'Packets per node and layer', 'A', L.rxPackets],
+    ['strata-node', 'Packets per interface', 'A', L.rxPackets],
+  ] as [string, string, string, Field][]) {
+    it(`${uid} "${title}" ${refId}: each minute bucket equals the per-tick rates summed ÷ the ticks in it`, async () => {
+      const dash = byUid(uid);
+      const target = dash.panels.find((p) => p.title === title)!.targets!.find((t) => t.refId === refId)!;
+      // Every value the pipeline wrote selected, as Grafana's "All" does.
+      const values = (tag: string) =>
+        [...new Set(written.map((p) => p.tags[tag]).filter((v) => v))] as string[];
+      const vars = new Map<string, string[]>([
+        ['node', [node]],
+        ['layer', values(TAG.layer)],
+        ['entity', values(TAG.name)],
+        ['device', values(TAG.device)],
+        [TICK_VAR, [String(TICK_MS)]],
+      ]);
+      const sql = asGrafana(target.query, vars, 3 * 3600, '1m');
+      const r = await influxql(sql, idleDb);
+      expect(r.error, sql).toBeUndefined();
+
+      const measurements = new Set<string>((field.layers ?? LAYERS).map((l) => MEASUREMENT[l]));
+      const rowTag = field.row === 'device' ? TAG.device : TAG.iface;
+      const rows = written.filter(
+        (p) => measurements.has(p.measurement) && p.tags[rowTag] && typeof p.fields[field.field] === 'number',
+      );
+      // Whole minutes inside the recording, after its first tick (which has no rates yet).
+      const first = tickTimes[0]!;
+      const last = tickTimes[tickTimes.length - 1]!;
+      let compared = 0;
+      let biased = 0;
+      for (const ser of r.series ?? []) {
+        const tags = ser.tags ?? {};
+        // The series' measurement (FROM a regex over the layers gives one series per measurement).
+        const mine = rows.filter(
+          (p) =>
+            p.measurement === ser.name &&
+            ROW_TAGS.every((t) => tags[t] === undefined || p.tags[t] === tags[t]),
+        );
+        for (const [time, value] of ser.values as [string | number, number | null][]) {
+          const start = typeof time === 'number' ? time : Date.parse(time);
+          if (start <= first || start + 60_000 > last + 1) continue;
+          const inBucket = mine.filter((p) => p.timeMs >= start && p.timeMs < start + 60_000);
+          const ticks = tickTimes.filter((t) => t >= start && t < start + 60_000).length;
+          const sum = inBucket.reduce((n, p) => n + (p.fields[field.field] as number), 0);
+          const truth = sum / ticks;
+          // Σ × tick ÷ bucket divides by 60 ticks, the truth by the ticks recorded (59–61).
+          expect(
+            Math.abs((value ?? 0) - truth),
+            `${JSON.stringify(tags)} at ${new Date(start).toISOString()}: ${value} against ${truth}; ${sql}`,
+          ).toBeLessThanOrEqual(truth * 0.025 + 1e-9);
+          compared++;
+          // What mean() per device or interface, summed, read: the mean over the rows written.
+          const perRow = new Map<string, number[]>();
+          for (const p of inBucket) {
+            const k = JSON.stringify(p.tags);
+            perRow.set(k, [...(perRow.get(k) ?? []), p.fields[field.field] as number]);
+          }
+          const rowMean = [...perRow.values()].reduce(
+            (n, v) => n + v.reduce((a, b) => a + b, 0) / v.length,
+            0,
+          );
+          if (truth > 0 && rowMean > truth * 1.5) biased++;
+        }
+      }
+      expect(compared).toBeGreaterThan(0);
+      // Idle rows were skipped in some compared bucket: a mean over the rows written reads high there.
+      expect(biased).toBeGreaterThan(0);
+    });
+  }
 });

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ALERT_DATASOURCE_UID, ALERT_FOLDER } from '../../dashboards/src/alerts.ts';
 import { generatedFiles } from '../../dashboards/src/index.ts';
-import { DS } from '../../dashboards/src/influxql.ts';
+import { DS, TICK_MIN_INTERVAL, TICK_VAR } from '../../dashboards/src/influxql.ts';
+import { LAYER_FIELDS } from '../../dashboards/src/schema.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const files = generatedFiles();
@@ -32,6 +33,33 @@ describe('generated Grafana files', () => {
         .filter((u) => !u!.startsWith('strata-'));
       expect(new Set(uids), rel).toEqual(new Set([DS.uid]));
     }
+  });
+
+  it('device and interface rates (idle rows skipped) are averaged over time, in panels of one tick at least', () => {
+    const zero = Object.values(LAYER_FIELDS)
+      .filter((f) => 'idle' in f && f.idle === 'zero')
+      .map((f) => f.field);
+    let timeMeans = 0;
+    for (const [rel, text] of Object.entries(files)) {
+      if (!rel.endsWith('.json')) continue;
+      const dash = JSON.parse(text) as {
+        templating: { list: { name: string; query?: string; hide?: number }[] };
+        panels: { title: string; interval?: string; targets?: { query: string }[] }[];
+      };
+      for (const p of dash.panels)
+        for (const t of p.targets ?? []) {
+          // mean() over the rows written would average the busy ticks only (docs/schema.md).
+          for (const f of zero) expect(t.query, `${rel} ${p.title}`).not.toContain(`mean("${f}")`);
+          if (!t.query.includes(`$${TICK_VAR}`)) continue;
+          timeMeans++;
+          expect(t.query, `${rel} ${p.title}`).toMatch(/sum\("[a-z_]+"\) \* \$tick_ms \/ \$__interval_ms/);
+          expect(p.interval, `${rel} ${p.title}`).toBe(TICK_MIN_INTERVAL);
+          const tick = dash.templating.list.find((v) => v.name === TICK_VAR);
+          expect(tick?.query?.split(',')[0], rel).toBe('1000');
+          expect(tick?.hide, rel).toBe(2);
+        }
+    }
+    expect(timeMeans).toBeGreaterThanOrEqual(10);
   });
 
   it('docker-compose.yml provisions the alert rules into Grafana, reading the provisioned data source', () => {
