@@ -96,11 +96,16 @@ function cqName(r: Rollup): string {
   return `strata_${r.name}`;
 }
 
-/** The SELECT ... INTO a continuous query runs; also what a backfill runs with a WHERE time range. */
+/**
+ * The SELECT ... INTO a continuous query runs; also what a backfill runs with a WHERE time range.
+ * sum(*) beside mean(*): an idle device or interface writes a row only when it turns idle and on a
+ * heartbeat (docs/schema.md), so mean_ of its rates averages the busy rows; sum_ × the agents'
+ * interval ÷ the rollup interval is the mean over time (docs/storage.md).
+ */
 export function rollupSelect(c: RetentionConfig, database: string, r: Rollup, where = ''): string {
   const from = `${q(database)}.${q(c.rawPolicy)}./^(${c.measurements.join('|')})$/`;
   return (
-    `SELECT mean(*), max(*) INTO ${q(database)}.${q(r.name)}.:MEASUREMENT FROM ${from}` +
+    `SELECT mean(*), max(*), sum(*) INTO ${q(database)}.${q(r.name)}.:MEASUREMENT FROM ${from}` +
     `${where ? ` WHERE ${where}` : ''} GROUP BY time(${formatDuration(durationSeconds(r.every))}), *`
   );
 }
@@ -143,7 +148,7 @@ function fluxDuration(v: string): string {
 /**
  * InfluxDB 2.x: the buckets (the raw one is influxdb.bucket), DBRP mappings so that InfluxQL
  * dashboards read `rollup_1m.strata_host` there too, and one Flux task per rollup computing the
- * same mean_/max_ fields as the 1.x continuous query. Printed as a shell script for the `influx` CLI.
+ * same mean_/max_/sum_ fields as the 1.x continuous query. Printed as a shell script for the `influx` CLI.
  */
 export function fluxSetup(c: InfluxConfig): string {
   const r = c.retention;
@@ -190,6 +195,11 @@ export function fluxSetup(c: InfluxConfig): string {
       'raw',
       `    |> aggregateWindow(every: ${every}, fn: max, timeSrc: "_start", createEmpty: false)`,
       '    |> map(fn: (r) => ({r with _field: "max_" + r._field}))',
+      `    |> to(bucket: "${b}")`,
+      '',
+      'raw',
+      `    |> aggregateWindow(every: ${every}, fn: sum, timeSrc: "_start", createEmpty: false)`,
+      '    |> map(fn: (r) => ({r with _field: "sum_" + r._field}))',
       `    |> to(bucket: "${b}")`,
       'EOF',
     );

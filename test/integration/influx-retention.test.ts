@@ -114,7 +114,7 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
     const q = await cqs();
     expect(Object.keys(q).sort()).toEqual(['strata_rollup_1h', 'strata_rollup_1m', 'user_cq']);
     expect(q.strata_rollup_1m).toBe(
-      `CREATE CONTINUOUS QUERY strata_rollup_1m ON ${db} RESAMPLE EVERY 1m FOR 2m BEGIN SELECT mean(*), max(*) INTO ${db}.rollup_1m.:MEASUREMENT ` +
+      `CREATE CONTINUOUS QUERY strata_rollup_1m ON ${db} RESAMPLE EVERY 1m FOR 2m BEGIN SELECT mean(*), max(*), sum(*) INTO ${db}.rollup_1m.:MEASUREMENT ` +
         `FROM ${db}.raw./^(strata_host|strata_container|strata_vm|strata_guest|strata_overhead)$/ GROUP BY time(1m), * END`,
     );
     expect(q.user_cq).toBe(userCq);
@@ -175,8 +175,22 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
       fields: { title: 't', victim_io_stall_ratio: 0.5 },
       timeMs: minute + 1_000,
     };
-    const w = await sink.write([...points, alert]);
-    expect(w.written).toBe(points.length + 1);
+    // The only strings on per-tick points of a rolled-up measurement (docs/schema.md), and the
+    // measurement that holds the entities' ids.
+    const overhead: Point = {
+      measurement: 'strata_overhead',
+      tags: { node: 'n', layer: 'vm', name: 'v' },
+      fields: { cpu_overhead_ratio: 1.5, guest_entity_id: 'g-1', host_device: 'sda' },
+      timeMs: minute + 2_000,
+    };
+    const entity: Point = {
+      measurement: 'strata_entity',
+      tags: { node: 'n', layer: 'host', kind: 'node', name: 'n' },
+      fields: { entity_id: 'e-1' },
+      timeMs: minute + 2_000,
+    };
+    const w = await sink.write([...points, alert, overhead, entity]);
+    expect(w.written).toBe(points.length + 3);
     await sink.close();
 
     const c = influxConfig().retention;
@@ -199,7 +213,7 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
     expect(byNode.size).toBe(2);
     const res = await influxQl(
       influxUrl,
-      `SELECT mean_cpu_cores, max_cpu_cores, mean_entity_id FROM rollup_1m.strata_host WHERE kind = 'node' AND device = '' AND interface = '' GROUP BY node`,
+      `SELECT mean_cpu_cores, max_cpu_cores FROM rollup_1m.strata_host WHERE kind = 'node' AND device = '' AND interface = '' GROUP BY node`,
       db,
     );
     const series = res.results?.[0]?.series ?? [];
@@ -207,12 +221,44 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
     for (const s of series) {
       const vals = byNode.get(s.tags?.node as string) as number[];
       expect(s.values).toHaveLength(1);
-      const [time, mean, max, entityId] = s.values[0] as [number, number, number, unknown];
+      const [time, mean, max] = s.values[0] as [number, number, number];
       expect(time).toBe(minute);
       expect(mean).toBeCloseTo(vals.reduce((a, b) => a + b, 0) / vals.length, 9);
       expect(max).toBe(Math.max(...vals));
-      expect(entityId).toBeNull(); // strings are not averaged
     }
+    // Device rows: sum_ of a rate is the sum of the rows written, so sum_ × interval ÷ minute is
+    // the mean over time even where idle rows were skipped (docs/storage.md).
+    const field = 'written_bytes_per_second';
+    const devSums = new Map<string, number>();
+    for (const p of points)
+      if (p.measurement === 'strata_host' && p.tags.device && typeof p.fields[field] === 'number') {
+        const key = `${p.tags.node}/${p.tags.device}`;
+        devSums.set(key, (devSums.get(key) ?? 0) + (p.fields[field] as number));
+      }
+    expect(devSums.size).toBeGreaterThan(0);
+    expect([...devSums.values()].some((v) => v > 0)).toBe(true);
+    const dev = await influxQl(
+      influxUrl,
+      `SELECT sum_${field} FROM rollup_1m.strata_host WHERE device != '' GROUP BY node, device`,
+      db,
+    );
+    const gotSums = new Map(
+      (dev.results?.[0]?.series ?? []).map((s) => [`${s.tags?.node}/${s.tags?.device}`, s.values?.[0]?.[1]]),
+    );
+    expect(gotSums.size).toBe(devSums.size);
+    for (const [key, sum] of devSums) expect(gotSums.get(key) as number, key).toBeCloseTo(sum, 3);
+    // Strings are not rolled up: the numbers of the VM row are, its ids are not.
+    const keys = (r: InfluxResult) => (r.results?.[0]?.series?.[0]?.values ?? []).map((v) => String(v[0]));
+    const overheadKeys = keys(
+      await influxQl(influxUrl, 'SHOW FIELD KEYS FROM rollup_1m.strata_overhead', db),
+    );
+    expect(overheadKeys).toContain('mean_cpu_overhead_ratio');
+    expect(overheadKeys.filter((k) => /guest_entity_id|host_device/.test(k))).toEqual([]);
+    // strata_entity (ids, on change) is not rolled up.
+    expect(rows(await influxQl(influxUrl, 'SELECT * FROM raw.strata_entity', db)).length).toBeGreaterThan(0);
+    expect(
+      (await influxQl(influxUrl, 'SELECT * FROM rollup_1m.strata_entity', db)).results?.[0]?.series ?? [],
+    ).toHaveLength(0);
     // Tags are kept: every raw series of the minute has its rollup series.
     const tagsOf = async (from: string) =>
       (await influxQl(influxUrl, `SHOW SERIES FROM ${from}`, db)).results?.[0]?.series?.[0]?.values?.length ??

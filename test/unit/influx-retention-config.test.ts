@@ -65,8 +65,8 @@ describe('what --print-influx-setup prints', () => {
       'CREATE RETENTION POLICY "raw" ON "metrics" DURATION 14d REPLICATION 1 DEFAULT',
       'CREATE RETENTION POLICY "rollup_1m" ON "metrics" DURATION 90d REPLICATION 1',
       'CREATE RETENTION POLICY "rollup_1h" ON "metrics" DURATION 730d REPLICATION 1',
-      'CREATE CONTINUOUS QUERY "strata_rollup_1m" ON "metrics" RESAMPLE EVERY 1m FOR 2m BEGIN SELECT mean(*), max(*) INTO "metrics"."rollup_1m".:MEASUREMENT FROM "metrics"."raw"./^(strata_host|strata_container|strata_vm|strata_guest|strata_overhead)$/ GROUP BY time(1m), * END',
-      'CREATE CONTINUOUS QUERY "strata_rollup_1h" ON "metrics" RESAMPLE EVERY 1h FOR 2h BEGIN SELECT mean(*), max(*) INTO "metrics"."rollup_1h".:MEASUREMENT FROM "metrics"."raw"./^(strata_host|strata_container|strata_vm|strata_guest|strata_overhead)$/ GROUP BY time(1h), * END',
+      'CREATE CONTINUOUS QUERY "strata_rollup_1m" ON "metrics" RESAMPLE EVERY 1m FOR 2m BEGIN SELECT mean(*), max(*), sum(*) INTO "metrics"."rollup_1m".:MEASUREMENT FROM "metrics"."raw"./^(strata_host|strata_container|strata_vm|strata_guest|strata_overhead)$/ GROUP BY time(1m), * END',
+      'CREATE CONTINUOUS QUERY "strata_rollup_1h" ON "metrics" RESAMPLE EVERY 1h FOR 2h BEGIN SELECT mean(*), max(*), sum(*) INTO "metrics"."rollup_1h".:MEASUREMENT FROM "metrics"."raw"./^(strata_host|strata_container|strata_vm|strata_guest|strata_overhead)$/ GROUP BY time(1h), * END',
     ]);
   });
 
