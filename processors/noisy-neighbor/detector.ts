@@ -591,12 +591,24 @@ export class NoisyNeighborStage {
             let rawW = 0;
             let rawB = 0;
             let rawWB = 0;
+            // Its busiest tick against the window's mean: an antagonist active for part of the
+            // window (the start of a burst) hurts at its rate when active, and is capped on it.
+            let peakB = 0;
+            let peakO = 0;
             for (const r of win) {
               raw += r.ops.get(best.key) ?? 0;
               rawW += r.wops.get(best.key) ?? 0;
               rawB += r.bytes.get(best.key) ?? 0;
               rawWB += r.wbytes.get(best.key) ?? 0;
+              if (r.dtS > 0) {
+                peakB = Math.max(peakB, (r.bytes.get(best.key) ?? 0) / r.dtS);
+                peakO = Math.max(peakO, (r.ops.get(best.key) ?? 0) / r.dtS);
+              }
             }
+            const meanB = winS > 0 ? rawB / winS : 0;
+            const meanO = winS > 0 ? raw / winS : 0;
+            best.evidence.antagonist_peak_to_mean_ratio =
+              meanB > 0 ? Math.max(1, peakB / meanB) : meanO > 0 ? Math.max(1, peakO / meanO) : 1;
             const wShare = raw > 0 ? Math.min(1, rawW / raw) : 0;
             const wbShare = rawB > 0 ? Math.min(1, rawWB / rawB) : 0;
             const aIops = best.evidence.antagonist_iops!;

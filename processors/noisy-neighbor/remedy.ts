@@ -23,7 +23,7 @@ export interface RemedyCaps {
   /** VMs: QEMU and libvirt throttle reads + writes together. */
   totalIops?: number;
   totalBps?: number;
-  /** The fraction of the antagonist's current rate the caps allow. */
+  /** The fraction of the antagonist's rate when active (antagonist_peak_to_mean_ratio) the caps allow. */
   factor: number;
 }
 
@@ -49,14 +49,25 @@ const MIN_BPS = 4096;
 export const MAX_UTILIZATION = 0.95;
 
 /**
- * The antagonist's utilisation of the device (0..MAX_UTILIZATION): its rate over the device's
+ * Its rate when active over its window mean (evidence antagonist_peak_to_mean_ratio: its busiest
+ * tick ÷ the window's mean, ≥ 1): a burst that starts late in a window hurts at its rate when
+ * active, not at the window's mean, and the cap is a fraction of that rate.
+ */
+function activeScale(ev: Readonly<Record<string, number>>): number {
+  const k = ev.antagonist_peak_to_mean_ratio;
+  return k !== undefined && k > 1 ? k : 1;
+}
+
+/**
+ * The antagonist's utilisation of the device (0..MAX_UTILIZATION), at its rate when active: its rate over the device's
  * measured capacity (the highest ops/s and bytes/s the device did in a window, evidence
  * device_capacity_*), the larger of the two — a disk saturates on bandwidth with large requests,
  * on operations with small ones. Without a capacity, MAX_UTILIZATION (it dominates the device).
  */
 export function antagonistUtilization(ev: Readonly<Record<string, number>>): number {
-  const aOps = ev.antagonist_iops ?? 0;
-  const aBps = (ev.antagonist_read_bytes_per_second ?? 0) + (ev.antagonist_write_bytes_per_second ?? 0);
+  const k = activeScale(ev);
+  const aOps = (ev.antagonist_iops ?? 0) * k;
+  const aBps = ((ev.antagonist_read_bytes_per_second ?? 0) + (ev.antagonist_write_bytes_per_second ?? 0)) * k;
   const cOps = ev.device_capacity_iops ?? 0;
   const cBps = ev.device_capacity_bytes_per_second ?? 0;
   let rho = 0;
@@ -67,7 +78,7 @@ export function antagonistUtilization(ev: Readonly<Record<string, number>>): num
 }
 
 /**
- * The fraction of its current rate the antagonist may keep (docs/overhead.md, "Remedy"). The device
+ * The fraction of its rate when active the antagonist may keep (docs/overhead.md, "Remedy"). The device
  * is a queue where the antagonist's requests make up nearly all the work (M/G/1, Pollaczek–
  * Khinchine): a victim's request waits the residual of the request in service plus the work
  * queued ahead of it, W = ρ·S̄ ÷ (2·(1 − ρ)), S̄ the antagonist's mean-square over mean service
@@ -100,14 +111,16 @@ export function capFactor(
   const a = ev.antagonist_iops;
   const d = ev.device_iops;
   if (a !== undefined && d !== undefined && a > 0 && d > a) {
-    return Math.min(1, ((dominantShare / (1 - dominantShare)) * (d - a)) / a);
+    // A share of the window's ops: as a fraction of its rate when active, that much less.
+    return Math.min(1, ((dominantShare / (1 - dominantShare)) * (d - a)) / a) / activeScale(ev);
   }
   return 0.5;
 }
 
 function caps(ev: Readonly<Record<string, number>>, layer: string, f: number): RemedyCaps {
-  const iops = (x: number | undefined) => Math.max(MIN_IOPS, Math.floor(f * (x ?? 0)));
-  const bps = (x: number | undefined) => Math.max(MIN_BPS, Math.floor(f * (x ?? 0)));
+  const k = activeScale(ev);
+  const iops = (x: number | undefined) => Math.max(MIN_IOPS, Math.floor(f * k * (x ?? 0)));
+  const bps = (x: number | undefined) => Math.max(MIN_BPS, Math.floor(f * k * (x ?? 0)));
   const r = ev.antagonist_read_iops ?? 0;
   const w = ev.antagonist_write_iops ?? 0;
   const rb = ev.antagonist_read_bytes_per_second ?? 0;
@@ -218,6 +231,6 @@ export function remedyFor(
   return {
     caps: c,
     short,
-    text: `${short} (${Math.round(f * 100)}% of its current rate): ${lines.join('; ')}`,
+    text: `${short} (${Math.round(f * 100)}% of its rate when active): ${lines.join('; ')}`,
   };
 }

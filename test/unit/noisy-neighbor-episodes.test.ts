@@ -117,11 +117,14 @@ describe('a remedy in every alert', () => {
     const f = e.remedy_rate_fraction_ratio!;
     // The M/G/1 cap from the victim's per-op latency and the antagonist's utilisation of the
     // device's measured capacity: ρ'/(1 − ρ') = ρ/(1 − ρ) × (1.5 − 1)·b ÷ (x − b), f = ρ'/ρ.
+    // Its rates when active: the window's mean × its busiest tick ÷ the mean.
+    const k = e.antagonist_peak_to_mean_ratio!;
+    expect(k).toBeGreaterThanOrEqual(1);
     const rho = Math.min(
       0.95,
       Math.max(
-        e.antagonist_iops! / e.device_capacity_iops!,
-        (e.antagonist_read_bytes_per_second! + e.antagonist_write_bytes_per_second!) /
+        (k * e.antagonist_iops!) / e.device_capacity_iops!,
+        (k * (e.antagonist_read_bytes_per_second! + e.antagonist_write_bytes_per_second!)) /
           e.device_capacity_bytes_per_second!,
       ),
     );
@@ -131,9 +134,9 @@ describe('a remedy in every alert', () => {
     expect(f).toBeCloseTo(odds / (1 + odds) / rho, 12);
     expect(f).toBeGreaterThan(0);
     expect(f).toBeLessThan(1);
-    // A writer: only the write direction is capped, at f of its current write rate.
-    expect(e.remedy_write_iops).toBe(Math.floor(f * e.antagonist_write_iops!));
-    expect(e.remedy_write_bytes_per_second).toBe(Math.floor(f * e.antagonist_write_bytes_per_second!));
+    // A writer: only the write direction is capped, at f of its write rate when active.
+    expect(e.remedy_write_iops).toBe(Math.floor(f * k * e.antagonist_write_iops!));
+    expect(e.remedy_write_bytes_per_second).toBe(Math.floor(f * k * e.antagonist_write_bytes_per_second!));
     expect(e.remedy_read_iops).toBeUndefined();
     const dir = `/sys/fs/cgroup/blkio${ant.labels.cgroup_path}`;
     expect(firing.remedy).toContain(

@@ -79,10 +79,13 @@ describe('one cap was enough (noisy-1m-capped)', () => {
     // From 10 s after the firing (the cap was applied ~1 s after it) to the end.
     const capped = writes.filter((w) => w.ts > firing!.ts + 10_000);
     expect(capped.length).toBeGreaterThan(60);
-    const cap = firing!.evidence.remedy_write_bytes_per_second!;
+    // The cap applied live was the one this recording's run announced (22.45 MiB/s, 8.6 % of the
+    // 260 MiB/s it wrote at the firing); the recording keeps the effect, not the cap.
+    const uncapped = firing!.evidence.antagonist_write_bytes_per_second!;
     const mean = capped.reduce((a, w) => a + w.bps, 0) / capped.length;
-    expect(mean).toBeGreaterThan(0.5 * cap); // still writing...
-    expect(mean).toBeLessThanOrEqual(1.1 * cap); // ...at the cap
+    expect(mean / uncapped).toBeGreaterThan(0.02); // still writing...
+    expect(mean / uncapped).toBeLessThan(0.1); // ...at a tenth of its rate at most
+    expect(mean).toBeLessThan(1.1 * 22.45 * 2 ** 20);
   });
 });
 
@@ -122,7 +125,11 @@ describe('still hurting under the first cap: a tighter one (noisy-1m-capped-tigh
     // ...so the next cap is a fraction of that capped rate, tighter than the first.
     expect(e2.remedy_write_bytes_per_second).toBeLessThan(e1.remedy_write_bytes_per_second!);
     expect(e2.remedy_write_bytes_per_second).toBe(
-      Math.floor(e2.remedy_rate_fraction_ratio! * e2.antagonist_write_bytes_per_second!),
+      Math.floor(
+        e2.remedy_rate_fraction_ratio! *
+          e2.antagonist_peak_to_mean_ratio! *
+          e2.antagonist_write_bytes_per_second!,
+      ),
     );
     expect(second!.summary).toContain('Still hurting under the last cap: tightened (step 2).');
   });

@@ -229,10 +229,12 @@ describe('strata run frames of captured ticks', () => {
   it("an open incident carries the remedy's cap, as the alert's remedy starts", () => {
     const view = viewAfter('noisy-vm-antagonist.ndjson.gz', 60);
     const remedy = view.recentAlerts().find((a) => a.status === 'firing')!.remedy;
-    expect(remedy).toMatch(/^cap nnvm at \d+ IOPS, .*\(\d+% of its current rate\): /);
+    expect(remedy).toMatch(/^cap nnvm at \d+ IOPS, .*\(\d+% of its rate when active\): /);
     const line = incidentLines(view.recentAlerts())[0]!;
     expect(line.text).toContain(`; fix: ${remedy.slice(0, remedy.indexOf('): ') + 1)}`);
-    expect(line.text).toMatch(/fix: cap nnvm at \d+ IOPS, [\d.]+ [KM]iB\/s \(\d+% of its current rate\)$/);
+    expect(line.text).toMatch(
+      /fix: cap nnvm at \d+ IOPS, [\d.]+ [KM]iB\/s \(\d+% of its rate when active\)$/,
+    );
   });
 
   it('never taller than the window: sections are cut with "… N more"', () => {
