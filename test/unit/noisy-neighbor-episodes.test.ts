@@ -212,6 +212,44 @@ describe('a remedy in every alert', () => {
     expect(r.text).toContain('schedule pod ns/p apart');
   });
 
+  it('caps a fraction of the rate when active: the busiest tick over the window mean (hand-computed)', () => {
+    // The evidence above with a busiest tick 1.2 × the window's mean: 10.8 MB/s when active on a
+    // 10 MB/s device: ρ = 0.95 (bound); ρ'/(1 − ρ') = 19 × 0.05 ÷ 0.3 = 19/6, ρ' = 19/25,
+    // f = ρ'/ρ = 0.8; write cap 0.8 × 1.2 × 900 = 864 IOPS, 0.8 × 1.2 × 9 MB/s = 8.64 MB/s.
+    const ev = {
+      victim_latency_ms_per_op: 0.4,
+      victim_baseline_latency_ms_per_op: 0.1,
+      antagonist_iops: 1000,
+      antagonist_read_iops: 100,
+      antagonist_write_iops: 900,
+      antagonist_read_bytes_per_second: 0,
+      antagonist_write_bytes_per_second: 9_000_000,
+      antagonist_peak_to_mean_ratio: 1.2,
+      device_capacity_iops: 2000,
+      device_capacity_bytes_per_second: 10_000_000,
+    };
+    expect(antagonistUtilization(ev)).toBe(MAX_UTILIZATION);
+    expect(capFactor(ev, 1.5, 0.5)).toBeCloseTo(0.8, 12);
+    const r = remedyFor(
+      {
+        layer: 'container',
+        kind: 'docker',
+        name: 'c',
+        labels: { cgroup_version: 'v2', cgroup_path: '/x' },
+        disks: [],
+      },
+      'vda',
+      ev,
+      { targetRatio: 1.5, dominantShare: 0.5, deviceNumbers: {} },
+    );
+    // Floored: f is 0.8 to the last bit or one below it.
+    expect(r.caps.readIops! - 96).toBeGreaterThanOrEqual(-1);
+    expect(r.caps.readIops! - 96).toBeLessThanOrEqual(0);
+    expect(864 - r.caps.writeIops!).toBeLessThanOrEqual(1);
+    expect(8_640_000 - r.caps.writeBps!).toBeLessThanOrEqual(1);
+    expect(8_640_000 - r.caps.writeBps!).toBeGreaterThanOrEqual(0);
+  });
+
   it('cuts deep when large requests saturate the disk on bandwidth (the evidence of a live firing)', () => {
     // Evidence of the live run (test/integration/noisy-neighbor-remedy.test.ts): 8 loops of 1 MiB
     // O_DIRECT writes at 392 MiB/s on a disk whose best window was 395 MiB/s; the victim at
