@@ -26,27 +26,31 @@ export async function renderReportPng(result: BenchResult, outPng: string, width
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'strata-report-'));
   try {
     const html = path.join(dir, 'report.html');
-    // Charts animate in; the screenshot is taken when the page's load settles, so turn animation off.
+    // Charts animate in; the screenshot is taken when the page's load settles, so turn animation
+    // off. The page's height is recorded on <body> so that a first pass can size the window.
     const page = (await renderHtml(result)).replace(
       '</head>',
-      '<script>window.addEventListener("DOMContentLoaded",()=>{if(window.Chart)Chart.defaults.animation=false;});</script></head>',
+      '<script>window.addEventListener("DOMContentLoaded",()=>{if(window.Chart)Chart.defaults.animation=false;});' +
+        'window.addEventListener("load",()=>{document.body.dataset.height=document.documentElement.scrollHeight;});</script></head>',
     );
     await fs.writeFile(html, page);
-    // Tall enough for every card: the page is cut at the window's height.
-    const cases = new Set(result.summaries.map((s) => s.case)).size;
-    const height = 420 + cases * 330 + result.summaries.length * 26 + result.layers.length * 40;
+    const common = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      '--virtual-time-budget=5000',
+    ];
+    const url = pathToFileURL(html).href;
+    // The screenshot is cut at the window's height: measure the page at this width first.
+    const dom = await execFileP(browser, [...common, `--window-size=${width},1000`, '--dump-dom', url], {
+      timeout: 120_000,
+      maxBuffer: 64 << 20,
+    });
+    const height = Number(/data-height="(\d+)"/.exec(dom.stdout)?.[1] ?? 3000);
     await execFileP(
       browser,
-      [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--hide-scrollbars',
-        '--virtual-time-budget=5000',
-        `--window-size=${width},${height}`,
-        `--screenshot=${path.resolve(outPng)}`,
-        pathToFileURL(html).href,
-      ],
+      [...common, `--window-size=${width},${height}`, `--screenshot=${path.resolve(outPng)}`, url],
       { timeout: 120_000, maxBuffer: 16 << 20 },
     );
   } finally {
