@@ -67,7 +67,7 @@ export const BenchConfig = z.strictObject({
   image: z.string().min(1).default('strata/busybox'),
   /** tcg (software), kvm, or auto (kvm when /dev/kvm works and the guest boots, else tcg). */
   vmAccel: z.enum(VM_ACCELS).default('tcg'),
-  /** Guest network for net-bulk/redis: tap (a tap device + virtio-net, needs root), user (QEMU slirp,
+  /** Guest network for the client-server workloads (net-bulk, net-rr, redis, oltp): tap (a tap device + virtio-net, needs root), user (QEMU slirp,
    * a forwarded 127.0.0.1 port), auto (tap when root). */
   vmNet: z.enum(['tap', 'user', 'auto']).default('auto'),
   vmMemoryMb: z.number().int().min(128).max(8192).default(512),

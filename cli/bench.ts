@@ -111,7 +111,7 @@ export function registerBenchCommand(program: Command): void {
     .option('--vm-memory-mb <mib>', 'guest RAM [default 512]')
     .option(
       '--vm-net <mode>',
-      'tap|user|auto: guest network for net-bulk/redis (auto: tap when root) [default auto]',
+      'tap|user|auto: guest network for net-bulk/net-rr/redis/oltp (auto: tap when root) [default auto]',
     )
     .option('--io-size-mb <mib>', 'file / disk size the I/O workloads read [default 256]')
     .option('--no-install', 'do not apt-get install missing workload tools; fail naming them')
