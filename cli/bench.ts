@@ -39,7 +39,7 @@ Workloads (--workload, comma-separated; Debian packages are installed on demand 
   net-rr     sockperf TCP ping-pong, one request outstanding (netperf TCP_RR's measure)
              transactions/s, round trip µs p50/p99, CPU µs per transaction
   oltp       MariaDB in the layer, sysbench oltp_read_write (4 threads) on the host
-             transactions/s, latency ms p99, CPU µs per transaction
+             transactions/s, latency ms p50/p99, CPU µs per transaction
   redis      redis-server in the layer, redis-benchmark GET on the host with 1 and 50 connections
              requests/s, latency ms p50/p99, CPU µs per request
   --cmd "…"  any shell command instead: wall time and CPU per run

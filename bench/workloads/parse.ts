@@ -154,7 +154,7 @@ export function parseRedisBenchmark(out: string, requests: number): Measured {
 /**
  * sysbench 1.0 `oltp_read_write` text output: transactions per second, total transactions (one
  * transaction = 20 queries: BEGIN, 14 reads, 4 writes, COMMIT), latency of one transaction in ms
- * (avg, 99th percentile). Deadlocks sysbench retried ("ignored errors") are not transactions and
+ * (avg, 99th percentile; the median from the histogram when the run printed one). Deadlocks sysbench retried ("ignored errors") are not transactions and
  * are not in the count.
  */
 export function parseSysbenchOltp(out: string): Measured {
@@ -162,12 +162,36 @@ export function parseSysbenchOltp(out: string): Measured {
   const tx = /transactions:\s*(\d+)\s*\(([\d.]+) per sec\.\)/.exec(out);
   if (!tx) fail(tool, '"transactions: N (R per sec.)"', out);
   if (Number(tx[1]) === 0) fail(tool, 'any committed transaction', out);
+  const latency = sysbenchLatency(out) ?? { unit: 'ms' };
+  const p50 = histogramPercentile(out, 50);
+  if (p50 !== undefined) latency.p50 = p50;
   return {
     throughput: { value: Number(tx[2]), unit: 'transactions/s' },
     ops: Number(tx[1]),
     opUnit: 'transaction',
-    latency: sysbenchLatency(out),
+    latency,
   };
+}
+
+/**
+ * A percentile from sysbench's `--histogram=on` table ("value |*** count", values in ms, ~1000
+ * logarithmic buckets about 2% apart): the first bucket where the running count reaches p% of all
+ * events, which is how sysbench computes the one percentile it prints (its 99th equals this one's).
+ */
+export function histogramPercentile(out: string, p: number): number | undefined {
+  const start = out.indexOf('Latency histogram');
+  if (start < 0) return undefined;
+  const rows = [...out.slice(start).matchAll(/^\s*([\d.]+) \|\**\s+(\d+)\s*$/gm)].map(
+    (m) => [Number(m[1]), Number(m[2])] as const,
+  );
+  const total = rows.reduce((n, [, c]) => n + c, 0);
+  if (!total) return undefined;
+  let seen = 0;
+  for (const [value, count] of rows) {
+    seen += count;
+    if (seen >= (total * p) / 100) return value;
+  }
+  return rows[rows.length - 1]?.[0];
 }
 
 /** sockperf prints its summary with colour escapes even into a pipe. */

@@ -78,6 +78,9 @@ it('runs oltp (MariaDB + sysbench) and net-rr (sockperf) natively, in a containe
       'ms',
     ]);
     expect(tx.latency_p99).toBeGreaterThanOrEqual(tx.latency_avg!);
+    // The median from sysbench's histogram.
+    expect(tx.latency_p50).toBeGreaterThan(0);
+    expect(tx.latency_p50).toBeLessThanOrEqual(tx.latency_p99!);
     // Little's law: transactions/s × mean transaction time = transactions in flight = the client threads.
     const inFlight = tx.throughput! * (tx.latency_avg! / 1000);
     expect(inFlight).toBeGreaterThan(OLTP_THREADS * 0.8);

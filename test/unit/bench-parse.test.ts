@@ -3,7 +3,11 @@
 // 3.7 ping-pong over loopback TCP). Each figure is checked against the capture's own numbers.
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseSockperfPingPong, parseSysbenchOltp } from '../../bench/workloads/parse.ts';
+import {
+  histogramPercentile,
+  parseSockperfPingPong,
+  parseSysbenchOltp,
+} from '../../bench/workloads/parse.ts';
 import { InvalidDataError } from '../../lib/errors.ts';
 
 const capture = (name: string) => fs.readFileSync(`testdata/bench/${name}`, 'utf8');
@@ -15,6 +19,18 @@ describe('parseSysbenchOltp', () => {
     expect(m.ops).toBe(911);
     expect(m.opUnit).toBe('transaction');
     expect(m.latency).toEqual({ unit: 'ms', avg: 3.29, p99: 9.39 });
+  });
+
+  it('takes the median from --histogram=on, computed as sysbench computes its own 99th percentile', () => {
+    const text = capture('sysbench-oltp-read-write-histogram.txt');
+    const m = parseSysbenchOltp(text);
+    expect(m.ops).toBe(1607);
+    expect(m.throughput.value).toBe(532.59);
+    expect(m.latency).toEqual({ unit: 'ms', avg: 7.49, p50: 7.039, p99: 18.95 });
+    // The histogram holds every transaction, and its 99th percentile is the one sysbench printed.
+    expect(histogramPercentile(text, 99)).toBe(18.95);
+    expect(histogramPercentile(text, 0.0001)).toBe(2.305);
+    expect(histogramPercentile(text, 100)).toBeGreaterThan(18.95);
   });
 
   it('refuses output without a transactions line, naming what is missing', () => {
