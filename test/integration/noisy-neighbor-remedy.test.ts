@@ -5,8 +5,9 @@
 // with its default settings. The cgroup lines of the firing alert's runbook are run as printed
 // (cgroup v1 blkio.throttle.* or v2 io.max, written directly); when the incident stays open under
 // that cap, the alert announces a tighter one (same id, remedy_step + 1), which is applied in turn.
-// The victim's ms stalled per op and io stall must come back toward their baseline, and the
-// incident resolve (recovered) while the antagonist keeps running, capped.
+// The victim's ms stalled per op and io stall must come back toward their baseline (or, when other
+// tenants made the disk busier meanwhile, toward what the victim gets once the antagonist is gone),
+// and the incident resolve (recovered) while the antagonist keeps running, capped.
 // Only this test's containers (and the host) are fed to the pipeline: a foreign tenant on the same
 // disk (another bench) only lowers this antagonist's share, it is never a candidate.
 // STRATA_RECORD=<file.ndjson> keeps the agent's output (testdata/processor/noisy-1m-capped).
@@ -82,7 +83,17 @@ async function until(cond: () => boolean, maxS: number): Promise<void> {
   while (Date.now() < deadline && !cond()) await sleep(1);
 }
 
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
+/**
+ * Median of per-tick figures: a light writer's ms stalled per op jumps to 20–250 ms in single ticks
+ * when the host flushes or another tenant on the disk (a bench, a test) bursts, whatever the
+ * antagonist does; a mean would be those ticks.
+ */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const m = s.length >> 1;
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
 
 /** The cgroup part of an alert's runbook, as printed (v1 blkio.throttle lines or the v2 io.max line). */
 function cgroupCommand(remedy: string | undefined): string | undefined {
@@ -142,7 +153,7 @@ describe('the remedy, applied live on the stack Docker engine', () => {
     await sleep(WARM_S);
     expect(ticks).toBeGreaterThan(WARM_S - 10); // the agent is ticking
     const base = victimTicks.slice(-20);
-    const baseline = { msPerOp: mean(base.map((x) => x.msPerOp)), stall: mean(base.map((x) => x.stall)) };
+    const baseline = { msPerOp: median(base.map((x) => x.msPerOp)), stall: median(base.map((x) => x.stall)) };
     await run(antagonist, HEAVY);
     await until(() => alerts.some((a) => a.status === 'firing'), 60);
     const firing = alerts.find((a) => a.status === 'firing');
@@ -150,8 +161,8 @@ describe('the remedy, applied live on the stack Docker engine', () => {
     expect(firing!.labels).toMatchObject({ antagonist, victims: victim });
     const hurtTicks = victimTicks.slice(-10);
     const hurt = {
-      msPerOp: mean(hurtTicks.map((x) => x.msPerOp)),
-      stall: mean(hurtTicks.map((x) => x.stall)),
+      msPerOp: median(hurtTicks.map((x) => x.msPerOp)),
+      stall: median(hurtTicks.map((x) => x.stall)),
     };
 
     // Apply the announced cap; a tighter one announced while the incident stays open is applied in turn.
@@ -178,17 +189,41 @@ describe('the remedy, applied live on the stack Docker engine', () => {
     }
     const resolved = alerts.find((a) => a.status === 'resolved');
     const capped = victimTicks.filter((x) => x.ts > applied.at(-1)!.at + 10_000);
-    const after = { msPerOp: mean(capped.map((x) => x.msPerOp)), stall: mean(capped.map((x) => x.stall)) };
+    const after = {
+      msPerOp: median(capped.map((x) => x.msPerOp)),
+      stall: median(capped.map((x) => x.stall)),
+    };
+    // The antagonist still runs (capped): the incident ended because the victim recovered.
+    const state = JSON.parse((await dockerRequest(socketPath, 'GET', `/containers/${antagonist}/json`)).body);
+    // What the victim gets now with the antagonist gone: the disk's other tenants (the stack's
+    // benches, not fed to the pipeline) may have come or gone since the first baseline.
+    await remove(antagonist);
+    const pausedAt = Date.now();
+    await sleep(20);
+    const quiet = victimTicks.filter((x) => x.ts > pausedAt + 3000);
+    const control = {
+      msPerOp: median(quiet.map((x) => x.msPerOp)),
+      stall: median(quiet.map((x) => x.stall)),
+    };
+    const others = (
+      JSON.parse((await dockerRequest(socketPath, 'GET', '/containers/json')).body) as { Names: string[] }[]
+    )
+      .flatMap((c) => c.Names)
+      .filter((n) => !n.startsWith(`/${prefix}`));
+    const ref = {
+      msPerOp: Math.max(baseline.msPerOp, control.msPerOp),
+      stall: Math.max(baseline.stall, control.stall),
+    };
     const info = JSON.stringify({
       baseline,
       hurt,
       after,
+      control,
+      others,
       steps: applied.map((a) => a.remedy.slice(0, a.remedy.indexOf(':'))),
       alerts: alerts.map((a) => [a.status, a.evidence.remedy_step, a.evidence.remedy_rate_fraction_ratio]),
     });
     console.log(`noisy-neighbor remedy live: ${info}`);
-    // The antagonist still runs (capped): the incident ended because the victim recovered.
-    const state = JSON.parse((await dockerRequest(socketPath, 'GET', `/containers/${antagonist}/json`)).body);
     expect(state.State.Running, info).toBe(true);
     expect(resolved, info).toBeDefined();
     expect(resolved!.id, info).toBe(firing!.id);
@@ -198,11 +233,12 @@ describe('the remedy, applied live on the stack Docker engine', () => {
     expect(applied.length, info).toBeLessThanOrEqual(3);
     for (let i = 1; i < applied.length; i++)
       expect(applied[i]!.wbps, info).toBeLessThan(applied[i - 1]!.wbps);
-    // Toward the baseline: below what the detector calls hurt (2 × baseline and + 0.25 ms/op), far
-    // below the figure while hurt; the io stall likewise (below 2 × baseline + 5 % of the time).
+    // Toward the baseline (the first one, or the one without the antagonist if the disk got
+    // busier since): below what the detector calls hurt (2 × it and + 0.25 ms/op), far below the
+    // figure while hurt; the io stall likewise (below 2 × it and + 5 % of the time).
     expect(after.msPerOp, info).toBeLessThan(hurt.msPerOp / 4);
-    expect(after.msPerOp, info).toBeLessThan(Math.max(2 * baseline.msPerOp, baseline.msPerOp + 0.25));
+    expect(after.msPerOp, info).toBeLessThan(Math.max(2 * ref.msPerOp, ref.msPerOp + 0.25));
     expect(after.stall, info).toBeLessThan(hurt.stall / 2);
-    expect(after.stall, info).toBeLessThan(Math.max(2 * baseline.stall, baseline.stall + 0.05));
+    expect(after.stall, info).toBeLessThan(Math.max(2 * ref.stall, ref.stall + 0.05));
   }, 480_000);
 });
