@@ -2,7 +2,7 @@
 // env vars beat defaults; everything is validated by bench/config.ts so errors name the flag.
 import type { Command } from 'commander';
 import { ConfigError } from '../lib/errors.ts';
-import { redactUrl } from '../lib/redact.ts';
+import { redactConfig, redactUrl } from '../lib/redact.ts';
 import { badFlag, wholeNumber } from './flags.ts';
 
 interface BenchFlags {
@@ -27,6 +27,7 @@ interface BenchFlags {
   progress?: string;
   html?: boolean;
   json?: boolean;
+  printConfig?: boolean;
 }
 
 const HELP_AFTER = `
@@ -118,6 +119,10 @@ export function registerBenchCommand(program: Command): void {
     .option('--progress <mode>', 'bar|lines|none [default: bar on a terminal, lines otherwise]')
     .option('--no-html', 'skip the HTML report')
     .option('--json', 'print bench.json to stdout instead of the table')
+    .option(
+      '--print-config',
+      'print the resolved settings (token hidden) and where each came from, then exit',
+    )
     .addHelpText('after', HELP_AFTER)
     .action(async (flags: BenchFlags) => {
       await runBenchCommand(flags);
@@ -199,6 +204,7 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
   }
   const preset = presetName ? PRESETS[presetName] : undefined;
   const influxUrl = flags.influxUrl ?? (process.env.INFLUX_URL || undefined);
+  const dockerHostFlag = flags.dockerHost ?? process.env.DOCKER_HOST;
   const input = {
     workloads: listFlag(flags.workload, '--workload', WORKLOADS) ?? preset?.workloads.slice(),
     cmd: flags.cmd,
@@ -247,6 +253,42 @@ async function runBenchCommand(flags: BenchFlags): Promise<void> {
       throw new ConfigError(msg.replace('invalid configuration in bench:', 'invalid strata bench flags:'));
     }
     throw err;
+  }
+  if (flags.printConfig) {
+    // Where each setting came from: a flag, an environment variable, the preset, the running stack.
+    const sources: Record<string, string> = {};
+    const fromFlag: [keyof BenchFlags, string, string?][] = [
+      ['workload', 'workloads'],
+      ['cmd', 'cmd'],
+      ['layers', 'layers'],
+      ['repeats', 'repeats'],
+      ['duration', 'durationMs'],
+      ['out', 'outDir'],
+      ['influxUrl', 'influxUrl', 'INFLUX_URL'],
+      ['influxDatabase', 'influxDatabase', 'INFLUX_DATABASE'],
+      ['influxToken', 'influxToken', 'INFLUX_TOKEN'],
+      ['dockerHost', 'dockerHost', 'DOCKER_HOST'],
+      ['image', 'image'],
+      ['vmAccel', 'vmAccel'],
+      ['vmMemoryMb', 'vmMemoryMb'],
+      ['vmNet', 'vmNet'],
+      ['ioSizeMb', 'ioSizeMb'],
+    ];
+    for (const [flag, key, envVar] of fromFlag) {
+      if (flags[flag] !== undefined)
+        sources[key] = `flag --${flag.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      else if (envVar && process.env[envVar]) sources[key] = `env ${envVar}`;
+    }
+    if (presetName) {
+      for (const key of ['workloads', 'layers', 'vmAccel'] as const) {
+        if (!sources[key] && config[key] !== undefined) sources[key] = `flag --preset ${presetName}`;
+      }
+    }
+    if (!dockerHostFlag && config.dockerHost) sources.dockerHost = 'the running strata stack';
+    const shown = redactConfig(config);
+    if (shown.influxToken) shown.influxToken = '***';
+    process.stdout.write(`${JSON.stringify({ config: shown, sources }, null, 2)}\n`);
+    return;
   }
   const [{ runBench }, { renderTable }, { writeFiles, writeInflux }, { renderHtml }] = await Promise.all([
     import('../bench/runner.ts'),

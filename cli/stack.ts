@@ -24,6 +24,35 @@ function addCommonOptions(cmd: Command): Command {
     );
 }
 
+/** Each stack flag: the config key it sets and the variable it falls back to (stack/config.ts). */
+const STACK_KEYS: Record<string, [key: string, envVar: string]> = {
+  cacheDir: ['cacheDir', 'STRATA_CACHE_DIR'],
+  dataDir: ['dataDir', 'STRATA_STACK_DIR'],
+  only: ['only', 'STRATA_STACK_ONLY'],
+  timeout: ['readyTimeoutMs', 'STRATA_STACK_TIMEOUT'],
+  kafkaPort: ['kafka.port', 'STRATA_KAFKA_PORT'],
+  kafkaControllerPort: ['kafka.controllerPort', 'STRATA_KAFKA_CONTROLLER_PORT'],
+  kafkaVersion: ['kafka.version', 'STRATA_KAFKA_VERSION'],
+  kafkaHeapMb: ['kafka.heapMb', 'STRATA_KAFKA_HEAP_MB'],
+  influxPort: ['influxdb.port', 'STRATA_INFLUX_PORT'],
+  influxRpcPort: ['influxdb.rpcPort', 'STRATA_INFLUX_RPC_PORT'],
+  influxVersion: ['influxdb.version', 'STRATA_INFLUX_VERSION'],
+  influxDatabase: ['influxdb.database', 'STRATA_INFLUX_DATABASE'],
+  dockerImage: ['docker.image', 'STRATA_DOCKER_IMAGE'],
+  dockerDataRoot: ['docker.dataRoot', 'STRATA_DOCKER_DATA_ROOT'],
+};
+
+/** Where each explicitly set stack setting came from (the --print-config shape); the rest are defaults. */
+function stackSources(flags: Record<string, unknown>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [flagKey, [key, envVar]] of Object.entries(STACK_KEYS)) {
+    if (flags[flagKey] !== undefined)
+      out[key] = `flag --${flagKey.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+    else if (process.env[envVar]) out[key] = `env ${envVar}`;
+  }
+  return out;
+}
+
 const progress = (line: string) => process.stderr.write(`strata stack: ${line}\n`);
 
 export function registerStackCommand(program: Command): void {
@@ -67,10 +96,16 @@ export function registerStackCommand(program: Command): void {
         '--docker-data-root <dir>',
         'dockerd --data-root [env STRATA_DOCKER_DATA_ROOT; default <cache>/docker]',
       )
-      .option('--timeout <seconds>', 'readiness timeout per service [env STRATA_STACK_TIMEOUT; default 180]'),
-  ).action(async (flags: CommonFlags & Record<string, string | undefined>) => {
+      .option('--timeout <seconds>', 'readiness timeout per service [env STRATA_STACK_TIMEOUT; default 180]')
+      .option('--print-config', 'print the resolved settings and where each came from, then exit'),
+  ).action(async (flags: CommonFlags & Record<string, string | boolean | undefined>) => {
     const { resolveStackConfig, stackUp, stackEnv } = await import('../stack/index.ts');
-    const config = resolveStackConfig(flags);
+    const { printConfig, ...rest } = flags;
+    const config = resolveStackConfig(rest as Record<string, string | undefined>);
+    if (printConfig) {
+      process.stdout.write(`${JSON.stringify({ config, sources: stackSources(rest) }, null, 2)}\n`);
+      return;
+    }
     const result = await stackUp(config, { progress });
     printStatus(result.status);
     if (result.started.length === 0) progress('everything requested was already running');

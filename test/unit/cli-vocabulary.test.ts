@@ -211,6 +211,42 @@ describe('--print-config on every command', () => {
     });
   }, 60_000);
 
+  it('bench: the resolved run settings, the token hidden, the preset and the stack named as sources', () => {
+    const r = cli(
+      ['bench', '--print-config', '--preset', 'felter', '--layers', 'native', '--influx-token', 's3cret'],
+      {
+        INFLUX_URL: 'http://i:8086',
+        DOCKER_HOST: 'unix:///d.sock',
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toContain('s3cret');
+    const out = JSON.parse(r.stdout);
+    expect(out.config).toMatchObject({ layers: ['native'], influxUrl: 'http://i:8086', influxToken: '***' });
+    expect(out.config.workloads).toContain('oltp');
+    expect(out.sources).toMatchObject({
+      layers: 'flag --layers',
+      workloads: 'flag --preset felter',
+      influxUrl: 'env INFLUX_URL',
+      dockerHost: 'env DOCKER_HOST',
+    });
+  }, 60_000);
+
+  it('stack up: the resolved ports and paths, nothing started', () => {
+    const r = cli(['stack', 'up', '--print-config', '--kafka-port', '29092'], {
+      STRATA_INFLUX_PORT: '28086',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.config.kafka.port).toBe(29092);
+    expect(out.config.influxdb.port).toBe(28086);
+    expect(out.sources).toEqual({
+      'kafka.port': 'flag --kafka-port',
+      'influxdb.port': 'env STRATA_INFLUX_PORT',
+    });
+    expect(r.stderr).not.toContain('starting');
+  }, 60_000);
+
   it('run: both sides', () => {
     const r = cli(['run', '--print-config', '--influx-url', 'http://i:8086', '--influx-bucket', 'b2']);
     expect(r.code, r.stderr).toBe(0);
