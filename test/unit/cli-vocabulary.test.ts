@@ -240,7 +240,7 @@ describe('--print-config on every command', () => {
     const out = JSON.parse(r.stdout);
     expect(out.config.kafka.port).toBe(29092);
     expect(out.config.influxdb.port).toBe(28086);
-    expect(out.sources).toEqual({
+    expect(out.sources).toMatchObject({
       'kafka.port': 'flag --kafka-port',
       'influxdb.port': 'env STRATA_INFLUX_PORT',
     });
