@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
 import { parseArgs } from 'node:util';
+import { backingDevice } from '../collectors/vm/backing.ts';
 import { durationMs } from '../lib/config.ts';
 import { NoisyNeighborConfig } from '../processors/noisy-neighbor/config.ts';
 import { timingBounds } from '../processors/noisy-neighbor/detector.ts';
@@ -56,15 +57,11 @@ const PREP = 'dd if=/dev/zero of=/a bs=1M count=256 2>/dev/null';
 
 const sleep = (s: number) => new Promise((r) => setTimeout(r, s * 1000));
 
-function diskOf(p: string): string {
-  const dev = fs.statSync(p).dev;
-  const major = Math.floor(dev / 256) & 0xfff;
-  const minor = (dev & 0xff) | ((Math.floor(dev / 4096) & 0xfff00) >>> 0);
-  let sys = fs.realpathSync(`/sys/dev/block/${major}:${minor}`);
-  if (fs.existsSync(`${sys}/partition`)) sys = fs.realpathSync(`${sys}/..`);
-  const name = /DEVNAME=(\S+)/.exec(fs.readFileSync(`${sys}/uevent`, 'utf8'))?.[1];
-  if (!name) throw new Error(`no DEVNAME in ${sys}/uevent`);
-  return name;
+async function diskOf(p: string): Promise<string> {
+  // The vm collector's resolver: st_dev → /sys/dev/block → the whole disk (a partition's parent).
+  const disk = await backingDevice(p, '/sys');
+  if (!disk) throw new Error(`no single whole disk holds ${p}`);
+  return disk;
 }
 
 async function run(name: string, script: string, disk: string): Promise<void> {
@@ -194,7 +191,7 @@ const scenarios: Scenario[] = [
     expect: { antagonist: 'vm', victims: ['victim'] },
     setup: async (c) => {
       const dir = fs.mkdtempSync(path.join('/var/tmp', 'strata-bench-alerts-'));
-      if (diskOf(dir) !== c.disk) throw new Error(`/var/tmp is not on ${c.disk}: no VM scenario`);
+      if ((await diskOf(dir)) !== c.disk) throw new Error(`/var/tmp is not on ${c.disk}: no VM scenario`);
       c.vm = await startTestVm({
         memoryMb: 192,
         cpus: 1,
@@ -336,7 +333,7 @@ async function runScenario(s: Scenario, disk: string): Promise<Result> {
 }
 
 const info = JSON.parse((await dockerRequest(socketPath, 'GET', '/info')).body) as { DockerRootDir: string };
-const disk = diskOf(info.DockerRootDir);
+const disk = await diskOf(info.DockerRootDir);
 const only = values.only?.split(',');
 const results: Result[] = [];
 for (const s of scenarios) {

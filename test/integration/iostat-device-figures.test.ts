@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { backingDevice } from '../../collectors/vm/backing.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { decodeSampleMessage } from '../../schemas/sample.ts';
 
@@ -31,15 +32,11 @@ interface Figures {
 }
 
 /** The whole disk that holds `dir` (vda), as /proc/diskstats names it. */
-function diskOf(dir: string): string {
-  const dev = fs.statSync(dir).dev;
-  const major = Math.floor(dev / 256) & 0xfff;
-  const minor = (dev & 0xff) | ((Math.floor(dev / 4096) & 0xfff00) >>> 0);
-  let sys = fs.realpathSync(`/sys/dev/block/${major}:${minor}`);
-  if (fs.existsSync(`${sys}/partition`)) sys = fs.realpathSync(`${sys}/..`);
-  const name = /DEVNAME=(\S+)/.exec(fs.readFileSync(`${sys}/uevent`, 'utf8'))?.[1];
-  if (!name) throw new Error(`no DEVNAME in ${sys}/uevent`);
-  return name;
+async function diskOf(dir: string): Promise<string> {
+  // The vm collector's resolver: st_dev → /sys/dev/block → the whole disk (a partition's parent).
+  const disk = await backingDevice(dir, '/sys');
+  if (!disk) throw new Error(`no single whole disk holds ${dir}`);
+  return disk;
 }
 
 /** Means over intervals (end time in ms, figures): rates and aqu/util plain, awaits weighted by ops. */
@@ -75,7 +72,7 @@ function collect(p: ChildProcess, onLine: (l: string) => void): Promise<void> {
 
 describe('device figures match iostat -x on the same disk, intervals and load', () => {
   it('r/s, w/s, r_await, w_await, aqu-sz and %util within the stated tolerance', async () => {
-    const dev = diskOf(DIR);
+    const dev = await diskOf(DIR);
     // The file is laid out first, so the measured span has only the rate-limited random I/O.
     fs.writeFileSync(FILE, Buffer.alloc(64 * 2 ** 20, 1));
     const fio = spawn(

@@ -7,9 +7,9 @@
 // Only this test's containers (and the host) are fed to the pipeline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
 import readline from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { backingDevice } from '../../collectors/vm/backing.ts';
 import { createPipeline, type ProcessingPipeline } from '../../processors/pipeline.ts';
 import type { AlertEvent } from '../../schemas/alert.ts';
 import type { Point } from '../../schemas/point.ts';
@@ -37,14 +37,10 @@ async function dataRootDisk(): Promise<string> {
   const info = JSON.parse((await dockerRequest(socketPath, 'GET', '/info')).body) as {
     DockerRootDir: string;
   };
-  const dev = fs.statSync(info.DockerRootDir).dev;
-  const major = Math.floor(dev / 256) & 0xfff;
-  const minor = (dev & 0xff) | ((Math.floor(dev / 4096) & 0xfff00) >>> 0);
-  let sys = fs.realpathSync(`/sys/dev/block/${major}:${minor}`);
-  if (fs.existsSync(`${sys}/partition`)) sys = fs.realpathSync(`${sys}/..`);
-  const name = /DEVNAME=(\S+)/.exec(fs.readFileSync(`${sys}/uevent`, 'utf8'))?.[1];
-  if (!name) throw new Error(`no DEVNAME in ${sys}/uevent`);
-  return name;
+  // The vm collector's resolver: st_dev → /sys/dev/block → the whole disk (a partition's parent).
+  const disk = await backingDevice(info.DockerRootDir, '/sys');
+  if (!disk) throw new Error(`no single whole disk holds ${info.DockerRootDir}`);
+  return disk;
 }
 
 async function run(name: string, script: string): Promise<void> {
