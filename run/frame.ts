@@ -1,5 +1,5 @@
 // One frame of `strata run` for a person at a terminal: first what each layer costs, in plain
-// units and sorted by cost (figures of the `strata_overhead` rows, docs/overhead.md), then the
+// units and sorted by cost (the overhead figures of docs/overhead.md), then the
 // noisy-neighbour incidents, then one row per entity. A frame never exceeds the window: columns
 // drop by priority, names are elided in the middle (and kept distinct), sections are cut with
 // "… N more" lines. Pure: the same view and options give the same text (test/unit/__frames__).
@@ -41,8 +41,9 @@ const MIN_NAME = 12;
 // What each layer costs.
 
 /**
- * The cost lines of the latest figures, most expensive first. Every number is one of the
- * `strata_overhead` fields (docs/overhead.md §2) or an entity's `cpu_cores`, said in its unit.
+ * The cost lines of the latest figures, most expensive first. Every number is one of the overhead
+ * fields (docs/overhead.md §2: a VM's and a container's on its own point, the node's totals on
+ * strata_overhead) or an entity's `cpu_cores`, said in its unit.
  */
 export function layerCosts(view: ViewState): CostLine[] {
   const entities = view.rows();
@@ -52,7 +53,7 @@ export function layerCosts(view: ViewState): CostLine[] {
   for (const o of view.overheadRows()) {
     if (o.layer === 'node') out.push(...nodeCosts(o));
     else if (o.layer === 'vm') {
-      const cpu = vmCost(o);
+      const cpu = vmCost(o, cpuOf('vm', o.name));
       out.push(cpu);
       const mem = vmMemoryCost(o, cpu.cores);
       if (mem) out.push(mem);
@@ -108,7 +109,8 @@ function nodeCosts(o: OverheadRow): CostLine[] {
   return out;
 }
 
-function vmCost(o: OverheadRow): CostLine {
+/** `hypervisorCores`: the VM's cpu_cores, the whole QEMU process. */
+function vmCost(o: OverheadRow, hypervisorCores: number | undefined): CostLine {
   const f = o.fields;
   const parts: string[] = [];
   if (f.cpu_overhead_ratio !== undefined) {
@@ -116,9 +118,9 @@ function vmCost(o: OverheadRow): CostLine {
       `hypervisor ${f.cpu_overhead_ratio.toFixed(2)} cores per guest core` +
         (f.cpu_overhead_cores !== undefined ? ` (${signed(f.cpu_overhead_cores, 2)})` : ''),
     );
-  } else if (f.hypervisor_cpu_cores !== undefined) {
+  } else if (hypervisorCores !== undefined) {
     parts.push(
-      `hypervisor uses ${coresText(f.hypervisor_cpu_cores)}` +
+      `hypervisor uses ${coresText(hypervisorCores)}` +
         (f.guest_cpu_busy_cores !== undefined ? `, guest busy ${coresText(f.guest_cpu_busy_cores)}` : ''),
     );
   }
@@ -136,7 +138,7 @@ function vmCost(o: OverheadRow): CostLine {
   return {
     layer: 'vm',
     label: `VM ${o.name}`,
-    cores: f.cpu_overhead_cores ?? f.hypervisor_cpu_cores ?? 0,
+    cores: f.cpu_overhead_cores ?? hypervisorCores ?? 0,
     text: parts.length > 0 ? parts.join('; ') : 'no figures this tick (the guest view joins later)',
   };
 }

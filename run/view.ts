@@ -1,6 +1,7 @@
 // The live per-layer view of `strata run`: built from the pipeline's output points (the very
 // points the processor writes to InfluxDB), so what the terminal shows is what the dashboards show.
 // Pure: update() folds one tick's points in, rows()/render() read the latest state.
+import { OVERHEAD_FIELDS } from '../processors/overhead/fields.ts';
 import type { Point } from '../schemas/point.ts';
 import { layerCosts } from './frame.ts';
 import type { AlertRow, EntityRow, OverheadRow } from './rows.ts';
@@ -15,6 +16,13 @@ const ENTITY_MEASUREMENTS: Record<string, string> = {
   strata_vm: 'vm',
   strata_guest: 'guest',
 };
+
+/**
+ * The overhead figures of a VM or container (docs/overhead.md §2): fields of its own strata_vm /
+ * strata_container point (a container's device shares on its device rows). Only the node's totals
+ * are strata_overhead points.
+ */
+const ENTITY_OVERHEAD = new Set<string>(OVERHEAD_FIELDS.filter((f) => f.layer !== 'node').map((f) => f.name));
 
 interface Acc {
   row: EntityRow;
@@ -64,7 +72,13 @@ export class LiveView {
   private entityPoint(accs: Map<string, Acc>, layer: string, p: Point): void {
     const name = p.tags.name ?? '?';
     const key = `${layer}\u0000${name}`;
+    this.overheadFields(layer, name, p);
     let acc = accs.get(key);
+    // A point of an older time, or of a time already shown, adds overhead figures only: a VM's
+    // guest joined a message late sends its overhead fields as a point of their own, with the
+    // series and time of the VM's point that went out before.
+    const shown = this.entities.get(key);
+    if (acc !== undefined ? p.timeMs < acc.row.ts : shown !== undefined && p.timeMs <= shown.ts) return;
     if (acc === undefined || acc.row.ts !== p.timeMs) {
       acc = {
         row: { layer, name, kind: p.tags.kind ?? '', ts: p.timeMs },
@@ -101,25 +115,57 @@ export class LiveView {
       if (tx !== undefined) r.txPacketsPerSecond = (r.txPacketsPerSecond ?? 0) + tx;
       return;
     }
-    r.cpuCores = num(f.cpu_cores) ?? num(f.cpu_usage_cores);
+    r.cpuCores = num(f.cpu_cores);
     r.faultsPerSecond = num(f.page_faults_per_second);
     r.ioStallRatio = num(f.psi_io_some_stall_ratio);
     r.cpuStallRatio = num(f.psi_cpu_some_stall_ratio);
   }
 
+  /** The node's totals (strata_overhead layer=node). */
   private overheadPoint(p: Point): void {
     const fields: Record<string, number> = {};
-    for (const [k, v] of Object.entries(p.fields))
-      if (typeof v === 'number' && Number.isFinite(v)) fields[k] = v;
-    const layer = p.tags.layer ?? '';
-    const name = p.tags.name ?? '?';
-    const device = p.tags.device;
-    this.overhead.set(`${layer}\u0000${name}\u0000${device ?? ''}`, {
+    for (const [k, v] of Object.entries(p.fields)) {
+      const n = num(v);
+      if (n !== undefined) fields[k] = n;
+    }
+    this.setOverhead(p.tags.layer ?? '', p.tags.name ?? '?', p.tags.device, fields, p.timeMs);
+  }
+
+  /** The overhead figures among the fields of a VM's or container's point (or device row). */
+  private overheadFields(layer: string, name: string, p: Point): void {
+    if (p.tags.interface !== undefined) return;
+    const fields: Record<string, number> = {};
+    let any = false;
+    for (const [k, v] of Object.entries(p.fields)) {
+      const n = num(v);
+      if (n !== undefined && ENTITY_OVERHEAD.has(k)) {
+        fields[k] = n;
+        any = true;
+      }
+    }
+    if (any) this.setOverhead(layer, name, p.tags.device, fields, p.timeMs);
+  }
+
+  /**
+   * The newest figures of a row: figures of the same time add up (one point can come in parts),
+   * older ones (a late part of a time already passed) do not replace newer ones.
+   */
+  private setOverhead(
+    layer: string,
+    name: string,
+    device: string | undefined,
+    fields: Record<string, number>,
+    ts: number,
+  ): void {
+    const key = `${layer}\u0000${name}\u0000${device ?? ''}`;
+    const prev = this.overhead.get(key);
+    if (prev !== undefined && prev.ts > ts) return;
+    this.overhead.set(key, {
       layer,
       name,
       ...(device !== undefined ? { device } : {}),
-      fields,
-      ts: p.timeMs,
+      fields: prev !== undefined && prev.ts === ts ? { ...prev.fields, ...fields } : fields,
+      ts,
     });
   }
 

@@ -63,4 +63,10 @@ export interface MetricSpec {
   readonly latency?: LatencyDerivation;
   /** Since when the kernel (or QEMU) provides it, when not always: e.g. `Linux 4.13`. */
   readonly since?: string;
+  /**
+   * Gauges only: `false` = on the wire, not written to InfluxDB, because a written field already
+   * says it better (the kernel's PSI avg10 is its own 10 s average of what `psi_*_stall_ratio`
+   * gives for the exact interval). Six fewer fields per entity-sample (docs/cost.md).
+   */
+  readonly stored?: false;
 }

@@ -194,11 +194,18 @@ export const RESERVED_NAMES: ReadonlySet<string> = new Set([
   'utilization_ratio',
   'avg_queue_depth',
 ]);
+/** The CPU in use, in cores, on every layer's entity point (docs/schema.md). */
+export const CPU_CORES_FIELD = 'cpu_cores';
 /**
  * What a counter's rate field may not be (the disk counters' own utilization_ratio... are fine).
  * processors/rates/naming.ts refuses, at load, a catalogue entry whose rate field is one of these.
+ * `cpu_cores` is not among them: it is the rate of a container's or VM's CPU-time counter, and the
+ * processor derives it only on host and guest points (naming.ts refuses a host or guest counter
+ * with that rate field).
  */
-export const COUNTER_FIELD_CLASH: ReadonlySet<string> = new Set([...IDENTITY_NAMES, ...DERIVED_NAMES]);
+export const COUNTER_FIELD_CLASH: ReadonlySet<string> = new Set(
+  [...IDENTITY_NAMES, ...DERIVED_NAMES].filter((n) => n !== CPU_CORES_FIELD),
+);
 
 /** Endings of the rate fields the processor computes (naming.ts): a gauge may not end so. */
 const RATE_SUFFIXES = ['_per_second', '_cores', '_iops', '_stall_ratio', '_ms_per_op'] as const;

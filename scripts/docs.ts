@@ -38,7 +38,7 @@ function sources(m: MetricSpec): string {
 
 /** What the processor writes for a metric: its rate field, its latency field, or itself (gauges). */
 function written(m: MetricSpec): string {
-  if (m.kind === 'gauge') return code(m.name);
+  if (m.kind === 'gauge') return m.stored === false ? 'not written (on the wire only)' : code(m.name);
   const out: string[] = [];
   if (m.rate)
     out.push(
@@ -180,7 +180,8 @@ function fieldsOf(layers: readonly MetricLayer[], scope: MetricScope): FieldRow[
   for (const cat of CATALOGUES.map((c) => c.metrics)) {
     for (const m of cat) {
       if (m.scope !== scope || !m.layers.some((l) => layers.includes(l))) continue;
-      if (m.kind === 'gauge')
+      // A gauge marked stored: false is on the wire only (docs/metrics.md says so).
+      if (m.kind === 'gauge' && m.stored !== false)
         add({ name: m.name, unit: m.unit, from: 'gauge, as sent', description: m.description });
       if (m.rate) {
         add({
@@ -224,19 +225,28 @@ function layerFields(layers: readonly MetricLayer[]): string {
   return parts.join('\n\n');
 }
 
-function overheadFields(): string {
+/** The overhead fields written on the rows of `layer` (processors/overhead/fields.ts). */
+function overheadFields(layer: (typeof OVERHEAD_FIELDS)[number]['layer']): string {
   return table(
-    ['field', 'unit', 'layer', 'formula (docs/overhead.md)', 'description'],
-    OVERHEAD_FIELDS.map((f) => [code(f.name), f.unit, f.layer, f.formula, f.description]),
+    ['field', 'unit', 'formula (docs/overhead.md)', 'description'],
+    OVERHEAD_FIELDS.filter((f) => f.layer === layer).map((f) => [
+      code(f.name),
+      f.unit,
+      f.formula,
+      f.description,
+    ]),
   );
 }
 
 const SCHEMA_BLOCKS: Record<string, () => string> = {
   strata_host: () => layerFields(['host']),
   strata_guest: () => layerFields(['guest']),
-  strata_vm: () => layerFields(['vm']),
-  strata_container: () => layerFields(['container']),
-  strata_overhead: overheadFields,
+  strata_vm: () =>
+    `${layerFields(['vm'])}\n\nOverhead, on the VM's point (joined with its guest):\n\n${overheadFields('vm')}`,
+  strata_container: () =>
+    `${layerFields(['container'])}\n\nOverhead, on the container's point:\n\n${overheadFields('container')}` +
+    `\n\nOverhead, on the container's device rows:\n\n${overheadFields('container device')}`,
+  strata_overhead: () => overheadFields('node'),
 };
 
 /** Replaces every marker block of `text` with freshly generated content. */

@@ -44,7 +44,7 @@ export const CPU_USAGE = {
       'unified cpu.stat usage_usec (v1 cpuacct.usage, ns ÷ 1000, when the unified cpu.stat is absent)',
   },
   description: 'CPU time used by the cgroup and its descendants, user and system',
-  rate: cores('cpu_usage_cores', 'CPU used'),
+  rate: cores('cpu_cores', 'CPU used'),
 } as const satisfies MetricSpec;
 
 export const CPU_USER = {
@@ -246,6 +246,7 @@ function psiAvg10<R extends PsiResource, K extends PsiKind>(r: R, k: K) {
     layers: ['container'],
     sources: { [V2]: `${r}.pressure ${k} avg10`, [HYBRID]: `unified ${r}.pressure ${k} avg10` },
     description: `The kernel's 10 s average of the ${k} ${r} stall share, in percent`,
+    stored: false,
   } as const satisfies MetricSpec;
 }
 

@@ -330,6 +330,7 @@ function psiAvg10(r: PsiResource, k: PsiKind): MetricSpec {
     sources: { 'Linux 4.20+': `/proc/pressure/${r} \`${k}\` line, \`avg10=\`` },
     description: `Kernel's 10 s running average of the ${k} stall share on ${r}`,
     since: 'Linux 4.20',
+    stored: false,
   };
 }
 

@@ -53,7 +53,7 @@ function faults(name: string, source: string, description: string): MetricSpec {
 
 export const CPU_USAGE = cpu(
   'cpu_usage_usec_total',
-  'cpu_usage_cores',
+  'cpu_cores',
   `${PID_STAT}: utime + stime (fields 14, 15), ${TICKS}`,
   'CPU time of the whole hypervisor process (vCPUs, I/O threads, emulation)',
 );

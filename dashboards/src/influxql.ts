@@ -113,9 +113,20 @@ export function meanFor(field: Field): 'timeMean' | 'mean' {
   return field.idle === 'zero' ? 'timeMean' : 'mean';
 }
 
-function aggregate(agg: NonNullable<Select['agg']>, inner: string): string {
-  if (agg === 'timeMean') return `sum(${inner}) * $${TICK_VAR} / $__interval_ms`;
-  return `${agg}(${inner})`;
+/**
+ * One aggregate of one or more fields, added up (`sumOf` fields: InfluxQL cannot aggregate an
+ * expression, so each part is aggregated and the aggregates are added). Exact for sum, mean,
+ * timeMean and last, whose parts are on the same rows; max of a sum reads max + max, an upper
+ * bound. A part without a value in a bucket (QMP may report reads only) makes the sum null, except
+ * under fill(0), which InfluxDB applies to each aggregate before adding: the rates of device rows
+ * (timeMean) use it.
+ */
+function aggregate(agg: NonNullable<Select['agg']>, inners: string[]): string {
+  if (agg === 'timeMean') {
+    const sums = inners.map((i) => `sum(${i})`).join(' + ');
+    return `${inners.length > 1 ? `(${sums})` : sums} * $${TICK_VAR} / $__interval_ms`;
+  }
+  return inners.map((i) => `${agg}(${i})`).join(' + ');
 }
 
 export interface QueryParts {
@@ -130,14 +141,17 @@ export interface QueryParts {
   timeFilter?: boolean;
 }
 
-const fieldName = (f: Field | string) => (typeof f === 'string' ? f : f.field);
+/** The stored fields a Select reads: one, or the parts of a `sumOf` field. */
+const storedFields = (f: Field | string) => (typeof f === 'string' ? [f] : (f.sumOf ?? [f.field]));
 
 export function select(p: QueryParts): string {
   const cols = p.select
     .map((s) => {
-      const inner = q(fieldName(s.field));
-      const expr = s.agg ? aggregate(s.agg, inner) : inner;
-      return s.as ? `${expr} AS ${q(s.as)}` : expr;
+      const inners = storedFields(s.field).map(q);
+      const expr = s.agg ? aggregate(s.agg, inners) : inners.join(' + ');
+      // A sum of fields has no column name of its own: it is shown under the field's name.
+      const as = s.as ?? (typeof s.field !== 'string' && s.field.sumOf ? s.field.field : undefined);
+      return as ? `${expr} AS ${q(as)}` : expr;
     })
     .join(', ');
   const where = [...(p.where ?? [])];
@@ -185,17 +199,26 @@ export function layerSum(
   });
 }
 
-/** A strata_overhead query on the rows of the field's `layer`. */
+/** Where the overhead figures of a layer are: the VM's or container's own points, or the node totals. */
+export function overheadFrom(layer: NonNullable<Field['overheadLayer']>): { from: string; where: string[] } {
+  if (layer === 'node') return { from: q(MEASUREMENT.overhead), where: [`${q(TAG.layer)} = 'node'`] };
+  // No row condition: a VM's and a container's figures are on its entity point only, the shares
+  // on its device rows only, so the rows without the field add nothing to an aggregate of it.
+  return { from: q(MEASUREMENT[layer]), where: [] };
+}
+
+/** A query of overhead figures (docs/overhead.md §2) of one layer, per VM, container or node. */
 export function overheadSeries(
   fields: (Field | Select)[],
   opts: { by?: string[]; where?: string[]; agg?: Select['agg']; timeSeries?: boolean } = {},
 ): string {
   const sel: Select[] = fields.map((x) => ('unit' in x ? { field: x } : x));
   const first = (sel[0]!.field as Field).overheadLayer!;
+  const at = overheadFrom(first);
   return select({
     select: sel.map((s) => ({ agg: opts.agg ?? 'mean', ...s })),
-    from: q(MEASUREMENT.overhead),
-    where: [`${q(TAG.layer)} = '${first}'`, cond.node, ...(opts.where ?? [])],
+    from: at.from,
+    where: [...at.where, cond.node, ...(opts.where ?? [])],
     groupBy: opts.by ?? (first === 'node' ? [TAG.node] : [TAG.node, TAG.name]),
     timeSeries: opts.timeSeries,
     fill: opts.timeSeries === false ? undefined : fillFor(sel[0]!.field as Field),

@@ -17,7 +17,7 @@ export function noisy(): Board {
   const b = new Board(
     'strata-noisy-neighbours',
     'strata — noisy neighbours',
-    "NoisyNeighborIO incidents (docs/overhead.md §3): a tenant (container, or VM with a known backing device) takes most of a shared host device while others stall on I/O. Firing and resolved events are in strata_alert; the evidence series are the device shares (strata_overhead) and the tenants' PSI io stall.",
+    "NoisyNeighborIO incidents (docs/overhead.md §3): a tenant (container, or VM with a known backing device) takes most of a shared host device while others stall on I/O. Firing and resolved events are in strata_alert; the evidence series are the device shares (strata_container device rows) and the tenants' PSI io stall.",
   );
   b.builder.withVariable(VAR.node()).annotation(incidentAnnotation());
   b.row('Incidents')

@@ -1,7 +1,7 @@
 // Per-layer overhead: every figure of docs/overhead.md §2 over time, per VM, per container, per node.
 import { Board, IDLE_GAP, incidentAnnotation, type PanelOpts, VAR } from './board.ts';
-import { cond, type Expect, InfluxQL, overheadSeries, q } from './influxql.ts';
-import { type Field, MEASUREMENT, OVERHEAD_FIELDS as O, TAG } from './schema.ts';
+import { cond, type Expect, fromLayers, InfluxQL, overheadSeries, q } from './influxql.ts';
+import { type Field, OVERHEAD_FIELDS as O, TAG } from './schema.ts';
 
 /** One figure of a panel; `expect` overrides the panel's scenario for this one target. */
 type Fig = { field: Field; as: string; expect?: Expect };
@@ -10,14 +10,14 @@ export function overhead(): Board {
   const b = new Board(
     'strata-overhead',
     'strata — per-layer overhead',
-    "Every figure of docs/overhead.md §2 (strata_overhead) over time: VMs (hypervisor against the guest's own view), containers (cost per unit of work against the host) and nodes (where the CPU goes). A figure is missing, not 0, when there was too little work under it to mean something (overhead.min* settings).",
+    "Every figure of docs/overhead.md §2 over time (a VM's and a container's on strata_vm / strata_container, a node's on strata_overhead): VMs (hypervisor against the guest's own view), containers (cost per unit of work against the host) and nodes (where the CPU goes). A figure is missing, not 0, when there was too little work under it to mean something (overhead.min* settings).",
   );
   b.builder
     .withVariable(VAR.node())
     .withVariable(
-      // Entities of strata_overhead only: VMs and containers that have overhead rows.
+      // VMs and containers only: their overhead figures are fields of their own points.
       VAR.entity().query(
-        `SHOW TAG VALUES FROM ${q(MEASUREMENT.overhead)} WITH KEY = ${q(TAG.name)} WHERE ${cond.node} AND ${q(TAG.layer)} != 'node'`,
+        `SHOW TAG VALUES FROM ${fromLayers(['container', 'vm'])} WITH KEY = ${q(TAG.name)} WHERE ${cond.node}`,
       ),
     )
     .annotation(incidentAnnotation());

@@ -13,6 +13,7 @@ export const MEASUREMENT = {
   container: 'strata_container',
   vm: 'strata_vm',
   guest: 'strata_guest',
+  /** Only the node totals (tag layer=node): a VM's or container's overhead is on its own point. */
   overhead: 'strata_overhead',
   alert: 'strata_alert',
   bench: 'strata_bench',
@@ -56,12 +57,22 @@ export type Unit =
 export type Row = 'entity' | 'device' | 'interface';
 
 export interface Field {
+  /** The stored field, or for `sumOf` the name the sum is shown under. */
   readonly field: string;
+  /**
+   * Not stored: read as the sum of these fields of the same row (InfluxQL arithmetic on their
+   * aggregates, e.g. `mean("read_iops") + mean("write_iops")`).
+   */
+  readonly sumOf?: readonly string[];
   readonly unit: Unit;
   readonly row: Row;
   /** Layers whose measurement carries it (layer measurements only). */
   readonly layers?: readonly Layer[];
-  /** `strata_overhead` only: the `layer` tag value of the rows that carry it. */
+  /**
+   * The figures of docs/overhead.md §2: the layer they are about. `vm` and `container` figures are
+   * fields of that layer's own measurement (strata_vm, strata_container: the entity point, or the
+   * device rows for the shares); `node` figures are the layer=node points of strata_overhead.
+   */
   readonly overheadLayer?: 'vm' | 'container' | 'node';
   /**
    * Device and interface rows only: what a missing point means. An idle device or interface
@@ -91,6 +102,7 @@ const o = (
   unit,
   row,
   overheadLayer,
+  ...(overheadLayer === 'node' ? {} : { layers: [overheadLayer] }),
   // A share of an idle device is undefined (0 ÷ 0), not 0.
   ...(row === 'entity' ? {} : { idle: 'gap' as const }),
 });
@@ -110,7 +122,7 @@ export const LAYER_FIELDS = {
   memoryUsage: f('memory_usage_bytes', 'bytes', 'entity', ['container']),
   memoryRss: f('memory_rss_bytes', 'bytes', 'entity', ['vm']),
   intervalSeconds: f('interval_seconds', 's', 'entity'),
-  iops: f('iops', 'iops', 'device'),
+  iops: { ...f('iops', 'iops', 'device'), sumOf: ['read_iops', 'write_iops'] },
   readIops: f('read_iops', 'iops', 'device'),
   writeIops: f('write_iops', 'iops', 'device'),
   readBytes: f('read_bytes_per_second', 'Bps', 'device'),
@@ -124,10 +136,14 @@ export const LAYER_FIELDS = {
   txBytes: f('tx_bytes_per_second', 'Bps', 'interface'),
 } as const satisfies Record<string, Field>;
 
-/** Fields of strata_overhead (docs/overhead.md §2), by the `layer` of the rows that carry them. */
+/**
+ * The overhead figures (docs/overhead.md §2), by the layer they are about: VM and container
+ * figures on strata_vm / strata_container, node figures on strata_overhead (layer=node).
+ */
 export const OVERHEAD_FIELDS = {
   // §2.1 VM
-  hypervisorCpu: o('hypervisor_cpu_cores', 'cores', 'vm'),
+  // The VM's own figures, on the same point: the QEMU process's CPU and its vCPU threads'.
+  hypervisorCpu: o('cpu_cores', 'cores', 'vm'),
   vcpuCores: o('vcpu_cores', 'cores', 'vm'),
   hypervisorNonVcpu: o('hypervisor_non_vcpu_cpu_cores', 'cores', 'vm'),
   guestBusy: o('guest_cpu_busy_cores', 'cores', 'vm'),
@@ -156,7 +172,8 @@ export const OVERHEAD_FIELDS = {
   hypervisorUsecPerPacket: o('hypervisor_cpu_usec_per_guest_packet', 'us', 'vm'),
   overheadUsecPerPacket: o('hypervisor_overhead_cpu_usec_per_guest_packet', 'us', 'vm'),
   guestFaults: o('guest_page_faults_per_second', 'per_second', 'vm'),
-  hypervisorFaults: o('hypervisor_page_faults_per_second', 'per_second', 'vm'),
+  // The VM's own figures, on the same point: the QEMU process's faults and the balloon's report.
+  hypervisorFaults: o('page_faults_per_second', 'per_second', 'vm'),
   guestReportedFaults: o('guest_reported_page_faults_per_second', 'per_second', 'vm'),
   faultsPerGuestFault: o('hypervisor_faults_per_guest_fault_ratio', 'ratio', 'vm'),
   // §2.4 VM memory

@@ -7,7 +7,7 @@
 import { ALERT_SCHEMA_VERSION, type AlertEvent } from '../../schemas/alert.ts';
 import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
-import type { EntityView, Fields } from '../rates/rates.ts';
+import { type EntityView, type Fields, totalIops } from '../rates/rates.ts';
 import type { NoisyNeighborConfig } from './config.ts';
 import { type AntagonistInfo, type RemedyCaps, remedyFor } from './remedy.ts';
 
@@ -297,7 +297,7 @@ export class NoisyNeighborStage {
         if (v.devices === undefined) continue;
         let tenantOps = 0;
         for (const [dev, f] of v.devices) {
-          const iops = num(f, 'iops');
+          const iops = totalIops(f);
           if (iops === undefined) continue;
           tenantOps += iops * v.dtS;
           const rec = record(tick, dev);
@@ -381,7 +381,7 @@ export class NoisyNeighborStage {
       rec.latency = latNow ?? NO_LATENCY;
       rec.dtS = dtS;
       const hd = host?.devices?.get(dev);
-      const hi = num(hd, 'iops');
+      const hi = totalIops(hd);
       rec.deviceOps = hi !== undefined && host !== undefined ? hi * host.dtS : undefined;
       const hr = num(hd, 'read_bytes_per_second');
       const hw = num(hd, 'written_bytes_per_second');

@@ -1,11 +1,15 @@
-// The fields of `strata_overhead`, declared once: overhead.ts can only write names of this table
-// (its field objects are typed by it), and `npm run docs` lists it in docs/schema.md. The formula
-// column points at docs/overhead.md, where each one is derived and justified.
+// The overhead fields, declared once: overhead.ts can only write names of this table (its field
+// objects are typed by it), and `npm run docs` lists it in docs/schema.md. The formula column
+// points at docs/overhead.md, where each one is derived and justified. A VM's and a container's
+// fields are written on the entity's own point (`strata_vm`, `strata_container` and its device
+// rows), the node's on `strata_overhead`: one line per entity-sample fewer for InfluxDB to index
+// (docs/cost.md). Figures the entity's point already carries (a VM's cpu_cores, vcpu_cores, page
+// faults) are not repeated under another name.
 
 export interface OverheadField<N extends string = string> {
   readonly name: N;
   readonly unit: string;
-  /** Which `strata_overhead` rows carry it: layer=vm, layer=container (+ its device rows), layer=node. */
+  /** Which rows carry it: `strata_vm` (vm), `strata_container` (container, container device), `strata_overhead` (node). */
   readonly layer: 'vm' | 'container' | 'container device' | 'node';
   readonly formula: string;
   readonly description: string;
@@ -82,8 +86,6 @@ export const OVERHEAD_FIELDS = [
     '§2.1: guest ts − vm interval end',
     'Phase of the joined guest interval',
   ),
-  def('hypervisor_cpu_cores', '{core}', 'vm', '§2.1: vm cpu_cores', 'CPU of the whole QEMU process'),
-  def('vcpu_cores', '{core}', 'vm', '§2.1: vm vcpu_cores', 'CPU of the vCPU threads'),
   def(
     'hypervisor_non_vcpu_cpu_cores',
     '{core}',
@@ -166,20 +168,6 @@ export const OVERHEAD_FIELDS = [
     'vm',
     '§2.1: guest page_faults_per_second',
     'Faults inside the guest',
-  ),
-  def(
-    'hypervisor_page_faults_per_second',
-    '{fault}/s',
-    'vm',
-    '§2.1: vm page_faults_per_second',
-    'Faults of the QEMU process',
-  ),
-  def(
-    'guest_reported_page_faults_per_second',
-    '{fault}/s',
-    'vm',
-    '§2.1: vm guest_reported_page_faults_per_second',
-    "Faults the guest's balloon driver reports",
   ),
   def(
     'hypervisor_faults_per_guest_fault_ratio',
@@ -400,5 +388,5 @@ export const OVERHEAD_FIELDS = [
 ] as const;
 
 export type OverheadFieldName = (typeof OVERHEAD_FIELDS)[number]['name'];
-/** A `strata_overhead` point's fields: only names of the table. */
+/** Overhead fields (of a VM's, a container's or the node's point): only names of the table. */
 export type OverheadFields = { [K in OverheadFieldName]?: number | string };

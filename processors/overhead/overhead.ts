@@ -1,8 +1,11 @@
-// Per-layer overhead (every formula, and why, in docs/overhead.md): joins the
-// views of the same work at two layers and writes `strata_overhead` points:
-//   layer=vm        hypervisor (vm view) against the guest's own view, joined by guest.parent.id;
-//   layer=container a container's cost per unit of work against the host's, and its device shares;
-//   layer=node      the node's CPU and memory split by layer.
+// Per-layer overhead (every formula, and why, in docs/overhead.md): joins the views of the same
+// work at two layers and writes, as fields of points already in the output (one line per
+// entity-sample fewer for InfluxDB, docs/cost.md), or as a point of its own for the node:
+//   vm        hypervisor (vm view) against the guest's own view, joined by guest.parent.id: on the
+//             VM's strata_vm point;
+//   container a container's cost per unit of work against the host's: on its strata_container
+//             point; its share of each host device: on its device rows;
+//   node      the node's CPU and memory split by layer: a strata_overhead point (layer=node).
 // Memory (§2.4) compares gauges of the same message: what the host pays for a VM against what its
 // guest uses, what KSM saves per VM and per node.
 // Ratios are written only above the configured minimum work (idle or missing view → no field,
@@ -34,7 +37,6 @@ import {
   WRITTEN_BYTES,
 } from '../../collectors/host/metrics.ts';
 import {
-  GUEST_REPORTED_PAGE_FAULTS,
   MEMORY_PSS,
   MEMORY_PSS_ANON,
   MEMORY_RSS,
@@ -45,10 +47,16 @@ import {
 import type { MetricSpec } from '../../schemas/catalogue.ts';
 import type { Point } from '../../schemas/point.ts';
 import { vmsInContainers } from '../hypervisor-cgroup.ts';
-import type { EntityView, Fields } from '../rates/rates.ts';
+import {
+  MEASUREMENT as ENTITY_MEASUREMENTS,
+  type EntityView,
+  type Fields,
+  totalIops,
+} from '../rates/rates.ts';
 import type { OverheadConfig } from './config.ts';
 import { IO_READ, IO_WRITE, type OverheadFields } from './fields.ts';
 
+/** The node's totals; a VM's and a container's overhead is on the entity's own point. */
 const MEASUREMENT = 'strata_overhead';
 
 function rateField(m: MetricSpec): string {
@@ -63,14 +71,12 @@ function latencyField(m: MetricSpec): string {
 // The input fields, named by the catalogue entries they are derived from (collectors/*/metrics.ts)
 // and the rates stage's derived fields (processors/rates/fields.ts), resolved once at load.
 const IN = {
-  cpuCores: 'cpu_cores', // rates stage: Σ busy buckets (host, guest) or cpu_usage_cores
+  cpuCores: 'cpu_cores', // rates stage: Σ busy buckets (host, guest); the CPU-time rate (container, vm)
   cpuStealRatio: 'cpu_steal_ratio', // rates stage
-  iops: 'iops', // rates stage: read_iops + write_iops
   cpuCount: CPU_COUNT.name,
   cpuSteal: rateField(CPU_STEAL),
   vcpu: rateField(VCPU),
   pageFaults: rateField(PAGE_FAULTS),
-  guestReportedFaults: rateField(GUEST_REPORTED_PAGE_FAULTS),
   ioStall: rateField(PSI.io.some[0]),
   rxPackets: rateField(RX_PACKETS),
   txPackets: rateField(TX_PACKETS),
@@ -173,6 +179,29 @@ function sumField(m: Map<string, Fields> | undefined, k: string, skip?: (name: s
   return n > 0 ? sum : undefined;
 }
 
+/**
+ * Overhead fields onto the entity's own point (or device row) of this message, which the rates
+ * stage has put in the output and the sink has not encoded yet.
+ */
+function addFields(target: Fields, f: Fields): void {
+  for (const k in f) target[k] = f[k]!;
+}
+
+/** Σ over instances of read_iops + write_iops, or undefined if no instance reports either. */
+function sumIops(m: Map<string, Fields> | undefined): number | undefined {
+  if (m === undefined) return undefined;
+  let sum = 0;
+  let n = 0;
+  for (const f of m.values()) {
+    const v = totalIops(f);
+    if (v !== undefined) {
+      sum += v;
+      n++;
+    }
+  }
+  return n > 0 ? sum : undefined;
+}
+
 /** Ops-weighted mean latency over instances: Σ(lat × iops) ÷ Σ iops = Σ Δtime ÷ Σ Δops. */
 function meanLatency(m: Map<string, Fields> | undefined, op: IoOp) {
   if (m === undefined) return undefined;
@@ -263,10 +292,14 @@ export class OverheadStage {
         pg.joined = true;
         this.stats.vmJoins++;
         const late = !vms.includes(pv.view);
-        if (late) this.stats.lateJoins++;
         const fields = this.vmOverhead(pv, pg.view);
         fields.guest_interval_offset_ms = pg.view.ts - v1;
-        out.push({ measurement: MEASUREMENT, tags: pv.view.state.tags, fields, timeMs: v1 });
+        if (late) {
+          // The VM's point went out with an earlier message: the same series and time again, with
+          // these fields only, which InfluxDB merges into that point.
+          this.stats.lateJoins++;
+          out.push({ measurement: ENTITY_MEASUREMENTS.vm, tags: pv.view.state.tags, fields, timeMs: v1 });
+        } else addFields(pv.view.fields, fields);
         // Node totals are per message: they include only pairs of this message's vm views.
         if (!late && typeof fields.memory_overhead_bytes === 'number') {
           memOverhead += fields.memory_overhead_bytes;
@@ -286,9 +319,8 @@ export class OverheadStage {
     const hostPps = this.hostPackets(host);
     for (const c of containers) {
       const fields = this.containerOverhead(c, host, hostBusy, hostPps);
-      if (fields !== undefined)
-        out.push({ measurement: MEASUREMENT, tags: c.state.tags, fields, timeMs: c.ts });
-      this.deviceShares(c, host, out);
+      if (fields !== undefined) addFields(c.fields, fields);
+      this.deviceShares(c, host);
     }
     if (hostBusy === undefined) return;
     let containersCpu = 0;
@@ -405,8 +437,6 @@ export class OverheadStage {
     const hyp = num(vm.fields, IN.cpuCores);
     const gBusy = num(guest.fields, IN.cpuCores);
     const vcpu = num(vm.fields, IN.vcpu);
-    if (hyp !== undefined) f.hypervisor_cpu_cores = hyp;
-    if (vcpu !== undefined) f.vcpu_cores = vcpu;
     if (hyp !== undefined && vcpu !== undefined) f.hypervisor_non_vcpu_cpu_cores = hyp - vcpu;
     if (gBusy !== undefined) f.guest_cpu_busy_cores = gBusy;
     const steal = num(guest.fields, IN.cpuSteal);
@@ -439,8 +469,8 @@ export class OverheadStage {
         f[added.name] = g.latencyMs - d;
       }
     }
-    const gOps = sumField(guest.devices, IN.iops);
-    const hOps = sumField(vm.devices, IN.iops);
+    const gOps = sumIops(guest.devices);
+    const hOps = sumIops(vm.devices);
     if (gOps !== undefined && hOps !== undefined && gOps * guest.dtS >= cfg.minOpsPerInterval) {
       f.io_ops_amplification_ratio = hOps / gOps;
       const gBytes = ioBytes(guest.devices);
@@ -467,10 +497,7 @@ export class OverheadStage {
     // Page faults: inside the guest vs the hypervisor process (nested paging, balloon).
     const gf = num(guest.fields, IN.pageFaults);
     const hf = num(vm.fields, IN.pageFaults);
-    const gr = num(vm.fields, IN.guestReportedFaults);
     if (gf !== undefined) f.guest_page_faults_per_second = gf;
-    if (hf !== undefined) f.hypervisor_page_faults_per_second = hf;
-    if (gr !== undefined) f.guest_reported_page_faults_per_second = gr;
     if (gf !== undefined && hf !== undefined && gf * guest.dtS >= cfg.minFaultsPerInterval) {
       f.hypervisor_faults_per_guest_fault_ratio = hf / gf;
     }
@@ -520,7 +547,7 @@ export class OverheadStage {
       }
     }
     // I/O: cgroups give no per-op latency; io stall time per op is the container's closest figure.
-    const iops = sumField(c.devices, IN.iops);
+    const iops = sumIops(c.devices);
     const stall = num(c.fields, IN.ioStall);
     if (iops !== undefined && stall !== undefined && iops * c.dtS >= cfg.minOpsPerInterval) {
       f.io_stall_ms_per_op = (stall * 1000) / iops;
@@ -529,7 +556,7 @@ export class OverheadStage {
       let w = 0;
       let lat = 0;
       for (const [name, cf] of c.devices!) {
-        const ci = num(cf, IN.iops);
+        const ci = totalIops(cf);
         const hd = host.devices?.get(name);
         const hl = hd !== undefined ? deviceLatency(hd) : undefined;
         if (ci === undefined || ci <= 0 || hl === undefined) continue;
@@ -544,13 +571,17 @@ export class OverheadStage {
     return any ? f : undefined;
   }
 
-  private deviceShares(c: EntityView, host: EntityView, out: Point[]): void {
+  /**
+   * The container's share of each host device, on the container's device row. A row skipped as
+   * idle (docs/schema.md) has 0 ops and 0 bytes, so its shares are 0 or none: nothing is lost.
+   */
+  private deviceShares(c: EntityView, host: EntityView): void {
     if (c.devices === undefined || host.devices === undefined) return;
     for (const [name, cf] of c.devices) {
       const hd = host.devices.get(name);
       if (hd === undefined) continue; // a partition or dm device the host collector does not report
-      const hi = num(hd, IN.iops);
-      const ci = num(cf, IN.iops);
+      const hi = totalIops(hd);
+      const ci = totalIops(cf);
       const f: OverheadFields = {};
       let any = false;
       if (hi !== undefined && ci !== undefined && hi * host.dtS >= this.cfg.minOpsPerInterval) {
@@ -569,13 +600,7 @@ export class OverheadStage {
         f.bytes_share_ratio = cb / hb;
         any = true;
       }
-      if (any)
-        out.push({
-          measurement: MEASUREMENT,
-          tags: c.state.instanceTagsFor('device', name),
-          fields: f,
-          timeMs: c.ts,
-        });
+      if (any) addFields(cf, f);
     }
   }
 }

@@ -29,8 +29,9 @@ export const DERIVED_FIELDS: readonly DerivedField[] = [
     name: 'cpu_cores',
     unit: '{core}',
     scope: 'entity',
-    layers: ALL,
-    formula: 'host, guest: Σ cpu_{user,nice,system,irq,softirq}_cores; container, vm: cpu_usage_cores',
+    layers: PROC,
+    formula:
+      'Σ cpu_{user,nice,system,irq,softirq}_cores (containers and VMs: the rate of their CPU-time counter)',
     description: 'CPU in use, in cores',
   },
   {
@@ -56,13 +57,5 @@ export const DERIVED_FIELDS: readonly DerivedField[] = [
     layers: PROC,
     formula: 'cpu_iowait_cores ÷ the same denominator',
     description: 'Share of CPU time idle with I/O outstanding',
-  },
-  {
-    name: 'iops',
-    unit: '{op}/s',
-    scope: 'device',
-    layers: ALL,
-    formula: 'read_iops + write_iops (whichever the source reports)',
-    description: 'Reads and writes completed per second',
   },
 ];

@@ -7,7 +7,11 @@
 // per-second rate until its entry is added.
 import { CPU_ALL as PROC_CPU_ALL, CPU_BUSY as PROC_CPU_BUSY } from '../../collectors/host/metrics.ts';
 import type { MetricSpec } from '../../schemas/catalogue.ts';
-import { COUNTER_FIELD_CLASH } from '../../schemas/sample.ts';
+import { COUNTER_FIELD_CLASH, CPU_CORES_FIELD } from '../../schemas/sample.ts';
+
+/** Layers whose `cpu_cores` the rates stage sums from the CPU buckets (rates.ts deriveEntity). */
+export const DERIVED_CPU_CORES_LAYERS = ['host', 'guest'] as const;
+
 import { ALL_CATALOGUES } from './catalogues.ts';
 
 /** rate field = Δcounter ÷ Δt[s] × scale. `field` null: the counter only feeds a derived figure. */
@@ -41,6 +45,16 @@ export function buildNaming(catalogues: readonly (readonly MetricSpec[])[]): {
       const spec: RateSpec = m.rate
         ? { field: m.rate.field, scale: m.rate.scale }
         : { field: null, scale: 0 };
+      if (
+        spec.field === CPU_CORES_FIELD &&
+        m.layers.some((l) =>
+          DERIVED_CPU_CORES_LAYERS.includes(l as (typeof DERIVED_CPU_CORES_LAYERS)[number]),
+        )
+      ) {
+        throw new Error(
+          `metric catalogue: the rate field of ${m.name}, ${spec.field}, is derived by the processor on ${DERIVED_CPU_CORES_LAYERS.join(' and ')} points`,
+        );
+      }
       if (spec.field !== null && COUNTER_FIELD_CLASH.has(spec.field)) {
         throw new Error(
           `metric catalogue: the rate field of ${m.name}, ${spec.field}, is written by the processor itself`,
@@ -86,6 +100,14 @@ export function rateSpec(counter: string): RateSpec {
   }
   return spec;
 }
+
+/**
+ * Gauges the agent sends that the processor does not write (`stored: false` in a catalogue): a
+ * written field says the same, better (docs/schema.md, "What changed in version 3").
+ */
+export const NOT_STORED: ReadonlySet<string> = new Set(
+  ALL_CATALOGUES.flatMap((c) => c.filter((m) => m.kind === 'gauge' && m.stored === false).map((m) => m.name)),
+);
 
 /** Every latency pair the catalogues declare (time counter / ops counter → `*_latency_ms_per_op`). */
 export const LATENCIES: readonly LatencySpec[] = NAMING.latencies;

@@ -7,7 +7,20 @@ import type { Point } from '../../schemas/point.ts';
 import type { EntitySample, InstanceMetrics, Layer, SampleMessage } from '../../schemas/sample.ts';
 import type { OutputConfig } from '../output/config.ts';
 import type { RatesConfig } from './config.ts';
-import { CPU_ALL, CPU_BUSY, LATENCIES, rateSpec } from './naming.ts';
+import { CPU_ALL, CPU_BUSY, LATENCIES, NOT_STORED, rateSpec } from './naming.ts';
+
+/**
+ * Reads + writes completed per second on a device row: read_iops + write_iops, whichever of the two
+ * the source reports (QMP may lack one); undefined when it reports neither. Not a field of its own
+ * (docs/schema.md): the overhead and noisy-neighbour stages add the two here, dashboards in InfluxQL.
+ */
+export function totalIops(f: Readonly<Record<string, unknown>> | undefined): number | undefined {
+  if (f === undefined) return undefined;
+  const r = f.read_iops;
+  const w = f.write_iops;
+  if (typeof r !== 'number' && typeof w !== 'number') return undefined;
+  return (typeof r === 'number' ? r : 0) + (typeof w === 'number' ? w : 0);
+}
 
 export type Fields = Record<string, number | string | boolean>;
 
@@ -279,7 +292,7 @@ export class RatesStage {
       }
       const fields: Fields = {};
       const g = sample.gauges;
-      for (const k in g) fields[k] = g[k]!;
+      for (const k in g) if (!NOT_STORED.has(k)) fields[k] = g[k]!;
 
       let dtS = 0;
       if (prev !== undefined) {
@@ -481,13 +494,8 @@ export class RatesStage {
           const time = counterDelta(pt, ct, this.cfg, allow32);
           if (time >= 0) fields[l.field] = (time * l.toMs) / ops;
         }
-        const r = fields.read_iops;
-        const w = fields.write_iops;
-        // Total ops: reads + writes, whichever of the two the source reports (QMP may lack one).
-        if (typeof r === 'number' || typeof w === 'number') {
-          fields.iops = (typeof r === 'number' ? r : 0) + (typeof w === 'number' ? w : 0);
-        }
-        // No interval_seconds here: the entity's point at the same time carries it (one field
+        // No `iops`: it is read_iops + write_iops (totalIops() for the later stages; dashboards
+        // add the two), one field fewer per row. No interval_seconds here: the entity's point at the same time carries it (one field
         // fewer per row, docs/cost.md).
       }
       let any = false;
@@ -533,10 +541,8 @@ function deriveEntity(layer: Layer, counters: Record<string, number>, fields: Fi
       const iowait = fields.cpu_iowait_cores;
       if (typeof iowait === 'number') fields.cpu_iowait_ratio = iowait / all;
     }
-  } else {
-    const usage = fields.cpu_usage_cores;
-    if (typeof usage === 'number') fields.cpu_cores = usage;
   }
+  // Containers and VMs: cpu_cores is their CPU-time counter's own rate (the catalogues).
 }
 
 /** Σ of the `cpu_*_cores` rates of the listed counters present; undefined if any of them reset. */

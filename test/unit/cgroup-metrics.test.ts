@@ -72,7 +72,10 @@ describe('container metric catalogue', () => {
     const counters = CGROUP_METRICS.filter((m) => m.kind === 'counter');
     expect(counters.length).toBe(28); // 6 CPU, 2 page faults, 6 PSI, 6 per device, 8 per interface
     for (const m of counters) {
-      expect({ field: m.rate?.field, scale: m.rate?.scale }, m.name).toEqual(suffixRule(m.name));
+      // Schema version 3: the CPU-time counter's rate is `cpu_cores`, the name every layer's CPU has.
+      const rule =
+        m.name === 'cpu_usage_usec_total' ? { field: 'cpu_cores', scale: 1e-6 } : suffixRule(m.name);
+      expect({ field: m.rate?.field, scale: m.rate?.scale }, m.name).toEqual(rule);
     }
   });
 

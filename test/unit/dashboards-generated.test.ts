@@ -52,7 +52,10 @@ describe('generated Grafana files', () => {
           for (const f of zero) expect(t.query, `${rel} ${p.title}`).not.toContain(`mean("${f}")`);
           if (!t.query.includes(`$${TICK_VAR}`)) continue;
           timeMeans++;
-          expect(t.query, `${rel} ${p.title}`).toMatch(/sum\("[a-z_]+"\) \* \$tick_ms \/ \$__interval_ms/);
+          // One field, or a sum of fields (read_iops + write_iops): (sum("a") + sum("b")) * ...
+          expect(t.query, `${rel} ${p.title}`).toMatch(
+            /(sum\("[a-z_]+"\)|\(sum\("[a-z_]+"\)( \+ sum\("[a-z_]+"\))+\)) \* \$tick_ms \/ \$__interval_ms/,
+          );
           expect(p.interval, `${rel} ${p.title}`).toBe(TICK_MIN_INTERVAL);
           const tick = dash.templating.list.find((v) => v.name === TICK_VAR);
           expect(tick?.query?.split(',')[0], rel).toBe('1000');

@@ -140,8 +140,8 @@ describe('the real test VM stream (pure cgroup v2 guest)', () => {
       entity_id: 'vm-1:guest:/strata-test/busy',
       cgroup_path: '/strata-test/busy',
     });
-    for (const x of busy.slice(1)) expect(x.fields.cpu_usage_cores).toBeGreaterThan(0.1);
-    for (const x of idle.slice(1)) expect(x.fields.cpu_usage_cores).toBe(0);
+    for (const x of busy.slice(1)) expect(x.fields.cpu_cores).toBeGreaterThan(0.1);
+    for (const x of idle.slice(1)) expect(x.fields.cpu_cores).toBe(0);
     const writes = points.filter(
       (x) =>
         x.measurement === 'strata_container' && x.tags.name === '/strata-capture' && x.tags.device === 'vda',

@@ -11,6 +11,7 @@ import { parseKsmStat, parseSmapsRollup } from '../../collectors/vm/parsers.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { Point } from '../../schemas/point.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
+import { overheadPoints } from './overhead.helpers.ts';
 
 const T0 = 1_795_322_559_000;
 const PROC = path.join(import.meta.dirname, '../../testdata/proc/hybrid-host');
@@ -94,8 +95,7 @@ function msg(ts: number, samples: EntitySample[]): SampleMessage {
     samples,
   };
 }
-const overhead = (points: Point[], layer: string) =>
-  points.filter((p) => p.measurement === 'strata_overhead' && p.tags.layer === layer && !p.tags.device);
+const overhead = overheadPoints;
 
 function tick(p: ReturnType<typeof createPipeline>, step: 0 | 1, containers: EntitySample[]) {
   const k = hostKsm(step === 0 ? 262 : 312);

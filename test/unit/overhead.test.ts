@@ -13,6 +13,7 @@ import { blockstatsDevices } from '../../collectors/vm/parsers.ts';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { Point } from '../../schemas/point.ts';
 import type { Entity, EntitySample, SampleMessage } from '../../schemas/sample.ts';
+import { overheadPoints } from './overhead.helpers.ts';
 
 const T0 = 1_795_322_559_000;
 const DIR = path.join(import.meta.dirname, '../../testdata/proc/hybrid-host');
@@ -95,8 +96,7 @@ const guest = (busyUsec: number, extra: Partial<EntitySample> = {}): EntitySampl
   ...extra,
 });
 
-const overhead = (points: Point[], layer: string) =>
-  points.filter((p) => p.measurement === 'strata_overhead' && p.tags.layer === layer && !p.tags.device);
+const overhead = overheadPoints;
 
 describe('vm overhead', () => {
   it('joins vm and guest views of the same tick: CPU, I/O latency per op, amplification, packets, faults', () => {
@@ -139,7 +139,7 @@ describe('vm overhead', () => {
     expect(o?.timeMs).toBe(T0 + 2000);
     expect(o?.tags).toMatchObject({ node: 'n1', layer: 'vm', name: 'vm1', vm_name: 'vm1' });
     const f = o!.fields;
-    expect(f.hypervisor_cpu_cores).toBeCloseTo(1.5, 12);
+    expect(f.cpu_cores).toBeCloseTo(1.5, 12);
     expect(f.vcpu_cores).toBeCloseTo(1.2, 12);
     expect(f.hypervisor_non_vcpu_cpu_cores).toBeCloseTo(0.3, 12); // 1.5 - 1.2
     expect(f.guest_cpu_busy_cores).toBeCloseTo(1.0, 12);
@@ -160,7 +160,7 @@ describe('vm overhead', () => {
     expect(f.hypervisor_cpu_usec_per_guest_packet).toBeCloseTo(1500, 9); // 1.5e6 µs/s ÷ 1000 packets/s
     expect(f.hypervisor_overhead_cpu_usec_per_guest_packet).toBeCloseTo(500, 9); // (1.5 - 1.0)e6 ÷ 1000
     // faults: hypervisor Δ(3_000_000/100) = 30_000 / 2 s = 15_000/s; guest Δ 2000 / 2 s = 1000/s (≥ 100 per interval)
-    expect(f.hypervisor_page_faults_per_second).toBeCloseTo(15_000, 9);
+    expect(f.page_faults_per_second).toBeCloseTo(15_000, 9);
     expect(f.guest_page_faults_per_second).toBeCloseTo(1000, 9);
     expect(f.hypervisor_faults_per_guest_fault_ratio).toBeCloseTo(15, 12);
   });
@@ -224,7 +224,7 @@ describe('vm overhead', () => {
     p.handle(msg(T0, [vm(10_000_000), guest(5_000_000)]));
     // reboot: guest busy 5_000_000 → 100_000 µs: a reset, not -4.9 s of work
     const f = overhead(p.handle(msg(T0 + 1000, [vm(10_500_000), guest(100_000)])).points, 'vm')[0]!.fields;
-    expect(f.hypervisor_cpu_cores).toBeCloseTo(0.5, 12);
+    expect(f.cpu_cores).toBeCloseTo(0.5, 12);
     expect(f.guest_cpu_busy_cores).toBeUndefined();
     expect(f.cpu_overhead_ratio).toBeUndefined();
     expect(f.cpu_overhead_cores).toBeUndefined();
@@ -243,12 +243,23 @@ describe('vm overhead', () => {
     const p = createPipeline();
     p.handle(msg(T0, [vm(0), guest(0, { ts: T0 })]));
     // tick 1: the guest's view is late
-    expect(overhead(p.handle(msg(T0 + 1000, [vm(600_000)])).points, 'vm')).toEqual([]);
+    const tick1 = p.handle(msg(T0 + 1000, [vm(600_000)])).points;
+    expect(overhead(tick1, 'vm')).toEqual([]);
     // tick 2: the guest view of tick 1 arrives (ts T0+1000): joined with vm interval T0→T0+1000
     const out = p.handle(msg(T0 + 2000, [vm(1_000_000), guest(300_000, { ts: T0 + 1000 })]));
     const [o] = overhead(out.points, 'vm');
+    // The VM's point of T0+1000 went out at tick 1: this is a second line of the same series and
+    // time with the overhead fields only, which InfluxDB merges into it.
+    const vmPoint = tick1.find(
+      (pt) => pt.measurement === 'strata_vm' && !pt.tags.device && !pt.tags.interface,
+    )!;
+    expect(o?.measurement).toBe('strata_vm');
+    expect(o?.tags).toBe(vmPoint.tags);
+    expect(o?.timeMs).toBe(vmPoint.timeMs);
     expect(o?.timeMs).toBe(T0 + 1000);
-    expect(o?.fields.hypervisor_cpu_cores).toBeCloseTo(0.6, 12); // 600_000 µs / 1 s
+    expect(vmPoint.fields.cpu_cores).toBeCloseTo(0.6, 12); // 600_000 µs / 1 s
+    expect(o?.fields.cpu_cores).toBeUndefined();
+    expect(o?.fields.cpu_overhead_cores).toBeCloseTo(0.3, 12); // 0.6 − 0.3
     expect(o?.fields.cpu_overhead_ratio).toBeCloseTo(2, 12); // 0.6 / 0.3
     // tick 3: guest of tick 2 (late again) joins vm tick 2: (1_000_000-600_000)/1 s = 0.4; guest 0.1
     const out3 = p.handle(msg(T0 + 3000, [vm(1_500_000), guest(400_000, { ts: T0 + 2000 })]));
@@ -372,7 +383,7 @@ describe('container and node overhead', () => {
     expect(c.fields.io_stall_ms_per_op).toBeCloseTo(0.2, 12); // 50 ms stalled ÷ 250 ops
     expect(c.fields.host_device_latency_ms_per_op).toBeCloseTo(0.5, 12);
     expect(c.fields.io_stall_per_op_vs_host_latency_ratio).toBeCloseTo(0.4, 12);
-    const share = out.points.find((pt) => pt.measurement === 'strata_overhead' && pt.tags.device === 'sda')!;
+    const share = out.points.find((pt) => pt.measurement === 'strata_container' && pt.tags.device === 'sda')!;
     expect(share.fields.iops_share_ratio).toBeCloseTo(0.25, 12); // 250 ÷ 1000
     expect(share.fields.bytes_share_ratio).toBeCloseTo(0.25, 12);
     const n = overhead(out.points, 'node')[0]!.fields;
@@ -396,7 +407,10 @@ describe('container and node overhead', () => {
     });
     p.handle(msg(T0, [procSample(0, HOST), c(0)]));
     const out = p.handle(msg(T0 + 1000, [procSample(1, HOST), c(3)]));
-    expect(out.points.filter((pt) => pt.measurement === 'strata_overhead' && pt.tags.device)).toEqual([]);
+    expect(out.points.filter((pt) => pt.tags.device && pt.fields.iops_share_ratio !== undefined)).toEqual([]);
+    expect(
+      out.points.filter((pt) => pt.measurement === 'strata_overhead' && pt.tags.layer !== 'node'),
+    ).toEqual([]);
     const n = overhead(out.points, 'node')[0]!.fields;
     expect(n.host_cpu_busy_cores).toBeCloseTo(0.04, 12); // (2 + 2 ticks) × 10_000 µs / 1 s
     expect(n.containers_cpu_cores).toBeCloseTo(0.0003, 12); // 300 µs / 1 s
@@ -470,7 +484,7 @@ describe('vm overhead on a real TCG VM capture (stack/qemu/capture-testdata.ts)'
     // Δsoftirq 3-2 = 1 → 829 ticks = 8.29 s over 9.39 s = 0.88286 cores
     expect(f.guest_cpu_busy_cores).toBeCloseTo(8.29 / 9.39, 12);
     // the hypervisor's CPU was captured once only (no rate): no CPU overhead figure, not 0
-    expect(f.hypervisor_cpu_cores).toBeUndefined();
+    expect(f.cpu_cores).toBeUndefined();
     expect(f.cpu_overhead_ratio).toBeUndefined();
     expect(f.cpu_overhead_cores).toBeUndefined();
   });
@@ -524,9 +538,9 @@ describe('vm overhead on a recorded tick sequence of a real TCG VM (capture-vm.t
     for (const pt of idle) {
       expect(pt.fields.guest_read_latency_ms_per_op).toBeUndefined();
       expect(pt.fields.io_ops_amplification_ratio).toBeUndefined();
-      expect(pt.fields.hypervisor_cpu_cores).toBeGreaterThan(0);
+      expect(pt.fields.cpu_cores).toBeGreaterThan(0);
       expect(pt.fields.cpu_overhead_cores).toBeCloseTo(
-        (pt.fields.hypervisor_cpu_cores as number) - (pt.fields.guest_cpu_busy_cores as number),
+        (pt.fields.cpu_cores as number) - (pt.fields.guest_cpu_busy_cores as number),
         12,
       );
     }

@@ -22,7 +22,7 @@ const counter = (name: string, field: string): MetricSpec => ({
 });
 
 describe('catalogue rate fields and the names the processor writes', () => {
-  it.each(['entity_id', 'node', 'cpu_cores', 'iops', 'interval_seconds'])(
+  it.each(['entity_id', 'node', 'iops', 'interval_seconds'])(
     'refuses a catalogue whose counter has the rate field %s',
     (field) => {
       expect(COUNTER_FIELD_CLASH.has(field)).toBe(true);
@@ -31,6 +31,17 @@ describe('catalogue rate fields and the names the processor writes', () => {
       );
     },
   );
+
+  it('refuses cpu_cores as the rate of a host or guest counter (summed from the buckets there), accepts it on containers and VMs', () => {
+    expect(() => buildNaming([[counter('widgets_usec_total', 'cpu_cores')]])).toThrow(
+      'the rate field of widgets_usec_total, cpu_cores, is derived by the processor on host and guest points',
+    );
+    const containerCpu: MetricSpec = {
+      ...counter('widgets_usec_total', 'cpu_cores'),
+      layers: ['container', 'vm'],
+    };
+    expect(buildNaming([[containerCpu]]).rates.get('widgets_usec_total')?.field).toBe('cpu_cores');
+  });
 
   it("accepts the project's catalogues, and a counter's generic rate field clashes with none", () => {
     const naming = buildNaming([PROC_METRICS, CGROUP_METRICS, VM_METRICS]);

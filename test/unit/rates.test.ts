@@ -1,4 +1,6 @@
 // Rates: table tests with hand-computed values (arithmetic in the comments).
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { RatesConfig } from '../../processors/rates/config.ts';
@@ -110,8 +112,9 @@ describe('pipeline rates', () => {
     );
     const f = entityPoint(b.points);
     expect(f.timeMs).toBe(T0 + 1250);
-    expect(f.fields.cpu_usage_cores).toBeCloseTo(0.4, 12);
     expect(f.fields.cpu_cores).toBeCloseTo(0.4, 12);
+    // Schema version 3: cpu_cores is the container's CPU, not repeated as cpu_usage_cores.
+    expect(f.fields.cpu_usage_cores).toBeUndefined();
     expect(f.fields.page_faults_per_second).toBeCloseTo(40, 12);
     expect(f.fields.interval_seconds).toBe(1.25);
   });
@@ -121,10 +124,10 @@ describe('pipeline rates', () => {
     p.handle(msg(T0, [container({ cpu_usage_usec_total: 9_000_000 })]));
     // restart: 9_000_000 → 200_000 is a decrease (64-bit cgroup counter): no rate, never negative
     const b = entityPoint(p.handle(msg(T0 + 1000, [container({ cpu_usage_usec_total: 200_000 })])).points);
-    expect(b.fields.cpu_usage_cores).toBeUndefined();
+    expect(b.fields.cpu_cores).toBeUndefined();
     // next: 200_000 → 700_000 over 1 s = 0.5 cores
     const c = entityPoint(p.handle(msg(T0 + 2000, [container({ cpu_usage_usec_total: 700_000 })])).points);
-    expect(c.fields.cpu_usage_cores).toBeCloseTo(0.5, 12);
+    expect(c.fields.cpu_cores).toBeCloseTo(0.5, 12);
   });
 
   it('a gap longer than maxGapIntervals × interval gives no rate across it', () => {
@@ -132,12 +135,12 @@ describe('pipeline rates', () => {
     p.handle(msg(T0, [container({ cpu_usage_usec_total: 0 })]));
     // 6 s > 5 × 1 s: gap
     const b = entityPoint(p.handle(msg(T0 + 6000, [container({ cpu_usage_usec_total: 6_000_000 })])).points);
-    expect(b.fields.cpu_usage_cores).toBeUndefined();
+    expect(b.fields.cpu_cores).toBeUndefined();
     // 5 s = 5 × 1 s is not a gap: Δ 1_000_000 µs / 5 s = 0.2 cores
     const c = entityPoint(
       p.handle(msg(T0 + 11_000, [container({ cpu_usage_usec_total: 7_000_000 })])).points,
     );
-    expect(c.fields.cpu_usage_cores).toBeCloseTo(0.2, 12);
+    expect(c.fields.cpu_cores).toBeCloseTo(0.2, 12);
   });
 
   it('a duplicate or older sample (replay) is ignored and does not disturb the next rate', () => {
@@ -148,7 +151,7 @@ describe('pipeline rates', () => {
     expect(p.handle(msg(T0, [container({ cpu_usage_usec_total: 0 })])).points).toEqual([]);
     // next real tick: (1_300_000 - 1_000_000) / 1 s = 0.3 cores, measured from T0+1000 not from the replay
     const c = entityPoint(p.handle(msg(T0 + 2000, [container({ cpu_usage_usec_total: 1_300_000 })])).points);
-    expect(c.fields.cpu_usage_cores).toBeCloseTo(0.3, 12);
+    expect(c.fields.cpu_cores).toBeCloseTo(0.3, 12);
   });
 
   it('an agent restart (new run_id) gives no rate for that interval', () => {
@@ -159,7 +162,7 @@ describe('pipeline rates', () => {
         agent: { version: 't', run_id: 'r2' },
       }),
     );
-    expect(entityPoint(b.points).fields.cpu_usage_cores).toBeUndefined();
+    expect(entityPoint(b.points).fields.cpu_cores).toBeUndefined();
   });
 
   it('uses the entity sample ts over the message ts', () => {
@@ -167,7 +170,7 @@ describe('pipeline rates', () => {
     p.handle(msg(T0, [container({ cpu_usage_usec_total: 0 }, { ts: T0 - 200 })]));
     // entity interval = (T0+1000) - (T0-200) = 1.2 s; 600_000 µs / 1.2 s = 0.5 cores
     const b = entityPoint(p.handle(msg(T0 + 1000, [container({ cpu_usage_usec_total: 600_000 })])).points);
-    expect(b.fields.cpu_usage_cores).toBeCloseTo(0.5, 12);
+    expect(b.fields.cpu_cores).toBeCloseTo(0.5, 12);
   });
 
   it('interface rows: packets/s and bytes/s, a 32-bit wrap on a NIC counter, lo kept as the agent sent it', () => {
@@ -278,12 +281,28 @@ describe('pipeline rates', () => {
     expect(dev.fields).toMatchObject({
       read_iops: 100,
       write_iops: 0,
-      iops: 100,
       read_latency_ms_per_op: 2,
       read_bytes_per_second: 409_600,
       utilization_ratio: 0.25,
       in_flight_requests: 1,
     });
     expect(dev.fields.write_latency_ms_per_op).toBeUndefined();
+    // Schema version 3: no `iops` field, it is read_iops + write_iops.
+    expect(dev.fields.iops).toBeUndefined();
+  });
+
+  it("writes no gauge its catalogue marks stored: false (the kernel's PSI avg10), and the exact stall share instead", () => {
+    const msgs = fs
+      .readFileSync(path.join(import.meta.dirname, '../../testdata/processor/agent-host-1s.ndjson'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as SampleMessage);
+    const sent = msgs.flatMap((m) => m.samples.flatMap((x) => Object.keys(x.gauges ?? {})));
+    expect(sent.filter((k) => k.endsWith('_avg10_pct')).length).toBeGreaterThan(0);
+    const p = createPipeline();
+    const written = new Set<string>();
+    for (const m of msgs) for (const pt of p.handle(m).points) for (const k in pt.fields) written.add(k);
+    expect([...written].filter((k) => k.endsWith('_avg10_pct'))).toEqual([]);
+    expect(written.has('psi_cpu_some_stall_ratio')).toBe(true);
   });
 });

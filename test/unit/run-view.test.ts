@@ -178,6 +178,39 @@ describe('strata run frames of captured ticks', () => {
     );
   });
 
+  it("a VM's guest joined a message late: its overhead figures, a part of the VM's point of that time, keep the VM's row", () => {
+    // vm-tcg pairs some guest records a message after their VM tick: the overhead fields then come
+    // as a strata_vm point of their own, same series and time as the VM's point already shown.
+    const pipeline = createPipeline();
+    const view = new LiveView();
+    let late = 0;
+    for (const m of recording('vm-tcg.ndjson.gz')) {
+      const points = pipeline.handle(m).points;
+      view.update(points);
+      const vmPoints = points.filter(
+        (p) => p.measurement === 'strata_vm' && p.tags.device === undefined && p.tags.interface === undefined,
+      );
+      const part = vmPoints.find(
+        (p) => p.fields.cpu_cores === undefined && p.fields.guest_entity_id !== undefined,
+      );
+      if (part === undefined) continue;
+      late++;
+      const row = view.rows().find((r) => r.layer === 'vm')!;
+      // The VM's row is its newest point's, not emptied by the part of an older time.
+      expect(row.ts).toBe(Math.max(...vmPoints.map((p) => p.timeMs)));
+      expect(row.cpuCores).toBeDefined();
+      const o = view.overheadRows().find((r) => r.layer === 'vm')!;
+      if (o.ts === part.timeMs) {
+        for (const [k, v] of Object.entries(part.fields))
+          if (typeof v === 'number') expect(o.fields[k]).toBe(v);
+      } else {
+        // A newer join of the same VM came in the same message.
+        expect(o.ts).toBeGreaterThan(part.timeMs);
+      }
+    }
+    expect(late).toBeGreaterThan(3);
+  });
+
   it('under a VM, its memory: what the host pays, what the guest uses, the difference (docs/overhead.md §2.4)', () => {
     const view = viewAfter('vm-tcg.ndjson.gz', 28);
     const vm = view.overheadRows().find((o) => o.layer === 'vm')!;
