@@ -175,12 +175,13 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
       fields: { title: 't', victim_io_stall_ratio: 0.5 },
       timeMs: minute + 1_000,
     };
-    // The only strings on per-tick points of a rolled-up measurement (docs/schema.md), and the
-    // measurement that holds the entities' ids.
-    const overhead: Point = {
-      measurement: 'strata_overhead',
-      tags: { node: 'n', layer: 'vm', name: 'v' },
-      fields: { cpu_overhead_ratio: 1.5, guest_entity_id: 'g-1', host_device: 'sda' },
+    // The only strings on per-tick points of a rolled-up measurement (docs/schema.md): on a VM's
+    // point joined with its guest, beside its overhead; and the measurement that holds the
+    // entities' ids.
+    const vm: Point = {
+      measurement: 'strata_vm',
+      tags: { node: 'n', layer: 'vm', kind: 'qemu', name: 'v' },
+      fields: { cpu_cores: 0.3, cpu_overhead_ratio: 1.5, guest_entity_id: 'g-1', host_device: 'sda' },
       timeMs: minute + 2_000,
     };
     const entity: Point = {
@@ -189,7 +190,7 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
       fields: { entity_id: 'e-1' },
       timeMs: minute + 2_000,
     };
-    const w = await sink.write([...points, alert, overhead, entity]);
+    const w = await sink.write([...points, alert, vm, entity]);
     expect(w.written).toBe(points.length + 3);
     await sink.close();
 
@@ -249,11 +250,13 @@ describe('retention policies and continuous queries on the stack InfluxDB 1.8', 
     for (const [key, sum] of devSums) expect(gotSums.get(key) as number, key).toBeCloseTo(sum, 3);
     // Strings are not rolled up: the numbers of the VM row are, its ids are not.
     const keys = (r: InfluxResult) => (r.results?.[0]?.series?.[0]?.values ?? []).map((v) => String(v[0]));
-    const overheadKeys = keys(
-      await influxQl(influxUrl, 'SHOW FIELD KEYS FROM rollup_1m.strata_overhead', db),
-    );
-    expect(overheadKeys).toContain('mean_cpu_overhead_ratio');
-    expect(overheadKeys.filter((k) => /guest_entity_id|host_device/.test(k))).toEqual([]);
+    const vmKeys = keys(await influxQl(influxUrl, 'SHOW FIELD KEYS FROM rollup_1m.strata_vm', db));
+    expect(vmKeys).toContain('mean_cpu_cores');
+    expect(vmKeys).toContain('mean_cpu_overhead_ratio');
+    expect(vmKeys.filter((k) => /guest_entity_id|host_device/.test(k))).toEqual([]);
+    // The node's totals (strata_overhead, layer=node only) are rolled up like any entity's.
+    const nodeKeys = keys(await influxQl(influxUrl, 'SHOW FIELD KEYS FROM rollup_1m.strata_overhead', db));
+    expect(nodeKeys).toContain('mean_host_cpu_busy_cores');
     // strata_entity (ids, on change) is not rolled up.
     expect(rows(await influxQl(influxUrl, 'SELECT * FROM raw.strata_entity', db)).length).toBeGreaterThan(0);
     expect(
