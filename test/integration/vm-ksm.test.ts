@@ -32,7 +32,7 @@ let before: KsmState | undefined;
 const pipeline = createPipeline();
 const errors: string[] = [];
 let seq = 0;
-/** Every vm and guest sample seen, by entity id and ts: an overhead row may be a tick late. */
+/** Every vm and guest sample seen, by entity id and ts: a VM's overhead may be joined a tick late. */
 const seen = new Map<string, EntitySample>();
 
 interface Tick {
@@ -67,14 +67,21 @@ async function tick(): Promise<Tick> {
 
 const hostOf = (t: Tick) => t.samples.find((s) => s.entity.layer === 'host')!;
 const vmOf = (t: Tick, id: string) => t.samples.find((s) => s.entity.layer === 'vm' && s.entity.id === id);
-const overheadRow = (t: Tick, layer: string, name?: string) =>
+/**
+ * The VM's strata_vm point carrying its memory overhead: this tick's entity point, or, joined a tick
+ * late, a second line of the previous tick's (same series and time, which InfluxDB merges).
+ */
+const vmOverhead = (t: Tick, name: string) =>
   t.points.find(
     (p) =>
-      p.measurement === 'strata_overhead' &&
-      p.tags.layer === layer &&
+      p.measurement === 'strata_vm' &&
+      p.tags.name === name &&
       !p.tags.device &&
-      (name === undefined || p.tags.name === name),
+      !p.tags.interface &&
+      p.fields.memory_overhead_bytes !== undefined,
   );
+const nodeRow = (t: Tick) =>
+  t.points.find((p) => p.measurement === 'strata_overhead' && p.tags.layer === 'node');
 /** Anonymous − Pss_Anon (+ zero pages): the VM's KSM saving from its own gauges. */
 const saving = (s: EntitySample) =>
   (s.gauges.memory_anon_bytes ?? 0) -
@@ -155,11 +162,14 @@ describe('KSM on two twin VMs (real kernel, real QEMU)', () => {
     );
     // One more tick: the pipeline's rows need the previous one (rates) and the guests' records.
     const t2 = await ticksUntil(
-      'the overhead rows of both VMs',
-      (t) =>
-        UUIDS.every((_id, i) => overheadRow(t, 'vm', `ksm-${i}`)?.fields.memory_overhead_bytes !== undefined),
+      'the memory overhead of both VMs',
+      (t) => UUIDS.every((_id, i) => vmOverhead(t, `ksm-${i}`) !== undefined),
       30_000,
     );
+    // Schema version 3: strata_overhead holds the node's totals only.
+    expect(t2.points.filter((p) => p.measurement === 'strata_overhead').map((p) => p.tags.layer)).toEqual([
+      'node',
+    ]);
     const h1 = hostOf(t1);
     expect(h1.gauges.ksm_run).toBe(1);
     expect(h1.gauges.ksm_sharing_bytes! - sharing0).toBeGreaterThan(16 * MIB);
@@ -170,7 +180,7 @@ describe('KSM on two twin VMs (real kernel, real QEMU)', () => {
       `host pages_sharing ${(sharing0 / MIB).toFixed(1)} → ${(h1.gauges.ksm_sharing_bytes! / MIB).toFixed(1)} MiB, general_profit ${((h1.gauges.ksm_general_profit_bytes ?? 0) / MIB).toFixed(1)} MiB`,
     ];
     for (const [i, id] of UUIDS.entries()) {
-      const point = overheadRow(t2, 'vm', `ksm-${i}`)!;
+      const point = vmOverhead(t2, `ksm-${i}`)!;
       const row = point.fields;
       // The vm interval the row is for (this tick's, or the previous one joined late).
       const v = seen.get(`${id}@${point.timeMs}`)!;
@@ -199,7 +209,7 @@ describe('KSM on two twin VMs (real kernel, real QEMU)', () => {
         `ksm-${i}: Rss ${(v.gauges.memory_rss_bytes! / MIB).toFixed(1)} MiB, Pss ${(v.gauges.memory_pss_bytes! / MIB).toFixed(1)}, guest uses ${((row.guest_memory_used_bytes as number) / MIB).toFixed(1)} of ${((row.guest_memory_total_bytes as number) / MIB).toFixed(1)}, overhead ${((row.memory_overhead_bytes as number) / MIB).toFixed(1)}, KSM saving ${(saving0[i]! / MIB).toFixed(1)} → ${((row.ksm_saving_bytes as number) / MIB).toFixed(1)} MiB, ksm_stat merging ${(v.gauges.ksm_merging_bytes! / MIB).toFixed(1)} MiB`,
       );
     }
-    const node = overheadRow(t2, 'node')!.fields;
+    const node = nodeRow(t2)!.fields;
     // Node totals are of this message's vm views (a vm row above may be the previous interval's).
     const nowSavings = UUIDS.reduce((sum, id) => sum + saving(vmOf(t2, id)!), 0);
     expect(node.vms_ksm_saving_bytes).toBe(nowSavings);
