@@ -51,11 +51,12 @@ export function seriesKey(p: { measurement: string; tags: Record<string, string>
   return `${p.measurement}|${tags}|${p.timeMs}`;
 }
 
-/** What the processor must store: the same pipeline run in-process over the same messages, in order. */
 /**
  * The points a processor stores for these ticks: the pipeline's, with every number as the line
  * protocol writes it (9 significant digits for non-integers, sinks/influxdb/line-protocol.ts), so the
- * comparison with InfluxDB stays exact.
+ * comparison with InfluxDB stays exact. Two points of the same series and time (a VM's overhead
+ * joined a tick late is a second line of its strata_vm point) are one point in InfluxDB, with the
+ * fields of both: merged here the same way.
  */
 export function expectedPoints(ticks: SampleMessage[][]): Map<string, Point> {
   const pipeline = createPipeline();
@@ -66,7 +67,9 @@ export function expectedPoints(ticks: SampleMessage[][]): Map<string, Point> {
         const fields: Point['fields'] = {};
         for (const [f, v] of Object.entries(p.fields))
           fields[f] = typeof v === 'number' && Number.isFinite(v) ? Number(formatNumber(v)) : v;
-        out.set(seriesKey(p), { ...p, fields });
+        const key = seriesKey(p);
+        const prev = out.get(key);
+        out.set(key, { ...p, fields: prev === undefined ? fields : { ...prev.fields, ...fields } });
       }
     }
   }
