@@ -16,7 +16,7 @@ import { VmCollectorConfig } from '../collectors/vm/config.ts';
 import { OVERHEAD_FIELDS } from '../processors/overhead/fields.ts';
 import { CATALOGUES } from '../processors/rates/catalogues.ts';
 import { DERIVED_FIELDS } from '../processors/rates/fields.ts';
-import { LATENCIES } from '../processors/rates/naming.ts';
+import { LATENCIES, OLDER_AGENT_GAUGES_NOT_WRITTEN } from '../processors/rates/naming.ts';
 import type { MetricLayer, MetricScope, MetricSpec } from '../schemas/catalogue.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
 
@@ -309,7 +309,14 @@ function example(file: string, layer: string): string {
   const shown = {
     entity: s.entity,
     counters: firstKeys(s.counters, 6),
-    gauges: firstKeys(s.gauges, 4),
+    // The recordings predate agents that stopped sending these: show what an agent sends now.
+    gauges: firstKeys(
+      s.gauges &&
+        Object.fromEntries(
+          Object.entries(s.gauges).filter(([k]) => !OLDER_AGENT_GAUGES_NOT_WRITTEN.includes(k)),
+        ),
+      4,
+    ),
     ...(dev ? { devices: { [dev]: { counters: firstKeys(s.devices![dev]!.counters, 4) } } } : {}),
   };
   return `From \`${file}\` (first tick; the first few counters, gauges and one device of the ${layer} sample):\n\n\`\`\`json\n${JSON.stringify(shown, null, 2)}\n\`\`\``;

@@ -147,9 +147,8 @@ export function singleBytes(buf: Buffer, len: number): number | undefined {
   return v < 0 ? undefined : v;
 }
 
-const POW10 = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
-const SOME = Buffer.from('some avg10=', 'latin1');
-const FULL = Buffer.from('full avg10=', 'latin1');
+const SOME = Buffer.from('some ', 'latin1');
+const FULL = Buffer.from('full ', 'latin1');
 const TOTAL = Buffer.from('total=', 'latin1');
 
 function startsWithAt(buf: Buffer, pos: number, end: number, what: Buffer): boolean {
@@ -159,22 +158,19 @@ function startsWithAt(buf: Buffer, pos: number, end: number, what: Buffer): bool
 }
 
 /**
- * parsePressure on bytes for a regular PSI file: one or two lines "some|full avg10=D.DD … total=N".
- * `names` are PSI_NAMES[resource]: [[some total, some avg10], [full total, full avg10]].
+ * parsePressure on bytes for a regular PSI file: one or two lines "some|full avg10=… total=N", of
+ * which only total= is read. `names` are PSI_NAMES[resource]: [some total, full total].
  */
 export function pressureBytes(
   buf: Buffer,
   len: number,
-  names: readonly (readonly [string, string])[],
+  names: readonly [string, string],
   counters: Record<string, number>,
-  gauges: Record<string, number>,
 ): boolean {
   let pos = 0;
   let lines = 0;
   let kind0 = -1;
   let kind1 = -1;
-  let avg0 = 0;
-  let avg1 = 0;
   let tot0 = 0;
   let tot1 = 0;
   while (pos < len) {
@@ -183,25 +179,10 @@ export function pressureBytes(
     if (startsWithAt(buf, pos, end, SOME)) kind = 0;
     else if (startsWithAt(buf, pos, end, FULL)) kind = 1;
     else return false;
-    // avg10: digits '.' digits, as scanNumber reads it (value / 10^fraction digits)
-    let i = pos + SOME.length;
-    let value = 0;
-    let frac = -1;
-    for (; i < end; i++) {
-      const c = buf[i]!;
-      if (c >= 48 && c <= 57) {
-        value = value * 10 + (c - 48);
-        if (frac >= 0) frac++;
-      } else if (c === 46 && frac < 0) frac = 0;
-      else break;
-    }
-    if (buf[i] !== SPACE || i === pos + SOME.length) return false;
-    if (frac === 0 || frac >= POW10.length || value > Number.MAX_SAFE_INTEGER) return false;
-    const avg10 = frac < 0 ? value : value / POW10[frac]!;
-    // total=: the first "total=" after avg10, as parsePressure's indexOf finds it (a " total="
+    // total=: the first "total=" of the line, as parsePressure's indexOf finds it (a " total="
     // further on must not win over a garbled "xtotal=" that the string parser would read).
     let t = -1;
-    for (let j = i; j + TOTAL.length <= end; j++) {
+    for (let j = pos + SOME.length; j + TOTAL.length <= end; j++) {
       if (buf[j] === 116 /* t */ && startsWithAt(buf, j, end, TOTAL)) {
         t = j + TOTAL.length;
         break;
@@ -217,25 +198,17 @@ export function pressureBytes(
     if (total > 2 ** 64) return false; // beyond u64: the string parser refuses it
     if (lines === 0) {
       kind0 = kind;
-      avg0 = avg10;
       tot0 = total;
     } else if (lines === 1) {
       kind1 = kind;
-      avg1 = avg10;
       tot1 = total;
     } else return false;
     lines++;
     pos = end + 1;
   }
   if (lines === 0) return false;
-  let n = names[kind0]!;
-  counters[n[0]] = tot0;
-  gauges[n[1]] = avg0;
-  if (lines === 2) {
-    n = names[kind1]!;
-    counters[n[0]] = tot1;
-    gauges[n[1]] = avg1;
-  }
+  counters[names[kind0]!] = tot0;
+  if (lines === 2) counters[names[kind1]!] = tot1;
   return true;
 }
 

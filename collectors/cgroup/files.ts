@@ -150,19 +150,15 @@ export const V1_BLKIO_SERVICE_BYTES_FILE: CgroupFile = {
 };
 
 // ---------------------------------------------------------------------------------------------
-// PSI (v2; the unified hierarchy on hybrid hosts): "some|full avg10=… total=N" lines
+// PSI (v2; the unified hierarchy on hybrid hosts): "some|full avg10=… total=N" lines, of which
+// only total= is read (the averages are not sent: metrics.ts PSI_METRICS)
 
 function pressure(r: keyof typeof M.PSI_METRICS): CgroupFile {
-  const [[someTotal, someAvg], [fullTotal, fullAvg]] = M.PSI_METRICS[r];
+  const [someTotal, fullTotal] = M.PSI_METRICS[r];
   return {
     file: `${r}.pressure`,
     version: 'v2',
-    fields: [
-      f('some total', someTotal),
-      f('some avg10', someAvg),
-      f('full total', fullTotal),
-      f('full avg10', fullAvg),
-    ],
+    fields: [f('some total', someTotal), f('full total', fullTotal)],
   };
 }
 export const PRESSURE_FILES = {
@@ -233,11 +229,8 @@ export function blkioNames(file: CgroupFile): readonly [string, string, string] 
   return [n.Read!, n.Write!, n.Discard!];
 }
 
-/** The [[some total, some avg10], [full total, full avg10]] names of a pressure file. */
-export function pressureNames(file: CgroupFile): readonly (readonly [string, string])[] {
+/** The [some total, full total] names of a pressure file. */
+export function pressureNames(file: CgroupFile): readonly [string, string] {
   const n = fieldNames(file);
-  return [
-    [n['some total']!, n['some avg10']!],
-    [n['full total']!, n['full avg10']!],
-  ];
+  return [n['some total']!, n['full total']!];
 }

@@ -177,7 +177,7 @@ export class CgroupCollector implements Collector {
   gatherSync(acc: Accumulator): void {
     const ts = this.opts.clock ? this.opts.clock() : Date.now();
     const reader = this.reader;
-    reader.beginTick(ts, this.targets.size > 0);
+    reader.beginTick(this.targets.size > 0);
     const parent = this.opts.nodeId;
     for (const t of this.targets.values()) {
       const sample = reader.read(t, acc, ts, parent);

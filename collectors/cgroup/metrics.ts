@@ -237,46 +237,22 @@ function psiTotal<R extends PsiResource, K extends PsiKind>(r: R, k: K) {
   } as const satisfies MetricSpec;
 }
 
-function psiAvg10<R extends PsiResource, K extends PsiKind>(r: R, k: K) {
-  return {
-    name: `psi_${r}_${k}_avg10_pct`,
-    kind: 'gauge',
-    unit: '%',
-    scope: 'entity',
-    layers: ['container'],
-    sources: { [V2]: `${r}.pressure ${k} avg10`, [HYBRID]: `unified ${r}.pressure ${k} avg10` },
-    description: `The kernel's 10 s average of the ${k} ${r} stall share, in percent`,
-    stored: false,
-  } as const satisfies MetricSpec;
-}
-
 export const PSI_CPU_SOME = psiTotal('cpu', 'some');
-export const PSI_CPU_SOME_AVG10 = psiAvg10('cpu', 'some');
 export const PSI_CPU_FULL = psiTotal('cpu', 'full');
-export const PSI_CPU_FULL_AVG10 = psiAvg10('cpu', 'full');
 export const PSI_IO_SOME = psiTotal('io', 'some');
-export const PSI_IO_SOME_AVG10 = psiAvg10('io', 'some');
 export const PSI_IO_FULL = psiTotal('io', 'full');
-export const PSI_IO_FULL_AVG10 = psiAvg10('io', 'full');
 export const PSI_MEMORY_SOME = psiTotal('memory', 'some');
-export const PSI_MEMORY_SOME_AVG10 = psiAvg10('memory', 'some');
 export const PSI_MEMORY_FULL = psiTotal('memory', 'full');
-export const PSI_MEMORY_FULL_AVG10 = psiAvg10('memory', 'full');
 
-/** Per resource: [[some total, some avg10], [full total, full avg10]], the order pressure files list them in. */
+/**
+ * Per resource: [some total, full total], the order pressure files list them in. Only `total=` is
+ * read and sent: the kernel's `avg10=` is its own 10 s average of what the processor's
+ * `*_stall_ratio` rate gives for the exact interval (docs/schema.md).
+ */
 export const PSI_METRICS = {
-  cpu: [
-    [PSI_CPU_SOME, PSI_CPU_SOME_AVG10],
-    [PSI_CPU_FULL, PSI_CPU_FULL_AVG10],
-  ],
-  io: [
-    [PSI_IO_SOME, PSI_IO_SOME_AVG10],
-    [PSI_IO_FULL, PSI_IO_FULL_AVG10],
-  ],
-  memory: [
-    [PSI_MEMORY_SOME, PSI_MEMORY_SOME_AVG10],
-    [PSI_MEMORY_FULL, PSI_MEMORY_FULL_AVG10],
-  ],
+  cpu: [PSI_CPU_SOME, PSI_CPU_FULL],
+  io: [PSI_IO_SOME, PSI_IO_FULL],
+  memory: [PSI_MEMORY_SOME, PSI_MEMORY_FULL],
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -394,7 +370,7 @@ export const CGROUP_METRICS: readonly MetricSpec[] = [
   MEMORY_FILE,
   MEMORY_USAGE,
   MEMORY_LIMIT,
-  ...Object.values(PSI_METRICS).flatMap((r) => r.flat()),
+  ...Object.values(PSI_METRICS).flat(),
   READS_COMPLETED,
   WRITES_COMPLETED,
   READ_BYTES,

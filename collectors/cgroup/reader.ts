@@ -116,7 +116,7 @@ export class TargetReader {
 
   constructor(private readonly o: ReaderOptions) {}
 
-  beginTick(ts: number, any: boolean): void {
+  beginTick(any: boolean): void {
     this.memStatReused = 0;
     this.ioPartial = this.ioUnavailable = 0;
     const reused = this.psiReused;
@@ -124,7 +124,7 @@ export class TargetReader {
     this.blkioReused = 0;
     // Before any container: a stall or I/O after these reads shows at the next tick (pressure.ts).
     if (any) {
-      this.o.systemPressure?.refresh(ts);
+      this.o.systemPressure?.refresh();
       this.o.systemBlkio?.refresh();
     }
   }
@@ -243,7 +243,7 @@ export class TargetReader {
 
     // PSI: not re-read while the system's own PSI proves the file unchanged (pressure.ts)
     for (const p of t.pressure) {
-      if (readPsi(p, this.o.systemPressure, ts, bytes, counters, gauges, problems)) {
+      if (readPsi(p, this.o.systemPressure, bytes, counters, problems)) {
         this.psiReused[p.resource]++;
       }
     }

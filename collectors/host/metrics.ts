@@ -320,34 +320,16 @@ function psiTotal(r: PsiResource, k: PsiKind): MetricSpec {
     since: 'Linux 4.20 (cpu `full`: 5.13)',
   };
 }
-function psiAvg10(r: PsiResource, k: PsiKind): MetricSpec {
-  return {
-    name: `psi_${r}_${k}_avg10_pct`,
-    kind: 'gauge',
-    unit: '%',
-    scope: 'entity',
-    layers: PROC,
-    sources: { 'Linux 4.20+': `/proc/pressure/${r} \`${k}\` line, \`avg10=\`` },
-    description: `Kernel's 10 s running average of the ${k} stall share on ${r}`,
-    since: 'Linux 4.20',
-    stored: false,
-  };
-}
 
-/** PSI entries per resource and line: [counter, gauge]. */
+/**
+ * PSI entries per resource and line: [counter]. Only `total=` is read and sent: the kernel's
+ * `avg10=` is its own 10 s average of what the processor's `*_stall_ratio` rate gives for the
+ * exact interval from the totals (docs/schema.md).
+ */
 export const PSI = {
-  cpu: {
-    some: [psiTotal('cpu', 'some'), psiAvg10('cpu', 'some')],
-    full: [psiTotal('cpu', 'full'), psiAvg10('cpu', 'full')],
-  },
-  io: {
-    some: [psiTotal('io', 'some'), psiAvg10('io', 'some')],
-    full: [psiTotal('io', 'full'), psiAvg10('io', 'full')],
-  },
-  memory: {
-    some: [psiTotal('memory', 'some'), psiAvg10('memory', 'some')],
-    full: [psiTotal('memory', 'full'), psiAvg10('memory', 'full')],
-  },
+  cpu: { some: [psiTotal('cpu', 'some')], full: [psiTotal('cpu', 'full')] },
+  io: { some: [psiTotal('io', 'some')], full: [psiTotal('io', 'full')] },
+  memory: { some: [psiTotal('memory', 'some')], full: [psiTotal('memory', 'full')] },
 } as const;
 
 // ---------------------------------------------------------------------------------------------

@@ -495,23 +495,21 @@ export function defaultIncludeInterface(name: string): boolean {
 // /proc/pressure/* and cgroup v2 *.pressure
 
 // Metric names taken from the catalogue once: template strings per tick would allocate and
-// re-intern every key. [counter, gauge] per resource and line.
+// re-intern every key. The `total=` counter per resource and line.
 export const PSI_NAMES = {
   cpu: psiNames('cpu'),
   io: psiNames('io'),
   memory: psiNames('memory'),
 } as const;
 function psiNames(r: PsiResource) {
-  return {
-    some: [PSI[r].some[0].name, PSI[r].some[1].name],
-    full: [PSI[r].full[0].name, PSI[r].full[1].name],
-  } as const;
+  return { some: PSI[r].some[0].name, full: PSI[r].full[0].name } as const;
 }
 
 /**
  * PSI: `some avg10=0.12 avg60=… avg300=… total=<µs>` and `full …`. Emits
- * psi_<res>_{some,full}_usec_total and psi_<res>_{some,full}_avg10_pct. The host's cpu "full" line
- * is absent before 5.13 and all zeros after; whatever is there is reported.
+ * psi_<res>_{some,full}_usec_total from `total=`; the averages are not read (the processor's
+ * stall ratio of the exact interval comes from the totals). The host's cpu "full" line is absent
+ * before 5.13 and all zeros after; whatever is there is reported.
  */
 export function parsePressure(
   text: string,
@@ -536,22 +534,18 @@ export function parsePressure(
       }
       continue;
     }
-    const a = text.indexOf('avg10=', lineStart);
     const t = text.indexOf('total=', lineStart);
-    if (a === -1 || a > end || t === -1 || t > end) {
-      problems.push(`pressure/${resource} line ${lineNo}: missing avg10= or total=`);
+    if (t === -1 || t > end) {
+      problems.push(`pressure/${resource} line ${lineNo}: missing total=`);
       continue;
     }
-    const avg10 = scanNumber(text, a + 6, end);
     const total = scanNumber(text, t + 6, end);
-    if (Number.isNaN(avg10) || Number.isNaN(total)) {
-      problems.push(`pressure/${resource} line ${lineNo}: avg10/total not a number`);
+    if (Number.isNaN(total)) {
+      problems.push(`pressure/${resource} line ${lineNo}: total not a number`);
       continue;
     }
     lines++;
-    const names = PSI_NAMES[resource][kind];
-    o.counters[names[0]] = total;
-    o.gauges[names[1]] = avg10;
+    o.counters[PSI_NAMES[resource][kind]] = total;
   }
   if (lines === 0 && text.trim() === '') problems.push(`pressure/${resource}: empty file`);
   return o;

@@ -102,12 +102,24 @@ export function rateSpec(counter: string): RateSpec {
 }
 
 /**
- * Gauges the agent sends that the processor does not write (`stored: false` in a catalogue): a
- * written field says the same, better (docs/schema.md, "What changed in version 3").
+ * Gauges agents older than schema version 3 send that the processor does not write: the kernel's
+ * PSI avg10 averages, which the `psi_*_stall_ratio` rate of the exact interval replaces
+ * (docs/schema.md, "What changed in version 3"). Current agents no longer read or send them.
  */
-export const NOT_STORED: ReadonlySet<string> = new Set(
-  ALL_CATALOGUES.flatMap((c) => c.filter((m) => m.kind === 'gauge' && m.stored === false).map((m) => m.name)),
+export const OLDER_AGENT_GAUGES_NOT_WRITTEN: readonly string[] = (['cpu', 'io', 'memory'] as const).flatMap(
+  (r) => (['some', 'full'] as const).map((k) => `psi_${r}_${k}_avg10_pct`),
 );
+
+/**
+ * Gauges the processor does not write: those of older agents above, and any a catalogue marks
+ * `stored: false` (on the wire, but a written field says the same, better).
+ */
+export const NOT_STORED: ReadonlySet<string> = new Set([
+  ...OLDER_AGENT_GAUGES_NOT_WRITTEN,
+  ...ALL_CATALOGUES.flatMap((c) =>
+    c.filter((m) => m.kind === 'gauge' && m.stored === false).map((m) => m.name),
+  ),
+]);
 
 /** Every latency pair the catalogues declare (time counter / ops counter → `*_latency_ms_per_op`). */
 export const LATENCIES: readonly LatencySpec[] = NAMING.latencies;

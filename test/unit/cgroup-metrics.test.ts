@@ -93,17 +93,16 @@ describe('container metric catalogue', () => {
         fields++;
       }
     }
-    expect(fields).toBe(48);
+    expect(fields).toBe(42);
   });
 
-  it('PSI names are the ones the shared pressure parser writes (the string fallback)', () => {
+  it('PSI names are the ones the shared pressure parser writes (the string fallback): the totals, no average', () => {
     for (const r of ['cpu', 'io', 'memory'] as const) {
-      for (const k of ['some', 'full'] as const) {
-        const [total, avg] = PSI_NAMES[r][k];
-        expect(byName.get(total)?.kind).toBe('counter');
-        expect(byName.get(avg)?.kind).toBe('gauge');
-      }
+      for (const k of ['some', 'full'] as const) expect(byName.get(PSI_NAMES[r][k])?.kind).toBe('counter');
     }
+    expect(CGROUP_METRICS.filter((m) => m.name.startsWith('psi_')).map((m) => m.kind)).toEqual(
+      Array(6).fill('counter'),
+    );
   });
 
   it.each([

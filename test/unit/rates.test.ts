@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createPipeline } from '../../processors/pipeline.ts';
 import { RatesConfig } from '../../processors/rates/config.ts';
-import { computeRateSpec } from '../../processors/rates/naming.ts';
+import { computeRateSpec, OLDER_AGENT_GAUGES_NOT_WRITTEN } from '../../processors/rates/naming.ts';
 import { counterDelta } from '../../processors/rates/rates.ts';
 import type { Point } from '../../schemas/point.ts';
 import type { EntitySample, SampleMessage } from '../../schemas/sample.ts';
@@ -291,7 +291,7 @@ describe('pipeline rates', () => {
     expect(dev.fields.iops).toBeUndefined();
   });
 
-  it("writes no gauge its catalogue marks stored: false (the kernel's PSI avg10), and the exact stall share instead", () => {
+  it("writes none of the gauges older agents send that are not written (the kernel's PSI avg10), and the exact stall share instead", () => {
     const msgs = fs
       .readFileSync(path.join(import.meta.dirname, '../../testdata/processor/agent-host-1s.ndjson'), 'utf8')
       .trim()
@@ -303,6 +303,9 @@ describe('pipeline rates', () => {
     const written = new Set<string>();
     for (const m of msgs) for (const pt of p.handle(m).points) for (const k in pt.fields) written.add(k);
     expect([...written].filter((k) => k.endsWith('_avg10_pct'))).toEqual([]);
+    expect(new Set(sent.filter((k) => k.endsWith('_avg10_pct')))).toEqual(
+      new Set(OLDER_AGENT_GAUGES_NOT_WRITTEN),
+    );
     expect(written.has('psi_cpu_some_stall_ratio')).toBe(true);
   });
 });
