@@ -10,48 +10,16 @@ import type { Point } from '../schemas/point.ts';
 
 export type Variant = (points: Point[]) => Point[];
 
-/** Fields that are not a measured value: they stay even when 0. */
-const KEEP = new Set(['interval_seconds']);
-
-/**
- * Zero-valued numeric fields left out of every point, as idle device rows are (a reader would sum
- * rates × interval over a bucket, or fill(0), instead of taking mean()); a row left with no field
- * is not written. Strings and booleans stay.
- */
-function withoutZeros(p: Point): Point | undefined {
-  let zeros = 0;
-  let kept = 0;
-  for (const k in p.fields) {
-    if (p.fields[k] === 0 && !KEEP.has(k)) zeros++;
-    else kept++;
-  }
-  if (zeros === 0) return p;
-  if (kept === 0) return undefined;
-  // A new object built key by key, not a copy with keys deleted: `delete` leaves V8 a slow
-  // dictionary-mode object, which would bill the encoder for what a real schema change never makes.
-  const fields: Point['fields'] = {};
-  for (const k in p.fields) {
-    const v = p.fields[k] as number | string | boolean;
-    if (v !== 0 || KEEP.has(k)) fields[k] = v;
-  }
-  return { measurement: p.measurement, tags: p.tags, fields, timeMs: p.timeMs };
-}
-
 export const VARIANTS: Record<
   string,
   { describe: string; apply: Variant; make?: () => Variant; pipeline?: PipelineConfigInput }
 > = {
   today: { describe: 'the schema as it is (identity)', apply: (points) => points },
-  'sparse-zeros': {
-    describe: 'zero-valued numeric fields left out of every point (rows left empty not written)',
-    apply: (points) => {
-      const out: Point[] = [];
-      for (const p of points) {
-        const q = withoutZeros(p);
-        if (q !== undefined) out.push(q);
-      }
-      return out;
-    },
+  'zero-rates-skip': {
+    describe:
+      'pipeline.output.zeroRates: skip (a rate at 0 written when it turns 0 and once per idleHeartbeatMs)',
+    apply: (points) => points,
+    pipeline: { output: { zeroRates: 'skip' } },
   },
 };
 

@@ -19,7 +19,7 @@
 // collect path, the ticks published to the same broker.
 //
 //   npm run perf:pipeline-cost -- --nodes 50 --entities 21 --interval-ms 1000 --seconds 90 \
-//     --variants today,sparse-zeros --rounds 2 --json /tmp/cost.json
+//     --variants today,zero-rates-skip --rounds 2 --json /tmp/cost.json
 // Broker: a private Kafka (stack/kafka.ts, own data dir and ports) unless --brokers names one;
 // then --broker-pid and --kafka-log-dir are needed for its CPU and segment sizes, and the
 // figures include whatever else that broker serves at the time.
@@ -45,7 +45,7 @@ const { values } = parseArgs({
     entities: { type: 'string', default: '21' },
     'interval-ms': { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '90' },
-    variants: { type: 'string', default: 'today,sparse-zeros' },
+    variants: { type: 'string', default: 'today,zero-rates-skip' },
     rounds: { type: 'string', default: '2' },
     messages: { type: 'string', default: 'recorded' },
     /** influxd [data] cache-snapshot-write-cold-duration and compact-full-write-cold-duration. */

@@ -9,6 +9,7 @@ import type { Point } from '../schemas/point.ts';
 import type { SampleMessage } from '../schemas/sample.ts';
 import { type PipelineConfig, type PipelineConfigInput, parsePipelineConfig } from './config.ts';
 import { NodeNoisy, NoisyNeighborStage } from './noisy-neighbor/detector.ts';
+import { ZeroRateFilter } from './output/zero-rates.ts';
 import { NodeOverhead, OverheadStage } from './overhead/overhead.ts';
 import { NodeRates, RatesStage, type SkipReason } from './rates/rates.ts';
 import type { Pipeline, PipelineOutput } from './types.ts';
@@ -70,6 +71,10 @@ const untrackedRowsTotal = counter(
   'strata_processor_output_untracked_rows_total',
   'Device and interface rows written without their idle state remembered: output.maxInstanceStates reached (idle rows of these are all written)',
 );
+const zeroRatesSkippedTotal = counter(
+  'strata_processor_zero_rates_skipped_total',
+  'Rate fields at 0 not written because a 0 of the same field and series was written less than output.idleHeartbeatMs before (output.zeroRates: skip; docs/schema.md)',
+);
 const entitiesGauge = gauge('strata_processor_entities', 'Entity states held by the pipeline');
 const evictedTotal = counter('strata_processor_evicted_entities_total', 'Entity states dropped by eviction');
 const conflictsTotal = counter(
@@ -121,6 +126,8 @@ export class ProcessingPipeline implements Pipeline {
   private readonly rates: RatesStage;
   private readonly overhead: OverheadStage;
   private readonly noisy: NoisyNeighborStage;
+  /** output.zeroRates: skip only. */
+  private readonly zeroRates: ZeroRateFilter | undefined;
   private readonly once = new OnceLogger(log);
   /** Outputs of evict() (node_silent resolutions) until drain() takes them. */
   private pendingOut: PipelineOutput = { points: [], alerts: [] };
@@ -134,6 +141,8 @@ export class ProcessingPipeline implements Pipeline {
     this.config = config;
     this.rates = new RatesStage(config.rates, config.maxEntities, config.output);
     this.overhead = new OverheadStage(config.overhead);
+    this.zeroRates =
+      config.output.zeroRates === 'skip' ? new ZeroRateFilter(config.output.idleHeartbeatMs) : undefined;
     this.noisy = new NoisyNeighborStage(config.noisyNeighbor, config.overhead.vmBackingDevices, (node, vm) =>
       this.once.warn(
         `nn-unmapped:${node}:${vm}`,
@@ -173,6 +182,7 @@ export class ProcessingPipeline implements Pipeline {
       run.previous = undefined;
       this.overhead.process(id, views, node.overhead, points);
       this.noisy.process(id, message.ts, views, node.noisy, points, alerts);
+      this.zeroRates?.apply(points);
     } catch (err) {
       // A bug, not bad data (data problems are counted inside the stages): keep consuming.
       errorsTotal.inc();
@@ -333,6 +343,7 @@ export class ProcessingPipeline implements Pipeline {
     this.flushed.wraps64 = s.wraps64;
     this.push('out.idle', s.idleRowsSkipped, (d) => idleSkippedTotal.inc(d));
     this.push('out.untracked', s.untrackedRows, (d) => untrackedRowsTotal.inc(d));
+    if (this.zeroRates) this.push('out.zeros', this.zeroRates.skipped, (d) => zeroRatesSkippedTotal.inc(d));
     const o = this.overhead.stats;
     const n = this.noisy.stats;
     this.push('joins.same', o.vmJoins - o.lateJoins, (d) => joinsTotal.inc({ when: 'same_message' }, d));

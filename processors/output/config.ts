@@ -24,5 +24,12 @@ export const OutputConfig = z.strictObject({
    * its rows is written (counted in strata_processor_output_untracked_rows_total).
    */
   maxInstanceStates: z.number().int().positive().default(500_000),
+  /**
+   * `write`: every rate field on every point. `skip`: a rate at 0 is written when it turns 0 and
+   * then once per idleHeartbeatMs, the zeros between left out (−39 % InfluxDB CPU per
+   * entity-sample on a quiet fleet, docs/cost.md); read rates with fill(0), and over long buckets
+   * as sum × interval ÷ bucket (docs/schema.md; the generated dashboards do, in both modes).
+   */
+  zeroRates: z.enum(['write', 'skip']).default('write'),
 });
 export type OutputConfig = z.output<typeof OutputConfig>;
