@@ -113,7 +113,9 @@ export const RULE_SPECS: RuleSpec[] = [
     // The last bucket is the minute in progress and can be empty on a live node (10 s ticks, an
     // evaluation early in the minute): judged alone it would fire on every evaluation that lands
     // there. Counts are whole, so the average is below 1/3 only when all three buckets are empty.
-    query: `SELECT moving_average(count(${q(L.cpuCores.field)}), 3) AS ${q('points')} FROM ${q(MEASUREMENT.host)} WHERE ${[...rowCond(L.cpuCores), '$timeFilter'].join(' AND ')} GROUP BY time(1m), ${q(TAG.node)} fill(0)`,
+    // Counted by interval_seconds, on every host point with rates and never left out (a rate at 0
+    // may be: pipeline.output.zeroRates).
+    query: `SELECT moving_average(count(${q(L.intervalSeconds.field)}), 3) AS ${q('points')} FROM ${q(MEASUREMENT.host)} WHERE ${[...rowCond(L.intervalSeconds), '$timeFilter'].join(' AND ')} GROUP BY time(1m), ${q(TAG.node)} fill(0)`,
     expect: 'host',
     window: 3600,
     reducer: 'last',

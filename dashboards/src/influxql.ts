@@ -81,9 +81,12 @@ export function rowTag(field: Field): string[] {
   return [];
 }
 
-/** How empty time buckets of a field read: 0 for the rates of idle devices, a gap otherwise. */
+/**
+ * How empty time buckets of a field read: 0 for the rates of idle devices and for the entity rates
+ * a point may leave out at 0 (Field.per), a gap otherwise.
+ */
 export function fillFor(field: Field): '0' | 'none' | undefined {
-  if (field.idle === 'zero') return '0';
+  if (field.idle === 'zero' || field.per !== undefined) return '0';
   if (field.idle === 'gap') return 'none';
   return undefined;
 }
@@ -103,14 +106,22 @@ export interface Select {
    * An idle device or interface writes no row most ticks (docs/schema.md, "When a point is
    * written"), so mean() would average the busy rows only: a disk busy 5 s of a minute at 100
    * IOPS would read ~83 instead of ~8.
+   * `rateMean`: a rate of an entity point (Field.per): sum(field) ÷ count(per), the mean over the
+   * points that carry it when every zero is written, a point without it counting 0. Exact in both
+   * pipeline.output.zeroRates modes and for any bucket, with no tick variable: the entity point
+   * itself is written every tick.
    */
-  agg?: 'mean' | 'max' | 'min' | 'last' | 'sum' | 'count' | 'timeMean';
+  agg?: 'mean' | 'max' | 'min' | 'last' | 'sum' | 'count' | 'timeMean' | 'rateMean';
   as?: string;
 }
 
-/** How a field is averaged over a bucket: over time where a missing row means 0, else over rows. */
-export function meanFor(field: Field): 'timeMean' | 'mean' {
-  return field.idle === 'zero' ? 'timeMean' : 'mean';
+/**
+ * How a field is averaged over a bucket: over time where a missing device or interface row means
+ * 0, over the entity's points where a missing rate means 0, else over the rows that have it.
+ */
+export function meanFor(field: Field): 'timeMean' | 'rateMean' | 'mean' {
+  if (field.idle === 'zero') return 'timeMean';
+  return field.per !== undefined ? 'rateMean' : 'mean';
 }
 
 /**
@@ -121,7 +132,13 @@ export function meanFor(field: Field): 'timeMean' | 'mean' {
  * under fill(0), which InfluxDB applies to each aggregate before adding: the rates of device rows
  * (timeMean) use it.
  */
-function aggregate(agg: NonNullable<Select['agg']>, inners: string[]): string {
+function aggregate(agg: NonNullable<Select['agg']>, inners: string[], field: Field | string): string {
+  if (agg === 'rateMean') {
+    const per = typeof field === 'string' ? undefined : field.per;
+    if (per === undefined || inners.length !== 1)
+      throw new Error(`rateMean of ${String(inners)}: no per field`);
+    return `sum(${inners[0]}) / count(${q(per)})`;
+  }
   if (agg === 'timeMean') {
     const sums = inners.map((i) => `sum(${i})`).join(' + ');
     return `${inners.length > 1 ? `(${sums})` : sums} * $${TICK_VAR} / $__interval_ms`;
@@ -148,7 +165,7 @@ export function select(p: QueryParts): string {
   const cols = p.select
     .map((s) => {
       const inners = storedFields(s.field).map(q);
-      const expr = s.agg ? aggregate(s.agg, inners) : inners.join(' + ');
+      const expr = s.agg ? aggregate(s.agg, inners, s.field) : inners.join(' + ');
       // A sum of fields has no column name of its own: it is shown under the field's name.
       const as = s.as ?? (typeof s.field !== 'string' && s.field.sumOf ? s.field.field : undefined);
       return as ? `${expr} AS ${q(as)}` : expr;
@@ -165,9 +182,10 @@ export function select(p: QueryParts): string {
 }
 
 /**
- * Fields summed per node and layer. Entity rows: each entity's mean over the bucket first, then
- * the sum: a plain sum() over the bucket would also add up every tick in it, so the figure would
- * grow with $__interval. Device and interface rows with idle 'zero' (rows skipped while idle):
+ * Fields summed per node and layer. Entity rows: each entity's mean over the bucket first (a rate:
+ * over its points, a point without the rate counting 0, Select.agg `rateMean`), then the sum: a
+ * plain sum() over the bucket would also add up every tick in it, so the figure would grow with
+ * $__interval. Device and interface rows with idle 'zero' (rows skipped while idle):
  * the sum of every row of the layer × tick ÷ bucket, which is the sum of each device's mean over
  * the bucket's time (a per-device mean() would average its busy rows only). Fields of one call
  * share their row kind.
@@ -186,7 +204,7 @@ export function layerSum(
       fill: opts.fill ?? fillFor(first),
     });
   const inner = select({
-    select: fields.map((x) => ({ field: x.field, agg: 'mean', as: x.as })),
+    select: fields.map((x) => ({ field: x.field, agg: meanFor(x.field), as: x.as })),
     from: fromLayers(opts.layers ?? first.layers ?? LAYERS),
     where: [cond.node, ...rowCond(first)],
     groupBy: [TAG.node, TAG.layer, TAG.name, ...rowTag(first)],
@@ -214,13 +232,19 @@ export function overheadSeries(
 ): string {
   const sel: Select[] = fields.map((x) => ('unit' in x ? { field: x } : x));
   const first = (sel[0]!.field as Field).overheadLayer!;
+  const fill = fillFor(sel[0]!.field as Field);
+  // One fill() for the whole query: its figures must read an empty bucket alike.
+  if (sel.some((s) => fillFor(s.field as Field) !== fill))
+    throw new Error(
+      `overheadSeries: ${sel.map((s) => (s.field as Field).field)} fill empty buckets differently`,
+    );
   const at = overheadFrom(first);
   return select({
-    select: sel.map((s) => ({ agg: opts.agg ?? 'mean', ...s })),
+    select: sel.map((s) => ({ agg: opts.agg ?? meanFor(s.field as Field), ...s })),
     from: at.from,
     where: [...at.where, cond.node, ...(opts.where ?? [])],
     groupBy: opts.by ?? (first === 'node' ? [TAG.node] : [TAG.node, TAG.name]),
     timeSeries: opts.timeSeries,
-    fill: opts.timeSeries === false ? undefined : fillFor(sel[0]!.field as Field),
+    fill: opts.timeSeries === false ? undefined : fill,
   });
 }

@@ -99,10 +99,11 @@ export function noisy(): Board {
       },
       new InfluxQL(
         select({
-          select: [{ field: L.psiIoSome, agg: 'mean' }],
+          select: [{ field: L.psiIoSome, agg: meanFor(L.psiIoSome) }],
           from: q(MEASUREMENT.container),
           where: [cond.node, ...rowCond(L.psiIoSome)],
           groupBy: [TAG.node, TAG.name],
+          fill: fillFor(L.psiIoSome),
         }),
         { alias: '$tag_name', expect: 'noisy' },
       ),

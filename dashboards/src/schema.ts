@@ -3,6 +3,7 @@
 // variable, annotation and alert rule builds its InfluxQL from these tables, and
 // test/integration/dashboards.test.ts runs the generated queries against data the real pipeline
 // wrote, so drift shows up as a failing query or an empty panel.
+import { isRateField } from '../../processors/output/zero-rates.ts';
 
 /** The entity layers, each with its own measurement (tag `layer` carries the same name). */
 export const LAYERS = ['host', 'container', 'vm', 'guest'] as const;
@@ -82,7 +83,25 @@ export interface Field {
    * (entity_id, cgroup_path) is on strata_entity, which no panel needs.
    */
   readonly idle?: 'zero' | 'gap';
+  /**
+   * Rates on the entity point of a layer measurement (strata_host, strata_container, strata_vm,
+   * strata_guest; processors/output/zero-rates.ts isRateField() by name): with
+   * pipeline.output.zeroRates: skip a 0 is written when the rate turns 0 and then once per
+   * idleHeartbeatMs, so a point without the field is a 0 there. Such a field is averaged as
+   * sum(field) ÷ count(per), `per` being a field written on exactly the points that carry the rate
+   * in `write` mode and never left out: the mean over those points, a missing value counting 0,
+   * the same figure in both modes (mean() would average the non-zero ticks only), with fill(0).
+   * `interval_seconds` for an entity's own rates (on every point but an entity's first, which has
+   * no rates); `guest_interval_offset_ms` for a VM's figures of the guest join (on every joined
+   * point). strata_overhead (the node totals) is not filtered: mean() there.
+   */
+  readonly per?: string;
 }
+
+/** On every entity point with rates (processors/rates/rates.ts): the count of rate-bearing points. */
+export const ENTITY_RATE_POINTS = 'interval_seconds';
+/** On every strata_vm point joined with its guest (processors/overhead/overhead.ts). */
+export const VM_JOIN_POINTS = 'guest_interval_offset_ms';
 
 const all = LAYERS;
 const f = (field: string, unit: Unit, row: Row, layers: readonly Layer[] = all): Field => ({
@@ -91,12 +110,18 @@ const f = (field: string, unit: Unit, row: Row, layers: readonly Layer[] = all):
   row,
   layers,
   ...(row === 'entity' ? {} : { idle: unit === 'ms' ? 'gap' : 'zero' }),
+  ...(row === 'entity' && isRateField(field) ? { per: ENTITY_RATE_POINTS } : {}),
 });
+/**
+ * An overhead figure. `per`: for a rate on a VM's or container's entity point, the points that
+ * carry it (Field.per): a VM's figures of the guest join by default, a container's on every point.
+ */
 const o = (
   field: string,
   unit: Unit,
   overheadLayer: 'vm' | 'container' | 'node',
   row: Row = 'entity',
+  per: string = overheadLayer === 'vm' ? VM_JOIN_POINTS : ENTITY_RATE_POINTS,
 ): Field => ({
   field,
   unit,
@@ -105,6 +130,7 @@ const o = (
   ...(overheadLayer === 'node' ? {} : { layers: [overheadLayer] }),
   // A share of an idle device is undefined (0 ÷ 0), not 0.
   ...(row === 'entity' ? {} : { idle: 'gap' as const }),
+  ...(overheadLayer !== 'node' && row === 'entity' && isRateField(field) ? { per } : {}),
 });
 
 /** Fields of the layer measurements (strata_host, strata_container, strata_vm, strata_guest). */
@@ -143,8 +169,8 @@ export const LAYER_FIELDS = {
 export const OVERHEAD_FIELDS = {
   // §2.1 VM
   // The VM's own figures, on the same point: the QEMU process's CPU and its vCPU threads'.
-  hypervisorCpu: o('cpu_cores', 'cores', 'vm'),
-  vcpuCores: o('vcpu_cores', 'cores', 'vm'),
+  hypervisorCpu: o('cpu_cores', 'cores', 'vm', 'entity', ENTITY_RATE_POINTS),
+  vcpuCores: o('vcpu_cores', 'cores', 'vm', 'entity', ENTITY_RATE_POINTS),
   hypervisorNonVcpu: o('hypervisor_non_vcpu_cpu_cores', 'cores', 'vm'),
   guestBusy: o('guest_cpu_busy_cores', 'cores', 'vm'),
   guestSteal: o('guest_cpu_steal_ratio', 'ratio', 'vm'),
@@ -173,8 +199,14 @@ export const OVERHEAD_FIELDS = {
   overheadUsecPerPacket: o('hypervisor_overhead_cpu_usec_per_guest_packet', 'us', 'vm'),
   guestFaults: o('guest_page_faults_per_second', 'per_second', 'vm'),
   // The VM's own figures, on the same point: the QEMU process's faults and the balloon's report.
-  hypervisorFaults: o('page_faults_per_second', 'per_second', 'vm'),
-  guestReportedFaults: o('guest_reported_page_faults_per_second', 'per_second', 'vm'),
+  hypervisorFaults: o('page_faults_per_second', 'per_second', 'vm', 'entity', ENTITY_RATE_POINTS),
+  guestReportedFaults: o(
+    'guest_reported_page_faults_per_second',
+    'per_second',
+    'vm',
+    'entity',
+    ENTITY_RATE_POINTS,
+  ),
   faultsPerGuestFault: o('hypervisor_faults_per_guest_fault_ratio', 'ratio', 'vm'),
   // §2.4 VM memory
   hypervisorMemory: o('hypervisor_memory_bytes', 'bytes', 'vm'),

@@ -12,7 +12,9 @@ export function self(): Board {
     "What InfluxDB shows of strata itself: points arriving per node, the interval each rate covers (longer than the tick = lost ticks or a stalled agent), time since each node's last point, entities tracked, alert events. Consumer lag, dead letters (strata.dlq), InfluxDB write errors and dropped points are Prometheus metrics on the agent's and processor's /metrics (docs/processor.md, docs/agent.md), not stored in InfluxDB: scrape them with Prometheus and alert with deploy/grafana/prometheus-rules.example.yaml.",
   );
   b.builder.withVariable(VAR.node());
-  const hostRow = [cond.node, ...rowCond(L.cpuCores)];
+  // Host points counted and dated by interval_seconds, which every host point with rates carries
+  // and which is never left out (a rate such as cpu_cores may be: pipeline.output.zeroRates).
+  const hostRow = [cond.node, ...rowCond(L.intervalSeconds)];
   b.row('Ingestion')
     .timeseries(
       'Host points per node',
@@ -24,7 +26,7 @@ export function self(): Board {
       },
       new InfluxQL(
         select({
-          select: [{ field: L.cpuCores, agg: 'count' }],
+          select: [{ field: L.intervalSeconds, agg: 'count' }],
           from: q(MEASUREMENT.host),
           where: hostRow,
           groupBy: [TAG.node],
@@ -60,7 +62,7 @@ export function self(): Board {
       },
       new InfluxQL(
         select({
-          select: [{ field: L.cpuCores, agg: 'last' }],
+          select: [{ field: L.intervalSeconds, agg: 'last' }],
           from: q(MEASUREMENT.host),
           where: hostRow,
           groupBy: [TAG.node],
