@@ -5,7 +5,8 @@
 // 30 s the guest writes 1 MiB O_DIRECT blocks to its disk from 4 loops, each flushing after 16 MiB
 // (QEMU's default cache=writeback: the flush is what puts them on the host disk). The vm collector
 // places the VM on that disk itself (label host_device, collectors/vm/backing.ts). Expected: one
-// firing alert naming the VM as antagonist and the container as victim, then a resolved one.
+// firing alert naming the VM as antagonist and the container as victim (repeated with a tighter
+// remedy step while it stays so), then a resolved one.
 // Only this test's VM, container and the host are fed to the pipeline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -139,16 +140,20 @@ describe('noisy neighbour: a VM on the host disk beside a container', () => {
     while (Date.now() < deadline && !alerts.some((a) => a.status === 'resolved')) await sleep(1);
 
     const summary = JSON.stringify(alerts.map((a) => [a.status, a.labels, a.evidence]));
-    expect(firingWhileHeavy, summary).toBe(1);
+    // One incident: a firing event, then (while the VM stays the antagonist: nothing caps it in
+    // this test) the same incident again with a tighter remedy step each time, then resolved.
+    expect(firingWhileHeavy, summary).toBeGreaterThanOrEqual(1);
+    const firing = alerts.filter((a) => a.status === 'firing');
     expect(
       alerts.map((a) => [a.status, a.labels.antagonist, a.labels.antagonist_layer, a.labels.victims]),
       summary,
-    ).toEqual([
-      ['firing', vmName, 'vm', victim],
-      ['resolved', vmName, 'vm', victim],
-    ]);
-    expect(alerts[1]!.id).toBe(alerts[0]!.id);
-    expect(alerts[1]!.resolved_reason).toBe('recovered');
+    ).toEqual([...firing.map(() => ['firing', vmName, 'vm', victim]), ['resolved', vmName, 'vm', victim]]);
+    for (const a of alerts) expect(a.id, summary).toBe(alerts[0]!.id);
+    expect(
+      firing.map((a) => a.evidence.remedy_step ?? 1),
+      summary,
+    ).toEqual(firing.map((_, i) => i + 1));
+    expect(alerts.at(-1)!.resolved_reason).toBe('recovered');
     const e = alerts[0]!.evidence;
     expect(e.antagonist_iops_share_ratio).toBeGreaterThan(0.5);
     expect(e.antagonist_iops).toBeLessThanOrEqual(e.device_iops!); // credited with what the disk did
