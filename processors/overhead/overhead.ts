@@ -180,11 +180,13 @@ function sumField(m: Map<string, Fields> | undefined, k: string, skip?: (name: s
 }
 
 /**
- * Overhead fields onto the entity's own point (or device row) of this message, which the rates
- * stage has put in the output and the sink has not encoded yet.
+ * The fields of the entity's own point (or device row) of this message, which the rates stage has
+ * put in the output and the sink has not encoded yet, to write overhead fields into. Named stores
+ * on it: copying a separate object key by key cost 11 % of the pipeline's CPU (megamorphic keyed
+ * stores that add properties).
  */
-function addFields(target: Fields, f: Fields): void {
-  for (const k in f) target[k] = f[k]!;
+function onPoint(fields: Fields): OverheadFields {
+  return fields as OverheadFields;
 }
 
 /** Σ over instances of read_iops + write_iops, or undefined if no instance reports either. */
@@ -292,14 +294,15 @@ export class OverheadStage {
         pg.joined = true;
         this.stats.vmJoins++;
         const late = !vms.includes(pv.view);
-        const fields = this.vmOverhead(pv, pg.view);
+        // On the VM's point of this message; a late one's went out with an earlier message: the
+        // same series and time again, with these fields only, which InfluxDB merges into it.
+        const fields: OverheadFields = late ? {} : onPoint(pv.view.fields);
+        this.vmOverhead(pv, pg.view, fields);
         fields.guest_interval_offset_ms = pg.view.ts - v1;
         if (late) {
-          // The VM's point went out with an earlier message: the same series and time again, with
-          // these fields only, which InfluxDB merges into that point.
           this.stats.lateJoins++;
           out.push({ measurement: ENTITY_MEASUREMENTS.vm, tags: pv.view.state.tags, fields, timeMs: v1 });
-        } else addFields(pv.view.fields, fields);
+        }
         // Node totals are per message: they include only pairs of this message's vm views.
         if (!late && typeof fields.memory_overhead_bytes === 'number') {
           memOverhead += fields.memory_overhead_bytes;
@@ -318,8 +321,7 @@ export class OverheadStage {
     const hostBusy = num(host.fields, IN.cpuCores);
     const hostPps = this.hostPackets(host);
     for (const c of containers) {
-      const fields = this.containerOverhead(c, host, hostBusy, hostPps);
-      if (fields !== undefined) addFields(c.fields, fields);
+      this.containerOverhead(c, host, hostBusy, hostPps, onPoint(c.fields));
       this.deviceShares(c, host);
     }
     if (hostBusy === undefined) return;
@@ -430,10 +432,11 @@ export class OverheadStage {
     if (ksmd !== undefined) f.ksmd_cpu_cores = ksmd;
   }
 
-  private vmOverhead(pv: PendingVm, guest: EntityView): Fields {
+  /** §2.1, written into `f` (the VM's point, or a line of its own for a late join). */
+  private vmOverhead(pv: PendingVm, guest: EntityView, f: OverheadFields): void {
     const vm = pv.view;
     const cfg = this.cfg;
-    const f: OverheadFields = { guest_entity_id: guest.id };
+    f.guest_entity_id = guest.id;
     const hyp = num(vm.fields, IN.cpuCores);
     const gBusy = num(guest.fields, IN.cpuCores);
     const vcpu = num(vm.fields, IN.vcpu);
@@ -514,7 +517,6 @@ export class OverheadStage {
     }
     const saving = vmKsmSaving(vm);
     if (saving !== undefined) f.ksm_saving_bytes = saving;
-    return f;
   }
 
   private hostPackets(host: EntityView): number | undefined {
@@ -522,20 +524,19 @@ export class OverheadStage {
     return packets(host.interfaces, (n) => prefixes.some((p) => n.startsWith(p)));
   }
 
+  /** §2.2, written into `f`: the container's own point. */
   private containerOverhead(
     c: EntityView,
     host: EntityView,
     hostBusy: number | undefined,
     hostPps: number | undefined,
-  ): Fields | undefined {
+    f: OverheadFields,
+  ): void {
     const cfg = this.cfg;
-    const f: OverheadFields = {};
-    let any = false;
     const cpu = num(c.fields, IN.cpuCores);
     const pps = packets(c.interfaces);
     if (cpu !== undefined && pps !== undefined && pps * c.dtS >= cfg.minPacketsPerInterval) {
       f.cpu_usec_per_packet = (cpu * 1e6) / pps;
-      any = true;
       if (
         hostBusy !== undefined &&
         hostPps !== undefined &&
@@ -551,7 +552,6 @@ export class OverheadStage {
     const stall = num(c.fields, IN.ioStall);
     if (iops !== undefined && stall !== undefined && iops * c.dtS >= cfg.minOpsPerInterval) {
       f.io_stall_ms_per_op = (stall * 1000) / iops;
-      any = true;
       // The host devices' latency, weighted by this container's ops on each.
       let w = 0;
       let lat = 0;
@@ -568,7 +568,6 @@ export class OverheadStage {
         if (lat > 0) f.io_stall_per_op_vs_host_latency_ratio = f.io_stall_ms_per_op / (lat / w);
       }
     }
-    return any ? f : undefined;
   }
 
   /**
@@ -582,11 +581,9 @@ export class OverheadStage {
       if (hd === undefined) continue; // a partition or dm device the host collector does not report
       const hi = totalIops(hd);
       const ci = totalIops(cf);
-      const f: OverheadFields = {};
-      let any = false;
+      const f = onPoint(cf);
       if (hi !== undefined && ci !== undefined && hi * host.dtS >= this.cfg.minOpsPerInterval) {
         f.iops_share_ratio = ci / hi;
-        any = true;
       }
       const hb = ioBytesOne(hd);
       const cb = ioBytesOne(cf);
@@ -598,9 +595,7 @@ export class OverheadStage {
         hi * host.dtS >= this.cfg.minOpsPerInterval
       ) {
         f.bytes_share_ratio = cb / hb;
-        any = true;
       }
-      if (any) addFields(cf, f);
     }
   }
 }
