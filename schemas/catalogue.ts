@@ -65,8 +65,8 @@ export interface MetricSpec {
   readonly since?: string;
   /**
    * Gauges only: `false` = on the wire, not written to InfluxDB, because a written field already
-   * says it better (the kernel's PSI avg10 is its own 10 s average of what `psi_*_stall_ratio`
-   * gives for the exact interval). Six fewer fields per entity-sample (docs/cost.md).
+   * says it better. No catalogue entry uses it: the PSI avg10 gauges it was made for are no
+   * longer sent (older agents' are dropped by processors/rates/naming.ts).
    */
   readonly stored?: false;
 }

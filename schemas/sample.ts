@@ -17,7 +17,7 @@ const metricName = z
 const finiteNumber = z.number().finite();
 /** Monotonic raw counters as read (never rates); the processor handles resets and wraps. */
 export const Counters = z.record(metricName, finiteNumber.nonnegative());
-/** Point-in-time values (bytes in use, requests in flight, PSI avg10). */
+/** Point-in-time values (bytes in use, requests in flight). */
 export const Gauges = z.record(metricName, finiteNumber);
 
 /** Counters and gauges of one device (block device, network interface) of an entity. */
