@@ -90,7 +90,6 @@ function buildTick(node: number, t: number): SampleMessage {
         memory_usage_bytes: 1e7,
         memory_anon_bytes: 5e6,
         memory_file_bytes: 5e6,
-        psi_io_some_avg10_pct: 0.1,
       },
       devices: {
         vda: {

@@ -68,7 +68,7 @@ export function tick(prefix: string, node: number, t: number, ts: number, contai
         psi_io_some_usec_total: t * 1000,
         psi_io_full_usec_total: t * 500,
       },
-      gauges: { memory_usage_bytes: 1e7, psi_io_some_avg10_pct: 0.1 },
+      gauges: { memory_usage_bytes: 1e7 },
       devices: {
         vda: {
           counters: {
