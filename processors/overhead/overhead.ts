@@ -189,13 +189,16 @@ function onPoint(fields: Fields): OverheadFields {
   return fields as OverheadFields;
 }
 
-/** Σ over instances of read_iops + write_iops, or undefined if no instance reports either. */
-function sumIops(m: Map<string, Fields> | undefined): number | undefined {
+/** Σ over instances of a figure of each, or undefined if no instance has it. */
+function sumOver(
+  m: Map<string, Fields> | undefined,
+  of: (f: Fields) => number | undefined,
+): number | undefined {
   if (m === undefined) return undefined;
   let sum = 0;
   let n = 0;
   for (const f of m.values()) {
-    const v = totalIops(f);
+    const v = of(f);
     if (v !== undefined) {
       sum += v;
       n++;
@@ -203,6 +206,9 @@ function sumIops(m: Map<string, Fields> | undefined): number | undefined {
   }
   return n > 0 ? sum : undefined;
 }
+
+/** Σ over instances of read_iops + write_iops, or undefined if no instance reports either. */
+const sumIops = (m: Map<string, Fields> | undefined) => sumOver(m, totalIops);
 
 /** Ops-weighted mean latency over instances: Σ(lat × iops) ÷ Σ iops = Σ Δtime ÷ Σ Δops. */
 function meanLatency(m: Map<string, Fields> | undefined, op: IoOp) {
@@ -631,19 +637,7 @@ function ioBytesOne(f: Fields): number | undefined {
   return r === undefined && w === undefined ? undefined : (r ?? 0) + (w ?? 0);
 }
 
-function ioBytes(m: Map<string, Fields> | undefined): number | undefined {
-  if (m === undefined) return undefined;
-  let sum = 0;
-  let n = 0;
-  for (const f of m.values()) {
-    const b = ioBytesOne(f);
-    if (b !== undefined) {
-      sum += b;
-      n++;
-    }
-  }
-  return n > 0 ? sum : undefined;
-}
+const ioBytes = (m: Map<string, Fields> | undefined) => sumOver(m, ioBytesOne);
 
 /** A host device's mean latency per op over reads and writes (ms), when it did any. */
 function deviceLatency(f: Fields): number | undefined {
