@@ -26,9 +26,9 @@ export const OutputConfig = z.strictObject({
   maxInstanceStates: z.number().int().positive().default(500_000),
   /**
    * `write`: every rate field on every point. `skip`: a rate at 0 is written when it turns 0 and
-   * then once per idleHeartbeatMs, the zeros between left out (−39 % InfluxDB CPU per
-   * entity-sample on a quiet fleet, docs/cost.md); read rates with fill(0), and over long buckets
-   * as sum × interval ÷ bucket (docs/schema.md; the generated dashboards do, in both modes).
+   * then once per idleHeartbeatMs, the zeros between left out (−22 % InfluxDB CPU per
+   * entity-sample on a quiet fleet, docs/cost.md); read an entity's rate as sum ÷ count("interval_seconds")
+   * with fill(0) (docs/schema.md; the generated dashboards do, in both modes).
    */
   zeroRates: z.enum(['write', 'skip']).default('write'),
 });

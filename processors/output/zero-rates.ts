@@ -2,10 +2,10 @@
 // first 0 after a value that was not, so that a graph drops to 0) and then once per
 // idleHeartbeatMs; the zeros between are left out of the point. InfluxDB's CPU follows the field
 // values written, and on a quiet fleet most rates are 0 most of the time (throttling without a
-// quota, major faults, errors, drops, discards, `full` stalls): docs/cost.md measured −39 % influxd
-// CPU per entity-sample. The price is on the reading side: a rate is read with fill(0), and over
-// buckets longer than the interval as sum × interval ÷ bucket instead of mean() (docs/schema.md,
-// "When a point is written"); the generated dashboards read every rate so, in both modes.
+// quota, major faults, errors, drops, discards, `full` stalls): docs/cost.md measured −22 % influxd
+// CPU per entity-sample. The price is on the reading side: an entity's rate is read as its sum over
+// the bucket ÷ count("interval_seconds") with fill(0) instead of mean() (docs/schema.md, "When a
+// point is written"); the generated dashboards read every rate so, in both modes.
 //
 // Runs after every stage (they read the figures, zeros included, from their views) on the points
 // of the layer measurements. The state is per series, keyed by the point's tags object, which the
