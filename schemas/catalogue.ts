@@ -63,10 +63,4 @@ export interface MetricSpec {
   readonly latency?: LatencyDerivation;
   /** Since when the kernel (or QEMU) provides it, when not always: e.g. `Linux 4.13`. */
   readonly since?: string;
-  /**
-   * Gauges only: `false` = on the wire, not written to InfluxDB, because a written field already
-   * says it better. No catalogue entry uses it: the PSI avg10 gauges it was made for are no
-   * longer sent (older agents' are dropped by processors/rates/naming.ts).
-   */
-  readonly stored?: false;
 }

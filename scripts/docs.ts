@@ -38,7 +38,7 @@ function sources(m: MetricSpec): string {
 
 /** What the processor writes for a metric: its rate field, its latency field, or itself (gauges). */
 function written(m: MetricSpec): string {
-  if (m.kind === 'gauge') return m.stored === false ? 'not written (on the wire only)' : code(m.name);
+  if (m.kind === 'gauge') return code(m.name);
   const out: string[] = [];
   if (m.rate)
     out.push(
@@ -180,8 +180,7 @@ function fieldsOf(layers: readonly MetricLayer[], scope: MetricScope): FieldRow[
   for (const cat of CATALOGUES.map((c) => c.metrics)) {
     for (const m of cat) {
       if (m.scope !== scope || !m.layers.some((l) => layers.includes(l))) continue;
-      // A gauge marked stored: false is on the wire only (docs/metrics.md says so).
-      if (m.kind === 'gauge' && m.stored !== false)
+      if (m.kind === 'gauge')
         add({ name: m.name, unit: m.unit, from: 'gauge, as sent', description: m.description });
       if (m.rate) {
         add({

@@ -8,11 +8,10 @@
 import { CPU_ALL as PROC_CPU_ALL, CPU_BUSY as PROC_CPU_BUSY } from '../../collectors/host/metrics.ts';
 import type { MetricSpec } from '../../schemas/catalogue.ts';
 import { COUNTER_FIELD_CLASH, CPU_CORES_FIELD } from '../../schemas/sample.ts';
+import { ALL_CATALOGUES } from './catalogues.ts';
 
 /** Layers whose `cpu_cores` the rates stage sums from the CPU buckets (rates.ts deriveEntity). */
-export const DERIVED_CPU_CORES_LAYERS = ['host', 'guest'] as const;
-
-import { ALL_CATALOGUES } from './catalogues.ts';
+const DERIVED_CPU_CORES_LAYERS: ReadonlySet<string> = new Set(['host', 'guest']);
 
 /** rate field = Δcounter ÷ Δt[s] × scale. `field` null: the counter only feeds a derived figure. */
 export interface RateSpec {
@@ -45,14 +44,9 @@ export function buildNaming(catalogues: readonly (readonly MetricSpec[])[]): {
       const spec: RateSpec = m.rate
         ? { field: m.rate.field, scale: m.rate.scale }
         : { field: null, scale: 0 };
-      if (
-        spec.field === CPU_CORES_FIELD &&
-        m.layers.some((l) =>
-          DERIVED_CPU_CORES_LAYERS.includes(l as (typeof DERIVED_CPU_CORES_LAYERS)[number]),
-        )
-      ) {
+      if (spec.field === CPU_CORES_FIELD && m.layers.some((l) => DERIVED_CPU_CORES_LAYERS.has(l))) {
         throw new Error(
-          `metric catalogue: the rate field of ${m.name}, ${spec.field}, is derived by the processor on ${DERIVED_CPU_CORES_LAYERS.join(' and ')} points`,
+          `metric catalogue: the rate field of ${m.name}, ${spec.field}, is derived by the processor on ${[...DERIVED_CPU_CORES_LAYERS].join(' and ')} points`,
         );
       }
       if (spec.field !== null && COUNTER_FIELD_CLASH.has(spec.field)) {
@@ -110,16 +104,8 @@ export const OLDER_AGENT_GAUGES_NOT_WRITTEN: readonly string[] = (['cpu', 'io', 
   (r) => (['some', 'full'] as const).map((k) => `psi_${r}_${k}_avg10_pct`),
 );
 
-/**
- * Gauges the processor does not write: those of older agents above, and any a catalogue marks
- * `stored: false` (on the wire, but a written field says the same, better).
- */
-export const NOT_STORED: ReadonlySet<string> = new Set([
-  ...OLDER_AGENT_GAUGES_NOT_WRITTEN,
-  ...ALL_CATALOGUES.flatMap((c) =>
-    c.filter((m) => m.kind === 'gauge' && m.stored === false).map((m) => m.name),
-  ),
-]);
+/** The same, for the rates stage's per-gauge check. */
+export const NOT_STORED: ReadonlySet<string> = new Set(OLDER_AGENT_GAUGES_NOT_WRITTEN);
 
 /** Every latency pair the catalogues declare (time counter / ops counter → `*_latency_ms_per_op`). */
 export const LATENCIES: readonly LatencySpec[] = NAMING.latencies;

@@ -494,9 +494,9 @@ export class RatesStage {
           const time = counterDelta(pt, ct, this.cfg, allow32);
           if (time >= 0) fields[l.field] = (time * l.toMs) / ops;
         }
-        // No `iops`: it is read_iops + write_iops (totalIops() for the later stages; dashboards
-        // add the two), one field fewer per row. No interval_seconds here: the entity's point at the same time carries it (one field
-        // fewer per row, docs/cost.md).
+        // No `iops` (read_iops + write_iops: totalIops() for the later stages, dashboards add
+        // the two) and no interval_seconds (the entity's point at the same time carries it): one
+        // field fewer per row each, docs/cost.md.
       }
       let any = false;
       for (const _ in fields) {
