@@ -18,6 +18,7 @@ import {
   storedPoints,
   testProducer,
   waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -117,14 +118,7 @@ describe('hostile samples on the real stack', () => {
     );
     await processor.start();
 
-    const stored = await waitFor(
-      `${expected.size} points in InfluxDB`,
-      async () => {
-        const s = await storedPoints(influxUrl, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
+    const stored = await waitForStored(influxUrl, db, expected);
     await new Promise((r) => setTimeout(r, 1000)); // would reveal extra points
     expect([...(await storedPoints(influxUrl, db)).keys()].sort()).toEqual([...expected.keys()].sort());
     expect(stored.size).toBe(expected.size);

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createTopic,
   expectedPoints,
+  expectStoredAsExpected,
   fanOutTicks,
   influxQl,
   killChild,
@@ -19,6 +20,7 @@ import {
   storedPoints,
   testProducer,
   waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -85,19 +87,8 @@ describe('processor crash (kill -9) and restart', () => {
 
     const second = spawnProcessor(env, log2, ['--config', configFile]);
     children.push(second);
-    const stored = await waitFor(
-      `${expected.size} points after the restart`,
-      async () => {
-        const s = await storedPoints(influxUrl, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
-    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [key, p] of expected) {
-      const row = stored.get(key) as Record<string, unknown>;
-      for (const [f, v] of Object.entries(p.fields)) expect(row[f], `${key} ${f}`).toEqual(v);
-    }
+    const stored = await waitForStored(influxUrl, db, expected, `${expected.size} points after the restart`);
+    expectStoredAsExpected(stored, expected);
     const n = ticks.length;
     const cpu = await influxQl(
       influxUrl,

@@ -16,15 +16,15 @@ import type { SampleMessage } from '../../schemas/sample.ts';
 import {
   createTopic,
   expectedPoints,
+  expectStoredAsExpected,
   type InfluxResult,
   influxQl,
   produceTick,
   ROOT,
   seriesKey,
   seriesTimes,
-  storedPoints,
   testProducer,
-  waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -117,24 +117,10 @@ describe('schema version 3 end to end (recorded VM, guest and containers → Kaf
       ),
     );
     await processor.start();
-    const stored = await waitFor(
-      `${expected.size} points in InfluxDB`,
-      async () => {
-        const s = await storedPoints(influxUrl, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
+    const stored = await waitForStored(influxUrl, db, expected);
 
     // What the pipeline writes is what InfluxDB holds, the two lines of a late join as one point.
-    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [key, p] of expected) {
-      const row = stored.get(key) as Record<string, unknown>;
-      for (const [f, v] of Object.entries(p.fields)) {
-        if (typeof v === 'number' && !Number.isFinite(v)) continue;
-        expect(row[f], `${key} ${f}`).toEqual(v);
-      }
-    }
+    expectStoredAsExpected(stored, expected);
     for (const k of twice) {
       const row = stored.get(k) as Record<string, unknown>;
       expect(row.cpu_cores, k).toBeTypeOf('number'); // from the VM's own line

@@ -12,12 +12,14 @@ import { freePort, type InfluxdbHandle, startInfluxdb } from '../../stack/index.
 import {
   createTopic,
   expectedPoints,
+  expectStoredAsExpected,
   fanOutTicks,
   produceTick,
   seriesTimes,
   storedPoints,
   testProducer,
   waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -108,19 +110,8 @@ describe('InfluxDB outage of 30 s mid-stream', () => {
     expect(await metric('strata_processor_batches_abandoned_total')).toBe(abandonedBefore);
 
     influx = await startInfluxdb({ port, rpcPort, dataDir, database: db });
-    const stored = await waitFor(
-      `${expected.size} points after InfluxDB returned`,
-      async () => {
-        const s = await storedPoints(url, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
-    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [key, p] of expected) {
-      const row = stored.get(key) as Record<string, unknown>;
-      for (const [f, v] of Object.entries(p.fields)) expect(row[f], `${key} ${f}`).toEqual(v);
-    }
+    const stored = await waitForStored(url, db, expected, `${expected.size} points after InfluxDB returned`);
+    expectStoredAsExpected(stored, expected);
     expect(await seriesTimes(url, db, 'strata_overhead')).toEqual({
       times: NODES * (ticks.length - 1),
       duplicates: 0,

@@ -11,6 +11,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   createTopic,
   expectedPoints,
+  expectStoredAsExpected,
   fanOutTicks,
   influxQl,
   killChild,
@@ -20,6 +21,7 @@ import {
   storedPoints,
   testProducer,
   waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -94,19 +96,8 @@ describe('processor group rebalances', () => {
     }
     await producer.disconnect();
 
-    const stored = await waitFor(
-      `${expected.size} points`,
-      async () => {
-        const s = await storedPoints(influxUrl, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
-    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [key, p] of expected) {
-      const row = stored.get(key) as Record<string, unknown>;
-      for (const [f, v] of Object.entries(p.fields)) expect(row[f], `${key} ${f}`).toEqual(v);
-    }
+    const stored = await waitForStored(influxUrl, db, expected);
+    expectStoredAsExpected(stored, expected);
     expect(await seriesTimes(influxUrl, db, 'strata_overhead')).toEqual({
       times: NODES * (ticks.length - 1),
       duplicates: 0,

@@ -5,6 +5,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { expect } from 'vitest';
 import { createPipeline } from '../../processors/pipeline.ts';
 import type { Point } from '../../schemas/point.ts';
 import type { SampleMessage } from '../../schemas/sample.ts';
@@ -153,6 +154,41 @@ export async function storedPoints(url: string, db: string): Promise<Map<string,
     }
   }
   return out;
+}
+
+/** InfluxDB's points once it holds at least as many as `expected` (waited for up to 90 s). */
+export function waitForStored(
+  url: string,
+  db: string,
+  expected: ReadonlyMap<string, Point>,
+  what = `${expected.size} points in InfluxDB`,
+): Promise<Map<string, Record<string, unknown>>> {
+  return waitFor(
+    what,
+    async () => {
+      const s = await storedPoints(url, db);
+      return s.size >= expected.size ? s : undefined;
+    },
+    90_000,
+  );
+}
+
+/**
+ * Same set of (measurement, tags, time), same field values: nothing lost, nothing extra. A
+ * non-finite value is never written (the encoder leaves it out), so it is not looked for.
+ */
+export function expectStoredAsExpected(
+  stored: ReadonlyMap<string, Record<string, unknown>>,
+  expected: ReadonlyMap<string, Point>,
+): void {
+  expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
+  for (const [key, p] of expected) {
+    const row = stored.get(key) as Record<string, unknown>;
+    for (const [f, v] of Object.entries(p.fields)) {
+      if (typeof v === 'number' && !Number.isFinite(v)) continue;
+      expect(row[f], `${key} ${f}`).toEqual(v);
+    }
+  }
 }
 
 /**

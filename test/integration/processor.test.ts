@@ -9,6 +9,7 @@ import { HEADERS } from '../../schemas/sample.ts';
 import {
   createTopic,
   expectedPoints,
+  expectStoredAsExpected,
   fanOutTicks,
   influxQl,
   kafkaClient,
@@ -17,6 +18,7 @@ import {
   storedPoints,
   testProducer,
   waitFor,
+  waitForStored,
 } from './processor.helpers.ts';
 
 const brokers = inject('kafkaBrokers');
@@ -91,23 +93,8 @@ describe('strata processor end to end (Kafka → pipeline → InfluxDB, DLQ)', (
     processor = createProcessor(config);
     await processor.start();
 
-    const stored = await waitFor(
-      `${expected.size} points in InfluxDB`,
-      async () => {
-        const s = await storedPoints(influxUrl, db);
-        return s.size >= expected.size ? s : undefined;
-      },
-      90_000,
-    );
-    // Same set of (measurement, tags, time), same field values: nothing lost, nothing extra.
-    expect([...stored.keys()].sort()).toEqual([...expected.keys()].sort());
-    for (const [key, p] of expected) {
-      const row = stored.get(key) as Record<string, unknown>;
-      for (const [f, v] of Object.entries(p.fields)) {
-        if (typeof v === 'number' && !Number.isFinite(v)) continue;
-        expect(row[f], `${key} ${f}`).toEqual(v);
-      }
-    }
+    const stored = await waitForStored(influxUrl, db, expected);
+    expectStoredAsExpected(stored, expected);
     // InfluxQL counts: every node has a CPU rate for every tick but the first (19 ticks → 18).
     const n = ticks.length;
     const cpu = await influxQl(
