@@ -3,7 +3,7 @@
 // with no flags), the same runtime and sink; only the pipeline is wrapped, so that what reaches
 // InfluxDB is variant(points). The `today` variant runs the real `strata processor` command
 // instead, unless perf:pipeline-cost is given --processor wrapper.
-//   node --import tsx perf/pipeline-cost-processor.ts --variant no-strings
+//   node --import tsx perf/pipeline-cost-processor.ts --variant zero-rates-skip
 import { parseArgs } from 'node:util';
 import { createProcessor, resolveProcessorConfig } from '../processor/index.ts';
 import { createPipeline } from '../processors/pipeline.ts';
@@ -15,8 +15,7 @@ const variant = variantNamed(values.variant as string);
 const config = resolveProcessorConfig({});
 const wrapped = (): Pipeline => {
   const p = createPipeline({ ...(config.pipeline as object), ...variant.pipeline });
-  // One point function per pipeline (per partition), as the state of a variant is per node.
-  const apply = variantNamed(values.variant as string).apply;
+  const apply = variant.apply;
   const handle = p.handle.bind(p);
   p.handle = (m) => {
     const out = handle(m);

@@ -10,22 +10,20 @@ import type { Point } from '../schemas/point.ts';
 
 export type Variant = (points: Point[]) => Point[];
 
-export const VARIANTS: Record<
-  string,
-  { describe: string; apply: Variant; make?: () => Variant; pipeline?: PipelineConfigInput }
-> = {
-  today: { describe: 'the schema as it is (identity)', apply: (points) => points },
-  'zero-rates-skip': {
-    describe:
-      'pipeline.output.zeroRates: skip (a rate at 0 written when it turns 0 and once per idleHeartbeatMs)',
-    apply: (points) => points,
-    pipeline: { output: { zeroRates: 'skip' } },
-  },
-};
+export const VARIANTS: Record<string, { describe: string; apply: Variant; pipeline?: PipelineConfigInput }> =
+  {
+    today: { describe: 'the schema as it is (identity)', apply: (points) => points },
+    'zero-rates-skip': {
+      describe:
+        'pipeline.output.zeroRates: skip (a rate at 0 written when it turns 0 and once per idleHeartbeatMs)',
+      apply: (points) => points,
+      pipeline: { output: { zeroRates: 'skip' } },
+    },
+  };
 
-/** The variant's point function (a fresh one: some keep state) and its pipeline config. */
+/** The variant's point function and its pipeline config. */
 export function variantNamed(name: string): { apply: Variant; pipeline: PipelineConfigInput } {
   const v = VARIANTS[name];
   if (!v) throw new Error(`unknown variant ${name}; accepted: ${Object.keys(VARIANTS).join(', ')}`);
-  return { apply: v.make ? v.make() : v.apply, pipeline: v.pipeline ?? {} };
+  return { apply: v.apply, pipeline: v.pipeline ?? {} };
 }
