@@ -4,7 +4,7 @@
 // a quiet node running the nn-victim container): the host sample and the container's, their
 // counters advancing by the recorded deltas (the capture's ticks replayed in a loop, each loop
 // adding the capture's whole increase, so counters never go back), gauges as recorded. Idle
-// interfaces and devices stay idle as they were, which is what the `skip-idle` variant needs; the
+// interfaces, devices and zero rates stay as they were, which skipping idle rows and zero rates needs; the
 // containers of a node are copies of the recorded one under their own ids.
 // `synthetic`: perf/processor-messages.ts (the messages of perf:processor), where every counter
 // of every entity advances, so nothing is ever idle.
