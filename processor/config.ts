@@ -16,6 +16,7 @@ import {
   validateLayers,
 } from '../lib/config.ts';
 import { applyKafkaSecurityEnv, KafkaSasl, KafkaSsl } from '../lib/kafka/security.ts';
+import { parsePipelineConfig } from '../processors/config.ts';
 import { DEFAULT_SAMPLE_LIMITS } from '../schemas/sample.ts';
 import { InfluxConfig } from '../sinks/influxdb/config.ts';
 import { WebhookConfig } from '../sinks/webhook/config.ts';
@@ -307,7 +308,11 @@ export function loadProcessorConfig(
     flagOf[key] = flag;
   }
   flagLayer(layers, byKey, (key) => flagOf[key] ?? key);
-  return { config: validateLayers(ProcessorConfig, layers, 'processor'), sources };
+  const config = validateLayers(ProcessorConfig, layers, 'processor');
+  // The pipeline's section has its own schema (processors/config.ts): checked here too, so that a
+  // wrong key or value is named by --print-config and before any server is contacted.
+  parsePipelineConfig(config.pipeline);
+  return { config, sources };
 }
 
 /** The resolved config alone (see loadProcessorConfig). */
